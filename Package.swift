@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Pure cores (Model, Config, Membership, Scheduler, Wire, Controller) depend on no
+// I/O package, so they cannot touch sockets, processes or clocks by accident.
+// Shells (Transport, Executor, Control, Daemon) wrap them. `hactl` stays light:
+// no crypto and no daemon internals.
+let package = Package(
+  name: "hactl",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "hactld", targets: ["hactld"]),
+    .executable(name: "hactl", targets: ["hactl"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+  ],
+  targets: [
+    .target(name: "HactlModel"),
+    .target(name: "HactlConfig", dependencies: ["HactlModel", "Yams"]),
+    .target(name: "HactlMembership", dependencies: ["HactlModel"]),
+    .target(name: "HactlScheduler", dependencies: ["HactlModel"]),
+    .target(name: "HactlWire", dependencies: ["HactlModel", "HactlMembership"]),
+    .target(
+      name: "HactlController",
+      dependencies: ["HactlModel", "HactlMembership", "HactlScheduler", "HactlWire"]
+    ),
+    .target(
+      name: "HactlTransport",
+      dependencies: [
+        "HactlModel", "HactlWire",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]
+    ),
+    .target(
+      name: "HactlExecutor",
+      dependencies: ["HactlModel", .product(name: "Subprocess", package: "swift-subprocess")]
+    ),
+    .target(
+      name: "HactlControl",
+      dependencies: [
+        "HactlModel",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ]
+    ),
+    .target(
+      name: "HactlDaemon",
+      dependencies: [
+        "HactlModel", "HactlConfig", "HactlController", "HactlTransport", "HactlExecutor",
+        "HactlControl",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .executableTarget(name: "hactld", dependencies: ["HactlDaemon"]),
+    .executableTarget(
+      name: "hactl",
+      dependencies: [
+        "HactlModel", "HactlConfig", "HactlControl",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .testTarget(name: "HactlConfigTests", dependencies: ["HactlConfig"]),
+    .testTarget(name: "HactlMembershipTests", dependencies: ["HactlMembership"]),
+    .testTarget(name: "HactlSchedulerTests", dependencies: ["HactlScheduler"]),
+    .testTarget(name: "HactlWireTests", dependencies: ["HactlWire", "HactlTransport"]),
+    .testTarget(name: "HactlControllerTests", dependencies: ["HactlController"]),
+    .testTarget(name: "HactlExecutorTests", dependencies: ["HactlExecutor"]),
+    .testTarget(
+      name: "IntegrationTests",
+      dependencies: ["HactlControl", "HactlModel"]
+    ),
+  ]
+)

@@ -1,0 +1,424 @@
+import Foundation
+import HactlModel
+import Yams
+
+/// Turns the YAML configuration file into a validated `ClusterConfig`.
+public enum ConfigLoader {
+  /// Reads and validates the file at `path`.
+  public static func load(path: String) throws(ConfigErrors) -> ClusterConfig {
+    let data: Data
+    do {
+      data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+      throw ConfigErrors([
+        ConfigError(
+          file: path, line: 1, column: 1, field: "",
+          message: "cannot read the file: \(Self.describe(error))")
+      ])
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+      throw ConfigErrors([
+        ConfigError(file: path, line: 1, column: 1, field: "", message: "the file is not UTF-8 text")
+      ])
+    }
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    return try parse(text, file: path, relativeTo: folder)
+  }
+
+  /// Validates configuration text. Relative paths in it (key file, OCF root)
+  /// are taken relative to `folder`, the configuration file's own folder.
+  public static func parse(_ text: String, file: String, relativeTo folder: String = "/")
+    throws(ConfigErrors) -> ClusterConfig
+  {
+    var reader = NodeReader(file: file)
+    let root: Node?
+    do {
+      root = try Yams.compose(yaml: text)
+    } catch let error as YamlError {
+      throw ConfigErrors([Self.syntaxError(error, file: file)])
+    } catch {
+      throw ConfigErrors([
+        ConfigError(file: file, line: 1, column: 1, field: "", message: "\(error)")
+      ])
+    }
+    guard let root else {
+      throw ConfigErrors([
+        ConfigError(
+          file: file, line: 1, column: 1, field: "",
+          message: "the file is empty: it needs at least 'cluster' and 'nodes'")
+      ])
+    }
+    let config = ConfigBuilder(folder: folder).build(root, &reader)
+    guard reader.errors.isEmpty, let config else {
+      throw ConfigErrors(reader.errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+    }
+    return config
+  }
+
+  static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
+    switch error {
+    case .scanner(let context, let problem, let mark, _),
+      .parser(let context, let problem, let mark, _),
+      .composer(let context, let problem, let mark, _):
+      let detail = context.map { "\(problem) \($0.text)" } ?? problem
+      return ConfigError(
+        file: file, line: mark.line, column: mark.column, field: "",
+        message: "YAML syntax error: \(detail)")
+    case .reader(let problem, _, _, _):
+      return ConfigError(
+        file: file, line: 1, column: 1, field: "", message: "cannot read YAML: \(problem)")
+    default:
+      return ConfigError(file: file, line: 1, column: 1, field: "", message: "YAML error: \(error)")
+    }
+  }
+
+  static func describe(_ error: any Error) -> String {
+    if let posix = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError,
+      posix.domain == NSPOSIXErrorDomain, let message = strerror(Int32(posix.code))
+    {
+      return String(cString: message)
+    }
+    return (error as NSError).localizedDescription
+  }
+}
+
+/// Reads each section; returns nil when anything was wrong (the reader holds why).
+struct ConfigBuilder {
+  let folder: String
+
+  static let topKeys = ["cluster", "nodes", "witness", "resources"]
+  static let clusterKeys = [
+    "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root",
+  ]
+  static let quorumKeys = ["expected_votes", "no_quorum_policy"]
+  static let nodeKeys = ["name", "id", "address", "port", "votes", "mode"]
+  static let witnessKeys = ["name", "id", "address", "port", "votes"]
+  static let resourceKeys = [
+    "id", "agent", "params", "start", "stop", "monitor", "prefer", "stickiness",
+    "migration_threshold",
+  ]
+  static let operationKeys = ["interval", "timeout"]
+  static let preferKeys = ["node", "score"]
+
+  func build(_ root: Node, _ reader: inout NodeReader) -> ClusterConfig? {
+    guard let top = reader.fields(of: root, at: "", allowed: Self.topKeys) else { return nil }
+    let settings = top.required("cluster", &reader).flatMap { cluster($0, &reader) }
+    let nodes = top.required("nodes", &reader).flatMap {
+      nodeList($0, port: settings?.port ?? ClusterSettings.defaultPort, &reader)
+    }
+    let witness = top["witness"].flatMap {
+      witnessSpec($0, port: settings?.port ?? ClusterSettings.defaultPort, &reader)
+    }
+    let resources = top["resources"].map { resourceList($0, nodes: nodes ?? [], &reader) } ?? []
+    guard let settings, let nodes, let resources else { return nil }
+    let config = ClusterConfig(cluster: settings, nodes: nodes, witness: witness, resources: resources)
+    crossCheck(config, top: top, &reader)
+    return config
+  }
+
+  func cluster(_ node: Node, _ reader: inout NodeReader) -> ClusterSettings? {
+    guard let fields = reader.fields(of: node, at: "cluster", allowed: Self.clusterKeys) else {
+      return nil
+    }
+    let name = fields.required("name", &reader).flatMap { clusterName($0, fields, &reader) }
+    let keyFile = fields.required("key_file", &reader).flatMap {
+      reader.string($0, at: fields.path("key_file"))
+    }
+    var settings = ClusterSettings(name: name ?? "", keyFile: keyFile.map(resolve) ?? "")
+    if let node = fields["port"],
+      let port = reader.integer(node, at: fields.path("port"), in: 1...65535)
+    {
+      settings.port = UInt16(port)
+    }
+    if let node = fields["heartbeat_interval"],
+      let value = reader.duration(node, at: fields.path("heartbeat_interval"), allowZero: false)
+    {
+      settings.heartbeatInterval = value
+    }
+    if let node = fields["dead_time"],
+      let value = reader.duration(node, at: fields.path("dead_time"), allowZero: false)
+    {
+      settings.deadTime = value
+    }
+    if settings.deadTime < settings.heartbeatInterval * 2 {
+      reader.fail(
+        at: fields["dead_time"] ?? fields["heartbeat_interval"] ?? node, fields.path("dead_time"),
+        "must be at least twice heartbeat_interval (\(DurationParsing.format(settings.heartbeatInterval))), "
+          + "or one lost packet declares a node dead")
+    }
+    if let node = fields["ocf_root"], let value = reader.string(node, at: fields.path("ocf_root")) {
+      settings.ocfRoot = resolve(value)
+    }
+    if let node = fields["quorum"],
+      let quorum = reader.fields(of: node, at: fields.path("quorum"), allowed: Self.quorumKeys)
+    {
+      if let node = quorum["expected_votes"],
+        let votes = reader.integer(node, at: quorum.path("expected_votes"), in: 1...1024)
+      {
+        settings.quorum.expectedVotes = votes
+      }
+      if let node = quorum["no_quorum_policy"],
+        let policy = reader.choice(node, at: quorum.path("no_quorum_policy"), as: NoQuorumPolicy.self)
+      {
+        settings.quorum.noQuorumPolicy = policy
+      }
+    }
+    guard name != nil, keyFile != nil else { return nil }
+    return settings
+  }
+
+  func clusterName(_ node: Node, _ fields: Fields, _ reader: inout NodeReader) -> String? {
+    guard let name = reader.string(node, at: fields.path("name")) else { return nil }
+    guard Self.isName(name) else {
+      reader.fail(at: node, fields.path("name"), Self.nameRule(name))
+      return nil
+    }
+    return name
+  }
+
+  func nodeList(_ node: Node, port: UInt16, _ reader: inout NodeReader) -> [NodeSpec]? {
+    guard let items = reader.list(node, at: "nodes") else { return nil }
+    guard !items.isEmpty else {
+      reader.fail(at: node, "nodes", "needs at least one node")
+      return nil
+    }
+    var specs: [NodeSpec] = []
+    for (index, item) in items.enumerated() {
+      let path = "nodes[\(index)]"
+      guard let fields = reader.fields(of: item, at: path, allowed: Self.nodeKeys),
+        let member = memberFields(fields, port: port, &reader)
+      else { continue }
+      var spec = NodeSpec(name: member.name, id: member.id, endpoint: member.endpoint, votes: member.votes)
+      if let node = fields["mode"], let mode = reader.choice(node, at: fields.path("mode"), as: NodeMode.self) {
+        spec.mode = mode
+      }
+      specs.append(spec)
+    }
+    return specs.count == items.count ? specs : nil
+  }
+
+  func witnessSpec(_ node: Node, port: UInt16, _ reader: inout NodeReader) -> WitnessSpec? {
+    guard let fields = reader.fields(of: node, at: "witness", allowed: Self.witnessKeys),
+      let member = memberFields(fields, port: port, &reader)
+    else { return nil }
+    return WitnessSpec(name: member.name, id: member.id, endpoint: member.endpoint, votes: member.votes)
+  }
+
+  /// The fields nodes and the witness share.
+  func memberFields(_ fields: Fields, port defaultPort: UInt16, _ reader: inout NodeReader)
+    -> (name: String, id: NodeID, endpoint: Endpoint, votes: Int)?
+  {
+    var name: String?
+    if let node = fields.required("name", &reader), let value = reader.string(node, at: fields.path("name")) {
+      if Self.isName(value) {
+        name = value
+      } else {
+        reader.fail(at: node, fields.path("name"), Self.nameRule(value))
+      }
+    }
+    let id = fields.required("id", &reader).flatMap {
+      reader.integer($0, at: fields.path("id"), in: 1...Int(UInt16.max))
+    }
+    var host: String?
+    if let node = fields.required("address", &reader),
+      let value = reader.string(node, at: fields.path("address"))
+    {
+      if IPAddressSyntax.isLiteral(value) {
+        host = value
+      } else {
+        reader.fail(
+          at: node, fields.path("address"),
+          "'\(value)' is not an IPv4 or IPv6 address (host names are not resolved: "
+            + "a cluster must not depend on DNS)")
+      }
+    }
+    var port = defaultPort
+    if let node = fields["port"], let value = reader.integer(node, at: fields.path("port"), in: 1...65535) {
+      port = UInt16(value)
+    }
+    var votes = 1
+    if let node = fields["votes"], let value = reader.integer(node, at: fields.path("votes"), in: 0...255) {
+      votes = value
+    }
+    guard let name, let id, let host else { return nil }
+    return (name, NodeID(UInt32(id)), Endpoint(host: host, port: port), votes)
+  }
+
+  func resourceList(_ node: Node, nodes: [NodeSpec], _ reader: inout NodeReader) -> [ResourceSpec]? {
+    guard let items = reader.list(node, at: "resources") else { return nil }
+    var specs: [ResourceSpec] = []
+    var seen: [String: Int] = [:]
+    for (index, item) in items.enumerated() {
+      let path = "resources[\(index)]"
+      guard let fields = reader.fields(of: item, at: path, allowed: Self.resourceKeys),
+        let spec = resource(fields, nodes: nodes, &reader)
+      else { continue }
+      if let first = seen[spec.id.rawValue] {
+        reader.fail(
+          at: fields["id"], fields.path("id"),
+          "resource id '\(spec.id)' is already used by resources[\(first)]")
+        continue
+      }
+      seen[spec.id.rawValue] = index
+      specs.append(spec)
+    }
+    return specs.count == items.count ? specs : nil
+  }
+
+  func resource(_ fields: Fields, nodes: [NodeSpec], _ reader: inout NodeReader) -> ResourceSpec? {
+    var id: ResourceID?
+    if let node = fields.required("id", &reader), let value = reader.string(node, at: fields.path("id")) {
+      if Self.isName(value) {
+        id = ResourceID(value)
+      } else {
+        reader.fail(at: node, fields.path("id"), Self.nameRule(value))
+      }
+    }
+    var agent: AgentRef?
+    if let node = fields.required("agent", &reader), let value = reader.string(node, at: fields.path("agent")) {
+      switch AgentRef.parse(value) {
+      case .success(let parsed): agent = parsed
+      case .failure(let error): reader.fail(at: node, fields.path("agent"), error.reason)
+      }
+    }
+    guard let id, let agent else { return nil }
+    var spec = ResourceSpec(id: id, agent: agent)
+    let errorsBefore = reader.errors.count
+    if let node = fields["params"] {
+      spec.parameters = parameters(node, at: fields.path("params"), &reader)
+    }
+    if let node = fields["start"] {
+      spec.start = operation(node, at: fields.path("start"), base: spec.start, interval: false, &reader)
+    }
+    if let node = fields["stop"] {
+      spec.stop = operation(node, at: fields.path("stop"), base: spec.stop, interval: false, &reader)
+    }
+    if let node = fields["monitor"] {
+      spec.monitor = operation(node, at: fields.path("monitor"), base: spec.monitor, interval: true, &reader)
+    }
+    if let node = fields["prefer"],
+      let prefer = reader.fields(of: node, at: fields.path("prefer"), allowed: Self.preferKeys)
+    {
+      if let node = prefer.required("node", &reader), let name = reader.string(node, at: prefer.path("node")) {
+        if nodes.contains(where: { $0.name == name }) {
+          spec.preferredNode = name
+        } else {
+          let known = nodes.map(\.name).joined(separator: ", ")
+          reader.fail(at: node, prefer.path("node"), "'\(name)' is not a node of this cluster (nodes: \(known))")
+        }
+      }
+      if let node = prefer["score"], let score = reader.score(node, at: prefer.path("score")) {
+        spec.preferenceScore = score
+      }
+    }
+    if let node = fields["stickiness"], let score = reader.score(node, at: fields.path("stickiness")) {
+      spec.stickiness = score
+    }
+    if let node = fields["migration_threshold"],
+      let value = reader.integer(node, at: fields.path("migration_threshold"), in: 1...1_000_000)
+    {
+      spec.migrationThreshold = value
+    }
+    return reader.errors.count == errorsBefore ? spec : nil
+  }
+
+  func operation(
+    _ node: Node, at path: String, base: OperationSpec, interval: Bool, _ reader: inout NodeReader
+  ) -> OperationSpec {
+    let allowed = interval ? Self.operationKeys : ["timeout"]
+    guard let fields = reader.fields(of: node, at: path, allowed: allowed) else { return base }
+    var spec = base
+    if let node = fields["interval"],
+      let value = reader.duration(node, at: fields.path("interval"), allowZero: true)
+    {
+      spec.interval = value
+    }
+    if let node = fields["timeout"],
+      let value = reader.duration(node, at: fields.path("timeout"), allowZero: false)
+    {
+      spec.timeout = value
+    }
+    return spec
+  }
+
+  func parameters(_ node: Node, at path: String, _ reader: inout NodeReader) -> [(name: String, value: String)] {
+    guard let mapping = node.mapping else {
+      reader.fail(at: node, path, "expected a mapping of parameter names to values, found \(node.kindName)")
+      return []
+    }
+    var result: [(name: String, value: String)] = []
+    for (keyNode, valueNode) in mapping {
+      guard let name = keyNode.scalar?.string, !name.isEmpty,
+        name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+      else {
+        reader.fail(
+          at: keyNode, path, "parameter names are letters, digits and '_' (they become OCF_RESKEY_name)")
+        continue
+      }
+      if result.contains(where: { $0.name == name }) {
+        reader.fail(at: keyNode, "\(path).\(name)", "'\(name)' appears more than once")
+        continue
+      }
+      guard let value = valueNode.scalar?.string else {
+        reader.fail(at: valueNode, "\(path).\(name)", "expected a single value, found \(valueNode.kindName)")
+        continue
+      }
+      result.append((name, value))
+    }
+    return result
+  }
+
+  /// Checks that need the whole file: unique names, ids and endpoints, votes.
+  func crossCheck(_ config: ClusterConfig, top: Fields, _ reader: inout NodeReader) {
+    var names: [String: Int] = [:]
+    var ids: [NodeID: Int] = [:]
+    var endpoints: [Endpoint: Int] = [:]
+    let nodesNode = top["nodes"]?.sequence.map(Array.init) ?? []
+    let members = config.voters
+    for (index, member) in members.enumerated() {
+      let isWitness = member.kind == .witness
+      let itemNode = isWitness ? top["witness"] : (index < nodesNode.count ? nodesNode[index] : nil)
+      let path = isWitness ? "witness" : "nodes[\(index)]"
+      let fieldNode = { (key: String) in itemNode?.mapping?[Node(key)] ?? itemNode }
+      if let first = names[member.name] {
+        reader.fail(at: fieldNode("name"), "\(path).name", "name '\(member.name)' is already used by \(describe(first, members))")
+      } else {
+        names[member.name] = index
+      }
+      if let first = ids[member.id] {
+        reader.fail(at: fieldNode("id"), "\(path).id", "id \(member.id.rawValue) is already used by \(describe(first, members))")
+      } else {
+        ids[member.id] = index
+      }
+      if let first = endpoints[member.endpoint] {
+        reader.fail(
+          at: fieldNode("address"), "\(path).address",
+          "\(member.endpoint) is already used by \(describe(first, members)); give each node its own address or port")
+      } else {
+        endpoints[member.endpoint] = index
+      }
+    }
+    if members.reduce(0, { $0 + $1.votes }) == 0 {
+      reader.fail(at: top["nodes"], "nodes", "at least one member must have a vote")
+    }
+  }
+
+  func describe(_ index: Int, _ members: [Member]) -> String {
+    members[index].kind == .witness ? "the witness" : "nodes[\(index)]"
+  }
+
+  func resolve(_ path: String) -> String {
+    path.hasPrefix("/") ? path : (folder.hasSuffix("/") ? folder + path : folder + "/" + path)
+  }
+
+  static func isName(_ text: String) -> Bool {
+    guard let first = text.first, first.isASCII, first.isLetter || first.isNumber, text.count <= 64 else {
+      return false
+    }
+    return text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+  }
+
+  static func nameRule(_ text: String) -> String {
+    "'\(text)' is not a valid name: use up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+  }
+}

@@ -1,0 +1,175 @@
+import HactlModel
+import Yams
+
+/// Walks a composed YAML tree, reading typed fields and collecting every error
+/// with its location, so one `config check` run lists all problems at once.
+struct NodeReader {
+  let file: String
+  private(set) var errors: [ConfigError] = []
+
+  init(file: String) { self.file = file }
+
+  mutating func fail(at node: Node?, _ field: String, _ message: String) {
+    let mark = node?.mark
+    errors.append(
+      ConfigError(
+        file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, field: field, message: message))
+  }
+
+  /// The fields of a mapping, keyed by name. Unknown and repeated keys are
+  /// errors: a typo must never be silently ignored.
+  mutating func fields(of node: Node, at field: String, allowed: [String]) -> Fields? {
+    guard let mapping = node.mapping else {
+      fail(at: node, field, "expected a mapping (key: value lines), found \(node.kindName)")
+      return nil
+    }
+    var values: [String: Node] = [:]
+    for (keyNode, value) in mapping {
+      guard let key = keyNode.scalar?.string else {
+        fail(at: keyNode, field, "keys must be plain names")
+        continue
+      }
+      let path = field.isEmpty ? key : "\(field).\(key)"
+      if !allowed.contains(key) {
+        let hint = Self.closest(to: key, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+        fail(at: keyNode, path, "unknown key '\(key)'\(hint)")
+        continue
+      }
+      if values[key] != nil {
+        fail(at: keyNode, path, "'\(key)' appears more than once")
+        continue
+      }
+      values[key] = value
+    }
+    return Fields(node: node, path: field, values: values)
+  }
+
+  mutating func list(_ node: Node, at field: String) -> [Node]? {
+    guard let sequence = node.sequence else {
+      fail(at: node, field, "expected a list (lines starting with '-'), found \(node.kindName)")
+      return nil
+    }
+    return Array(sequence)
+  }
+
+  mutating func string(_ node: Node, at field: String) -> String? {
+    guard let scalar = node.scalar else {
+      fail(at: node, field, "expected a single value, found \(node.kindName)")
+      return nil
+    }
+    guard !scalar.string.isEmpty else {
+      fail(at: node, field, "must not be empty")
+      return nil
+    }
+    return scalar.string
+  }
+
+  mutating func integer(_ node: Node, at field: String, in range: ClosedRange<Int>) -> Int? {
+    guard let text = string(node, at: field) else { return nil }
+    guard let value = Int(text) else {
+      fail(at: node, field, "'\(text)' is not a whole number")
+      return nil
+    }
+    guard range.contains(value) else {
+      fail(at: node, field, "\(value) is out of range (\(range.lowerBound)...\(range.upperBound))")
+      return nil
+    }
+    return value
+  }
+
+  mutating func duration(_ node: Node, at field: String, allowZero: Bool) -> Duration? {
+    guard let text = string(node, at: field) else { return nil }
+    guard let value = DurationParsing.parse(text) else {
+      fail(at: node, field, "'\(text)' is not a duration (examples: 200ms, 5s, 1.5s, 2m)")
+      return nil
+    }
+    if !allowZero && value <= .zero {
+      fail(at: node, field, "must be longer than zero")
+      return nil
+    }
+    return value
+  }
+
+  mutating func score(_ node: Node, at field: String) -> Score? {
+    guard let text = string(node, at: field) else { return nil }
+    guard let value = Score(parsing: text) else {
+      fail(at: node, field, "'\(text)' is not a score (a whole number, INFINITY or -INFINITY)")
+      return nil
+    }
+    return value
+  }
+
+  mutating func boolean(_ node: Node, at field: String) -> Bool? {
+    guard let text = string(node, at: field) else { return nil }
+    switch text.lowercased() {
+    case "true", "yes", "on": return true
+    case "false", "no", "off": return false
+    default:
+      fail(at: node, field, "'\(text)' is not true or false")
+      return nil
+    }
+  }
+
+  mutating func choice<T: RawRepresentable & CaseIterable>(
+    _ node: Node, at field: String, as type: T.Type
+  ) -> T? where T.RawValue == String {
+    guard let text = string(node, at: field) else { return nil }
+    guard let value = T(rawValue: text) else {
+      let options = T.allCases.map(\.rawValue).joined(separator: ", ")
+      fail(at: node, field, "'\(text)' is not one of: \(options)")
+      return nil
+    }
+    return value
+  }
+
+  /// The allowed key nearest to a typo, when it is near enough to be a typo.
+  static func closest(to key: String, in allowed: [String]) -> String? {
+    let scored = allowed.map { ($0, editDistance(key, $0)) }.min { $0.1 < $1.1 }
+    guard let (best, distance) = scored, distance <= max(2, key.count / 3) else { return nil }
+    return best
+  }
+
+  static func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a)
+    let b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+      var current = [i] + Array(repeating: 0, count: b.count)
+      for j in 1...b.count {
+        let cost = a[i - 1] == b[j - 1] ? 0 : 1
+        current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+      }
+      previous = current
+    }
+    return previous[b.count]
+  }
+}
+
+/// A mapping's fields after key validation; `path` names it in errors.
+struct Fields {
+  let node: Node
+  let path: String
+  let values: [String: Node]
+
+  subscript(key: String) -> Node? { values[key] }
+  func path(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+  func required(_ key: String, _ reader: inout NodeReader) -> Node? {
+    if let value = values[key] { return value }
+    reader.fail(at: node, path(key), "missing required key '\(key)'")
+    return nil
+  }
+}
+
+extension Node {
+  var kindName: String {
+    switch self {
+    case .scalar: return "a single value"
+    case .mapping: return "a mapping"
+    case .sequence: return "a list"
+    case .alias: return "an alias"
+    }
+  }
+}

@@ -1,0 +1,373 @@
+import HactlModel
+
+/// Who votes, who may lead, and the timings: membership's view of the config.
+public struct MembershipSettings: Sendable, Equatable {
+  public var local: NodeID
+  public var votes: [NodeID: Int]
+  /// Members that may lead: nodes, never the witness.
+  public var candidates: Set<NodeID>
+  public var expectedVotes: Int
+  public var heartbeatInterval: Duration
+  public var deadTime: Duration
+
+  public init(
+    local: NodeID, votes: [NodeID: Int], candidates: Set<NodeID>, expectedVotes: Int,
+    heartbeatInterval: Duration, deadTime: Duration
+  ) {
+    self.local = local
+    self.votes = votes
+    self.candidates = candidates
+    self.expectedVotes = expectedVotes
+    self.heartbeatInterval = heartbeatInterval
+    self.deadTime = deadTime
+  }
+
+  public init(config: ClusterConfig, local: NodeID) {
+    var votes: [NodeID: Int] = [:]
+    for member in config.voters { votes[member.id] = member.votes }
+    self.init(
+      local: local, votes: votes, candidates: Set(config.nodes.map(\.id)),
+      expectedVotes: config.expectedVotes, heartbeatInterval: config.cluster.heartbeatInterval,
+      deadTime: config.cluster.deadTime)
+  }
+
+  public var peers: [NodeID] { votes.keys.filter { $0 != local }.sorted() }
+
+  /// A strict majority of the expected votes.
+  public var votesNeeded: Int { expectedVotes / 2 + 1 }
+
+  /// A vote request is refused while the voter heard a leader this recently.
+  /// One interval shorter than the dead time, so that the voters of a crashed
+  /// leader grant the survivor's request as soon as it can ask, while a live
+  /// leader (heard every interval) is never deposed by a flapping node.
+  var leaderStickiness: Duration { deadTime - heartbeatInterval }
+}
+
+public enum MembershipEvent: Sendable, Hashable {
+  case peerJoined(NodeID, incarnation: UInt64)
+  /// A peer came back with a new boot incarnation: what it ran is unknown.
+  case peerRestarted(NodeID, incarnation: UInt64)
+  case peerLost(NodeID)
+  case quorumChanged(quorate: Bool, votes: Int)
+  case leaderChanged(term: UInt64, leader: NodeID?)
+  /// This node itself was silent longer than the dead time (stopped, starved):
+  /// the others have declared it lost, so it treats everyone as lost too.
+  case stalled(Duration)
+}
+
+public enum MembershipOutput: Sendable, Hashable {
+  /// Must be durable before any output after it is performed.
+  case persist(ElectionRecord)
+  case sendVoteRequest(to: NodeID, VoteRequest)
+  case sendVoteReply(to: NodeID, VoteReply)
+  /// Time for the periodic heartbeat to every peer.
+  case heartbeatDue
+  case event(MembershipEvent)
+}
+
+public enum MembershipRole: String, Sendable, Hashable, Codable {
+  case follower
+  case candidate
+  case leader
+}
+
+/// Failure detection, quorum and leader election for one node: a pure state
+/// machine. Inputs are messages and ticks, each with the current time; outputs
+/// are messages to send, records to persist and events.
+///
+/// Guarantees (see docs/ARCHITECTURE.md): at most one leader per term, because
+/// a vote is given once per term and persisted before it is sent; a leader
+/// acts only while it hears a quorum; a node runs resources only while the
+/// leader of its term lists it as a member.
+public struct Membership: Sendable {
+  public let settings: MembershipSettings
+  public private(set) var record: ElectionRecord
+  public private(set) var role: MembershipRole = .follower
+  public private(set) var leader: NodeID?
+  /// The members the current leader last granted (from its heartbeat).
+  public private(set) var grantedMembers: [NodeID] = []
+  public private(set) var quorate = false
+
+  var peers: [NodeID: PeerLiveness] = [:]
+  var leaderContact: Instant?
+  var votesGranted: Set<NodeID> = []
+  var lastVoteRequest: Instant?
+  var electionNotBefore: Instant
+  var lastHeartbeat: Instant?
+  var lastInput: Instant?
+
+  struct PeerLiveness: Sendable {
+    var lastHeard: Instant?
+    var incarnation: UInt64?
+    var alive = false
+  }
+
+  public init(settings: MembershipSettings, record: ElectionRecord, now: Instant) {
+    self.settings = settings
+    self.record = record
+    // Give running peers two intervals to announce their leader before we
+    // stand for election ourselves.
+    self.electionNotBefore = now + settings.heartbeatInterval * 2
+    for peer in settings.peers { peers[peer] = PeerLiveness() }
+  }
+
+  // MARK: Queries
+
+  public var term: UInt64 { record.term }
+  public var isLeader: Bool { role == .leader }
+  public var isCandidateEligible: Bool { settings.candidates.contains(settings.local) }
+
+  public func isAlive(_ peer: NodeID) -> Bool {
+    peer == settings.local || peers[peer]?.alive == true
+  }
+
+  public func incarnation(of peer: NodeID) -> UInt64? { peers[peer]?.incarnation }
+
+  /// Peers heard within the dead time.
+  public var alivePeers: [NodeID] { peers.filter { $0.value.alive }.map(\.key).sorted() }
+
+  /// Votes of this node and every live peer.
+  public var partitionVotes: Int {
+    ([settings.local] + alivePeers).reduce(0) { $0 + (settings.votes[$1] ?? 0) }
+  }
+
+  /// Whether this node may run resources now: it leads a quorate partition, or
+  /// it follows a leader of its term that heard from it and lists it.
+  public func mayRunResources(now: Instant) -> Bool {
+    guard quorate else { return false }
+    if role == .leader { return true }
+    guard role == .follower, leader != nil, let contact = leaderContact,
+      now - contact <= settings.deadTime
+    else { return false }
+    return grantedMembers.contains(settings.local)
+  }
+
+  /// The membership part of this node's next heartbeat.
+  public func beat() -> MembershipBeat {
+    MembershipBeat(
+      term: record.term, leader: leader, heard: alivePeers,
+      members: role == .leader ? [settings.local] + alivePeers : [])
+  }
+
+  // MARK: Inputs
+
+  /// Periodic input: failure detection, heartbeats, elections, step-down.
+  public mutating func tick(now: Instant) -> [MembershipOutput] {
+    var outputs = noteInput(now: now)
+    for (id, peer) in peers where peer.alive {
+      if let heard = peer.lastHeard, now - heard > settings.deadTime {
+        peers[id]?.alive = false
+        outputs.append(.event(.peerLost(id)))
+      }
+    }
+    outputs += updateQuorum()
+    if role == .leader && !quorate {
+      outputs += stepDown(now: now)
+    }
+    if let contact = leaderContact, role == .follower, leader != nil,
+      now - contact > settings.deadTime
+    {
+      leader = nil
+      grantedMembers = []
+      outputs.append(.event(.leaderChanged(term: record.term, leader: nil)))
+    }
+    outputs += electionStep(now: now)
+    if lastHeartbeat.map({ now - $0 >= settings.heartbeatInterval }) ?? true {
+      lastHeartbeat = now
+      outputs.append(.heartbeatDue)
+    }
+    return outputs
+  }
+
+  /// Any authenticated packet from a peer proves it alive; call this first.
+  public mutating func heard(from peer: NodeID, incarnation: UInt64, now: Instant)
+    -> [MembershipOutput]
+  {
+    var outputs = noteInput(now: now)
+    guard var state = peers[peer] else { return outputs }
+    if let known = state.incarnation, known != incarnation {
+      outputs.append(.event(.peerRestarted(peer, incarnation: incarnation)))
+    } else if !state.alive {
+      outputs.append(.event(.peerJoined(peer, incarnation: incarnation)))
+    }
+    state.incarnation = incarnation
+    state.lastHeard = now
+    state.alive = true
+    peers[peer] = state
+    outputs += updateQuorum()
+    return outputs
+  }
+
+  public mutating func receive(_ beat: MembershipBeat, from peer: NodeID, now: Instant)
+    -> [MembershipOutput]
+  {
+    guard peers[peer] != nil else { return [] }
+    var outputs: [MembershipOutput] = []
+    // Only a leader's own beat may raise our term: a candidate's higher term
+    // must not depose a leader we still hear (that is what stickiness is for).
+    guard beat.leader == peer, settings.candidates.contains(peer) else { return outputs }
+    if beat.term > record.term {
+      outputs += adopt(term: beat.term)
+    }
+    guard beat.term == record.term else { return outputs }
+    if role == .leader {
+      // Two leaders in one term cannot happen (one vote per term); if a bug
+      // ever made it so, both step down rather than both acting.
+      outputs += stepDown(now: now)
+      return outputs
+    }
+    if leader != peer {
+      leader = peer
+      outputs.append(.event(.leaderChanged(term: record.term, leader: peer)))
+    }
+    role = .follower
+    votesGranted = []
+    leaderContact = now
+    grantedMembers = beat.members
+    return outputs
+  }
+
+  public mutating func receive(_ request: VoteRequest, from candidate: NodeID, now: Instant)
+    -> [MembershipOutput]
+  {
+    guard peers[candidate] != nil, settings.candidates.contains(candidate) else { return [] }
+    let deny = [MembershipOutput.sendVoteReply(to: candidate, VoteReply(term: record.term, granted: false))]
+    if request.term < record.term { return deny }
+    let hearsLeader =
+      (role == .leader && quorate)
+      || (leader != nil && leader != candidate
+        && leaderContact.map { now - $0 < settings.leaderStickiness } == true)
+    if hearsLeader { return deny }
+    var outputs: [MembershipOutput] = []
+    if request.term > record.term {
+      outputs += adopt(term: request.term)
+    }
+    guard record.votedFor == nil || record.votedFor == candidate else {
+      return outputs + [.sendVoteReply(to: candidate, VoteReply(term: record.term, granted: false))]
+    }
+    record.votedFor = candidate
+    electionNotBefore = now + settings.deadTime
+    outputs.append(.persist(record))
+    outputs.append(.sendVoteReply(to: candidate, VoteReply(term: record.term, granted: true)))
+    return outputs
+  }
+
+  public mutating func receive(_ reply: VoteReply, from voter: NodeID, now: Instant)
+    -> [MembershipOutput]
+  {
+    guard peers[voter] != nil else { return [] }
+    if reply.term > record.term { return adopt(term: reply.term) }
+    guard role == .candidate, reply.term == record.term, reply.granted else { return [] }
+    votesGranted.insert(voter)
+    return becomeLeaderIfElected(now: now)
+  }
+
+  // MARK: Steps
+
+  mutating func noteInput(now: Instant) -> [MembershipOutput] {
+    defer { lastInput = now }
+    guard let last = lastInput, now - last > settings.deadTime else { return [] }
+    var outputs: [MembershipOutput] = [.event(.stalled(now - last))]
+    for (id, peer) in peers where peer.alive {
+      peers[id]?.alive = false
+      outputs.append(.event(.peerLost(id)))
+    }
+    outputs += updateQuorum()
+    if role == .leader {
+      outputs += stepDown(now: now)
+    } else if leader != nil {
+      leader = nil
+      grantedMembers = []
+      outputs.append(.event(.leaderChanged(term: record.term, leader: nil)))
+    }
+    role = .follower
+    leaderContact = nil
+    electionNotBefore = now + settings.heartbeatInterval * 2
+    return outputs
+  }
+
+  mutating func updateQuorum() -> [MembershipOutput] {
+    let votes = partitionVotes
+    let now = votes >= settings.votesNeeded
+    guard now != quorate else { return [] }
+    quorate = now
+    return [.event(.quorumChanged(quorate: now, votes: votes))]
+  }
+
+  mutating func adopt(term: UInt64) -> [MembershipOutput] {
+    var outputs: [MembershipOutput] = []
+    let hadLeader = leader != nil
+    record = ElectionRecord(term: term, votedFor: nil)
+    role = .follower
+    leader = nil
+    grantedMembers = []
+    votesGranted = []
+    outputs.append(.persist(record))
+    if hadLeader { outputs.append(.event(.leaderChanged(term: term, leader: nil))) }
+    return outputs
+  }
+
+  mutating func stepDown(now: Instant) -> [MembershipOutput] {
+    role = .follower
+    leader = nil
+    grantedMembers = []
+    leaderContact = nil
+    electionNotBefore = now + settings.deadTime
+    return [.event(.leaderChanged(term: record.term, leader: nil))]
+  }
+
+  /// Position among live candidates, lowest id first: staggers elections so
+  /// that normally exactly one node stands.
+  var electionRank: Int {
+    let live = settings.candidates.filter { isAlive($0) }.sorted()
+    return live.firstIndex(of: settings.local) ?? 0
+  }
+
+  mutating func electionStep(now: Instant) -> [MembershipOutput] {
+    guard isCandidateEligible, role != .leader, quorate else { return [] }
+    if role == .candidate {
+      if now >= electionNotBefore { return startElection(now: now) }
+      // Voters refuse while they still hear the old leader: ask again.
+      if lastVoteRequest.map({ now - $0 >= settings.heartbeatInterval / 2 }) ?? true {
+        lastVoteRequest = now
+        return settings.peers.filter { !votesGranted.contains($0) && isAlive($0) }.map {
+          .sendVoteRequest(to: $0, VoteRequest(term: record.term))
+        }
+      }
+      return []
+    }
+    if let contact = leaderContact, now - contact <= settings.deadTime { return [] }
+    let due = max(electionNotBefore, (leaderContact ?? .zero) + settings.deadTime)
+    guard now >= due + settings.heartbeatInterval * electionRank else { return [] }
+    return startElection(now: now)
+  }
+
+  mutating func startElection(now: Instant) -> [MembershipOutput] {
+    record = ElectionRecord(term: record.term + 1, votedFor: settings.local)
+    role = .candidate
+    leader = nil
+    grantedMembers = []
+    votesGranted = [settings.local]
+    lastVoteRequest = now
+    electionNotBefore = now + settings.deadTime + settings.heartbeatInterval * electionRank
+    var outputs: [MembershipOutput] = [.persist(record)]
+    outputs += becomeLeaderIfElected(now: now)
+    if role == .candidate {
+      outputs += settings.peers.filter { isAlive($0) }.map {
+        .sendVoteRequest(to: $0, VoteRequest(term: record.term))
+      }
+    }
+    return outputs
+  }
+
+  mutating func becomeLeaderIfElected(now: Instant) -> [MembershipOutput] {
+    let votes = votesGranted.reduce(0) { $0 + (settings.votes[$1] ?? 0) }
+    guard votes >= settings.votesNeeded else { return [] }
+    role = .leader
+    leader = settings.local
+    leaderContact = now
+    votesGranted = []
+    lastHeartbeat = now
+    return [.event(.leaderChanged(term: record.term, leader: settings.local)), .heartbeatDue]
+  }
+}

@@ -1,0 +1,255 @@
+/// The whole cluster configuration, as validated from the configuration file.
+public struct ClusterConfig: Sendable, Equatable {
+  public var cluster: ClusterSettings
+  public var nodes: [NodeSpec]
+  public var witness: WitnessSpec?
+  public var resources: [ResourceSpec]
+
+  public init(
+    cluster: ClusterSettings, nodes: [NodeSpec], witness: WitnessSpec?, resources: [ResourceSpec]
+  ) {
+    self.cluster = cluster
+    self.nodes = nodes
+    self.witness = witness
+    self.resources = resources
+  }
+
+  /// Every member that votes: the nodes, then the witness.
+  public var voters: [Member] {
+    nodes.map { Member(id: $0.id, name: $0.name, endpoint: $0.endpoint, votes: $0.votes, kind: .node) }
+      + (witness.map {
+        [Member(id: $0.id, name: $0.name, endpoint: $0.endpoint, votes: $0.votes, kind: .witness)]
+      } ?? [])
+  }
+
+  public func member(named name: String) -> Member? { voters.first { $0.name == name } }
+  public func member(id: NodeID) -> Member? { voters.first { $0.id == id } }
+  public func resource(_ id: ResourceID) -> ResourceSpec? { resources.first { $0.id == id } }
+
+  /// The votes needed for quorum: a strict majority of the expected votes.
+  public var expectedVotes: Int {
+    cluster.quorum.expectedVotes ?? voters.reduce(0) { $0 + $1.votes }
+  }
+}
+
+public struct ClusterSettings: Sendable, Equatable {
+  public var name: String
+  public var keyFile: String
+  public var port: UInt16
+  public var heartbeatInterval: Duration
+  public var deadTime: Duration
+  public var quorum: QuorumOptions
+  /// Where OCF agents are looked up (`resource.d/PROVIDER/TYPE` below it).
+  public var ocfRoot: String
+
+  public init(
+    name: String, keyFile: String, port: UInt16 = ClusterSettings.defaultPort,
+    heartbeatInterval: Duration = ClusterSettings.defaultHeartbeatInterval,
+    deadTime: Duration = ClusterSettings.defaultDeadTime,
+    quorum: QuorumOptions = QuorumOptions(),
+    ocfRoot: String = ClusterSettings.defaultOCFRoot
+  ) {
+    self.name = name
+    self.keyFile = keyFile
+    self.port = port
+    self.heartbeatInterval = heartbeatInterval
+    self.deadTime = deadTime
+    self.quorum = quorum
+    self.ocfRoot = ocfRoot
+  }
+
+  public static let defaultPort: UInt16 = 5405
+  public static let defaultHeartbeatInterval: Duration = .milliseconds(200)
+  public static let defaultDeadTime: Duration = .milliseconds(1000)
+  public static let defaultOCFRoot = "/usr/lib/ocf"
+}
+
+public struct QuorumOptions: Sendable, Equatable {
+  /// Overrides the sum of configured votes (corosync's `expected_votes`).
+  public var expectedVotes: Int?
+  public var noQuorumPolicy: NoQuorumPolicy
+
+  public init(expectedVotes: Int? = nil, noQuorumPolicy: NoQuorumPolicy = .stop) {
+    self.expectedVotes = expectedVotes
+    self.noQuorumPolicy = noQuorumPolicy
+  }
+}
+
+/// What a node does with its resources while its partition has no quorum.
+public enum NoQuorumPolicy: String, Sendable, Equatable, CaseIterable, Codable {
+  /// Stop every resource (the safe default).
+  case stop
+  /// Keep running what runs, start nothing.
+  case freeze
+  /// Behave as if quorate (only for clusters that fence).
+  case ignore
+}
+
+/// A UDP endpoint: one link of a node.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+  public var host: String
+  public var port: UInt16
+  public init(host: String, port: UInt16) {
+    self.host = host
+    self.port = port
+  }
+  public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+public enum NodeMode: String, Sendable, Equatable, CaseIterable, Codable {
+  case online
+  /// Runs nothing; resources move away.
+  case standby
+}
+
+public struct NodeSpec: Sendable, Equatable {
+  public var name: String
+  public var id: NodeID
+  public var endpoint: Endpoint
+  public var votes: Int
+  public var mode: NodeMode
+
+  public init(name: String, id: NodeID, endpoint: Endpoint, votes: Int = 1, mode: NodeMode = .online) {
+    self.name = name
+    self.id = id
+    self.endpoint = endpoint
+    self.votes = votes
+    self.mode = mode
+  }
+}
+
+public struct WitnessSpec: Sendable, Equatable {
+  public var name: String
+  public var id: NodeID
+  public var endpoint: Endpoint
+  public var votes: Int
+
+  public init(name: String, id: NodeID, endpoint: Endpoint, votes: Int = 1) {
+    self.name = name
+    self.id = id
+    self.endpoint = endpoint
+    self.votes = votes
+  }
+}
+
+/// A voting member, node or witness, as membership sees it.
+public struct Member: Sendable, Equatable {
+  public enum Kind: String, Sendable, Equatable, Codable {
+    case node
+    case witness
+  }
+  public var id: NodeID
+  public var name: String
+  public var endpoint: Endpoint
+  public var votes: Int
+  public var kind: Kind
+}
+
+/// Which program implements a resource: `ocf:PROVIDER:TYPE`.
+public struct AgentRef: Hashable, Sendable, CustomStringConvertible {
+  public enum Standard: String, Sendable, Hashable {
+    case ocf
+  }
+  public var standard: Standard
+  public var provider: String
+  public var type: String
+
+  public init(standard: Standard = .ocf, provider: String, type: String) {
+    self.standard = standard
+    self.provider = provider
+    self.type = type
+  }
+
+  public var description: String { "\(standard.rawValue):\(provider):\(type)" }
+
+  /// Parses `ocf:PROVIDER:TYPE`; returns a reason when it cannot.
+  public static func parse(_ text: String) -> Result<AgentRef, AgentRefError> {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard let first = parts.first, let standard = Standard(rawValue: first) else {
+      return .failure(AgentRefError(reason: "unknown agent class in '\(text)' (supported: ocf)"))
+    }
+    switch standard {
+    case .ocf:
+      guard parts.count == 3 else {
+        return .failure(AgentRefError(reason: "'\(text)' must be ocf:PROVIDER:TYPE"))
+      }
+      for part in parts[1...] where !isSafePathComponent(part) {
+        return .failure(
+          AgentRefError(reason: "'\(part)' in '\(text)' is not a valid provider or type name"))
+      }
+      return .success(AgentRef(standard: .ocf, provider: parts[1], type: parts[2]))
+    }
+  }
+
+  /// Names that cannot escape the agent folder: letters, digits, `-`, `_`, `.`, not `.`/`..`.
+  static func isSafePathComponent(_ text: String) -> Bool {
+    guard !text.isEmpty, text != ".", text != ".." else { return false }
+    return text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+  }
+}
+
+public struct AgentRefError: Error, Equatable, Sendable {
+  public var reason: String
+}
+
+/// One operation's settings (OCF's `op` lines).
+public struct OperationSpec: Sendable, Equatable {
+  public var interval: Duration
+  public var timeout: Duration
+  public init(interval: Duration = .zero, timeout: Duration) {
+    self.interval = interval
+    self.timeout = timeout
+  }
+}
+
+public struct ResourceSpec: Sendable, Equatable {
+  public var id: ResourceID
+  public var agent: AgentRef
+  /// Agent parameters in file order; passed as `OCF_RESKEY_name`.
+  public var parameters: [(name: String, value: String)]
+  public var start: OperationSpec
+  public var stop: OperationSpec
+  public var monitor: OperationSpec
+  public var preferredNode: String?
+  public var preferenceScore: Score
+  public var stickiness: Score
+  /// Failures on a node after which the resource is banned from it.
+  public var migrationThreshold: Int
+
+  public init(
+    id: ResourceID, agent: AgentRef, parameters: [(name: String, value: String)] = [],
+    start: OperationSpec = OperationSpec(timeout: ResourceSpec.defaultOperationTimeout),
+    stop: OperationSpec = OperationSpec(timeout: ResourceSpec.defaultOperationTimeout),
+    monitor: OperationSpec = OperationSpec(
+      interval: ResourceSpec.defaultMonitorInterval, timeout: ResourceSpec.defaultOperationTimeout),
+    preferredNode: String? = nil, preferenceScore: Score = ResourceSpec.defaultPreferenceScore,
+    stickiness: Score = ResourceSpec.defaultStickiness,
+    migrationThreshold: Int = ResourceSpec.defaultMigrationThreshold
+  ) {
+    self.id = id
+    self.agent = agent
+    self.parameters = parameters
+    self.start = start
+    self.stop = stop
+    self.monitor = monitor
+    self.preferredNode = preferredNode
+    self.preferenceScore = preferenceScore
+    self.stickiness = stickiness
+    self.migrationThreshold = migrationThreshold
+  }
+
+  public static let defaultOperationTimeout: Duration = .seconds(20)
+  public static let defaultMonitorInterval: Duration = .seconds(10)
+  public static let defaultPreferenceScore: Score = 50
+  public static let defaultStickiness: Score = 100
+  public static let defaultMigrationThreshold = 1
+
+  public static func == (lhs: ResourceSpec, rhs: ResourceSpec) -> Bool {
+    lhs.id == rhs.id && lhs.agent == rhs.agent
+      && lhs.parameters.map(\.name) == rhs.parameters.map(\.name)
+      && lhs.parameters.map(\.value) == rhs.parameters.map(\.value)
+      && lhs.start == rhs.start && lhs.stop == rhs.stop && lhs.monitor == rhs.monitor
+      && lhs.preferredNode == rhs.preferredNode && lhs.preferenceScore == rhs.preferenceScore
+      && lhs.stickiness == rhs.stickiness && lhs.migrationThreshold == rhs.migrationThreshold
+  }
+}

@@ -1,0 +1,126 @@
+/// The cluster as one node sees it: what `hactl status` prints and
+/// `hactl status --json` emits. The JSON field names are the stable schema
+/// documented in hactl(8); add fields, never rename or remove them.
+public struct ClusterStatus: Sendable, Codable, Equatable {
+  public static let schemaName = "hactl.status/1"
+
+  public var schema: String
+  public var cluster: String
+  public var localNode: String
+  public var term: UInt64
+  public var leader: String?
+  public var quorum: QuorumStatus
+  public var nodes: [NodeStatus]
+  public var resources: [ResourceStatus]
+
+  public init(
+    cluster: String, localNode: String, term: UInt64, leader: String?, quorum: QuorumStatus,
+    nodes: [NodeStatus], resources: [ResourceStatus]
+  ) {
+    self.schema = ClusterStatus.schemaName
+    self.cluster = cluster
+    self.localNode = localNode
+    self.term = term
+    self.leader = leader
+    self.quorum = quorum
+    self.nodes = nodes
+    self.resources = resources
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case schema, cluster, term, leader, quorum, nodes, resources
+    case localNode = "local_node"
+  }
+
+  public func resource(_ id: String) -> ResourceStatus? { resources.first { $0.id == id } }
+  public func node(_ name: String) -> NodeStatus? { nodes.first { $0.name == name } }
+}
+
+public struct QuorumStatus: Sendable, Codable, Equatable {
+  public var quorate: Bool
+  public var votes: Int
+  public var expectedVotes: Int
+  public var needed: Int
+
+  public init(quorate: Bool, votes: Int, expectedVotes: Int, needed: Int) {
+    self.quorate = quorate
+    self.votes = votes
+    self.expectedVotes = expectedVotes
+    self.needed = needed
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case quorate, votes, needed
+    case expectedVotes = "expected_votes"
+  }
+}
+
+public struct NodeStatus: Sendable, Codable, Equatable {
+  /// `online`, `standby`, `lost` (not heard within the dead time) or `local`-only `unknown`.
+  public enum State: String, Sendable, Codable, Equatable {
+    case online
+    case standby
+    case lost
+    case unknown
+  }
+  public var name: String
+  public var id: UInt32
+  public var kind: Member.Kind
+  public var state: State
+  public var leader: Bool
+  public var member: Bool
+
+  public init(name: String, id: UInt32, kind: Member.Kind, state: State, leader: Bool, member: Bool) {
+    self.name = name
+    self.id = id
+    self.kind = kind
+    self.state = state
+    self.leader = leader
+    self.member = member
+  }
+}
+
+public struct ResourceStatus: Sendable, Codable, Equatable {
+  /// Cluster-wide state: `started` (on `node`), `starting`, `stopping`,
+  /// `stopped`, `failed`, `blocked`, or `unknown` before probes report.
+  public var id: String
+  public var agent: String
+  public var state: ResourceRole
+  public var node: String?
+  public var failCounts: [String: Int]
+  public var lastFailure: NodeFailure?
+
+  public init(
+    id: String, agent: String, state: ResourceRole, node: String?, failCounts: [String: Int],
+    lastFailure: NodeFailure?
+  ) {
+    self.id = id
+    self.agent = agent
+    self.state = state
+    self.node = node
+    self.failCounts = failCounts
+    self.lastFailure = lastFailure
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case id, agent, state, node
+    case failCounts = "fail_counts"
+    case lastFailure = "last_failure"
+  }
+}
+
+public struct NodeFailure: Sendable, Codable, Equatable {
+  public var node: String
+  public var action: AgentAction
+  public var code: Int32
+  public var reason: String
+  public var time: Int64
+
+  public init(node: String, failure: ResourceFailure) {
+    self.node = node
+    self.action = failure.action
+    self.code = failure.code
+    self.reason = failure.reason
+    self.time = failure.wallTime
+  }
+}

@@ -1,0 +1,190 @@
+/// An agent action, as OCF names it.
+public enum AgentAction: String, Sendable, Hashable, Codable, CaseIterable {
+  case start
+  case stop
+  case monitor
+  case metaData = "meta-data"
+  case validateAll = "validate-all"
+}
+
+/// How an agent call ended, before any OCF interpretation.
+public enum AgentOutcome: Sendable, Hashable {
+  case exited(Int32)
+  /// Killed (the whole process group) after its timeout.
+  case timedOut
+  /// The agent could not be run at all (missing, not executable).
+  case couldNotRun(String)
+}
+
+/// OCF return codes (Resource Agent API, section "Return codes").
+public enum OCFResult: Sendable, Hashable, CustomStringConvertible {
+  case success
+  case genericError
+  case invalidArgument
+  case unimplemented
+  case insufficientPrivilege
+  case notInstalled
+  case notConfigured
+  case notRunning
+  case runningPromoted
+  case failedPromoted
+  case degraded
+  case degradedPromoted
+  case timedOut
+  case other(Int32)
+
+  public init(exitCode: Int32) {
+    switch exitCode {
+    case 0: self = .success
+    case 1: self = .genericError
+    case 2: self = .invalidArgument
+    case 3: self = .unimplemented
+    case 4: self = .insufficientPrivilege
+    case 5: self = .notInstalled
+    case 6: self = .notConfigured
+    case 7: self = .notRunning
+    case 8: self = .runningPromoted
+    case 9: self = .failedPromoted
+    case 190: self = .degraded
+    case 191: self = .degradedPromoted
+    default: self = .other(exitCode)
+    }
+  }
+
+  public init(outcome: AgentOutcome) {
+    switch outcome {
+    case .exited(let code): self.init(exitCode: code)
+    case .timedOut: self = .timedOut
+    // Pacemaker maps an agent it cannot find or execute to "not installed".
+    case .couldNotRun: self = .notInstalled
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .success: return "ok"
+    case .genericError: return "generic error"
+    case .invalidArgument: return "invalid argument"
+    case .unimplemented: return "unimplemented feature"
+    case .insufficientPrivilege: return "insufficient privileges"
+    case .notInstalled: return "not installed"
+    case .notConfigured: return "not configured"
+    case .notRunning: return "not running"
+    case .runningPromoted: return "running promoted"
+    case .failedPromoted: return "failed promoted"
+    case .degraded: return "degraded"
+    case .degradedPromoted: return "degraded promoted"
+    case .timedOut: return "timed out"
+    case .other(let code): return "unknown exit code \(code)"
+    }
+  }
+
+  /// The exit code on the wire and in status; timeouts get pacemaker's 198.
+  public var code: Int32 {
+    switch self {
+    case .success: return 0
+    case .genericError: return 1
+    case .invalidArgument: return 2
+    case .unimplemented: return 3
+    case .insufficientPrivilege: return 4
+    case .notInstalled: return 5
+    case .notConfigured: return 6
+    case .notRunning: return 7
+    case .runningPromoted: return 8
+    case .failedPromoted: return 9
+    case .degraded: return 190
+    case .degradedPromoted: return 191
+    case .timedOut: return OCFResult.timeoutCode
+    case .other(let code): return code
+    }
+  }
+
+  static let timeoutCode: Int32 = 198
+
+  public init(code: Int32) {
+    self = code == OCFResult.timeoutCode ? .timedOut : OCFResult(exitCode: code)
+  }
+
+  /// What a monitor (or probe) result says about the resource.
+  public var monitorMeaning: MonitorMeaning {
+    switch self {
+    case .success, .degraded: return .running
+    case .notRunning: return .stopped
+    // A promotable result on a plain resource still means it runs.
+    case .runningPromoted, .degradedPromoted: return .running
+    default: return .failed
+    }
+  }
+
+  public enum MonitorMeaning: Sendable, Equatable {
+    case running
+    case stopped
+    case failed
+  }
+}
+
+/// Where a resource is on one node, as that node's executor knows it.
+public enum ResourceRole: String, Sendable, Hashable, Codable, CaseIterable {
+  /// Not yet probed since this node's daemon started.
+  case unknown
+  case stopped
+  case starting
+  case started
+  case stopping
+  /// An operation failed; the node is stopping it to recover.
+  case failed
+  /// A stop failed: the resource may still be active and nothing will touch it
+  /// until an operator cleans it up (pacemaker's "blocked", without fencing).
+  case blocked
+
+  /// Whether the resource may be active here: anything but a confirmed stop.
+  public var mayBeActive: Bool { self != .stopped }
+}
+
+/// The last failure of a resource on a node.
+public struct ResourceFailure: Sendable, Hashable, Codable {
+  public var action: AgentAction
+  public var code: Int32
+  public var reason: String
+  /// Seconds since the Unix epoch, from the node that saw it (display only).
+  public var wallTime: Int64
+
+  public init(action: AgentAction, code: Int32, reason: String, wallTime: Int64) {
+    self.action = action
+    self.code = code
+    self.reason = reason
+    self.wallTime = wallTime
+  }
+}
+
+/// One resource on one node, as that node reports it.
+public struct ResourceReport: Sendable, Hashable {
+  public var id: ResourceID
+  public var role: ResourceRole
+  public var failCount: Int
+  public var lastFailure: ResourceFailure?
+
+  public init(id: ResourceID, role: ResourceRole, failCount: Int = 0, lastFailure: ResourceFailure? = nil)
+  {
+    self.id = id
+    self.role = role
+    self.failCount = failCount
+    self.lastFailure = lastFailure
+  }
+}
+
+/// Everything a node tells the others about itself in each heartbeat.
+public struct NodeReport: Sendable, Hashable {
+  /// True once every configured resource was probed since this daemon started.
+  public var probed: Bool
+  public var mode: NodeMode
+  public var resources: [ResourceReport]
+
+  public init(probed: Bool, mode: NodeMode, resources: [ResourceReport]) {
+    self.probed = probed
+    self.mode = mode
+    self.resources = resources
+  }
+
+  public func resource(_ id: ResourceID) -> ResourceReport? { resources.first { $0.id == id } }
+}

@@ -1,0 +1,3 @@
+import HactlModel
+
+public typealias HactlModelNodeID = NodeID

@@ -1,0 +1,113 @@
+import HactlMembership
+import HactlModel
+
+/// Who sent a packet, and where it sits in the sender's history. Covered by
+/// the HMAC, so a replayed or forged header is caught.
+public struct PacketHeader: Sendable, Hashable {
+  public var sender: NodeID
+  /// Changes on every daemon start: tells a restart from a late packet.
+  public var incarnation: UInt64
+  /// Strictly increasing within one incarnation.
+  public var sequence: UInt64
+
+  public init(sender: NodeID, incarnation: UInt64, sequence: UInt64) {
+    self.sender = sender
+    self.incarnation = incarnation
+    self.sequence = sequence
+  }
+}
+
+public struct Packet: Sendable, Hashable {
+  public var header: PacketHeader
+  public var message: Message
+  public init(header: PacketHeader, message: Message) {
+    self.header = header
+    self.message = message
+  }
+}
+
+public enum Message: Sendable, Hashable {
+  case heartbeat(Heartbeat)
+  case voteRequest(VoteRequest)
+  case voteReply(VoteReply)
+}
+
+/// Sent by every member to every peer each interval, and at once when
+/// something changes. Everything in it is a whole state, never a delta, so a
+/// lost heartbeat is repaired by the next one.
+public struct Heartbeat: Sendable, Hashable {
+  public var membership: MembershipBeat
+  /// The sender's own resources; nil from a witness.
+  public var report: NodeReport?
+  /// Only from the leader: which node runs what.
+  public var directives: Directives?
+  /// Operator requests made on the sender, until the leader answers them.
+  public var requests: [OperatorRequest]
+  /// Only from the leader: answers to requests it has handled.
+  public var answers: [RequestAnswer]
+
+  public init(
+    membership: MembershipBeat, report: NodeReport? = nil, directives: Directives? = nil,
+    requests: [OperatorRequest] = [], answers: [RequestAnswer] = []
+  ) {
+    self.membership = membership
+    self.report = report
+    self.directives = directives
+    self.requests = requests
+    self.answers = answers
+  }
+}
+
+/// The leader's decision: each resource that should run, and where. A
+/// resource absent from the list must run nowhere.
+public struct Directives: Sendable, Hashable {
+  public var assignments: [Assignment]
+  public init(assignments: [Assignment]) { self.assignments = assignments }
+
+  public func assignment(for resource: ResourceID) -> Assignment? {
+    assignments.first { $0.resource == resource }
+  }
+}
+
+public struct Assignment: Sendable, Hashable {
+  public var resource: ResourceID
+  public var node: NodeID
+  /// Identifies this decision: a node starts a resource at most once per
+  /// token, so a failed start is retried only when the leader decides again.
+  public var token: UInt64
+
+  public init(resource: ResourceID, node: NodeID, token: UInt64) {
+    self.resource = resource
+    self.node = node
+    self.token = token
+  }
+}
+
+public struct OperatorRequest: Sendable, Hashable {
+  public enum Kind: Sendable, Hashable {
+    /// Move now; `target` nil means "the best node other than the current one".
+    case move(ResourceID, target: NodeID?)
+  }
+  /// Unique per origin node and incarnation.
+  public var id: UInt64
+  public var kind: Kind
+
+  public init(id: UInt64, kind: Kind) {
+    self.id = id
+    self.kind = kind
+  }
+}
+
+public struct RequestAnswer: Sendable, Hashable {
+  public var origin: NodeID
+  public var id: UInt64
+  public var accepted: Bool
+  public var message: String
+
+  public init(origin: NodeID, id: UInt64, accepted: Bool, message: String) {
+    self.origin = origin
+    self.id = id
+    self.accepted = accepted
+    self.message = message
+  }
+}
