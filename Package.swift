@@ -62,11 +62,18 @@ let package = Package(
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
       ]
     ),
-    .executableTarget(name: "hactld", dependencies: ["HactlDaemon"]),
+    .executableTarget(
+      name: "hactld",
+      dependencies: [
+        "HactlDaemon", "HactlControl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    // Runs real hactld processes on 127.0.0.1: for the demo, tests and benches.
+    .target(name: "HactlLab", dependencies: ["HactlModel", "HactlConfig", "HactlControl"]),
     .executableTarget(
       name: "hactl",
       dependencies: [
-        "HactlModel", "HactlConfig", "HactlControl",
+        "HactlModel", "HactlConfig", "HactlControl", "HactlLab",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -78,7 +85,7 @@ let package = Package(
     .testTarget(name: "HactlExecutorTests", dependencies: ["HactlExecutor"]),
     .testTarget(
       name: "IntegrationTests",
-      dependencies: ["HactlControl", "HactlModel"]
+      dependencies: ["HactlControl", "HactlModel", "HactlLab"]
     ),
   ]
 )

@@ -87,23 +87,28 @@ public struct ResourceStatus: Sendable, Codable, Equatable {
   public var agent: String
   public var state: ResourceRole
   public var node: String?
+  /// Every node where it may be active: more than one only while a move or a
+  /// recovery is under way.
+  public var activeOn: [String]
   public var failCounts: [String: Int]
   public var lastFailure: NodeFailure?
 
   public init(
-    id: String, agent: String, state: ResourceRole, node: String?, failCounts: [String: Int],
-    lastFailure: NodeFailure?
+    id: String, agent: String, state: ResourceRole, node: String?, activeOn: [String],
+    failCounts: [String: Int], lastFailure: NodeFailure?
   ) {
     self.id = id
     self.agent = agent
     self.state = state
     self.node = node
+    self.activeOn = activeOn
     self.failCounts = failCounts
     self.lastFailure = lastFailure
   }
 
   enum CodingKeys: String, CodingKey {
     case id, agent, state, node
+    case activeOn = "active_on"
     case failCounts = "fail_counts"
     case lastFailure = "last_failure"
   }

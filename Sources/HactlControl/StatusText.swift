@@ -1,0 +1,83 @@
+import Foundation
+import HactlModel
+
+/// `hactl status` for people: where everything runs, what fails and why.
+public enum StatusText {
+  public static func render(_ status: ClusterStatus) -> String {
+    var lines: [String] = []
+    let leader = status.leader.map { "leader \($0)" } ?? "NO LEADER"
+    lines.append("Cluster \(status.cluster), seen from \(status.localNode): term \(status.term), \(leader)")
+    let quorum = status.quorum
+    lines.append(
+      "Quorum: \(quorum.quorate ? "yes" : "NO") (\(quorum.votes) of \(quorum.expectedVotes) votes, \(quorum.needed) needed)"
+    )
+    lines.append("")
+    lines.append("Nodes:")
+    lines += table(
+      status.nodes.map { node in
+        var notes: [String] = []
+        if node.leader { notes.append("leader") }
+        if node.state != .lost && !node.member && status.leader != nil { notes.append("not a member") }
+        return [node.name, "id \(node.id)", node.kind.rawValue, node.state.rawValue, notes.joined(separator: ", ")]
+      })
+    lines.append("")
+    if status.resources.isEmpty {
+      lines.append("Resources: none configured")
+    } else {
+      lines.append("Resources:")
+      lines += table(
+        status.resources.map { resource in
+          var state = resource.state.rawValue
+          if let node = resource.node { state += " on \(node)" }
+          if resource.activeOn.count > 1 { state += " (active on \(resource.activeOn.joined(separator: ", ")))" }
+          var notes: [String] = []
+          if !resource.failCounts.isEmpty {
+            let counts = resource.failCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            notes.append("failures: " + counts.joined(separator: " "))
+          }
+          return [resource.id, resource.agent, state, notes.joined(separator: "; ")]
+        })
+      let failures = status.resources.compactMap { resource in
+        resource.lastFailure.map { (resource.id, $0) }
+      }
+      if !failures.isEmpty {
+        lines.append("")
+        lines.append("Last failures:")
+        for (id, failure) in failures {
+          lines.append(
+            "  \(id): \(failure.action.rawValue) on \(failure.node) failed: \(failure.reason) at \(timestamp(failure.time))"
+          )
+        }
+      }
+    }
+    return lines.joined(separator: "\n")
+  }
+
+  static func table(_ rows: [[String]]) -> [String] {
+    guard let columns = rows.map(\.count).max() else { return [] }
+    var widths = Array(repeating: 0, count: columns)
+    for row in rows {
+      for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+    }
+    return rows.map { row in
+      let cells = row.enumerated().map { index, cell in
+        cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+      }
+      let line = "  " + cells.joined(separator: "  ")
+      return String(line.reversed().drop(while: { $0 == " " }).reversed())
+    }
+  }
+
+  static func timestamp(_ seconds: Int64) -> String {
+    let formatter = ISO8601DateFormatter()
+    return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+  }
+
+  /// The stable JSON form (`hactl status --json`).
+  public static func json(_ status: ClusterStatus) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    guard let data = try? encoder.encode(status) else { return "{}" }
+    return String(decoding: data, as: UTF8.self)
+  }
+}

@@ -1,0 +1,42 @@
+import HactlMembership
+import HactlModel
+import HactlWire
+
+/// One agent invocation the shell must perform, then report back with
+/// `NodeController.agentFinished`.
+public struct AgentCall: Sendable, Hashable {
+  public var id: UInt64
+  public var resource: ResourceID
+  public var action: AgentAction
+  public var timeout: Duration
+  /// OCF_RESKEY_CRM_meta_interval: zero for probes and one-shot actions.
+  public var interval: Duration
+  public var isProbe: Bool
+
+  public init(
+    id: UInt64, resource: ResourceID, action: AgentAction, timeout: Duration, interval: Duration,
+    isProbe: Bool
+  ) {
+    self.id = id
+    self.resource = resource
+    self.action = action
+    self.timeout = timeout
+    self.interval = interval
+    self.isProbe = isProbe
+  }
+}
+
+public enum LogLevel: String, Sendable, Hashable {
+  case debug, info, notice, warning, error
+}
+
+/// What the controller asks the world to do, in order.
+public enum ControllerEffect: Sendable, Hashable {
+  case send(to: NodeID, Message)
+  /// Must be durable (written, fsynced, renamed) before later effects run.
+  case persistElection(ElectionRecord)
+  case runAgent(AgentCall)
+  /// The leader answered an operator request made on this node.
+  case requestAnswered(RequestAnswer)
+  case log(LogLevel, String)
+}

@@ -1,0 +1,180 @@
+import HactlModel
+import HactlScheduler
+import HactlWire
+
+/// What only the leader keeps: its published decisions and operator moves.
+struct LeaderState: Sendable {
+  let term: UInt64
+  var tokenCounter: UInt64 = 0
+  /// Published in every heartbeat; nil until every member has probed.
+  var directives: Directives?
+  /// Fail count on the assigned node when each assignment was made, so a
+  /// failure there (below the threshold) earns a fresh decision and a retry.
+  var failCountAtAssignment: [ResourceID: Int] = [:]
+  var moves: [ResourceID: NodeID] = [:]
+  var handled: Set<RequestKey> = []
+  var answers: [RequestAnswer] = []
+  var lastTransition: Transition?
+
+  init(term: UInt64) { self.term = term }
+
+  mutating func newToken() -> UInt64 {
+    tokenCounter += 1
+    return (term << 24) | (tokenCounter & 0xFF_FFFF)
+  }
+
+  static let answersKept = 32
+}
+
+struct RequestKey: Hashable, Sendable {
+  var origin: NodeID
+  var id: UInt64
+}
+
+extension NodeController {
+  /// Members that are nodes (not the witness), this one first if it is one.
+  var memberNodes: [NodeID] {
+    ([local.id] + membership.alivePeers).filter { config.member(id: $0)?.kind == .node }
+  }
+
+  func report(of node: NodeID) -> NodeReport? {
+    node == local.id ? (local.kind == .node ? localReport : nil) : peerReports[node]
+  }
+
+  func schedulerNodes() -> [SchedulerNode] {
+    let members = Set(memberNodes)
+    return config.nodes.map { spec in
+      let report = members.contains(spec.id) ? report(of: spec.id) : nil
+      let eligible = report.map { $0.probed && $0.mode == .online } ?? false
+      return SchedulerNode(id: spec.id, name: spec.name, eligible: eligible)
+    }
+  }
+
+  /// Where each resource is, from the reports of the members. Nodes outside
+  /// the partition are taken as running nothing: without fencing that is an
+  /// assumption, and docs/ARCHITECTURE.md says so.
+  func situations() -> [ResourceID: ResourceSituation] {
+    var result: [ResourceID: ResourceSituation] = [:]
+    for spec in config.resources { result[spec.id] = ResourceSituation() }
+    for node in memberNodes {
+      guard let report = report(of: node) else { continue }
+      for resource in report.resources where result[resource.id] != nil {
+        result[resource.id]!.failCounts[node] = resource.failCount
+        switch resource.role {
+        case .started, .starting: result[resource.id]!.activeOn.insert(node)
+        case .stopping, .failed, .unknown: result[resource.id]!.mustStopOn.insert(node)
+        case .blocked: result[resource.id]!.blockedOn.insert(node)
+        case .stopped: break
+        }
+      }
+    }
+    return result
+  }
+
+  mutating func scheduleIfLeader(now: Instant) -> [ControllerEffect] {
+    guard membership.isLeader, var state = leading else { return [] }
+    defer { leading = state }
+    // A new leader learns the real state of every member before it decides.
+    let unprobed = memberNodes.filter { report(of: $0)?.probed != true }
+    guard unprobed.isEmpty else {
+      state.directives = nil
+      return []
+    }
+    let nodes = schedulerNodes()
+    let situations = situations()
+    var effects = handleRequests(&state, nodes: nodes, situations: situations)
+    for (resource, target) in state.moves {
+      let situation = situations[resource] ?? ResourceSituation()
+      let eligible = nodes.first { $0.id == target }?.eligible ?? false
+      if situation.activeOn == [target] && situation.mustStopOn.isEmpty || !eligible {
+        state.moves[resource] = nil
+      }
+    }
+    let transition = Scheduler.plan(
+      SchedulerInput(resources: config.resources, nodes: nodes, situations: situations, moves: state.moves))
+    var assignments: [Assignment] = []
+    for decision in transition.decisions {
+      guard let target = decision.target, !transition.hasPendingStops(for: decision.resource) else { continue }
+      let failCount = situations[decision.resource]?.failCounts[target] ?? 0
+      let previous = state.directives?.assignment(for: decision.resource)
+      let isRunning = situations[decision.resource]?.activeOn.contains(target) ?? false
+      if let previous, previous.node == target,
+        isRunning || failCount <= state.failCountAtAssignment[decision.resource] ?? 0
+      {
+        assignments.append(previous)
+        continue
+      }
+      state.failCountAtAssignment[decision.resource] = failCount
+      assignments.append(Assignment(resource: decision.resource, node: target, token: state.newToken()))
+    }
+    let directives = Directives(assignments: assignments)
+    if directives != state.directives {
+      let text = assignments.map { "\($0.resource)→\(name(of: $0.node))" }.joined(separator: ", ")
+      effects.append(.log(.info, "placement: \(text.isEmpty ? "nothing runs" : text)"))
+    }
+    state.directives = directives
+    state.lastTransition = transition
+    return effects
+  }
+
+  /// Answers operator requests from every node (this one included).
+  mutating func handleRequests(
+    _ state: inout LeaderState, nodes: [SchedulerNode], situations: [ResourceID: ResourceSituation]
+  ) -> [ControllerEffect] {
+    var effects: [ControllerEffect] = []
+    var incoming = peerRequests.filter { membership.isAlive($0.key) }.map { ($0.key, $0.value) }
+    incoming.append((local.id, pendingRequests))
+    for (origin, requests) in incoming.sorted(by: { $0.0 < $1.0 }) {
+      for request in requests {
+        let key = RequestKey(origin: origin, id: request.id)
+        guard !state.handled.contains(key) else { continue }
+        state.handled.insert(key)
+        let (accepted, message) = decide(request, &state, nodes: nodes, situations: situations)
+        let answer = RequestAnswer(origin: origin, id: request.id, accepted: accepted, message: message)
+        state.answers.append(answer)
+        if state.answers.count > LeaderState.answersKept { state.answers.removeFirst() }
+        effects.append(.log(accepted ? .notice : .warning, "request from \(name(of: origin)): \(message)"))
+        if origin == local.id { effects += takeAnswers([answer]) }
+      }
+    }
+    return effects
+  }
+
+  func decide(
+    _ request: OperatorRequest, _ state: inout LeaderState, nodes: [SchedulerNode],
+    situations: [ResourceID: ResourceSituation]
+  ) -> (Bool, String) {
+    switch request.kind {
+    case .move(let resource, let requested):
+      guard let spec = config.resource(resource) else { return (false, "no resource '\(resource)'") }
+      let situation = situations[resource] ?? ResourceSituation()
+      if !situation.blockedOn.isEmpty { return (false, "\(resource) is blocked after a failed stop") }
+      let from = situation.activeOn.sorted().map { name(of: $0) }.joined(separator: ", ")
+      let target: SchedulerNode
+      if let requested {
+        guard let node = nodes.first(where: { $0.id == requested }) else {
+          return (false, "\(name(of: requested)) is not a node")
+        }
+        guard node.eligible else {
+          return (false, "\(node.name) cannot run resources now (lost, standby or still probing)")
+        }
+        target = node
+      } else {
+        let others = nodes.filter { $0.eligible && !situation.activeOn.contains($0.id) }
+        let best = others.max { lhs, rhs in
+          let lhsScore = spec.preferredNode == lhs.name ? spec.preferenceScore : .zero
+          let rhsScore = spec.preferredNode == rhs.name ? spec.preferenceScore : .zero
+          return lhsScore != rhsScore ? lhsScore < rhsScore : lhs.id > rhs.id
+        }
+        guard let best else { return (false, "no other node can run \(resource) now") }
+        target = best
+      }
+      if (situation.failCounts[target.id] ?? 0) >= spec.migrationThreshold {
+        return (false, "\(resource) failed on \(target.name) and is banned there until cleaned up")
+      }
+      if situation.activeOn == [target.id] { return (true, "\(resource) already runs on \(target.name)") }
+      state.moves[resource] = target.id
+      return (true, from.isEmpty ? "starting \(resource) on \(target.name)" : "moving \(resource) from \(from) to \(target.name)")
+    }
+  }
+}

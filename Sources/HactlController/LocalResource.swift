@@ -1,0 +1,116 @@
+import HactlModel
+import HactlWire
+
+/// One configured resource on this node: its role as the agents last said,
+/// and the operation in flight.
+struct LocalResource: Sendable {
+  let spec: ResourceSpec
+  var role: ResourceRole = .unknown
+  var failCount = 0
+  var lastFailure: ResourceFailure?
+  var inFlight: InFlight?
+  var nextMonitor: Instant?
+  /// The leader's decision this node last started the resource for.
+  var lastStartToken: UInt64?
+
+  struct InFlight: Sendable, Hashable {
+    var id: UInt64
+    var action: AgentAction
+    var isProbe: Bool
+  }
+
+  init(spec: ResourceSpec) { self.spec = spec }
+
+  var report: ResourceReport {
+    ResourceReport(id: spec.id, role: role, failCount: failCount, lastFailure: lastFailure)
+  }
+
+  struct LogLine {
+    var level: LogLevel
+    var message: String
+  }
+
+  /// Applies an agent's result; returns what is worth logging.
+  mutating func record(
+    call: InFlight, result: OCFResult, outcome: AgentOutcome, now: Instant, wallTime: Int64
+  ) -> LogLine? {
+    let detail = Self.detail(result, outcome)
+    switch call.action {
+    case .monitor where call.isProbe:
+      switch result.monitorMeaning {
+      case .running:
+        role = .started
+        scheduleMonitor(now: now)
+        return LogLine(level: .notice, message: "probe: running here")
+      case .stopped:
+        role = .stopped
+        if result == .notInstalled || result == .notConfigured || result == .invalidArgument {
+          // It cannot run here at all: ban the node rather than fail later.
+          fail(.monitor, result, detail, wallTime: wallTime, ban: true)
+          return LogLine(level: .warning, message: "probe: \(detail); this node cannot run it")
+        }
+        return nil
+      case .failed:
+        if result == .notInstalled || result == .notConfigured || result == .invalidArgument {
+          role = .stopped
+          fail(.monitor, result, detail, wallTime: wallTime, ban: true)
+          return LogLine(level: .warning, message: "probe: \(detail); this node cannot run it")
+        }
+        role = .failed
+        fail(.monitor, result, detail, wallTime: wallTime, ban: false)
+        return LogLine(level: .warning, message: "probe failed: \(detail); stopping it")
+      }
+    case .monitor:
+      switch result.monitorMeaning {
+      case .running:
+        scheduleMonitor(now: now)
+        return nil
+      case .stopped, .failed:
+        role = .failed
+        nextMonitor = nil
+        fail(.monitor, result, detail, wallTime: wallTime, ban: false)
+        return LogLine(level: .warning, message: "monitor failed: \(detail); stopping it (failure \(failCount))")
+      }
+    case .start:
+      if result == .success {
+        role = .started
+        scheduleMonitor(now: now)
+        return LogLine(level: .notice, message: "started")
+      }
+      role = .failed
+      let fatal = result == .notInstalled || result == .notConfigured || result == .invalidArgument
+      fail(.start, result, detail, wallTime: wallTime, ban: fatal)
+      return LogLine(level: .warning, message: "start failed: \(detail); stopping it (failure \(failCount))")
+    case .stop:
+      if result == .success || result == .notRunning {
+        role = .stopped
+        nextMonitor = nil
+        return LogLine(level: .notice, message: "stopped")
+      }
+      role = .blocked
+      fail(.stop, result, detail, wallTime: wallTime, ban: true)
+      return LogLine(
+        level: .error,
+        message: "stop failed: \(detail); it may still run here, so it is blocked everywhere until cleaned up")
+    case .metaData, .validateAll:
+      return nil
+    }
+  }
+
+  mutating func fail(_ action: AgentAction, _ result: OCFResult, _ detail: String, wallTime: Int64, ban: Bool) {
+    failCount = ban ? max(failCount + 1, spec.migrationThreshold) : failCount + 1
+    lastFailure = ResourceFailure(action: action, code: result.code, reason: detail, wallTime: wallTime)
+  }
+
+  mutating func scheduleMonitor(now: Instant) {
+    nextMonitor = spec.monitor.interval > .zero ? now + spec.monitor.interval : nil
+  }
+
+  static func detail(_ result: OCFResult, _ outcome: AgentOutcome) -> String {
+    switch outcome {
+    case .couldNotRun(let why): return why
+    case .timedOut: return "timed out"
+    case .exited(let code): return "\(result) (exit \(code))"
+    }
+  }
+}

@@ -1,0 +1,273 @@
+import HactlMembership
+import HactlModel
+import HactlScheduler
+import HactlWire
+
+/// Everything one node decides, as a pure state machine: membership, its own
+/// resources (the local resource manager) and, while it leads, placement.
+///
+/// Every input carries the current time; every output is a `ControllerEffect`.
+/// The daemon's shell performs the effects; the simulator can instead route
+/// them through a simulated network and simulated agents.
+public struct NodeController: Sendable {
+  public let config: ClusterConfig
+  public let local: Member
+  public let incarnation: UInt64
+  public private(set) var membership: Membership
+  public private(set) var counters = Counters()
+
+  var replay = ReplayFilter()
+  var resources: [ResourceID: LocalResource] = [:]
+  var peerReports: [NodeID: NodeReport] = [:]
+  var peerRequests: [NodeID: [OperatorRequest]] = [:]
+  var followedDirectives: Directives?
+  var leading: LeaderState?
+  var pendingRequests: [OperatorRequest] = []
+  var nextRequestID: UInt64 = 1
+  var nextCallID: UInt64 = 1
+  var lastSentBeat: Heartbeat?
+  /// Set by a graceful shutdown: run nothing, so the leader moves it all away.
+  public private(set) var leaving = false
+
+  public struct Counters: Sendable, Hashable {
+    public var packetsReceived = 0
+    public var packetsReplayed = 0
+    public var packetsFromStrangers = 0
+  }
+
+  public init(
+    config: ClusterConfig, local: NodeID, incarnation: UInt64, election: ElectionRecord, now: Instant
+  ) {
+    guard let member = config.member(id: local) else {
+      preconditionFailure("local node \(local) is not in the configuration; the shell checks this first")
+    }
+    self.config = config
+    self.local = member
+    self.incarnation = incarnation
+    self.membership = Membership(
+      settings: MembershipSettings(config: config, local: local), record: election, now: now)
+    if member.kind == .node {
+      for spec in config.resources { resources[spec.id] = LocalResource(spec: spec) }
+    }
+  }
+
+  var localMode: NodeMode {
+    leaving ? .standby : config.nodes.first { $0.id == local.id }?.mode ?? .online
+  }
+
+  /// Begins a graceful shutdown: stop every resource here, in the open, so
+  /// the leader can restart them elsewhere at once instead of after the dead time.
+  public mutating func leave(now: Instant) -> [ControllerEffect] {
+    leaving = true
+    let note = local.kind == .node ? "leaving the cluster: stopping every resource here" : "leaving the cluster"
+    return [.log(.notice, note)] + finish(now: now, forceBeat: true)
+  }
+
+  /// Nothing may be active here any more, and no agent call is in flight.
+  public var isQuiescent: Bool {
+    resources.values.allSatisfy { ($0.role == .stopped || $0.role == .blocked) && $0.inFlight == nil }
+  }
+
+  // MARK: Inputs
+
+  /// First input after the daemon starts: probe every resource.
+  public mutating func start(now: Instant) -> [ControllerEffect] {
+    var effects: [ControllerEffect] = [
+      .log(.notice, "\(local.name) starting, incarnation \(incarnation), term \(membership.term)")
+    ]
+    effects += finish(now: now, forceBeat: false)
+    return effects
+  }
+
+  public mutating func tick(now: Instant) -> [ControllerEffect] {
+    let outputs = membership.tick(now: now)
+    var effects = apply(outputs, now: now)
+    effects += finish(now: now, forceBeat: outputs.contains(.heartbeatDue))
+    return effects
+  }
+
+  public mutating func receive(_ packet: Packet, now: Instant) -> [ControllerEffect] {
+    let sender = packet.header.sender
+    guard sender != local.id, let member = config.member(id: sender) else {
+      counters.packetsFromStrangers += 1
+      return []
+    }
+    guard replay.check(packet.header) == .accept else {
+      counters.packetsReplayed += 1
+      return []
+    }
+    counters.packetsReceived += 1
+    var outputs = membership.heard(from: sender, incarnation: packet.header.incarnation, now: now)
+    var effects: [ControllerEffect] = []
+    switch packet.message {
+    case .heartbeat(let beat):
+      if member.kind == .node { peerReports[sender] = beat.report }
+      peerRequests[sender] = beat.requests
+      outputs += membership.receive(beat.membership, from: sender, now: now)
+      effects += apply(outputs, now: now)
+      outputs = []
+      if membership.leader == sender && beat.membership.term == membership.term {
+        followedDirectives = beat.directives
+        effects += takeAnswers(beat.answers)
+      }
+    case .voteRequest(let request):
+      outputs += membership.receive(request, from: sender, now: now)
+    case .voteReply(let reply):
+      outputs += membership.receive(reply, from: sender, now: now)
+    }
+    effects += apply(outputs, now: now)
+    effects += finish(now: now, forceBeat: false)
+    return effects
+  }
+
+  public mutating func agentFinished(
+    _ callID: UInt64, outcome: AgentOutcome, now: Instant, wallTime: Int64
+  ) -> [ControllerEffect] {
+    guard let id = resources.first(where: { $0.value.inFlight?.id == callID })?.key,
+      var resource = resources[id], let call = resource.inFlight
+    else { return [] }
+    resource.inFlight = nil
+    let result = OCFResult(outcome: outcome)
+    let log = resource.record(call: call, result: result, outcome: outcome, now: now, wallTime: wallTime)
+    resources[id] = resource
+    var effects: [ControllerEffect] = log.map { [.log($0.level, "\(id): \($0.message)")] } ?? []
+    effects += finish(now: now, forceBeat: false)
+    return effects
+  }
+
+  public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unknownResource(String)
+    case unknownNode(String)
+    case notANode(String)
+    case witnessCannotRequest
+
+    public var description: String {
+      switch self {
+      case .unknownResource(let id): return "no resource '\(id)' in the configuration"
+      case .unknownNode(let name): return "no node '\(name)' in the configuration"
+      case .notANode(let name): return "'\(name)' is the witness: it runs no resources"
+      case .witnessCannotRequest: return "requests go through a node, not the witness"
+      }
+    }
+  }
+
+  /// An operator's `migrate`: queued here, carried in heartbeats until the
+  /// leader answers (`.requestAnswered` with the returned id).
+  public mutating func requestMove(resource: String, to target: String?, now: Instant)
+    -> (Result<UInt64, RequestError>, [ControllerEffect])
+  {
+    guard config.resource(ResourceID(resource)) != nil else { return (.failure(.unknownResource(resource)), []) }
+    var targetID: NodeID?
+    if let target {
+      guard let member = config.member(named: target) else { return (.failure(.unknownNode(target)), []) }
+      guard member.kind == .node else { return (.failure(.notANode(target)), []) }
+      targetID = member.id
+    }
+    let id = nextRequestID
+    nextRequestID += 1
+    pendingRequests.append(OperatorRequest(id: id, kind: .move(ResourceID(resource), target: targetID)))
+    return (.success(id), finish(now: now, forceBeat: false))
+  }
+
+  /// Gives up on a request the leader did not answer in time.
+  public mutating func cancelRequest(_ id: UInt64) {
+    pendingRequests.removeAll { $0.id == id }
+  }
+
+  // MARK: Membership outputs
+
+  mutating func apply(_ outputs: [MembershipOutput], now: Instant) -> [ControllerEffect] {
+    var effects: [ControllerEffect] = []
+    for output in outputs {
+      switch output {
+      case .persist(let record):
+        effects.append(.persistElection(record))
+      case .sendVoteRequest(let peer, let request):
+        effects.append(.send(to: peer, .voteRequest(request)))
+      case .sendVoteReply(let peer, let reply):
+        effects.append(.send(to: peer, .voteReply(reply)))
+      case .heartbeatDue:
+        break
+      case .event(let event):
+        effects += handle(event, now: now)
+      }
+    }
+    return effects
+  }
+
+  mutating func handle(_ event: MembershipEvent, now: Instant) -> [ControllerEffect] {
+    switch event {
+    case .peerJoined(let peer, let incarnation):
+      return [.log(.notice, "\(name(of: peer)) joined (incarnation \(incarnation))")]
+    case .peerRestarted(let peer, let incarnation):
+      // Whatever it ran before is unknown until its probes report again.
+      peerReports[peer] = nil
+      return [.log(.notice, "\(name(of: peer)) restarted (incarnation \(incarnation)); waiting for its probes")]
+    case .peerLost(let peer):
+      return [.log(.warning, "\(name(of: peer)) lost: silent for \(DurationText.format(config.cluster.deadTime))")]
+    case .quorumChanged(let quorate, let votes):
+      let needed = membership.settings.votesNeeded
+      return [
+        .log(
+          quorate ? .notice : .warning,
+          "quorum \(quorate ? "gained" : "lost") (\(votes) votes, \(needed) needed)")
+      ]
+    case .leaderChanged(let term, let leader):
+      followedDirectives = nil
+      if leader == local.id {
+        leading = LeaderState(term: term)
+        return [.log(.notice, "elected leader for term \(term)")]
+      }
+      leading = nil
+      guard let leader else { return [.log(.info, "no leader in term \(term)")] }
+      return [.log(.notice, "following \(name(of: leader)) in term \(term)")]
+    case .stalled(let gap):
+      return [
+        .log(
+          .error,
+          "this node was stalled for \(DurationText.format(gap)) (longer than the dead time): "
+            + "treating every peer as lost and stopping resources")
+      ]
+    }
+  }
+
+  // MARK: After every input
+
+  mutating func finish(now: Instant, forceBeat: Bool) -> [ControllerEffect] {
+    var effects = scheduleIfLeader(now: now)
+    effects += reconcile(now: now)
+    effects += heartbeatIfNeeded(force: forceBeat)
+    return effects
+  }
+
+  mutating func heartbeatIfNeeded(force: Bool) -> [ControllerEffect] {
+    let beat = Heartbeat(
+      membership: membership.beat(),
+      report: local.kind == .node ? localReport : nil,
+      directives: membership.isLeader ? leading?.directives : nil,
+      requests: pendingRequests,
+      answers: membership.isLeader ? leading?.answers ?? [] : [])
+    guard force || beat != lastSentBeat else { return [] }
+    lastSentBeat = beat
+    return membership.settings.peers.map { .send(to: $0, .heartbeat(beat)) }
+  }
+
+  mutating func takeAnswers(_ answers: [RequestAnswer]) -> [ControllerEffect] {
+    var effects: [ControllerEffect] = []
+    for answer in answers where answer.origin == local.id {
+      guard pendingRequests.contains(where: { $0.id == answer.id }) else { continue }
+      pendingRequests.removeAll { $0.id == answer.id }
+      effects.append(.requestAnswered(answer))
+    }
+    return effects
+  }
+
+  func name(of node: NodeID) -> String { config.member(id: node)?.name ?? node.description }
+}
+
+enum DurationText {
+  static func format(_ duration: Duration) -> String {
+    let millis = duration.milliseconds
+    return millis < 10_000 ? "\(millis) ms" : "\(millis / 1000) s"
+  }
+}

@@ -1,0 +1,90 @@
+import HactlModel
+import HactlWire
+
+extension NodeController {
+  /// What this node should do with one resource, from quorum and directives.
+  enum Want: Equatable {
+    case run(token: UInt64)
+    case stop
+    /// No decision available (election or probes in progress): change nothing.
+    case keep
+  }
+
+  func want(_ id: ResourceID, now: Instant) -> Want {
+    if localMode == .standby { return .stop }
+    if !membership.quorate {
+      switch config.cluster.quorum.noQuorumPolicy {
+      case .stop: return .stop
+      case .freeze: return .keep
+      case .ignore: break
+      }
+    }
+    let directives: Directives?
+    if membership.isLeader {
+      directives = leading?.directives
+    } else if membership.leader != nil {
+      // The leader's partition must include us, or the others may already be
+      // starting our resources elsewhere.
+      guard membership.mayRunResources(now: now) else { return .stop }
+      directives = followedDirectives
+    } else {
+      directives = nil
+    }
+    guard let directives else { return .keep }
+    guard let assignment = directives.assignment(for: id), assignment.node == local.id else { return .stop }
+    return .run(token: assignment.token)
+  }
+
+  /// Starts the agent calls that move this node's resources toward what is
+  /// wanted. At most one call per resource is in flight.
+  mutating func reconcile(now: Instant) -> [ControllerEffect] {
+    var effects: [ControllerEffect] = []
+    for id in resources.keys.sorted() {
+      guard var resource = resources[id], resource.inFlight == nil else { continue }
+      let spec = resource.spec
+      var call: (AgentAction, Duration, Duration, Bool)?
+      switch resource.role {
+      case .unknown:
+        call = (.monitor, spec.monitor.timeout, .zero, true)
+      case .blocked, .starting, .stopping:
+        break
+      case .failed:
+        call = (.stop, spec.stop.timeout, .zero, false)
+      case .started:
+        switch want(id, now: now) {
+        case .stop:
+          call = (.stop, spec.stop.timeout, .zero, false)
+        case .run, .keep:
+          if let due = resource.nextMonitor, now >= due {
+            call = (.monitor, spec.monitor.timeout, spec.monitor.interval, false)
+          }
+        }
+      case .stopped:
+        if case .run(let token) = want(id, now: now), resource.lastStartToken != token {
+          resource.lastStartToken = token
+          call = (.start, spec.start.timeout, .zero, false)
+        }
+      }
+      guard let (action, timeout, interval, isProbe) = call else { continue }
+      let callID = nextCallID
+      nextCallID += 1
+      resource.inFlight = LocalResource.InFlight(id: callID, action: action, isProbe: isProbe)
+      if action == .start { resource.role = .starting }
+      if action == .stop && resource.role != .failed { resource.role = .stopping }
+      resources[id] = resource
+      effects.append(
+        .runAgent(
+          AgentCall(
+            id: callID, resource: id, action: action, timeout: timeout, interval: interval, isProbe: isProbe)))
+    }
+    return effects
+  }
+
+  /// This node's resources, as carried in its heartbeats.
+  var localReport: NodeReport {
+    NodeReport(
+      probed: resources.values.allSatisfy { $0.role != .unknown },
+      mode: localMode,
+      resources: resources.keys.sorted().compactMap { resources[$0]?.report })
+  }
+}

@@ -1,0 +1,54 @@
+import HactlModel
+
+extension NodeController {
+  /// The cluster as this node sees it now.
+  public func status(now: Instant) -> ClusterStatus {
+    let granted = Set(membership.isLeader ? membership.beat().members : membership.grantedMembers)
+    let nodes = config.voters.map { member -> NodeStatus in
+      let alive = membership.isAlive(member.id)
+      var state: NodeStatus.State = alive ? .online : .lost
+      if alive, member.kind == .node, report(of: member.id)?.mode == .standby { state = .standby }
+      return NodeStatus(
+        name: member.name, id: member.id.rawValue, kind: member.kind, state: state,
+        leader: membership.leader == member.id, member: granted.contains(member.id))
+    }
+    let liveNodes = config.nodes.map(\.id).filter { membership.isAlive($0) }
+    let resources = config.resources.map { spec -> ResourceStatus in
+      var roles: [(node: NodeID, role: ResourceRole)] = []
+      var failCounts: [String: Int] = [:]
+      var lastFailure: NodeFailure?
+      for node in config.nodes.map(\.id) {
+        guard let resource = report(of: node)?.resource(spec.id) else { continue }
+        if resource.failCount > 0 { failCounts[name(of: node)] = resource.failCount }
+        if let failure = resource.lastFailure, failure.wallTime >= (lastFailure?.time ?? .min) {
+          lastFailure = NodeFailure(node: name(of: node), failure: failure)
+        }
+        if liveNodes.contains(node) { roles.append((node, resource.role)) }
+      }
+      let missing = liveNodes.contains { report(of: $0)?.resource(spec.id) == nil }
+      let state = Self.clusterRole(roles.map(\.role), missingReports: missing)
+      let active = roles.filter { $0.role.mayBeActive && $0.role != .unknown }.map { name(of: $0.node) }
+      let shown = roles.first { $0.role == state }.map { name(of: $0.node) }
+      return ResourceStatus(
+        id: spec.id.rawValue, agent: spec.agent.description, state: state,
+        node: state == .stopped || state == .unknown ? nil : shown, activeOn: active,
+        failCounts: failCounts, lastFailure: lastFailure)
+    }
+    return ClusterStatus(
+      cluster: config.cluster.name, localNode: local.name, term: membership.term,
+      leader: membership.leader.map { name(of: $0) },
+      quorum: QuorumStatus(
+        quorate: membership.quorate, votes: membership.partitionVotes,
+        expectedVotes: membership.settings.expectedVotes, needed: membership.settings.votesNeeded),
+      nodes: nodes, resources: resources)
+  }
+
+  /// One state for the cluster from each live node's role, the most
+  /// operator-relevant first.
+  static func clusterRole(_ roles: [ResourceRole], missingReports: Bool) -> ResourceRole {
+    let order: [ResourceRole] = [.blocked, .failed, .stopping, .starting, .started]
+    for role in order where roles.contains(role) { return role }
+    if missingReports || roles.contains(.unknown) { return .unknown }
+    return .stopped
+  }
+}

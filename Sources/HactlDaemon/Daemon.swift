@@ -1,0 +1,176 @@
+import Foundation
+import HactlConfig
+import HactlControl
+import HactlController
+import HactlModel
+import HactlTransport
+import Logging
+import NIOPosix
+import ServiceLifecycle
+
+public struct DaemonOptions: Sendable {
+  public var configPath: String
+  public var nodeName: String
+  public var witness: Bool
+  public var stateFolder: String
+  public var socketPath: String
+  public var ocfRoot: String?
+  /// HA_RSCTMP for agents; nil leaves the agents' own default.
+  public var agentRuntimeFolder: String?
+  public var verbose: Bool
+
+  public init(
+    configPath: String, nodeName: String, witness: Bool, stateFolder: String, socketPath: String,
+    ocfRoot: String?, agentRuntimeFolder: String? = nil, verbose: Bool
+  ) {
+    self.configPath = configPath
+    self.nodeName = nodeName
+    self.witness = witness
+    self.stateFolder = stateFolder
+    self.socketPath = socketPath
+    self.ocfRoot = ocfRoot
+    self.agentRuntimeFolder = agentRuntimeFolder
+    self.verbose = verbose
+  }
+
+  public static let defaultStateFolder = "/var/lib/hactl"
+}
+
+/// Starts `hactld`: validates everything it can before touching the network,
+/// so a bad configuration or key fails at once with a clear message.
+public enum Daemon {
+  public struct StartupError: Error, CustomStringConvertible {
+    public var description: String
+    public var exitCode: Int32
+  }
+
+  public static func run(_ options: DaemonOptions) async -> Int32 {
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = options.verbose ? .debug : .info
+      return handler
+    }
+    var logger = Logger(label: "hactld[\(options.nodeName)]")
+    logger.logLevel = options.verbose ? .debug : .info
+    do {
+      try await runChecked(options, logger: logger)
+      return 0
+    } catch let error as StartupError {
+      FileHandle.standardError.write(Data("hactld: \(error.description)\n".utf8))
+      return error.exitCode
+    } catch {
+      FileHandle.standardError.write(Data("hactld: \(error)\n".utf8))
+      return 1
+    }
+  }
+
+  static func runChecked(_ options: DaemonOptions, logger: Logger) async throws {
+    let config: ClusterConfig
+    do {
+      config = try ConfigLoader.load(path: options.configPath)
+    } catch {
+      throw StartupError(description: "invalid configuration:\n\(error.description)", exitCode: 2)
+    }
+    guard let member = config.member(named: options.nodeName) else {
+      let names = config.voters.map(\.name).joined(separator: ", ")
+      throw StartupError(
+        description: "no node or witness named '\(options.nodeName)' in \(options.configPath) (members: \(names))",
+        exitCode: 2)
+    }
+    if options.witness && member.kind != .witness {
+      throw StartupError(description: "'\(member.name)' is a node, not the witness: drop --witness", exitCode: 2)
+    }
+    if !options.witness && member.kind == .witness {
+      throw StartupError(description: "'\(member.name)' is the witness: start it with --witness", exitCode: 2)
+    }
+    let key: ClusterKey
+    do {
+      key = try ClusterKey.load(path: config.cluster.keyFile, clusterName: config.cluster.name)
+    } catch {
+      throw StartupError(description: error.description, exitCode: 2)
+    }
+    let store = try StateStore(folder: options.stateFolder)
+    let election = try store.loadElection()
+    let incarnation = try store.nextIncarnation()
+
+    let group = MultiThreadedEventLoopGroup.singleton
+    var peers: [NodeID: Endpoint] = [:]
+    for peer in config.voters where peer.id != member.id { peers[peer.id] = peer.endpoint }
+    let transport: UDPTransport
+    do {
+      transport = try await UDPTransport.bind(on: member.endpoint, peers: peers, key: key, group: group)
+    } catch {
+      throw StartupError(description: "cannot bind UDP \(member.endpoint): \(error)", exitCode: 1)
+    }
+    let control: ControlServer
+    do {
+      control = try await ControlServer.bind(path: options.socketPath, group: group)
+    } catch {
+      await transport.close()
+      throw StartupError(description: "cannot create control socket \(options.socketPath): \(error)", exitCode: 1)
+    }
+    let origin = ContinuousClock.now
+    let controller = NodeController(
+      config: config, local: member.id, incarnation: incarnation, election: election, now: .zero)
+    let core = DaemonCore(
+      controller: controller, transport: transport, store: store, logger: logger,
+      ocfRoot: options.ocfRoot ?? config.cluster.ocfRoot, agentRuntimeFolder: options.agentRuntimeFolder,
+      origin: origin)
+    logger.notice(
+      "\(member.kind == .witness ? "witness" : "node") \(member.name) (id \(member.id.rawValue)) on \(member.endpoint), control socket \(options.socketPath)"
+    )
+    let service = NodeService(core: core, transport: transport, control: control, config: config, logger: logger)
+    let serviceGroup = ServiceGroup(
+      services: [service], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
+      logger: logger)
+    try await serviceGroup.run()
+  }
+}
+
+/// The one long-running service: packet loop, ticks and the control socket.
+/// On graceful shutdown it stops its resources before it leaves, so the
+/// survivors restart them at once rather than after the dead time.
+struct NodeService: Service {
+  let core: DaemonCore
+  let transport: UDPTransport
+  let control: ControlServer
+  let config: ClusterConfig
+  let logger: Logger
+
+  var tickPeriod: Duration { min(config.cluster.heartbeatInterval / 4, .milliseconds(50)) }
+
+  var leaveTimeout: Duration {
+    config.resources.map(\.stop.timeout).max().map { $0 + .seconds(5) } ?? .seconds(5)
+  }
+
+  func run() async throws {
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+      tasks.addTask {
+        for await packet in transport.packets() { await core.receive(packet) }
+      }
+      tasks.addTask {
+        while !Task.isCancelled {
+          try await Task.sleep(for: tickPeriod)
+          await core.tick()
+        }
+      }
+      tasks.addTask {
+        try await control.serve { request in await core.control(request) }
+      }
+      await core.start()
+      try? await gracefulShutdown()
+      await core.leave()
+      let deadline = ContinuousClock.now + leaveTimeout
+      while await !core.isQuiescent && ContinuousClock.now < deadline {
+        try? await Task.sleep(for: .milliseconds(20))
+      }
+      // One last heartbeat so the leader sees everything stopped.
+      await core.tick()
+      try? await Task.sleep(for: .milliseconds(20))
+      logger.notice("stopped")
+      tasks.cancelAll()
+      await control.close()
+      await transport.close()
+    }
+  }
+}

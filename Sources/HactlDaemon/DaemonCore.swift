@@ -1,0 +1,159 @@
+import Foundation
+import HactlControl
+import HactlController
+import HactlExecutor
+import HactlMembership
+import HactlModel
+import HactlTransport
+import HactlWire
+import Logging
+
+/// The imperative shell around one `NodeController`: it feeds the controller
+/// its inputs with the time, and performs the effects it returns, in order.
+actor DaemonCore {
+  var controller: NodeController
+  let transport: UDPTransport
+  let store: StateStore
+  let logger: Logger
+  let ocfRoot: String
+  let agentRuntimeFolder: String?
+  let clock = ContinuousClock()
+  let origin: ContinuousClock.Instant
+  var sequence: UInt64 = 0
+  var waiters: [UInt64: CheckedContinuation<ControlResponse, Never>] = [:]
+
+  static let requestTimeout: Duration = .seconds(10)
+
+  init(controller: NodeController, transport: UDPTransport, store: StateStore, logger: Logger, ocfRoot: String,
+    agentRuntimeFolder: String?, origin: ContinuousClock.Instant)
+  {
+    self.controller = controller
+    self.transport = transport
+    self.store = store
+    self.logger = logger
+    self.ocfRoot = ocfRoot
+    self.agentRuntimeFolder = agentRuntimeFolder
+    self.origin = origin
+  }
+
+  var now: Instant { Instant(nanoseconds: (clock.now - origin).nanosecondsClamped) }
+
+  func start() { perform(controller.start(now: now)) }
+  func tick() { perform(controller.tick(now: now)) }
+  func receive(_ packet: Packet) { perform(controller.receive(packet, now: now)) }
+
+  func leave() { perform(controller.leave(now: now)) }
+  var isQuiescent: Bool { controller.isQuiescent }
+
+  func agentFinished(_ call: AgentCall, _ run: AgentRun) {
+    let failed: Bool
+    switch run.outcome {
+    case .exited(let code): failed = !(code == 0 || (call.action == .monitor && code == 7))
+    case .timedOut, .couldNotRun: failed = true
+    }
+    let elapsed = "\(run.elapsed.milliseconds) ms"
+    if failed {
+      logger.warning("\(call.resource) \(call.action.rawValue) → \(run.outcome) after \(elapsed): \(run.output.trimmed)")
+    } else if call.action != .monitor || call.isProbe {
+      logger.info("\(call.resource) \(call.action.rawValue)\(call.isProbe ? " (probe)" : "") → \(run.outcome) after \(elapsed)")
+    }
+    let wallTime = Int64(Date().timeIntervalSince1970)
+    perform(controller.agentFinished(call.id, outcome: run.outcome, now: now, wallTime: wallTime))
+  }
+
+  func control(_ request: ControlRequest) async -> ControlResponse {
+    switch request {
+    case .status:
+      return ControlResponse(ok: true, status: controller.status(now: now))
+    case .migrate(let resource, let node):
+      let (result, effects) = controller.requestMove(resource: resource, to: node, now: now)
+      perform(effects)
+      switch result {
+      case .failure(let error):
+        return .failure(error.description)
+      case .success(let id):
+        return await withCheckedContinuation(isolation: self) { continuation in
+          waiters[id] = continuation
+          Task {
+            try? await Task.sleep(for: Self.requestTimeout)
+            await self.expire(id)
+          }
+        }
+      }
+    }
+  }
+
+  func expire(_ id: UInt64) {
+    guard let waiter = waiters.removeValue(forKey: id) else { return }
+    controller.cancelRequest(id)
+    waiter.resume(
+      returning: .failure(
+        "no leader answered within \(Self.requestTimeout) (is this node in a quorate partition? see 'hactl status')"))
+  }
+
+  func perform(_ effects: [ControllerEffect]) {
+    for effect in effects {
+      switch effect {
+      case .send(let peer, let message):
+        sequence += 1
+        let header = PacketHeader(sender: controller.local.id, incarnation: controller.incarnation, sequence: sequence)
+        do {
+          transport.send(try PacketCodec.encode(Packet(header: header, message: message)), to: peer)
+        } catch {
+          logger.error("cannot encode a packet for \(peer): \(error)")
+        }
+      case .persistElection(let record):
+        do {
+          try store.save(record)
+        } catch {
+          // Voting without a durable record could vote twice after a crash:
+          // stopping is the only safe answer.
+          logger.critical("\(error); exiting to keep the one-vote-per-term promise")
+          exit(70)
+        }
+      case .runAgent(let call):
+        runAgent(call)
+      case .requestAnswered(let answer):
+        let response =
+          answer.accepted ? ControlResponse(ok: true, message: answer.message) : .failure(answer.message)
+        waiters.removeValue(forKey: answer.id)?.resume(returning: response)
+      case .log(let level, let message):
+        logger.log(level: level.swiftLog, "\(message)")
+      }
+    }
+  }
+
+  func runAgent(_ call: AgentCall) {
+    guard let spec = controller.config.resource(call.resource) else { return }
+    let invocation = AgentInvocation(
+      path: OCFEnvironment.agentPath(for: spec.agent, ocfRoot: ocfRoot),
+      action: call.action.rawValue,
+      environment: OCFEnvironment.variables(
+        for: spec, action: call.action, timeout: call.timeout, interval: call.interval, ocfRoot: ocfRoot,
+        nodeName: controller.local.name, runtimeFolder: agentRuntimeFolder),
+      timeout: call.timeout)
+    Task {
+      let run = await AgentRunner.run(invocation)
+      await self.agentFinished(call, run)
+    }
+  }
+}
+
+extension LogLevel {
+  var swiftLog: Logger.Level {
+    switch self {
+    case .debug: return .debug
+    case .info: return .info
+    case .notice: return .notice
+    case .warning: return .warning
+    case .error: return .error
+    }
+  }
+}
+
+extension String {
+  var trimmed: String {
+    let text = trimmingCharacters(in: .whitespacesAndNewlines)
+    return text.count > 500 ? String(text.suffix(500)) : text
+  }
+}

@@ -1,0 +1,282 @@
+import Foundation
+import HactlConfig
+import HactlControl
+import HactlModel
+
+/// A cluster of real `hactld` processes on 127.0.0.1, each with its own port,
+/// state folder, control socket and agent runtime folder, all under one
+/// temporary folder that `shutdown()` removes. It signals only the processes
+/// it started, by pid.
+public final class LocalCluster: @unchecked Sendable {
+  public struct Options: Sendable {
+    public var name = "demo"
+    public var nodes = ["alpha", "beta"]
+    public var witness: String? = "arbiter"
+    public var heartbeatInterval = "200ms"
+    public var deadTime = "1s"
+    /// The `resources:` section, YAML, indented by two spaces per level.
+    public var resourcesYAML: String
+    public var extraClusterYAML = ""
+    public init(resourcesYAML: String) { self.resourcesYAML = resourcesYAML }
+  }
+
+  public struct LabError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+  }
+
+  public let folder: String
+  public let options: Options
+  public let daemonPath: String
+  public let configPath: String
+  public let members: [String]
+  private var processes: [String: Process] = [:]
+  private let lock = NSLock()
+
+  public init(options: Options, daemonPath: String? = nil, agentsPath: String? = nil) throws {
+    self.options = options
+    self.daemonPath = try daemonPath ?? Self.locateDaemon()
+    let agents = try agentsPath ?? Self.locateAgents()
+    folder = try Self.makeFolder()
+    configPath = folder + "/cluster.yaml"
+    members = options.nodes + (options.witness.map { [$0] } ?? [])
+    try FileManager.default.createDirectory(atPath: folder + "/ocf/resource.d", withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: folder + "/ocf/resource.d/hactl", withDestinationPath: agents)
+    // Let tests use the ClusterLabs agents unmodified when they are installed.
+    if FileManager.default.fileExists(atPath: "/usr/lib/ocf/resource.d/heartbeat") {
+      try FileManager.default.createSymbolicLink(
+        atPath: folder + "/ocf/resource.d/heartbeat", withDestinationPath: "/usr/lib/ocf/resource.d/heartbeat")
+      try FileManager.default.createSymbolicLink(atPath: folder + "/ocf/lib", withDestinationPath: "/usr/lib/ocf/lib")
+    }
+    do {
+      try KeyFile.generate(at: folder + "/authkey", replace: false)
+    } catch {
+      throw LabError(error.description)
+    }
+    let ports = try Self.freeUDPPorts(count: members.count)
+    var yaml = """
+      cluster:
+        name: \(options.name)
+        key_file: authkey
+        heartbeat_interval: \(options.heartbeatInterval)
+        dead_time: \(options.deadTime)
+        ocf_root: ocf
+      \(options.extraClusterYAML)
+      nodes:
+
+      """
+    for (index, node) in options.nodes.enumerated() {
+      yaml += "  - { name: \(node), id: \(index + 1), address: 127.0.0.1, port: \(ports[index]) }\n"
+    }
+    if let witness = options.witness {
+      yaml += "witness: { name: \(witness), id: \(options.nodes.count + 1), address: 127.0.0.1, port: \(ports.last!) }\n"
+    }
+    yaml += "resources:\n" + options.resourcesYAML + "\n"
+    try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    for member in members {
+      try FileManager.default.createDirectory(atPath: runtimeFolder(member), withIntermediateDirectories: true)
+    }
+  }
+
+  public func socketPath(_ member: String) -> String { folder + "/\(member).sock" }
+  public func logPath(_ member: String) -> String { folder + "/\(member).log" }
+  public func stateFolder(_ member: String) -> String { folder + "/state-\(member)" }
+  public func runtimeFolder(_ member: String) -> String { folder + "/run-\(member)" }
+
+  /// Starts (or restarts) one member's daemon; output goes to its log.
+  public func start(_ member: String) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: daemonPath)
+    var arguments = [
+      "--config", configPath, "--node", member, "--state", stateFolder(member), "--socket", socketPath(member),
+      "--agent-runtime", runtimeFolder(member),
+    ]
+    if member == options.witness { arguments.append("--witness") }
+    process.arguments = arguments
+    if !FileManager.default.fileExists(atPath: logPath(member)) {
+      FileManager.default.createFile(atPath: logPath(member), contents: nil)
+    }
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(member)))
+    log.seekToEndOfFile()
+    process.standardOutput = log
+    process.standardError = log
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    lock.withLock { processes[member] = process }
+  }
+
+  public func startAll() throws {
+    for member in members { try start(member) }
+  }
+
+  public func pid(_ member: String) -> Int32? {
+    lock.withLock { processes[member].flatMap { $0.isRunning ? $0.processIdentifier : nil } }
+  }
+
+  /// Sends a signal to one member's daemon (only ever a pid we started).
+  @discardableResult
+  public func signal(_ member: String, _ signal: Int32) -> Bool {
+    guard let pid = pid(member) else { return false }
+    return kill(pid, signal) == 0
+  }
+
+  /// SIGKILL, then waits until the process is gone.
+  public func crash(_ member: String) {
+    guard let process = lock.withLock({ processes[member] }) else { return }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+  }
+
+  /// SIGTERM (graceful: resources stop), SIGKILL after `timeout`.
+  public func stop(_ member: String, timeout: Duration = .seconds(30)) {
+    guard let process = lock.withLock({ processes[member] }), process.isRunning else { return }
+    kill(process.processIdentifier, SIGCONT)
+    kill(process.processIdentifier, SIGTERM)
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+  }
+
+  public func status(via member: String) async throws -> ClusterStatus {
+    let response = try await ControlClient.send(.status, socketPath: socketPath(member), timeout: .seconds(5))
+    guard let status = response.status else { throw LabError(response.error ?? "no status") }
+    return status
+  }
+
+  /// Polls `member`'s status until `condition` holds; returns that status.
+  public func waitFor(
+    via member: String, timeout: Duration, every interval: Duration = .milliseconds(20),
+    _ condition: (ClusterStatus) -> Bool
+  ) async throws -> ClusterStatus {
+    let deadline = ContinuousClock.now + timeout
+    var last: ClusterStatus?
+    while ContinuousClock.now < deadline {
+      if let status = try? await status(via: member) {
+        last = status
+        if condition(status) { return status }
+      }
+      try await Task.sleep(for: interval)
+    }
+    throw LabError(
+      "condition not met within \(timeout) via \(member); last status:\n"
+        + (last.map(StatusText.render) ?? "(none: daemon not answering)") + "\n--- log of \(member):\n"
+        + tail(of: logPath(member)))
+  }
+
+  public func migrate(_ resource: String, to node: String?, via member: String) async throws -> ControlResponse {
+    try await ControlClient.send(.migrate(resource: resource, node: node), socketPath: socketPath(member))
+  }
+
+  public func tail(of path: String, lines: Int = 40) -> String {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
+    return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+  }
+
+  /// Stops every daemon, kills what their agents left running (pids from the
+  /// agents' own pid files, in folders this cluster made), removes the folder.
+  public func shutdown(keepFolder: Bool = false) {
+    for member in members {
+      if let process = lock.withLock({ processes[member] }), process.isRunning {
+        kill(process.processIdentifier, SIGCONT)
+        kill(process.processIdentifier, SIGTERM)
+      }
+    }
+    for member in members { stop(member, timeout: .seconds(10)) }
+    for member in members {
+      let folder = runtimeFolder(member)
+      for file in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where file.hasSuffix(".pid") {
+        if let text = try? String(contentsOfFile: folder + "/" + file, encoding: .utf8),
+          let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+        {
+          kill(pid, SIGKILL)
+        }
+      }
+    }
+    if !keepFolder { try? FileManager.default.removeItem(atPath: folder) }
+  }
+
+  // MARK: Locating things
+
+  /// `hactld`: $HACTLD, next to this executable, or in the package's build folder.
+  public static func locateDaemon() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["HACTLD"] { return path }
+    var candidates: [String] = []
+    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var folder = executable.deletingLastPathComponent()
+    for _ in 0..<4 {
+      candidates.append(folder.appendingPathComponent("hactld").path)
+      folder = folder.deletingLastPathComponent()
+    }
+    if let root = packageRoot() {
+      candidates += [root + "/.build/debug/hactld", root + "/.build/release/hactld"]
+    }
+    candidates.append("/usr/sbin/hactld")
+    if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+    throw LabError("cannot find hactld (looked in \(candidates.joined(separator: ", "))); run 'swift build' or set HACTLD")
+  }
+
+  /// This project's agents: $HACTL_AGENTS, `resource-agents/hactl` in the
+  /// package, or the installed provider folder.
+  public static func locateAgents() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["HACTL_AGENTS"] { return path }
+    var candidates: [String] = []
+    if let root = packageRoot() { candidates.append(root + "/resource-agents/hactl") }
+    candidates.append("/usr/lib/ocf/resource.d/hactl")
+    if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0 + "/Marker") }) {
+      return found
+    }
+    throw LabError("cannot find hactl's agents (looked in \(candidates.joined(separator: ", "))); set HACTL_AGENTS")
+  }
+
+  /// The folder holding Package.swift, above the executable or the cwd.
+  public static func packageRoot() -> String? {
+    let starts = [
+      URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent(),
+      URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
+    ]
+    for start in starts {
+      var folder = start
+      for _ in 0..<8 {
+        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("Package.swift").path),
+          FileManager.default.fileExists(atPath: folder.appendingPathComponent("resource-agents").path)
+        {
+          return folder.path
+        }
+        folder = folder.deletingLastPathComponent()
+      }
+    }
+    return nil
+  }
+
+  static func makeFolder() throws -> String {
+    var template = Array((NSTemporaryDirectory() + "hactl-lab-XXXXXX").utf8CString)
+    guard let made = mkdtemp(&template) else { throw LabError("cannot create a temporary folder") }
+    return String(cString: made)
+  }
+
+  /// Ports the kernel says are free now on 127.0.0.1 (bound, read, released).
+  static func freeUDPPorts(count: Int) throws -> [UInt16] {
+    var ports: [UInt16] = []
+    var sockets: [Int32] = []
+    defer { sockets.forEach { close($0) } }
+    while ports.count < count {
+      let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+      guard fd >= 0 else { throw LabError("socket(): \(String(cString: strerror(errno)))") }
+      sockets.append(fd)
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_addr.s_addr = inet_addr("127.0.0.1")
+      address.sin_port = 0
+      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+      let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+          bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+        }
+      }
+      guard bound else { throw LabError("bind(): \(String(cString: strerror(errno)))") }
+      ports.append(UInt16(bigEndian: address.sin_port))
+    }
+    return ports
+  }
+}

@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import HactlConfig
+import HactlControl
+import HactlModel
+
+@main
+struct Hactl: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "hactl",
+    abstract: "Operate an hactl high-availability cluster.",
+    discussion: "See hactl(8). Commands that talk to the cluster use the local hactld's control socket.",
+    subcommands: [
+      StatusCommand.self, MigrateCommand.self, ConfigCommand.self, KeygenCommand.self, DemoCommand.self,
+    ])
+}
+
+struct SocketOptions: ParsableArguments {
+  @Option(name: .long, help: "Control socket of the local hactld (default: $HACTL_SOCKET or \(ControlDefaults.socketPath)).")
+  var socket: String?
+
+  var path: String {
+    socket ?? ProcessInfo.processInfo.environment[ControlDefaults.socketEnvironment] ?? ControlDefaults.socketPath
+  }
+}
+
+/// Prints a one-line error and exits non-zero: what operators see on failure.
+func fail(_ message: String, code: Int32 = 1) -> ExitCode {
+  FileHandle.standardError.write(Data("hactl: \(message)\n".utf8))
+  return ExitCode(code)
+}
+
+func fetchStatus(socket: String) async throws -> ClusterStatus {
+  let response: ControlResponse
+  do {
+    response = try await ControlClient.send(.status, socketPath: socket, timeout: .seconds(10))
+  } catch {
+    throw fail(error.description)
+  }
+  guard response.ok, let status = response.status else { throw fail(response.error ?? "no status in the answer") }
+  return status
+}
+
+struct StatusCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "status", abstract: "Show nodes, quorum, leader and where every resource runs.")
+
+  @OptionGroup var socket: SocketOptions
+
+  @Flag(name: .long, help: "Print the stable JSON schema (hactl.status/1) instead of text.")
+  var json = false
+
+  func run() async throws {
+    let status = try await fetchStatus(socket: socket.path)
+    print(json ? StatusText.json(status) : StatusText.render(status))
+  }
+}
+
+struct MigrateCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "migrate",
+    abstract: "Move a resource to another node now; it then stays there (no constraint is left behind).")
+
+  @Argument(help: "The resource to move.") var resource: String
+  @Argument(help: "The node to move it to (default: the best other node).") var node: String?
+  @OptionGroup var socket: SocketOptions
+
+  @Flag(name: .customLong("no-wait"), help: "Return once the leader accepted the move.")
+  var noWait = false
+
+  @Option(name: .long, help: "Seconds to wait for the resource to run on its new node.")
+  var timeout: Double = 60
+
+  func run() async throws {
+    let before = try await fetchStatus(socket: socket.path)
+    guard let original = before.resource(resource) else {
+      throw fail("no resource '\(resource)' in the cluster (see 'hactl status')")
+    }
+    let started = ContinuousClock.now
+    let response: ControlResponse
+    do {
+      response = try await ControlClient.send(
+        .migrate(resource: resource, node: node), socketPath: socket.path, timeout: .seconds(30))
+    } catch {
+      throw fail(error.description)
+    }
+    guard response.ok else { throw fail(response.error ?? "the move was refused") }
+    print(response.message ?? "accepted")
+    if noWait { return }
+    let deadline = started + .milliseconds(Int64(timeout * 1000))
+    while ContinuousClock.now < deadline {
+      let status = try await fetchStatus(socket: socket.path)
+      if let current = status.resource(resource), current.state == .started, let where_ = current.node,
+        current.activeOn == [where_], node.map({ $0 == where_ }) ?? (where_ != original.node)
+      {
+        let elapsed = ContinuousClock.now - started
+        print("\(resource) runs on \(where_) (\(String(format: "%.2f", elapsed.seconds)) s)")
+        return
+      }
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    throw fail("\(resource) did not start on its new node within \(Int(timeout)) s; see 'hactl status'")
+  }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "config", abstract: "Work with configuration files.", subcommands: [Check.self])
+
+  struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "check", abstract: "Validate a configuration file; list every error with file, line and field.")
+
+    @Argument(help: "The configuration file.") var file: String
+
+    func run() async throws {
+      do {
+        let config = try ConfigLoader.load(path: file)
+        let witness = config.witness.map { ", witness \($0.name)" } ?? ""
+        print(
+          "\(file): OK: cluster \(config.cluster.name), \(config.nodes.count) nodes\(witness), \(config.resources.count) resources"
+        )
+      } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        let count = error.errors.count
+        throw fail("\(file): \(count) error\(count == 1 ? "" : "s")", code: 2)
+      }
+    }
+  }
+}
+
+struct KeygenCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "keygen", abstract: "Write a new random cluster key file (mode 0600). Copy it to every member.")
+
+  @Argument(help: "Where to write the key.") var file: String
+  @Flag(name: .long, help: "Replace an existing file.") var force = false
+
+  func run() async throws {
+    do {
+      try KeyFile.generate(at: file, replace: force)
+    } catch {
+      throw fail(error.description)
+    }
+    print("wrote a \(KeyFile.length)-byte key to \(file) (mode 0600); copy it to every node and the witness")
+  }
+}
