@@ -94,7 +94,7 @@ extension NodeController {
       SchedulerInput(resources: config.resources, nodes: nodes, situations: situations, moves: state.moves))
     var assignments: [Assignment] = []
     for decision in transition.decisions {
-      guard let target = decision.target, !transition.hasPendingStops(for: decision.resource) else { continue }
+      guard let target = decision.target, !transition.startWaits(for: decision.resource) else { continue }
       let failCount = situations[decision.resource]?.failCounts[target] ?? 0
       let previous = state.directives?.assignment(for: decision.resource)
       let isRunning = situations[decision.resource]?.activeOn.contains(target) ?? false

@@ -59,8 +59,9 @@ public struct NodeController: Sendable {
   /// the leader can restart them elsewhere at once instead of after the dead time.
   public mutating func leave(now: Instant) -> [ControllerEffect] {
     leaving = true
+    let observed = apply(membership.observe(now: now), now: now)
     let note = local.kind == .node ? "leaving the cluster: stopping every resource here" : "leaving the cluster"
-    return [.log(.notice, note)] + finish(now: now, forceBeat: true)
+    return observed + [.log(.notice, note)] + finish(now: now, forceBeat: true)
   }
 
   /// Nothing may be active here any more, and no agent call is in flight.
@@ -123,14 +124,15 @@ public struct NodeController: Sendable {
   public mutating func agentFinished(
     _ callID: UInt64, outcome: AgentOutcome, now: Instant, wallTime: Int64
   ) -> [ControllerEffect] {
+    var effects = apply(membership.observe(now: now), now: now)
     guard let id = resources.first(where: { $0.value.inFlight?.id == callID })?.key,
       var resource = resources[id], let call = resource.inFlight
-    else { return [] }
+    else { return effects + finish(now: now, forceBeat: false) }
     resource.inFlight = nil
     let result = OCFResult(outcome: outcome)
     let log = resource.record(call: call, result: result, outcome: outcome, now: now, wallTime: wallTime)
     resources[id] = resource
-    var effects: [ControllerEffect] = log.map { [.log($0.level, "\(id): \($0.message)")] } ?? []
+    effects += log.map { [.log($0.level, "\(id): \($0.message)")] } ?? []
     effects += finish(now: now, forceBeat: false)
     return effects
   }
@@ -166,7 +168,8 @@ public struct NodeController: Sendable {
     let id = nextRequestID
     nextRequestID += 1
     pendingRequests.append(OperatorRequest(id: id, kind: .move(ResourceID(resource), target: targetID)))
-    return (.success(id), finish(now: now, forceBeat: false))
+    let effects = apply(membership.observe(now: now), now: now)
+    return (.success(id), effects + finish(now: now, forceBeat: false))
   }
 
   /// Gives up on a request the leader did not answer in time.
@@ -204,6 +207,9 @@ public struct NodeController: Sendable {
       peerReports[peer] = nil
       return [.log(.notice, "\(name(of: peer)) restarted (incarnation \(incarnation)); waiting for its probes")]
     case .peerLost(let peer):
+      // What it last said is stale: it must report afresh when it returns,
+      // before the leader counts it (its first packet may not be a heartbeat).
+      peerReports[peer] = nil
       return [.log(.warning, "\(name(of: peer)) lost: silent for \(DurationText.format(config.cluster.deadTime))")]
     case .quorumChanged(let quorate, let votes):
       let needed = membership.settings.votesNeeded

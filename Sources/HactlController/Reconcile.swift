@@ -11,7 +11,7 @@ extension NodeController {
   }
 
   func want(_ id: ResourceID, now: Instant) -> Want {
-    if localMode == .standby { return .stop }
+    if localMode == .standby || membership.excluded { return .stop }
     if !membership.quorate {
       switch config.cluster.quorum.noQuorumPolicy {
       case .stop: return .stop

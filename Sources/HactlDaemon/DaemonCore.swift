@@ -67,13 +67,15 @@ actor DaemonCore {
       return ControlResponse(ok: true, status: controller.status(now: now))
     case .migrate(let resource, let node):
       let (result, effects) = controller.requestMove(resource: resource, to: node, now: now)
-      perform(effects)
       switch result {
       case .failure(let error):
+        perform(effects)
         return .failure(error.description)
       case .success(let id):
         return await withCheckedContinuation(isolation: self) { continuation in
+          // Register first: when this node leads, the answer is among `effects`.
           waiters[id] = continuation
+          perform(effects)
           Task {
             try? await Task.sleep(for: Self.requestTimeout)
             await self.expire(id)

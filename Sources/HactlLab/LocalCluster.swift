@@ -193,7 +193,9 @@ public final class LocalCluster: @unchecked Sendable {
         }
       }
     }
-    if !keepFolder { try? FileManager.default.removeItem(atPath: folder) }
+    // HACTL_LAB_KEEP=1 keeps the folders of tests and benchmarks for a post-mortem.
+    let keep = keepFolder || ProcessInfo.processInfo.environment["HACTL_LAB_KEEP"] == "1"
+    if !keep { try? FileManager.default.removeItem(atPath: folder) }
   }
 
   // MARK: Locating things

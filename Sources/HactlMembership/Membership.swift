@@ -87,6 +87,10 @@ public struct Membership: Sendable {
   /// The members the current leader last granted (from its heartbeat).
   public private(set) var grantedMembers: [NodeID] = []
   public private(set) var quorate = false
+  /// Set when this node knows the others have declared it lost (it stalled):
+  /// it must run nothing until a leader lists it as a member again, even if
+  /// it regains quorum before it hears that leader.
+  public private(set) var excluded = false
 
   var peers: [NodeID: PeerLiveness] = [:]
   var leaderContact: Instant?
@@ -224,6 +228,7 @@ public struct Membership: Sendable {
     votesGranted = []
     leaderContact = now
     grantedMembers = beat.members
+    if beat.members.contains(settings.local) { excluded = false }
     return outputs
   }
 
@@ -262,11 +267,21 @@ public struct Membership: Sendable {
     return becomeLeaderIfElected(now: now)
   }
 
+  /// Call at the start of every input that has no membership meaning of its
+  /// own (an agent result, an operator request): a stall must be noticed
+  /// before this node acts on anything.
+  public mutating func observe(now: Instant) -> [MembershipOutput] {
+    var outputs = noteInput(now: now)
+    outputs += updateQuorum()
+    return outputs
+  }
+
   // MARK: Steps
 
   mutating func noteInput(now: Instant) -> [MembershipOutput] {
     defer { lastInput = now }
     guard let last = lastInput, now - last > settings.deadTime else { return [] }
+    excluded = true
     var outputs: [MembershipOutput] = [.event(.stalled(now - last))]
     for (id, peer) in peers where peer.alive {
       peers[id]?.alive = false
@@ -364,6 +379,7 @@ public struct Membership: Sendable {
     let votes = votesGranted.reduce(0) { $0 + (settings.votes[$1] ?? 0) }
     guard votes >= settings.votesNeeded else { return [] }
     role = .leader
+    excluded = false
     leader = settings.local
     leaderContact = now
     votesGranted = []

@@ -84,9 +84,11 @@ public struct Transition: Sendable, Hashable {
     decisions.first { $0.resource == resource }
   }
 
-  /// Whether `resource` still has stops to do before it may start anywhere.
-  public func hasPendingStops(for resource: ResourceID) -> Bool {
-    actions.contains { $0.resource == resource && $0.kind == .stop }
+  /// Whether `resource` must wait for stops before it starts on its target.
+  /// A resource already running on its target keeps running there while
+  /// extra copies elsewhere are stopped.
+  public func startWaits(for resource: ResourceID) -> Bool {
+    actions.contains { $0.resource == resource && $0.kind == .start && !$0.after.isEmpty }
   }
 }
 

@@ -1,0 +1,149 @@
+import Foundation
+import HactlControl
+import HactlLab
+import HactlModel
+import Testing
+
+/// Real `hactld` processes on 127.0.0.1: two nodes and a witness, each test
+/// with its own ports and folders. Serialized: they signal processes.
+@Suite(.serialized)
+struct FailoverProcessTests {
+  static let resources = """
+      - id: service
+        agent: ocf:hactl:Daemon
+        params: { command: "exec sleep 100000" }
+        monitor: { interval: 1s, timeout: 10s }
+        prefer: { node: alpha, score: 50 }
+      - id: marker
+        agent: ocf:hactl:Marker
+        monitor: { interval: 1s, timeout: 10s }
+        prefer: { node: alpha, score: 50 }
+    """
+
+  static let names = ["service", "marker"]
+
+  func makeCluster(extraResources: String = "") throws -> LocalCluster {
+    try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources + extraResources))
+  }
+
+  func runsOnly(on node: String, _ names: [String] = names) -> (ClusterStatus) -> Bool {
+    { status in
+      names.allSatisfy { name in
+        guard let resource = status.resource(name) else { return false }
+        return resource.state == .started && resource.node == node && resource.activeOn == [node]
+      }
+    }
+  }
+
+  func markerExists(_ cluster: LocalCluster, on node: String) -> Bool {
+    FileManager.default.fileExists(atPath: cluster.runtimeFolder(node) + "/Marker-marker@\(node)")
+  }
+
+  @Test func crashOfTheActiveNodeMovesItsResourcesToTheSurvivor() async throws {
+    let cluster = try makeCluster()
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha"))
+    #expect(markerExists(cluster, on: "alpha"))
+
+    cluster.crash("alpha")
+    let after = try await cluster.waitFor(via: "beta", timeout: .seconds(20), runsOnly(on: "beta"))
+    #expect(after.leader == "beta")
+    #expect(after.node("alpha")?.state == .lost)
+    #expect(after.quorum.quorate)
+    #expect(markerExists(cluster, on: "beta"))
+  }
+
+  @Test func stalledNodeIsReplacedAndStopsItsCopyWhenItWakes() async throws {
+    let cluster = try makeCluster()
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha"))
+
+    #expect(cluster.signal("alpha", SIGSTOP))
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20), runsOnly(on: "beta"))
+    // Frozen, alpha could not stop anything: its copy is still there.
+    #expect(markerExists(cluster, on: "alpha"))
+
+    let resumed = ContinuousClock.now
+    #expect(cluster.signal("alpha", SIGCONT))
+    let deadline = resumed + .seconds(5)
+    while markerExists(cluster, on: "alpha") && ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    #expect(!markerExists(cluster, on: "alpha"), "alpha kept its copy after it woke up")
+    // Well under a dead time: it stops as soon as it sees its own stall.
+    #expect(ContinuousClock.now - resumed < .seconds(2))
+
+    // alpha rejoins; stickiness keeps everything on beta.
+    let healed = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { status in
+      status.node("alpha")?.member == true && runsOnly(on: "beta")(status)
+    }
+    #expect(healed.leader == "beta")
+  }
+
+  @Test func migrateMovesAResourceAndItStays() async throws {
+    let cluster = try makeCluster()
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha"))
+
+    // Asked on beta, a follower: the request travels to the leader.
+    let response = try await cluster.migrate("service", to: "beta", via: "beta")
+    #expect(response.ok, "\(response.error ?? "")")
+    _ = try await cluster.waitFor(via: "arbiter", timeout: .seconds(20), runsOnly(on: "beta", ["service"]))
+
+    // No leftover constraint, and stickiness (100) beats alpha's preference (50).
+    try await Task.sleep(for: .seconds(3))
+    let later = try await cluster.status(via: "alpha")
+    #expect(runsOnly(on: "beta", ["service"])(later))
+    #expect(runsOnly(on: "alpha", ["marker"])(later))
+
+    // Without a node: the best other node.
+    let back = try await cluster.migrate("service", to: nil, via: "alpha")
+    #expect(back.ok)
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha", ["service"]))
+
+    let refused = try await cluster.migrate("service", to: "arbiter", via: "alpha")
+    #expect(!refused.ok)
+    #expect(refused.error?.contains("witness") == true)
+    let unknown = try await cluster.migrate("nothing", to: "beta", via: "alpha")
+    #expect(unknown.error?.contains("no resource 'nothing'") == true)
+  }
+
+  @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/lib/ocf/resource.d/heartbeat/Dummy")))
+  func clusterLabsDummyAgentFailsOverUnmodified() async throws {
+    let dummy = """
+
+        - id: dummy
+          agent: ocf:heartbeat:Dummy
+          monitor: { interval: 1s, timeout: 10s }
+          prefer: { node: beta, score: 50 }
+      """
+    let cluster = try makeCluster(extraResources: dummy)
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "beta", ["dummy"]))
+    // Dummy keeps its state file in HA_RSCTMP, which hactld sets per node.
+    #expect(FileManager.default.fileExists(atPath: cluster.runtimeFolder("beta") + "/Dummy-dummy.state"))
+    cluster.crash("beta")
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha", ["dummy"]))
+    #expect(FileManager.default.fileExists(atPath: cluster.runtimeFolder("alpha") + "/Dummy-dummy.state"))
+  }
+
+  @Test func statusWithoutADaemonIsAOneLineErrorAndNonZeroExit() throws {
+    let hactl = URL(fileURLWithPath: try LocalCluster.locateDaemon()).deletingLastPathComponent()
+      .appendingPathComponent("hactl").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: hactl)
+    process.arguments = ["status", "--socket", "/nonexistent/hactld.sock"]
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = Pipe()
+    try process.run()
+    process.waitUntilExit()
+    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    #expect(process.terminationStatus != 0)
+    #expect(text == "hactl: hactld is not running on this node (cannot connect to /nonexistent/hactld.sock)\n")
+  }
+}
