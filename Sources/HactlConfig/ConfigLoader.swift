@@ -7,13 +7,11 @@ public enum ConfigLoader {
   /// Reads and validates the file at `path`.
   public static func load(path: String) throws(ConfigErrors) -> ClusterConfig {
     let data: Data
-    do {
-      data = try Data(contentsOf: URL(fileURLWithPath: path))
-    } catch {
+    switch readFile(path) {
+    case .success(let bytes): data = bytes
+    case .failure(let reason):
       throw ConfigErrors([
-        ConfigError(
-          file: path, line: 1, column: 1, field: "",
-          message: "cannot read the file: \(Self.describe(error))")
+        ConfigError(file: path, line: 1, column: 1, field: "", message: "cannot read the file: \(reason)")
       ])
     }
     guard let text = String(data: data, encoding: .utf8) else {
@@ -50,7 +48,11 @@ public enum ConfigLoader {
     }
     let config = ConfigBuilder(folder: folder).build(root, &reader)
     guard reader.errors.isEmpty, let config else {
-      throw ConfigErrors(reader.errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+      // Stable: errors at one position keep the order they were found in.
+      let ordered = reader.errors.enumerated().sorted {
+        ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
+      }
+      throw ConfigErrors(ordered.map(\.element))
     }
     return config
   }
@@ -64,6 +66,11 @@ public enum ConfigLoader {
       return ConfigError(
         file: file, line: mark.line, column: mark.column, field: "",
         message: "YAML syntax error: \(detail)")
+    case .duplicatedKeysInMapping(let duplicates, let context):
+      let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+      return ConfigError(
+        file: file, line: context.mark.line, column: context.mark.column, field: "",
+        message: "the key \(keys) appears more than once in the same mapping")
     case .reader(let problem, _, _, _):
       return ConfigError(
         file: file, line: 1, column: 1, field: "", message: "cannot read YAML: \(problem)")
@@ -72,13 +79,29 @@ public enum ConfigLoader {
     }
   }
 
-  static func describe(_ error: any Error) -> String {
-    if let posix = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError,
-      posix.domain == NSPOSIXErrorDomain, let message = strerror(Int32(posix.code))
-    {
-      return String(cString: message)
+  /// The file's bytes, or the system's reason (strerror) for not having them.
+  static func readFile(_ path: String) -> Result<Data, ReadFailure> {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return .failure(ReadFailure(errno)) }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { return .failure(ReadFailure(errno)) }
+    guard info.st_mode & S_IFMT == S_IFREG else { return .failure(ReadFailure(message: "not a regular file")) }
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+      let count = read(fd, &buffer, buffer.count)
+      if count < 0 { return .failure(ReadFailure(errno)) }
+      if count == 0 { return .success(data) }
+      data.append(contentsOf: buffer[0..<count])
+      if data.count > 16 << 20 { return .failure(ReadFailure(message: "larger than 16 MiB")) }
     }
-    return (error as NSError).localizedDescription
+  }
+
+  struct ReadFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ code: Int32) { description = String(cString: strerror(code)) }
+    init(message: String) { description = message }
   }
 }
 
@@ -109,7 +132,12 @@ struct ConfigBuilder {
     let witness = top["witness"].flatMap {
       witnessSpec($0, port: settings?.port ?? ClusterSettings.defaultPort, &reader)
     }
-    let resources = top["resources"].map { resourceList($0, nodes: nodes ?? [], &reader) } ?? []
+    // Names as written, even of nodes with other errors, so that one bad
+    // node does not also make every resource that prefers it an error.
+    let nodeNames = top["nodes"]?.sequence.map { items in
+      items.compactMap { $0.mapping?[Node("name")]?.scalar?.string }
+    } ?? []
+    let resources = top["resources"].map { resourceList($0, nodeNames: nodeNames, &reader) } ?? []
     guard let settings, let nodes, let resources else { return nil }
     let config = ClusterConfig(cluster: settings, nodes: nodes, witness: witness, resources: resources)
     crossCheck(config, top: top, &reader)
@@ -244,14 +272,14 @@ struct ConfigBuilder {
     return (name, NodeID(UInt32(id)), Endpoint(host: host, port: port), votes)
   }
 
-  func resourceList(_ node: Node, nodes: [NodeSpec], _ reader: inout NodeReader) -> [ResourceSpec]? {
+  func resourceList(_ node: Node, nodeNames: [String], _ reader: inout NodeReader) -> [ResourceSpec]? {
     guard let items = reader.list(node, at: "resources") else { return nil }
     var specs: [ResourceSpec] = []
     var seen: [String: Int] = [:]
     for (index, item) in items.enumerated() {
       let path = "resources[\(index)]"
       guard let fields = reader.fields(of: item, at: path, allowed: Self.resourceKeys),
-        let spec = resource(fields, nodes: nodes, &reader)
+        let spec = resource(fields, nodeNames: nodeNames, &reader)
       else { continue }
       if let first = seen[spec.id.rawValue] {
         reader.fail(
@@ -265,7 +293,7 @@ struct ConfigBuilder {
     return specs.count == items.count ? specs : nil
   }
 
-  func resource(_ fields: Fields, nodes: [NodeSpec], _ reader: inout NodeReader) -> ResourceSpec? {
+  func resource(_ fields: Fields, nodeNames: [String], _ reader: inout NodeReader) -> ResourceSpec? {
     var id: ResourceID?
     if let node = fields.required("id", &reader), let value = reader.string(node, at: fields.path("id")) {
       if Self.isName(value) {
@@ -300,10 +328,10 @@ struct ConfigBuilder {
       let prefer = reader.fields(of: node, at: fields.path("prefer"), allowed: Self.preferKeys)
     {
       if let node = prefer.required("node", &reader), let name = reader.string(node, at: prefer.path("node")) {
-        if nodes.contains(where: { $0.name == name }) {
+        if nodeNames.contains(name) {
           spec.preferredNode = name
         } else {
-          let known = nodes.map(\.name).joined(separator: ", ")
+          let known = nodeNames.joined(separator: ", ")
           reader.fail(at: node, prefer.path("node"), "'\(name)' is not a node of this cluster (nodes: \(known))")
         }
       }

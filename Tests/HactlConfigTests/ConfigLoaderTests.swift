@@ -1,0 +1,224 @@
+import HactlConfig
+import HactlModel
+import Testing
+
+struct ConfigLoaderTests {
+  static let valid = """
+    cluster:
+      name: web
+      key_file: authkey
+      port: 5405
+      heartbeat_interval: 250ms
+      dead_time: 1.5s
+      ocf_root: /usr/lib/ocf
+      quorum:
+        expected_votes: 3
+        no_quorum_policy: freeze
+    nodes:
+      - name: alpha
+        id: 1
+        address: 10.0.0.1
+      - name: beta
+        id: 2
+        address: "fd00::2"
+        port: 5406
+        votes: 1
+        mode: standby
+    witness:
+      name: arbiter
+      id: 3
+      address: 10.0.0.3
+    resources:
+      - id: vip
+        agent: ocf:heartbeat:IPaddr2
+        params:
+          ip: 10.0.0.10
+          cidr_netmask: 24
+        monitor: { interval: 5s, timeout: 20s }
+        start: { timeout: 30s }
+        stop: { timeout: 40s }
+        prefer: { node: alpha, score: 200 }
+        stickiness: INFINITY
+        migration_threshold: 3
+      - id: marker
+        agent: ocf:hactl:Marker
+    """
+
+  func errors(_ text: String) -> [ConfigError] {
+    do {
+      _ = try ConfigLoader.parse(text, file: "test.yaml", relativeTo: "/etc/hactl")
+      return []
+    } catch {
+      return error.errors
+    }
+  }
+
+  /// The one error of `text`; fails the test if there is not exactly one.
+  func onlyError(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> ConfigError? {
+    let found = errors(text)
+    #expect(found.count == 1, "expected one error, got: \(found)", sourceLocation: sourceLocation)
+    return found.first
+  }
+
+  func replacing(_ old: String, with new: String) -> String {
+    precondition(Self.valid.contains(old), "fixture does not contain \(old)")
+    return Self.valid.replacingOccurrences(of: old, with: new)
+  }
+
+  @Test func validFileBecomesTheModel() throws {
+    let config = try ConfigLoader.parse(Self.valid, file: "test.yaml", relativeTo: "/etc/hactl")
+    #expect(config.cluster.name == "web")
+    #expect(config.cluster.keyFile == "/etc/hactl/authkey")
+    #expect(config.cluster.heartbeatInterval == .milliseconds(250))
+    #expect(config.cluster.deadTime == .milliseconds(1500))
+    #expect(config.cluster.quorum == QuorumOptions(expectedVotes: 3, noQuorumPolicy: .freeze))
+    #expect(config.nodes.map(\.name) == ["alpha", "beta"])
+    #expect(config.nodes[1].endpoint == Endpoint(host: "fd00::2", port: 5406))
+    #expect(config.nodes[0].endpoint.port == 5405)
+    #expect(config.nodes[1].mode == .standby)
+    #expect(config.witness?.id == NodeID(3))
+    let vip = try #require(config.resource("vip"))
+    #expect(vip.agent == AgentRef(provider: "heartbeat", type: "IPaddr2"))
+    #expect(vip.parameters.map(\.name) == ["ip", "cidr_netmask"])
+    #expect(vip.parameters.map(\.value) == ["10.0.0.10", "24"])
+    #expect(vip.monitor == OperationSpec(interval: .seconds(5), timeout: .seconds(20)))
+    #expect(vip.start.timeout == .seconds(30))
+    #expect(vip.stop.timeout == .seconds(40))
+    #expect(vip.preferredNode == "alpha")
+    #expect(vip.preferenceScore == 200)
+    #expect(vip.stickiness == .infinity)
+    #expect(vip.migrationThreshold == 3)
+    let marker = try #require(config.resource("marker"))
+    #expect(marker.monitor.interval == ResourceSpec.defaultMonitorInterval)
+    #expect(marker.stickiness == ResourceSpec.defaultStickiness)
+    #expect(config.expectedVotes == 3)
+  }
+
+  @Test func unknownKeyIsAnErrorWithASuggestion() throws {
+    let error = try #require(onlyError(replacing("  dead_time: 1.5s", with: "  dead_tim: 1.5s")))
+    #expect(error.line == 6)
+    #expect(error.column == 3)
+    #expect(error.field == "cluster.dead_tim")
+    #expect(error.message == "unknown key 'dead_tim' (did you mean 'dead_time'?)")
+    #expect(error.description == "test.yaml:6:3: cluster.dead_tim: unknown key 'dead_tim' (did you mean 'dead_time'?)")
+  }
+
+  @Test func unknownKeyDeepInsideAResourceIsAnError() throws {
+    let error = try #require(onlyError(replacing("start: { timeout: 30s }", with: "start: { timeout: 30s, interval: 1s }")))
+    #expect(error.field == "resources[0].start.interval")
+    #expect(error.line == 32)
+  }
+
+  @Test func repeatedKeyIsAnError() throws {
+    let error = try #require(onlyError(replacing("  port: 5405\n", with: "  port: 5405\n  port: 5406\n")))
+    #expect(error.message == "the key 'port' appears more than once in the same mapping")
+    #expect(error.line == 4)
+  }
+
+  @Test func missingRequiredKeysAreNamed() {
+    let found = errors(replacing("  key_file: authkey\n", with: ""))
+    #expect(found.map(\.field) == ["cluster.key_file"])
+    #expect(found.first?.message == "missing required key 'key_file'")
+    #expect(errors("cluster: { name: x, key_file: k }\n").map(\.field) == ["nodes"])
+  }
+
+  @Test func wrongShapesAreExplained() throws {
+    let error = try #require(onlyError(replacing("    id: 1\n", with: "    id: [1]\n")))
+    #expect(error.field == "nodes[0].id")
+    #expect(error.message == "expected a single value, found a list")
+    let nodes = try #require(onlyError("cluster: { name: x, key_file: k }\nnodes: 5\n"))
+    #expect(nodes.field == "nodes")
+    #expect(nodes.message == "expected a list (lines starting with '-'), found a single value")
+    #expect(nodes.line == 2)
+  }
+
+  @Test func badValuesSayWhatIsWrong() throws {
+    let cases: [(String, String, String, String)] = [
+      ("heartbeat_interval: 250ms", "heartbeat_interval: fast", "cluster.heartbeat_interval", "'fast' is not a duration"),
+      ("port: 5405", "port: 70000", "cluster.port", "70000 is out of range (1...65535)"),
+      ("no_quorum_policy: freeze", "no_quorum_policy: panic", "cluster.quorum.no_quorum_policy", "'panic' is not one of: stop, freeze, ignore"),
+      ("address: 10.0.0.1", "address: alpha.example.com", "nodes[0].address", "is not an IPv4 or IPv6 address"),
+      ("agent: ocf:heartbeat:IPaddr2", "agent: lsb:IPaddr2", "resources[0].agent", "unknown agent class"),
+      ("agent: ocf:hactl:Marker", "agent: ocf:hactl:../../bin/sh", "resources[1].agent", "not a valid provider or type name"),
+      ("prefer: { node: alpha, score: 200 }", "prefer: { node: gamma, score: 200 }", "resources[0].prefer.node", "'gamma' is not a node of this cluster (nodes: alpha, beta)"),
+      ("stickiness: INFINITY", "stickiness: sticky", "resources[0].stickiness", "is not a score"),
+      ("migration_threshold: 3", "migration_threshold: 0", "resources[0].migration_threshold", "out of range"),
+      ("mode: standby", "mode: asleep", "nodes[1].mode", "'asleep' is not one of: online, standby"),
+      ("name: web", "name: web cluster", "cluster.name", "is not a valid name"),
+      ("timeout: 30s", "timeout: 0s", "resources[0].start.timeout", "must be longer than zero"),
+    ]
+    for (old, new, field, message) in cases {
+      let error = onlyError(replacing(old, with: new))
+      #expect(error?.field == field, "\(new)")
+      #expect(error?.message.contains(message) == true, "\(new): \(error?.message ?? "no error")")
+    }
+  }
+
+  @Test func deadTimeMustCoverTwoHeartbeats() throws {
+    let error = try #require(onlyError(replacing("dead_time: 1.5s", with: "dead_time: 400ms")))
+    #expect(error.field == "cluster.dead_time")
+    #expect(error.message.contains("at least twice heartbeat_interval (250ms)"))
+    #expect(error.line == 6)
+  }
+
+  @Test func duplicateNamesIdsAndEndpointsPointAtTheSecondUse() {
+    let sameName = errors(replacing("  - name: beta", with: "  - name: alpha"))
+    #expect(sameName.map(\.field) == ["nodes[1].name"])
+    #expect(sameName.first?.message == "name 'alpha' is already used by nodes[0]")
+    let sameID = errors(replacing("  id: 3", with: "  id: 2"))
+    #expect(sameID.map(\.field) == ["witness.id"])
+    #expect(sameID.first?.line == 23)
+    let sameEndpoint = errors(replacing("address: 10.0.0.3", with: "address: 10.0.0.1"))
+    #expect(sameEndpoint.map(\.field) == ["witness.address"])
+    let sameResource = errors(replacing("- id: marker", with: "- id: vip"))
+    #expect(sameResource.map(\.field) == ["resources[1].id"])
+    #expect(sameResource.first?.message == "resource id 'vip' is already used by resources[0]")
+  }
+
+  @Test func everyErrorIsReportedAtOnceInFileOrder() {
+    var text = replacing("port: 5405", with: "port: zero")
+    text = text.replacingOccurrences(of: "agent: ocf:hactl:Marker", with: "agent: Marker")
+    text = text.replacingOccurrences(of: "    id: 1\n", with: "    idd: 1\n")
+    let found = errors(text)
+    #expect(found.map(\.field) == ["cluster.port", "nodes[0].id", "nodes[0].idd", "resources[1].agent"])
+    #expect(found.map(\.line) == found.map(\.line).sorted())
+  }
+
+  @Test func yamlSyntaxErrorsHaveTheirLine() throws {
+    let error = try #require(onlyError("cluster:\n  name: [unclosed\nnodes: []\n"))
+    #expect(error.line == 3)
+    #expect(error.message.hasPrefix("YAML syntax error"))
+  }
+
+  @Test func emptyAndNonMappingFilesAreErrors() {
+    #expect(errors("").first?.message.contains("empty") == true)
+    #expect(errors("- a\n- b\n").first?.message.contains("expected a mapping") == true)
+  }
+
+  @Test func parameterNamesMustBeEnvironmentSafe() throws {
+    let error = try #require(onlyError(replacing("ip: 10.0.0.10", with: "ip-address: 10.0.0.10")))
+    #expect(error.field == "resources[0].params")
+    #expect(error.message.contains("OCF_RESKEY_name"))
+  }
+
+  @Test func missingFileIsAClearError() {
+    do {
+      _ = try ConfigLoader.load(path: "/nonexistent/cluster.yaml")
+      Issue.record("loaded a missing file")
+    } catch {
+      #expect(error.description == "/nonexistent/cluster.yaml:1:1: cannot read the file: No such file or directory")
+    }
+  }
+
+  @Test func durationsParseAsOperatorsWriteThem() {
+    #expect(DurationParsing.parse("200ms") == .milliseconds(200))
+    #expect(DurationParsing.parse("2") == .seconds(2))
+    #expect(DurationParsing.parse("1.5s") == .milliseconds(1500))
+    #expect(DurationParsing.parse("2m") == .seconds(120))
+    #expect(DurationParsing.parse("1h") == .seconds(3600))
+    #expect(DurationParsing.parse("-1s") == nil)
+    #expect(DurationParsing.parse("s") == nil)
+    #expect(DurationParsing.parse("1e3s") == nil)
+    #expect(DurationParsing.parse("") == nil)
+  }
+}

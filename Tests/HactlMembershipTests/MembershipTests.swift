@@ -1,0 +1,214 @@
+import HactlMembership
+import HactlModel
+import Testing
+
+/// Nodes 1 and 2 may lead; 3 is the witness. Messages are delivered at once
+/// unless a link is cut; time only moves when the test says so.
+struct Trio {
+  var members: [NodeID: Membership] = [:]
+  var now = Instant.zero
+  var cut: Set<NodeID> = []
+  var persisted: [NodeID: [ElectionRecord]] = [:]
+  var events: [(NodeID, MembershipEvent)] = []
+  static let interval: Duration = .milliseconds(200)
+  static let dead: Duration = .seconds(1)
+
+  init(ids: [UInt32] = [1, 2, 3], witness: UInt32? = 3) {
+    var votes: [NodeID: Int] = [:]
+    for id in ids { votes[NodeID(id)] = 1 }
+    let candidates = Set(ids.filter { $0 != witness }.map { NodeID($0) })
+    for id in ids {
+      let settings = MembershipSettings(
+        local: NodeID(id), votes: votes, candidates: candidates, expectedVotes: ids.count,
+        heartbeatInterval: Self.interval, deadTime: Self.dead)
+      members[NodeID(id)] = Membership(settings: settings, record: ElectionRecord(), now: now)
+    }
+  }
+
+  func canTalk(_ a: NodeID, _ b: NodeID) -> Bool { !cut.contains(a) && !cut.contains(b) }
+
+  mutating func deliver(_ outputs: [MembershipOutput], from sender: NodeID) {
+    var queue = outputs.map { (sender, $0) }
+    while !queue.isEmpty {
+      let (from, output) = queue.removeFirst()
+      switch output {
+      case .persist(let record):
+        persisted[from, default: []].append(record)
+      case .event(let event):
+        events.append((from, event))
+      case .heartbeatDue:
+        let beat = members[from]!.beat()
+        for peer in members.keys.sorted() where peer != from && canTalk(from, peer) {
+          queue += members[peer]!.heard(from: from, incarnation: 1, now: now).map { (peer, $0) }
+          queue += members[peer]!.receive(beat, from: from, now: now).map { (peer, $0) }
+        }
+      case .sendVoteRequest(let peer, let request):
+        guard canTalk(from, peer) else { continue }
+        queue += members[peer]!.heard(from: from, incarnation: 1, now: now).map { (peer, $0) }
+        queue += members[peer]!.receive(request, from: from, now: now).map { (peer, $0) }
+      case .sendVoteReply(let peer, let reply):
+        guard canTalk(from, peer) else { continue }
+        queue += members[peer]!.heard(from: from, incarnation: 1, now: now).map { (peer, $0) }
+        queue += members[peer]!.receive(reply, from: from, now: now).map { (peer, $0) }
+      }
+    }
+  }
+
+  /// Advances time in 50 ms ticks (as hactld does), ticking every live node.
+  mutating func run(for duration: Duration, skip: Set<NodeID> = []) {
+    let end = now + duration
+    while now < end {
+      now = now + .milliseconds(50)
+      for id in members.keys.sorted() where !skip.contains(id) {
+        let outputs = members[id]!.tick(now: now)
+        deliver(outputs, from: id)
+      }
+    }
+  }
+
+  var leaders: [NodeID] { members.filter { $0.value.isLeader }.map(\.key).sorted() }
+}
+
+struct MembershipTests {
+  @Test func threeMembersElectExactlyOneLeaderThatAllFollow() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    #expect(trio.leaders == [NodeID(1)])
+    let term = trio.members[NodeID(1)]!.term
+    for (id, member) in trio.members {
+      #expect(member.leader == NodeID(1), "\(id)")
+      #expect(member.term == term)
+      #expect(member.quorate)
+    }
+    #expect(trio.members[NodeID(2)]!.mayRunResources(now: trio.now))
+    #expect(trio.members[NodeID(1)]!.beat().members == [NodeID(1), NodeID(2), NodeID(3)])
+  }
+
+  @Test func witnessVotesButNeverLeads() {
+    var trio = Trio()
+    trio.cut = [NodeID(1)]
+    trio.run(for: .seconds(3))
+    #expect(trio.leaders == [NodeID(2)])
+    trio.cut = [NodeID(1), NodeID(2)]
+    trio.run(for: .seconds(5))
+    #expect(trio.leaders.isEmpty)
+    #expect(trio.members[NodeID(3)]!.role != .leader)
+  }
+
+  @Test func survivorLeadsWithinTheDeadTimeAfterTheLeaderDies() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    let oldTerm = trio.members[NodeID(2)]!.term
+    trio.cut = [NodeID(1)]
+    let crashed = trio.now
+    var elected: Instant?
+    for _ in 0..<100 {
+      trio.run(for: .milliseconds(50), skip: [NodeID(1)])
+      if trio.members[NodeID(2)]!.isLeader {
+        elected = trio.now
+        break
+      }
+    }
+    let at = try! #require(elected)
+    #expect(at - crashed <= Trio.dead + Trio.interval * 2)
+    #expect(trio.members[NodeID(2)]!.term == oldTerm + 1)
+    #expect(trio.members[NodeID(3)]!.leader == NodeID(2))
+  }
+
+  @Test func leaderWithoutQuorumStepsDownWithinTheDeadTime() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    #expect(trio.leaders == [NodeID(1)])
+    trio.cut = [NodeID(1)]
+    let isolated = trio.now
+    while trio.members[NodeID(1)]!.isLeader && trio.now - isolated < .seconds(5) {
+      trio.run(for: .milliseconds(50))
+    }
+    #expect(!trio.members[NodeID(1)]!.isLeader)
+    #expect(!trio.members[NodeID(1)]!.mayRunResources(now: trio.now))
+    #expect(trio.now - isolated <= Trio.dead + .milliseconds(100))
+    // Meanwhile the other side elected 2: never two leaders in one term.
+    trio.run(for: .seconds(2))
+    #expect(trio.leaders == [NodeID(2)])
+  }
+
+  @Test func oneVotePerTermPersistedBeforeTheReply() {
+    let settings = MembershipSettings(
+      local: NodeID(3), votes: [NodeID(1): 1, NodeID(2): 1, NodeID(3): 1], candidates: [NodeID(1), NodeID(2)],
+      expectedVotes: 3, heartbeatInterval: Trio.interval, deadTime: Trio.dead)
+    var voter = Membership(settings: settings, record: ElectionRecord(), now: .zero)
+    let now = Instant.zero + .seconds(5)
+    let first = voter.receive(VoteRequest(term: 4), from: NodeID(1), now: now)
+    #expect(
+      first == [
+        .persist(ElectionRecord(term: 4, votedFor: nil)),
+        .persist(ElectionRecord(term: 4, votedFor: NodeID(1))),
+        .sendVoteReply(to: NodeID(1), VoteReply(term: 4, granted: true)),
+      ])
+    let second = voter.receive(VoteRequest(term: 4), from: NodeID(2), now: now)
+    #expect(second == [.sendVoteReply(to: NodeID(2), VoteReply(term: 4, granted: false))])
+    // After a restart the record keeps the promise.
+    var restarted = Membership(settings: settings, record: voter.record, now: now)
+    #expect(
+      restarted.receive(VoteRequest(term: 4), from: NodeID(2), now: now)
+        == [.sendVoteReply(to: NodeID(2), VoteReply(term: 4, granted: false))])
+    let stale = restarted.receive(VoteRequest(term: 3), from: NodeID(2), now: now)
+    #expect(stale == [.sendVoteReply(to: NodeID(2), VoteReply(term: 4, granted: false))])
+  }
+
+  @Test func aLiveLeaderIsNotDeposedByAFlappingNode() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    let term = trio.members[NodeID(1)]!.term
+    // Node 2 cannot hear the leader, but the leader and the witness are fine.
+    var voter = trio.members[NodeID(3)]!
+    let replies = voter.receive(VoteRequest(term: term + 1), from: NodeID(2), now: trio.now)
+    #expect(replies == [.sendVoteReply(to: NodeID(2), VoteReply(term: term, granted: false))])
+    #expect(voter.term == term, "a refused candidate must not raise the voter's term")
+  }
+
+  @Test func aStallLongerThanTheDeadTimeExcludesTheNodeUntilALeaderListsIt() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    #expect(trio.members[NodeID(2)]!.mayRunResources(now: trio.now))
+    // Node 2 is frozen for 1.5 s: the others declare it lost.
+    trio.cut = [NodeID(2)]
+    trio.run(for: .milliseconds(1500), skip: [NodeID(2)])
+    trio.cut = []
+    var node2 = trio.members[NodeID(2)]!
+    let outputs = node2.heard(from: NodeID(1), incarnation: 1, now: trio.now)
+    #expect(outputs.first == .event(.stalled(.milliseconds(1500))))
+    #expect(node2.excluded)
+    // Hearing the others restores quorum, but not the right to run anything.
+    _ = node2.heard(from: NodeID(3), incarnation: 1, now: trio.now)
+    #expect(node2.quorate)
+    #expect(!node2.mayRunResources(now: trio.now))
+    trio.members[NodeID(2)] = node2
+    trio.run(for: .seconds(1))
+    #expect(!trio.members[NodeID(2)]!.excluded)
+    #expect(trio.members[NodeID(2)]!.mayRunResources(now: trio.now))
+  }
+
+  @Test func restartIsSeenAsANewIncarnation() {
+    var trio = Trio()
+    trio.run(for: .seconds(1))
+    var node1 = trio.members[NodeID(1)]!
+    let outputs = node1.heard(from: NodeID(2), incarnation: 2, now: trio.now)
+    #expect(outputs.contains(.event(.peerRestarted(NodeID(2), incarnation: 2))))
+    #expect(node1.incarnation(of: NodeID(2)) == 2)
+  }
+
+  @Test(arguments: [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (32, 17)])
+  func quorumIsAStrictMajority(expected: Int, needed: Int) {
+    let settings = MembershipSettings(
+      local: NodeID(1), votes: [NodeID(1): 1], candidates: [NodeID(1)], expectedVotes: expected,
+      heartbeatInterval: Trio.interval, deadTime: Trio.dead)
+    #expect(settings.votesNeeded == needed)
+  }
+
+  @Test func singleNodeClusterLeadsItself() {
+    var solo = Trio(ids: [1], witness: nil)
+    solo.run(for: .seconds(1))
+    #expect(solo.leaders == [NodeID(1)])
+  }
+}
