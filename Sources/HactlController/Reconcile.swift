@@ -12,20 +12,23 @@ extension NodeController {
 
   func want(_ id: ResourceID, now: Instant) -> Want {
     if localMode == .standby || membership.excluded { return .stop }
-    if !membership.quorate {
-      switch config.cluster.quorum.noQuorumPolicy {
-      case .stop: return .stop
-      case .freeze: return .keep
-      case .ignore: break
-      }
+    // Without quorum, or with the lease on it running out, the policy decides.
+    let withoutQuorum: Want?
+    switch config.cluster.quorum.noQuorumPolicy {
+    case .stop: withoutQuorum = .stop
+    case .freeze: withoutQuorum = .keep
+    case .ignore: withoutQuorum = nil
     }
+    if !membership.quorate, let withoutQuorum { return withoutQuorum }
     let directives: Directives?
     if membership.isLeader {
+      if !membership.mayRunResources(now: now), let withoutQuorum { return withoutQuorum }
       directives = leading?.directives
     } else if membership.leader != nil {
       // The leader's partition must include us, or the others may already be
       // starting our resources elsewhere.
-      guard membership.mayRunResources(now: now) else { return .stop }
+      if !membership.grantedMembers.contains(local.id) { return .stop }
+      if !membership.mayRunResources(now: now), let withoutQuorum { return withoutQuorum }
       directives = followedDirectives
     } else {
       directives = nil
@@ -79,6 +82,9 @@ extension NodeController {
     }
     return effects
   }
+
+  /// The role of one resource here, as this node's executor knows it.
+  public func localRole(of id: ResourceID) -> ResourceRole? { resources[id]?.role }
 
   /// This node's resources, as carried in its heartbeats.
   var localReport: NodeReport {

@@ -41,6 +41,12 @@ public struct MembershipSettings: Sendable, Equatable {
   /// leader grant the survivor's request as soon as it can ask, while a live
   /// leader (heard every interval) is never deposed by a flapping node.
   var leaderStickiness: Duration { deadTime - heartbeatInterval }
+
+  /// How long a node may keep running resources without fresh word from its
+  /// leader (or, when it leads, from a quorum). Shorter than the dead time
+  /// by two intervals, so that a node cut off from the others has begun
+  /// stopping before they declare it lost and start its resources.
+  public var lease: Duration { max(deadTime - heartbeatInterval * 2, deadTime / 2) }
 }
 
 public enum MembershipEvent: Sendable, Hashable {
@@ -138,10 +144,14 @@ public struct Membership: Sendable {
   /// Whether this node may run resources now: it leads a quorate partition, or
   /// it follows a leader of its term that heard from it and lists it.
   public func mayRunResources(now: Instant) -> Bool {
-    guard quorate else { return false }
-    if role == .leader { return true }
+    guard quorate, !excluded else { return false }
+    if role == .leader {
+      let fresh = peers.filter { $0.value.lastHeard.map { now - $0 <= settings.lease } == true }.map(\.key)
+      let votes = ([settings.local] + fresh).reduce(0) { $0 + (settings.votes[$1] ?? 0) }
+      return votes >= settings.votesNeeded
+    }
     guard role == .follower, leader != nil, let contact = leaderContact,
-      now - contact <= settings.deadTime
+      now - contact <= settings.lease
     else { return false }
     return grantedMembers.contains(settings.local)
   }

@@ -1,0 +1,249 @@
+import HactlController
+import HactlModel
+import HactlWire
+import Testing
+
+struct ControllerTests {
+  func pair(_ resources: [ResourceSpec] = [SimCluster.marker("vip")], witness: Bool = true) -> SimCluster {
+    SimCluster(config: SimCluster.config(witness: witness, resources: resources))
+  }
+
+  func settled(_ sim: inout SimCluster, _ resource: ResourceID = "vip", on node: String) {
+    let took = sim.run(until: { $0.runs(resource) == [node] }, within: .seconds(10))
+    #expect(took != nil, "\(resource) never ran only on \(node): \(sim.runs(resource))\n\(sim.trace.suffix(30).joined(separator: "\n"))")
+  }
+
+  @Test func startsOnThePreferredNodeOnlyAfterEveryMemberProbed() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    let firstStart = sim.started.first { $0.2 == "vip" }!.0
+    // Probes take one agent latency; nothing may start before both finished.
+    #expect(firstStart >= .zero + sim.agentLatency)
+    let probes = sim.trace.filter { $0.contains("probe") }
+    #expect(probes.isEmpty, "probes found nothing running, so nothing worth logging")
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func crashOfTheActiveNodeMovesTheResourceWithinTheDeadTimeAndABit() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    sim.run(for: .seconds(1))
+    sim.crash("alpha")
+    let took = sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(5))
+    let elapsed = try! #require(took)
+    #expect(elapsed <= sim.config.cluster.deadTime + .milliseconds(400))
+    let status = sim.status(via: "beta")
+    #expect(status.leader == "beta")
+    #expect(status.resource("vip")?.node == "beta")
+    #expect(status.node("alpha")?.state == .lost)
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func monitorFailureMovesTheResourceAndIsShownInStatus() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    sim.fail("alpha", "vip", .monitor)
+    settled(&sim, on: "beta")
+    let status = sim.status(via: "arbiter")
+    let vip = try! #require(status.resource("vip"))
+    #expect(vip.failCounts == ["alpha": 1])
+    #expect(vip.lastFailure?.node == "alpha")
+    #expect(vip.lastFailure?.action == .monitor)
+    #expect(vip.lastFailure?.code == 1)
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func belowTheThresholdAFailedResourceRestartsInPlace() {
+    var sim = pair([SimCluster.marker("vip", threshold: 3)])
+    settled(&sim, on: "alpha")
+    sim.world[sim.id("alpha")]!.remove("vip")  // it died on its own
+    sim.run(for: .seconds(2))
+    #expect(sim.runs("vip") == ["alpha"])
+    #expect(sim.status(via: "alpha").resource("vip")?.failCounts == ["alpha": 1])
+    #expect(sim.started.filter { $0.2 == "vip" }.count == 2)
+  }
+
+  @Test func startFailureBansTheNodeAndTheOtherTakesOver() {
+    var sim = pair()
+    sim.fail("alpha", "vip", .start)
+    settled(&sim, on: "beta")
+    #expect(sim.status(via: "beta").resource("vip")?.lastFailure?.action == .start)
+  }
+
+  @Test func failedStopBlocksTheResourceEverywhere() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    sim.fail("alpha", "vip", .monitor)
+    sim.fail("alpha", "vip", .stop)
+    sim.run(for: .seconds(5))
+    // It may still run on alpha, so it must not start on beta.
+    #expect(sim.runs("vip") == ["alpha"])
+    let vip = sim.status(via: "beta").resource("vip")
+    #expect(vip?.state == .blocked)
+    #expect(vip?.node == "alpha")
+  }
+
+  @Test(arguments: [0, 40, 80, 120, 160, 199])
+  func isolatedNodeStopsBeforeTheOthersStartItsResource(phase: Int) {
+    var sim = pair()
+    sim.stopLatency = .milliseconds(300)
+    settled(&sim, on: "alpha")
+    sim.run(for: .milliseconds(700 + phase))
+    sim.isolate("alpha")
+    // The lease makes alpha stop before beta may start: never two copies,
+    // not even for an instant, when the stop is shorter than two intervals.
+    var overlap: Instant?
+    _ = sim.run(
+      until: { sim in
+        if sim.runs("vip").count > 1 { overlap = sim.now }
+        return sim.runs("vip") == ["beta"]
+      }, within: .seconds(5))
+    #expect(overlap == nil)
+    #expect(sim.runs("vip") == ["beta"])
+    #expect(sim.violations.isEmpty, "\(sim.violations.first ?? "")")
+    #expect(sim.status(via: "alpha").quorum.quorate == false)
+    // Healing: alpha rejoins; stickiness keeps the resource on beta.
+    sim.heal()
+    sim.run(for: .seconds(3))
+    #expect(sim.runs("vip") == ["beta"])
+    #expect(sim.status(via: "alpha").leader == "beta")
+  }
+
+  @Test func stalledNodeStopsItsCopyAndTheLeaderKeepsTheSurvivorsCopy() {
+    // Regression: after a stall, queued packets restored quorum before any
+    // leader was heard, and an agent result could be the first input; the
+    // stale copy was kept and reported, and the leader then stopped the
+    // survivor's copy in its favour.
+    var sim = pair([SimCluster.marker("vip"), SimCluster.marker("web")])
+    settled(&sim, "vip", on: "alpha")
+    settled(&sim, "web", on: "alpha")
+    let alpha = sim.id("alpha")
+    sim.stalled = [alpha]
+    sim.run(for: .milliseconds(1500))
+    #expect(sim.runs("vip") == ["alpha", "beta"], "beta took over while alpha was frozen")
+    sim.stalled = []
+    let took = sim.run(until: { $0.runs("vip") == ["beta"] && $0.runs("web") == ["beta"] }, within: .seconds(2))
+    #expect(took != nil)
+    #expect(took.map { $0 < .milliseconds(200) } == true, "alpha must stop at once, not after a dead time")
+    sim.run(for: .seconds(3))
+    #expect(sim.runs("vip") == ["beta"])
+    #expect(sim.runs("web") == ["beta"])
+    #expect(sim.violations.isEmpty)
+    #expect(sim.trace.contains { $0.contains("alpha error: this node was stalled") })
+  }
+
+  @Test func lostPeerMustReportAfreshBeforeItCounts() {
+    // Regression: the first packet after a stall may be a vote request; the
+    // leader then used the report from before the stall.
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    sim.run(for: .seconds(1))
+    sim.crash("alpha")
+    settled(&sim, on: "beta")
+    let beta = sim.id("beta")
+    let view = sim.status(via: "beta")
+    #expect(view.resource("vip")?.activeOn == ["beta"])
+    #expect(sim.controllers[beta]!.status(now: sim.now).node("alpha")?.state == .lost)
+  }
+
+  @Test func restartedDaemonReportsWhatStillRunsAndOnlyOneCopyRemains() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    // alpha's daemon dies but the resource keeps running on its machine.
+    let alpha = sim.id("alpha")
+    sim.crashed.insert(alpha)
+    let kept = sim.world[alpha]!
+    sim.run(for: .seconds(2))
+    sim.world[alpha] = kept
+    #expect(sim.runs("vip") == ["alpha", "beta"])
+    sim.restartDaemon("alpha")
+    // The probe finds it running; the leader keeps exactly one copy.
+    let took = sim.run(until: { $0.runs("vip").count == 1 }, within: .seconds(3))
+    #expect(took != nil)
+    #expect(sim.trace.contains { $0.contains("restarted") || $0.contains("joined") })
+  }
+
+  @Test func migrateMovesItStopFirstAndItStays() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    let request = sim.migrate("vip", to: "beta", via: "beta")
+    #expect(request != nil)
+    settled(&sim, on: "beta")
+    let answer = sim.answers[sim.id("beta")]?.first
+    #expect(answer?.accepted == true)
+    #expect(answer?.message == "moving vip from alpha to beta")
+    sim.run(for: .seconds(5))
+    #expect(sim.runs("vip") == ["beta"])
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func migrateWithoutANodePicksTheBestOtherNode() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    _ = sim.migrate("vip", to: nil, via: "alpha")
+    settled(&sim, on: "beta")
+  }
+
+  @Test func invalidRequestsAreRefusedLocally() {
+    var sim = pair()
+    sim.run(for: .seconds(1))
+    let alpha = sim.id("alpha")
+    let (unknown, _) = sim.controllers[alpha]!.requestMove(resource: "nope", to: nil, now: sim.now)
+    #expect(unknown == .failure(.unknownResource("nope")))
+    let (witness, _) = sim.controllers[alpha]!.requestMove(resource: "vip", to: "arbiter", now: sim.now)
+    #expect(witness == .failure(.notANode("arbiter")))
+    let (node, _) = sim.controllers[alpha]!.requestMove(resource: "vip", to: "omega", now: sim.now)
+    #expect(node == .failure(.unknownNode("omega")))
+  }
+
+  @Test func standbyNodeRunsNothing() {
+    var config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    config.nodes[0].mode = .standby
+    var sim = SimCluster(config: config)
+    settled(&sim, on: "beta")
+    #expect(sim.status(via: "alpha").node("alpha")?.state == .standby)
+  }
+
+  @Test func withoutQuorumNothingRunsAndWithFreezeItKeepsRunning() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    sim.crash("arbiter")
+    sim.crash("beta")
+    sim.run(for: .seconds(3))
+    #expect(sim.runs("vip").isEmpty)
+    #expect(sim.status(via: "alpha").quorum.quorate == false)
+
+    var frozen = SimCluster(config: SimCluster.config(resources: [SimCluster.marker("vip")], policy: .freeze))
+    settled(&frozen, on: "alpha")
+    frozen.crash("arbiter")
+    frozen.crash("beta")
+    frozen.run(for: .seconds(3))
+    #expect(frozen.runs("vip") == ["alpha"])
+  }
+
+  @Test func changesAreAnnouncedAtOnceNotAtTheNextInterval() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    sim.run(for: .milliseconds(300))
+    _ = sim.migrate("vip", to: "beta", via: "alpha")
+    // stop + start with two 20 ms agent calls and 1 ms links: far below one
+    // 200 ms heartbeat interval per hop.
+    let took = sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(2))
+    #expect(took.map { $0 < .milliseconds(150) } == true, "\(String(describing: took))")
+  }
+
+  @Test func statusNamesLeaderQuorumAndPlacement() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    sim.run(for: .milliseconds(500))
+    let status = sim.status(via: "beta")
+    #expect(status.schema == "hactl.status/1")
+    #expect(status.cluster == "sim")
+    #expect(status.localNode == "beta")
+    #expect(status.leader == "alpha")
+    #expect(status.quorum == QuorumStatus(quorate: true, votes: 3, expectedVotes: 3, needed: 2))
+    #expect(status.nodes.map(\.name) == ["alpha", "beta", "arbiter"])
+    #expect(status.nodes.allSatisfy { $0.state == .online && $0.member })
+    #expect(status.resources.map(\.state) == [.started])
+  }
+}
