@@ -1,0 +1,156 @@
+import Foundation
+import HactlExecutor
+import HactlModel
+import Testing
+
+/// Runs real shell-script agents in a temporary folder.
+@Suite(.serialized)
+struct AgentRunnerTests {
+  let folder: String
+
+  init() throws {
+    var template = Array((NSTemporaryDirectory() + "hactl-agent-XXXXXX").utf8CString)
+    folder = String(cString: mkdtemp(&template)!)
+  }
+
+  func script(_ name: String, _ body: String) throws -> String {
+    let path = folder + "/" + name
+    try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    chmod(path, 0o755)
+    return path
+  }
+
+  static let spec = ResourceSpec(
+    id: "vip", agent: AgentRef(provider: "heartbeat", type: "IPaddr2"),
+    parameters: [(name: "ip", value: "192.0.2.10"), (name: "cidr_netmask", value: "24")])
+
+  @Test func environmentFollowsTheOCFSpecification() throws {
+    let environment = OCFEnvironment.variables(
+      for: Self.spec, action: .monitor, timeout: .seconds(20), interval: .seconds(10), ocfRoot: "/usr/lib/ocf",
+      nodeName: "alpha", runtimeFolder: "/run/x")
+    #expect(environment["OCF_ROOT"] == "/usr/lib/ocf")
+    #expect(environment["OCF_RESOURCE_INSTANCE"] == "vip")
+    #expect(environment["OCF_RESOURCE_TYPE"] == "IPaddr2")
+    #expect(environment["OCF_RESOURCE_PROVIDER"] == "heartbeat")
+    #expect(environment["OCF_RESKEY_ip"] == "192.0.2.10")
+    #expect(environment["OCF_RESKEY_cidr_netmask"] == "24")
+    #expect(environment["OCF_RESKEY_CRM_meta_timeout"] == "20000")
+    #expect(environment["OCF_RESKEY_CRM_meta_interval"] == "10000")
+    #expect(environment["OCF_RA_VERSION_MAJOR"] == "1")
+    #expect(environment["HA_RSCTMP"] == "/run/x")
+    #expect(environment["OCF_RESKEY_CRM_meta_probe"] == nil)
+    let probe = OCFEnvironment.variables(
+      for: Self.spec, action: .monitor, timeout: .seconds(20), interval: .zero, ocfRoot: "/r", nodeName: "a")
+    #expect(probe["OCF_RESKEY_CRM_meta_interval"] == "0")
+    #expect(probe["OCF_RESKEY_CRM_meta_probe"] == "true")
+    #expect(OCFEnvironment.agentPath(for: Self.spec.agent, ocfRoot: "/r") == "/r/resource.d/heartbeat/IPaddr2")
+  }
+
+  @Test func theAgentSeesItsEnvironmentAndActionAndNothingElse() async throws {
+    let path = try script("env", "echo \"$1 $OCF_RESKEY_ip $OCF_RESOURCE_INSTANCE ${HOME:-nohome}\"")
+    let run = await AgentRunner.run(
+      AgentInvocation(path: path, action: "start", environment: ["OCF_RESKEY_ip": "192.0.2.10", "OCF_RESOURCE_INSTANCE": "vip"],
+        timeout: .seconds(5)))
+    #expect(run.outcome == .exited(0))
+    #expect(run.output == "start 192.0.2.10 vip nohome\n")
+  }
+
+  static let codes: [(Int32, OCFResult)] = [
+    (0, OCFResult.success), (1, .genericError), (2, .invalidArgument), (3, .unimplemented),
+    (4, .insufficientPrivilege), (5, .notInstalled), (6, .notConfigured), (7, .notRunning),
+    (8, .runningPromoted), (9, .failedPromoted), (190, .degraded), (191, .degradedPromoted), (42, .other(42)),
+  ]
+
+  @Test(arguments: codes)
+  func exitCodesMapToOCFResults(code: Int32, expected: OCFResult) async throws {
+    let path = try script("exit\(code)", "exit \(code)")
+    let run = await AgentRunner.run(AgentInvocation(path: path, action: "monitor", environment: [:], timeout: .seconds(5)))
+    #expect(run.outcome == .exited(code))
+    #expect(OCFResult(outcome: run.outcome) == expected)
+  }
+
+  @Test func monitorMeaningsFollowTheSpecification() {
+    #expect(OCFResult.success.monitorMeaning == .running)
+    #expect(OCFResult.notRunning.monitorMeaning == .stopped)
+    #expect(OCFResult.genericError.monitorMeaning == .failed)
+    #expect(OCFResult.timedOut.monitorMeaning == .failed)
+    #expect(OCFResult.degraded.monitorMeaning == .running)
+  }
+
+  @Test func missingOrNonExecutableAgentsCannotRun() async throws {
+    let missing = await AgentRunner.run(
+      AgentInvocation(path: folder + "/nope", action: "start", environment: [:], timeout: .seconds(5)))
+    #expect(missing.outcome == .couldNotRun("agent not found: \(folder)/nope"))
+    #expect(OCFResult(outcome: missing.outcome) == .notInstalled)
+    let plain = folder + "/plain"
+    try "exit 0\n".write(toFile: plain, atomically: true, encoding: .utf8)
+    let notExecutable = await AgentRunner.run(
+      AgentInvocation(path: plain, action: "start", environment: [:], timeout: .seconds(5)))
+    #expect(notExecutable.outcome == .couldNotRun("agent not executable: \(plain)"))
+  }
+
+  @Test func timeoutKillsTheWholeProcessGroupIncludingGrandchildren() async throws {
+    // The agent starts a grandchild that ignores TERM, then hangs itself.
+    let pidFile = folder + "/grandchild.pid"
+    let path = try script(
+      "hang",
+      """
+      sh -c 'trap "" TERM; echo $$ > \(pidFile); while :; do sleep 0.05; done' &
+      trap "" TERM
+      while :; do sleep 0.05; done
+      """)
+    let clock = ContinuousClock()
+    let started = clock.now
+    let run = await AgentRunner.run(
+      AgentInvocation(path: path, action: "start", environment: [:], timeout: .milliseconds(300), killGrace: .milliseconds(200)))
+    let elapsed = clock.now - started
+    #expect(run.outcome == .timedOut)
+    #expect(OCFResult(outcome: run.outcome) == .timedOut)
+    #expect(elapsed < .seconds(3))
+    let grandchild = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    var alive = true
+    for _ in 0..<100 where alive {
+      alive = kill(grandchild, 0) == 0 && !isZombie(grandchild)
+      if alive { try await Task.sleep(for: .milliseconds(20)) }
+    }
+    #expect(!alive, "grandchild \(grandchild) survived the timeout")
+  }
+
+  @Test func anAgentsBackgroundServiceOutlivesASuccessfulStart() async throws {
+    // A start that daemonizes must return, and its daemon must keep running.
+    let pidFile = folder + "/daemon.pid"
+    let path = try script("daemon", "sleep 30 > /dev/null 2>&1 &\necho $! > \(pidFile)\nexit 0")
+    let run = await AgentRunner.run(AgentInvocation(path: path, action: "start", environment: [:], timeout: .seconds(5)))
+    #expect(run.outcome == .exited(0))
+    let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    #expect(kill(pid, 0) == 0)
+    kill(pid, SIGKILL)
+  }
+
+  func isZombie(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+    return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+  }
+
+  @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/lib/ocf/resource.d/heartbeat/Dummy")))
+  func clusterLabsDummyRunsUnmodified() async throws {
+    let spec = ResourceSpec(id: "dummy1", agent: AgentRef(provider: "heartbeat", type: "Dummy"))
+    func call(_ action: AgentAction) async -> AgentOutcome {
+      let environment = OCFEnvironment.variables(
+        for: spec, action: action, timeout: .seconds(20), interval: .zero, ocfRoot: "/usr/lib/ocf", nodeName: "alpha",
+        runtimeFolder: folder)
+      return await AgentRunner.run(
+        AgentInvocation(
+          path: OCFEnvironment.agentPath(for: spec.agent, ocfRoot: "/usr/lib/ocf"), action: action.rawValue,
+          environment: environment, timeout: .seconds(20))
+      ).outcome
+    }
+    #expect(await call(.monitor) == .exited(7))
+    #expect(await call(.start) == .exited(0))
+    #expect(FileManager.default.fileExists(atPath: folder + "/Dummy-dummy1.state"))
+    #expect(await call(.monitor) == .exited(0))
+    #expect(await call(.stop) == .exited(0))
+    #expect(await call(.monitor) == .exited(7))
+    #expect(await call(.metaData) == .exited(0))
+  }
+}

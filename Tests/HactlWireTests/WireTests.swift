@@ -1,0 +1,185 @@
+import Foundation
+import HactlMembership
+import HactlModel
+import HactlTransport
+import HactlWire
+import Testing
+
+struct WireTests {
+  static let header = PacketHeader(sender: NodeID(2), incarnation: 1_795_000_000_000_000, sequence: 42)
+
+  static let fullHeartbeat = Heartbeat(
+    membership: MembershipBeat(term: 7, leader: NodeID(1), heard: [NodeID(1), NodeID(3)], members: [NodeID(1), NodeID(2)]),
+    report: NodeReport(
+      probed: true, mode: .standby,
+      resources: [
+        ResourceReport(id: "vip", role: .started),
+        ResourceReport(
+          id: "db", role: .blocked, failCount: 3,
+          lastFailure: ResourceFailure(action: .stop, code: 198, reason: "timed out ✗", wallTime: 1_700_000_000)),
+      ]),
+    directives: Directives(assignments: [Assignment(resource: "vip", node: NodeID(2), token: 99)]),
+    requests: [OperatorRequest(id: 5, kind: .move("vip", target: NodeID(1))), OperatorRequest(id: 6, kind: .move("db", target: nil))],
+    answers: [RequestAnswer(origin: NodeID(3), id: 4, accepted: false, message: "no")])
+
+  static let messages: [Message] = [
+    .heartbeat(fullHeartbeat),
+    .heartbeat(Heartbeat(membership: MembershipBeat(term: 0, leader: nil, heard: [], members: []))),
+    .voteRequest(VoteRequest(term: 12)),
+    .voteReply(VoteReply(term: 12, granted: true)),
+  ]
+
+  @Test(arguments: messages)
+  func everyMessageSurvivesARoundTrip(message: Message) throws {
+    let packet = Packet(header: Self.header, message: message)
+    let bytes = try PacketCodec.encode(packet)
+    #expect(Array(bytes.prefix(4)) == Array("HACT".utf8))
+    #expect(bytes[4] == PacketCodec.version)
+    #expect(try PacketCodec.decode(bytes) == packet)
+    #expect(PacketCodec.peekSender(bytes) == NodeID(2))
+  }
+
+  @Test func malformedPacketsAreRejectedWithAReason() throws {
+    let bytes = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(Self.fullHeartbeat)))
+    #expect(throws: WireError.badMagic) { try PacketCodec.decode([0x48, 0x41, 0x43, 0x55] + bytes.dropFirst(4)) }
+    var version = bytes
+    version[4] = 9
+    #expect(throws: WireError.unsupportedVersion(9)) { try PacketCodec.decode(version) }
+    var kind = bytes
+    kind[5] = 77
+    #expect(throws: WireError.unknownKind(77)) { try PacketCodec.decode(kind) }
+    #expect(throws: WireError.self) { try PacketCodec.decode(Array(bytes.dropLast())) }
+    #expect(throws: WireError.self) { try PacketCodec.decode(bytes + [0]) }
+    #expect(throws: WireError.self) { try PacketCodec.decode([]) }
+  }
+
+  @Test func everyTruncationIsAnErrorNotACrash() throws {
+    let bytes = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(Self.fullHeartbeat)))
+    for length in 0..<bytes.count {
+      #expect(throws: WireError.self) { try PacketCodec.decode(Array(bytes.prefix(length))) }
+    }
+  }
+
+  @Test func randomAndMutatedBytesNeverCrashTheDecoder() throws {
+    var random = SeededGenerator(seed: 0x4841_4354)
+    let valid = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(Self.fullHeartbeat)))
+    var decodedMutants = 0
+    for round in 0..<20_000 {
+      var bytes: [UInt8]
+      if round % 4 == 0 {
+        bytes = (0..<Int.random(in: 0..<400, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+      } else {
+        bytes = valid
+        for _ in 0..<Int.random(in: 1...4, using: &random) {
+          bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+        }
+      }
+      if (try? PacketCodec.decode(bytes)) != nil { decodedMutants += 1 }
+    }
+    // Some mutations land in harmless places (a reason string's letters);
+    // the decoder must simply survive every one.
+    #expect(decodedMutants < 20_000)
+  }
+
+  @Test func authenticationRejectsEveryChangeAndOtherClusters() throws {
+    let secret = Array(repeating: UInt8(7), count: 32)
+    let key = ClusterKey(secret: secret, clusterName: "web")
+    let body = try PacketCodec.encode(Packet(header: Self.header, message: .voteRequest(VoteRequest(term: 3))))
+    let sealed = key.seal(body)
+    #expect(sealed.count == body.count + ClusterKey.tagLength)
+    #expect(key.open(sealed) == body)
+    for index in 0..<sealed.count {
+      var tampered = sealed
+      tampered[index] ^= 0x01
+      #expect(key.open(tampered) == nil, "flipping byte \(index) went unnoticed")
+    }
+    #expect(ClusterKey(secret: secret, clusterName: "db").open(sealed) == nil)
+    #expect(ClusterKey(secret: Array(repeating: 8, count: 32), clusterName: "web").open(sealed) == nil)
+    #expect(key.open(Array(sealed.prefix(ClusterKey.tagLength))) == nil)
+    #expect(key.open([]) == nil)
+  }
+
+  @Test func randomBytesAreNeverAuthenticated() {
+    var random = SeededGenerator(seed: 99)
+    let key = ClusterKey(secret: Array(repeating: 1, count: 32), clusterName: "web")
+    for _ in 0..<5000 {
+      let bytes = (0..<Int.random(in: 0..<200, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+      #expect(key.open(bytes) == nil)
+    }
+  }
+
+  @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
+  func tagMatchesAnIndependentHMACSHA256() throws {
+    // Python's hmac module computes HMAC-SHA256(key, context || packet).
+    let secret = (0..<32).map { UInt8($0) }
+    let key = ClusterKey(secret: secret, clusterName: "web")
+    let body: [UInt8] = Array("hello hactl".utf8)
+    let tag = Array(key.seal(body).suffix(ClusterKey.tagLength))
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    process.arguments = [
+      "-c",
+      "import hmac,hashlib;print(hmac.new(bytes(range(32)), b'hactl/1 web\\0hello hactl', hashlib.sha256).hexdigest())",
+    ]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    process.waitUntilExit()
+    let expected = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(tag.map { String(format: "%02x", $0) }.joined() == expected)
+  }
+
+  @Test func replayedStaleAndDuplicatePacketsAreDropped() {
+    var filter = ReplayFilter()
+    let node = NodeID(2)
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 1)) == .accept)
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 2)) == .accept)
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 2)) == .replayed)
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 1)) == .replayed)
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 11, sequence: 1)) == .accept)
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 99)) == .staleIncarnation)
+    #expect(filter.check(PacketHeader(sender: NodeID(3), incarnation: 1, sequence: 1)) == .accept)
+  }
+}
+
+@Suite(.serialized)
+struct KeyFileTests {
+  func temporaryPath() -> String {
+    NSTemporaryDirectory() + "hactl-key-\(UInt64.random(in: 0 ... .max))"
+  }
+
+  @Test func keyFilesMustBePrivateAndLongEnough() throws {
+    let path = temporaryPath()
+    defer { unlink(path) }
+    try Data(repeating: 1, count: 64).write(to: URL(fileURLWithPath: path))
+    chmod(path, 0o640)
+    #expect(throws: ClusterKey.LoadError.tooOpen(path, "640")) { try ClusterKey.load(path: path, clusterName: "c") }
+    chmod(path, 0o604)
+    #expect(throws: ClusterKey.LoadError.tooOpen(path, "604")) { try ClusterKey.load(path: path, clusterName: "c") }
+    chmod(path, 0o600)
+    _ = try ClusterKey.load(path: path, clusterName: "c")
+    try Data(repeating: 1, count: 16).write(to: URL(fileURLWithPath: path))
+    chmod(path, 0o600)
+    #expect(throws: ClusterKey.LoadError.tooShort(path, 16)) { try ClusterKey.load(path: path, clusterName: "c") }
+    do {
+      _ = try ClusterKey.load(path: "/nonexistent/key", clusterName: "c")
+      Issue.record("loaded a missing key")
+    } catch {
+      #expect(error.description == "cannot read key file /nonexistent/key: No such file or directory")
+    }
+  }
+}
+
+/// SplitMix64: a tiny seeded generator, so fuzz runs are repeatable.
+struct SeededGenerator: RandomNumberGenerator {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
