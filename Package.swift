@@ -77,6 +77,12 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    // Benchmarks print tables; they are not tests (bench/README.md).
+    .executableTarget(
+      name: "failover-bench",
+      dependencies: ["HactlLab", "HactlModel", "HactlConfig", "HactlControl"],
+      path: "bench/failover"
+    ),
     .testTarget(name: "HactlConfigTests", dependencies: ["HactlConfig"]),
     .testTarget(name: "HactlMembershipTests", dependencies: ["HactlMembership"]),
     .testTarget(name: "HactlSchedulerTests", dependencies: ["HactlScheduler"]),

@@ -134,9 +134,10 @@ struct ConfigBuilder {
     }
     // Names as written, even of nodes with other errors, so that one bad
     // node does not also make every resource that prefers it an error.
-    let nodeNames = top["nodes"]?.sequence.map { items in
-      items.compactMap { $0.mapping?[Node("name")]?.scalar?.string }
-    } ?? []
+    let nodeNames =
+      top["nodes"]?.sequence.map { items in
+        items.compactMap { $0.mapping?[Node("name")]?.scalar?.string }
+      } ?? []
     let resources = top["resources"].map { resourceList($0, nodeNames: nodeNames, &reader) } ?? []
     guard let settings, let nodes, let resources else { return nil }
     let config = ClusterConfig(cluster: settings, nodes: nodes, witness: witness, resources: resources)
@@ -409,12 +410,14 @@ struct ConfigBuilder {
       let path = isWitness ? "witness" : "nodes[\(index)]"
       let fieldNode = { (key: String) in itemNode?.mapping?[Node(key)] ?? itemNode }
       if let first = names[member.name] {
-        reader.fail(at: fieldNode("name"), "\(path).name", "name '\(member.name)' is already used by \(describe(first, members))")
+        reader.fail(
+          at: fieldNode("name"), "\(path).name", "name '\(member.name)' is already used by \(describe(first, members))")
       } else {
         names[member.name] = index
       }
       if let first = ids[member.id] {
-        reader.fail(at: fieldNode("id"), "\(path).id", "id \(member.id.rawValue) is already used by \(describe(first, members))")
+        reader.fail(
+          at: fieldNode("id"), "\(path).id", "id \(member.id.rawValue) is already used by \(describe(first, members))")
       } else {
         ids[member.id] = index
       }

@@ -174,7 +174,10 @@ extension NodeController {
       }
       if situation.activeOn == [target.id] { return (true, "\(resource) already runs on \(target.name)") }
       state.moves[resource] = target.id
-      return (true, from.isEmpty ? "starting \(resource) on \(target.name)" : "moving \(resource) from \(from) to \(target.name)")
+      return (
+        true,
+        from.isEmpty ? "starting \(resource) on \(target.name)" : "moving \(resource) from \(from) to \(target.name)"
+      )
     }
   }
 }

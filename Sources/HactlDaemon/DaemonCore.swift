@@ -24,9 +24,10 @@ actor DaemonCore {
 
   static let requestTimeout: Duration = .seconds(10)
 
-  init(controller: NodeController, transport: UDPTransport, store: StateStore, logger: Logger, ocfRoot: String,
-    agentRuntimeFolder: String?, origin: ContinuousClock.Instant)
-  {
+  init(
+    controller: NodeController, transport: UDPTransport, store: StateStore, logger: Logger, ocfRoot: String,
+    agentRuntimeFolder: String?, origin: ContinuousClock.Instant
+  ) {
     self.controller = controller
     self.transport = transport
     self.store = store
@@ -53,9 +54,11 @@ actor DaemonCore {
     }
     let elapsed = "\(run.elapsed.milliseconds) ms"
     if failed {
-      logger.warning("\(call.resource) \(call.action.rawValue) → \(run.outcome) after \(elapsed): \(run.output.trimmed)")
+      logger.warning(
+        "\(call.resource) \(call.action.rawValue) → \(run.outcome) after \(elapsed): \(run.output.trimmed)")
     } else if call.action != .monitor || call.isProbe {
-      logger.info("\(call.resource) \(call.action.rawValue)\(call.isProbe ? " (probe)" : "") → \(run.outcome) after \(elapsed)")
+      logger.info(
+        "\(call.resource) \(call.action.rawValue)\(call.isProbe ? " (probe)" : "") → \(run.outcome) after \(elapsed)")
     }
     let wallTime = Int64(Date().timeIntervalSince1970)
     perform(controller.agentFinished(call.id, outcome: run.outcome, now: now, wallTime: wallTime))

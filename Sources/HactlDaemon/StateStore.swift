@@ -33,7 +33,8 @@ struct StateStore {
   /// went back, and larger than any earlier boot even if the folder was wiped
   /// (it starts from the wall clock in microseconds).
   func nextIncarnation() throws -> UInt64 {
-    let stored = FileManager.default.contents(atPath: incarnationPath)
+    let stored =
+      FileManager.default.contents(atPath: incarnationPath)
       .flatMap { String(data: $0, encoding: .utf8) }
       .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
     let clock = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000))

@@ -85,7 +85,8 @@ public enum AgentRunner {
         return AgentRun(outcome: .couldNotRun("killed by signal \(signal)"), output: output, elapsed: elapsed)
       }
     } catch {
-      return AgentRun(outcome: .couldNotRun("cannot run \(invocation.path): \(error)"), output: "", elapsed: clock.now - started)
+      return AgentRun(
+        outcome: .couldNotRun("cannot run \(invocation.path): \(error)"), output: "", elapsed: clock.now - started)
     }
   }
 }

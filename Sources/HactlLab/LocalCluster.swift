@@ -69,7 +69,8 @@ public final class LocalCluster: @unchecked Sendable {
       yaml += "  - { name: \(node), id: \(index + 1), address: 127.0.0.1, port: \(ports[index]) }\n"
     }
     if let witness = options.witness {
-      yaml += "witness: { name: \(witness), id: \(options.nodes.count + 1), address: 127.0.0.1, port: \(ports.last!) }\n"
+      yaml +=
+        "witness: { name: \(witness), id: \(options.nodes.count + 1), address: 127.0.0.1, port: \(ports.last!) }\n"
     }
     yaml += "resources:\n" + options.resourcesYAML + "\n"
     try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -147,7 +148,7 @@ public final class LocalCluster: @unchecked Sendable {
   /// Polls `member`'s status until `condition` holds; returns that status.
   public func waitFor(
     via member: String, timeout: Duration, every interval: Duration = .milliseconds(20),
-    _ condition: (ClusterStatus) -> Bool
+    _ condition: @Sendable (ClusterStatus) -> Bool
   ) async throws -> ClusterStatus {
     let deadline = ContinuousClock.now + timeout
     var last: ClusterStatus?
@@ -215,7 +216,8 @@ public final class LocalCluster: @unchecked Sendable {
     }
     candidates.append("/usr/sbin/hactld")
     if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
-    throw LabError("cannot find hactld (looked in \(candidates.joined(separator: ", "))); run 'swift build' or set HACTLD")
+    throw LabError(
+      "cannot find hactld (looked in \(candidates.joined(separator: ", "))); run 'swift build' or set HACTLD")
   }
 
   /// This project's agents: $HACTL_AGENTS, `resource-agents/hactl` in the
@@ -261,7 +263,7 @@ public final class LocalCluster: @unchecked Sendable {
   static func freeUDPPorts(count: Int) throws -> [UInt16] {
     var ports: [UInt16] = []
     var sockets: [Int32] = []
-    defer { sockets.forEach { close($0) } }
+    defer { for socket in sockets { close(socket) } }
     while ports.count < count {
       let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
       guard fd >= 0 else { throw LabError("socket(): \(String(cString: strerror(errno)))") }

@@ -164,8 +164,7 @@ public struct ResourceReport: Sendable, Hashable {
   public var failCount: Int
   public var lastFailure: ResourceFailure?
 
-  public init(id: ResourceID, role: ResourceRole, failCount: Int = 0, lastFailure: ResourceFailure? = nil)
-  {
+  public init(id: ResourceID, role: ResourceRole, failCount: Int = 0, lastFailure: ResourceFailure? = nil) {
     self.id = id
     self.role = role
     self.failCount = failCount

@@ -19,9 +19,11 @@ public struct ClusterKey: Sendable {
       switch self {
       case .unreadable(let path, let why): return "cannot read key file \(path): \(why)"
       case .tooShort(let path, let count):
-        return "key file \(path) holds \(count) bytes; at least \(ClusterKey.minimumLength) are needed (make one with 'hactl keygen \(path)')"
+        return
+          "key file \(path) holds \(count) bytes; at least \(ClusterKey.minimumLength) are needed (make one with 'hactl keygen \(path)')"
       case .tooOpen(let path, let mode):
-        return "key file \(path) has mode \(mode): it must not be readable or writable by group or others (chmod 600 \(path))"
+        return
+          "key file \(path) has mode \(mode): it must not be readable or writable by group or others (chmod 600 \(path))"
       }
     }
   }

@@ -16,7 +16,8 @@ struct Hactl: AsyncParsableCommand {
 }
 
 struct SocketOptions: ParsableArguments {
-  @Option(name: .long, help: "Control socket of the local hactld (default: $HACTL_SOCKET or \(ControlDefaults.socketPath)).")
+  @Option(
+    name: .long, help: "Control socket of the local hactld (default: $HACTL_SOCKET or \(ControlDefaults.socketPath)).")
   var socket: String?
 
   var path: String {
@@ -90,11 +91,11 @@ struct MigrateCommand: AsyncParsableCommand {
     let deadline = started + .milliseconds(Int64(timeout * 1000))
     while ContinuousClock.now < deadline {
       let status = try await fetchStatus(socket: socket.path)
-      if let current = status.resource(resource), current.state == .started, let where_ = current.node,
-        current.activeOn == [where_], node.map({ $0 == where_ }) ?? (where_ != original.node)
+      if let current = status.resource(resource), current.state == .started, let location = current.node,
+        current.activeOn == [location], node.map({ $0 == location }) ?? (location != original.node)
       {
         let elapsed = ContinuousClock.now - started
-        print("\(resource) runs on \(where_) (\(String(format: "%.2f", elapsed.seconds)) s)")
+        print("\(resource) runs on \(location) (\(String(format: "%.2f", elapsed.seconds)) s)")
         return
       }
       try await Task.sleep(for: .milliseconds(50))

@@ -104,7 +104,8 @@ struct ConfigLoaderTests {
   }
 
   @Test func unknownKeyDeepInsideAResourceIsAnError() throws {
-    let error = try #require(onlyError(replacing("start: { timeout: 30s }", with: "start: { timeout: 30s, interval: 1s }")))
+    let error = try #require(
+      onlyError(replacing("start: { timeout: 30s }", with: "start: { timeout: 30s, interval: 1s }")))
     #expect(error.field == "resources[0].start.interval")
     #expect(error.line == 32)
   }
@@ -134,13 +135,25 @@ struct ConfigLoaderTests {
 
   @Test func badValuesSayWhatIsWrong() throws {
     let cases: [(String, String, String, String)] = [
-      ("heartbeat_interval: 250ms", "heartbeat_interval: fast", "cluster.heartbeat_interval", "'fast' is not a duration"),
+      (
+        "heartbeat_interval: 250ms", "heartbeat_interval: fast", "cluster.heartbeat_interval",
+        "'fast' is not a duration"
+      ),
       ("port: 5405", "port: 70000", "cluster.port", "70000 is out of range (1...65535)"),
-      ("no_quorum_policy: freeze", "no_quorum_policy: panic", "cluster.quorum.no_quorum_policy", "'panic' is not one of: stop, freeze, ignore"),
+      (
+        "no_quorum_policy: freeze", "no_quorum_policy: panic", "cluster.quorum.no_quorum_policy",
+        "'panic' is not one of: stop, freeze, ignore"
+      ),
       ("address: 10.0.0.1", "address: alpha.example.com", "nodes[0].address", "is not an IPv4 or IPv6 address"),
       ("agent: ocf:heartbeat:IPaddr2", "agent: lsb:IPaddr2", "resources[0].agent", "unknown agent class"),
-      ("agent: ocf:hactl:Marker", "agent: ocf:hactl:../../bin/sh", "resources[1].agent", "not a valid provider or type name"),
-      ("prefer: { node: alpha, score: 200 }", "prefer: { node: gamma, score: 200 }", "resources[0].prefer.node", "'gamma' is not a node of this cluster (nodes: alpha, beta)"),
+      (
+        "agent: ocf:hactl:Marker", "agent: ocf:hactl:../../bin/sh", "resources[1].agent",
+        "not a valid provider or type name"
+      ),
+      (
+        "prefer: { node: alpha, score: 200 }", "prefer: { node: gamma, score: 200 }", "resources[0].prefer.node",
+        "'gamma' is not a node of this cluster (nodes: alpha, beta)"
+      ),
       ("stickiness: INFINITY", "stickiness: sticky", "resources[0].stickiness", "is not a score"),
       ("migration_threshold: 3", "migration_threshold: 0", "resources[0].migration_threshold", "out of range"),
       ("mode: standby", "mode: asleep", "nodes[1].mode", "'asleep' is not one of: online, standby"),

@@ -10,7 +10,9 @@ struct ControllerTests {
 
   func settled(_ sim: inout SimCluster, _ resource: ResourceID = "vip", on node: String) {
     let took = sim.run(until: { $0.runs(resource) == [node] }, within: .seconds(10))
-    #expect(took != nil, "\(resource) never ran only on \(node): \(sim.runs(resource))\n\(sim.trace.suffix(30).joined(separator: "\n"))")
+    #expect(
+      took != nil,
+      "\(resource) never ran only on \(node): \(sim.runs(resource))\n\(sim.trace.suffix(30).joined(separator: "\n"))")
   }
 
   @Test func startsOnThePreferredNodeOnlyAfterEveryMemberProbed() {
@@ -230,6 +232,19 @@ struct ControllerTests {
     // 200 ms heartbeat interval per hop.
     let took = sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(2))
     #expect(took.map { $0 < .milliseconds(150) } == true, "\(String(describing: took))")
+  }
+
+  @Test func anIdleClusterSendsOneHeartbeatPerPeerPerInterval() {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    sim.run(for: .seconds(3))
+    let before = sim.sent
+    sim.run(for: .seconds(10))
+    // 10 s at one heartbeat every 200 ms to each of 2 peers: 100 packets.
+    for (node, count) in sim.sent {
+      let idle = count - (before[node] ?? 0)
+      #expect((95...105).contains(idle), "\(node) sent \(idle) packets in 10 idle seconds")
+    }
   }
 
   @Test func statusNamesLeaderQuorumAndPlacement() {

@@ -24,6 +24,8 @@ struct SimCluster {
   var trace: [String] = []
   var started: [(Instant, NodeID, ResourceID)] = []
   var answers: [NodeID: [RequestAnswer]] = [:]
+  /// Packets each node has sent.
+  var sent: [NodeID: Int] = [:]
   /// Every moment a singleton ran on two machines that could both act.
   var violations: [String] = []
 
@@ -50,9 +52,11 @@ struct SimCluster {
   ) -> ClusterConfig {
     let names = ["alpha", "beta", "gamma", "delta"]
     let nodeSpecs = (0..<nodes).map {
-      NodeSpec(name: names[$0], id: NodeID(UInt32($0 + 1)), endpoint: Endpoint(host: "127.0.0.1", port: UInt16(6000 + $0)))
+      NodeSpec(
+        name: names[$0], id: NodeID(UInt32($0 + 1)), endpoint: Endpoint(host: "127.0.0.1", port: UInt16(6000 + $0)))
     }
-    let witnessSpec = witness
+    let witnessSpec =
+      witness
       ? WitnessSpec(name: "arbiter", id: NodeID(UInt32(nodes + 1)), endpoint: Endpoint(host: "127.0.0.1", port: 6100))
       : nil
     return ClusterConfig(
@@ -144,7 +148,8 @@ struct SimCluster {
       calls.removeAll { $0.at <= now && !stalled.contains($0.node) }
       for item in finished where !crashed.contains(item.node) {
         let outcome = agent(item.call, on: item.node)
-        let effects = controllers[item.node]!.agentFinished(item.call.id, outcome: outcome, now: now, wallTime: 1_700_000_000)
+        let effects = controllers[item.node]!.agentFinished(
+          item.call.id, outcome: outcome, now: now, wallTime: 1_700_000_000)
         perform(effects, on: item.node)
       }
       if now - lastTick >= .milliseconds(50) {
@@ -172,6 +177,7 @@ struct SimCluster {
     for effect in effects {
       switch effect {
       case .send(let peer, let message):
+        sent[node, default: 0] += 1
         sequence[node, default: 0] += 1
         let header = PacketHeader(sender: node, incarnation: incarnations[node]!, sequence: sequence[node]!)
         guard !cut.contains([node, peer]) else { continue }

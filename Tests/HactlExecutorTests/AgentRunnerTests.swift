@@ -49,7 +49,8 @@ struct AgentRunnerTests {
   @Test func theAgentSeesItsEnvironmentAndActionAndNothingElse() async throws {
     let path = try script("env", "echo \"$1 $OCF_RESKEY_ip $OCF_RESOURCE_INSTANCE ${HOME:-nohome}\"")
     let run = await AgentRunner.run(
-      AgentInvocation(path: path, action: "start", environment: ["OCF_RESKEY_ip": "192.0.2.10", "OCF_RESOURCE_INSTANCE": "vip"],
+      AgentInvocation(
+        path: path, action: "start", environment: ["OCF_RESKEY_ip": "192.0.2.10", "OCF_RESOURCE_INSTANCE": "vip"],
         timeout: .seconds(5)))
     #expect(run.outcome == .exited(0))
     #expect(run.output == "start 192.0.2.10 vip nohome\n")
@@ -64,7 +65,8 @@ struct AgentRunnerTests {
   @Test(arguments: codes)
   func exitCodesMapToOCFResults(code: Int32, expected: OCFResult) async throws {
     let path = try script("exit\(code)", "exit \(code)")
-    let run = await AgentRunner.run(AgentInvocation(path: path, action: "monitor", environment: [:], timeout: .seconds(5)))
+    let run = await AgentRunner.run(
+      AgentInvocation(path: path, action: "monitor", environment: [:], timeout: .seconds(5)))
     #expect(run.outcome == .exited(code))
     #expect(OCFResult(outcome: run.outcome) == expected)
   }
@@ -102,12 +104,14 @@ struct AgentRunnerTests {
     let clock = ContinuousClock()
     let started = clock.now
     let run = await AgentRunner.run(
-      AgentInvocation(path: path, action: "start", environment: [:], timeout: .milliseconds(300), killGrace: .milliseconds(200)))
+      AgentInvocation(
+        path: path, action: "start", environment: [:], timeout: .milliseconds(300), killGrace: .milliseconds(200)))
     let elapsed = clock.now - started
     #expect(run.outcome == .timedOut)
     #expect(OCFResult(outcome: run.outcome) == .timedOut)
     #expect(elapsed < .seconds(3))
-    let grandchild = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    let grandchild = try #require(
+      Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
     var alive = true
     for _ in 0..<100 where alive {
       alive = kill(grandchild, 0) == 0 && !isZombie(grandchild)
@@ -120,9 +124,11 @@ struct AgentRunnerTests {
     // A start that daemonizes must return, and its daemon must keep running.
     let pidFile = folder + "/daemon.pid"
     let path = try script("daemon", "sleep 30 > /dev/null 2>&1 &\necho $! > \(pidFile)\nexit 0")
-    let run = await AgentRunner.run(AgentInvocation(path: path, action: "start", environment: [:], timeout: .seconds(5)))
+    let run = await AgentRunner.run(
+      AgentInvocation(path: path, action: "start", environment: [:], timeout: .seconds(5)))
     #expect(run.outcome == .exited(0))
-    let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    let pid = try #require(
+      Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
     #expect(kill(pid, 0) == 0)
     kill(pid, SIGKILL)
   }

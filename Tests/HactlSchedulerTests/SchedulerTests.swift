@@ -7,7 +7,9 @@ struct SchedulerTests {
   let b = NodeID(2)
   let c = NodeID(3)
 
-  func spec(_ id: ResourceID = "vip", prefer: String? = "a", score: Score = 50, stickiness: Score = 100, threshold: Int = 1)
+  func spec(
+    _ id: ResourceID = "vip", prefer: String? = "a", score: Score = 50, stickiness: Score = 100, threshold: Int = 1
+  )
     -> ResourceSpec
   {
     ResourceSpec(
@@ -16,14 +18,17 @@ struct SchedulerTests {
   }
 
   func nodes(eligible: Set<NodeID>? = nil) -> [SchedulerNode] {
-    [(a, "a"), (b, "b"), (c, "c")].map { SchedulerNode(id: $0.0, name: $0.1, eligible: eligible?.contains($0.0) ?? true) }
+    [(a, "a"), (b, "b"), (c, "c")].map {
+      SchedulerNode(id: $0.0, name: $0.1, eligible: eligible?.contains($0.0) ?? true)
+    }
   }
 
   func plan(
     _ specs: [ResourceSpec], _ situations: [ResourceID: ResourceSituation] = [:], eligible: Set<NodeID>? = nil,
     moves: [ResourceID: NodeID] = [:]
   ) -> Transition {
-    Scheduler.plan(SchedulerInput(resources: specs, nodes: nodes(eligible: eligible), situations: situations, moves: moves))
+    Scheduler.plan(
+      SchedulerInput(resources: specs, nodes: nodes(eligible: eligible), situations: situations, moves: moves))
   }
 
   @Test func stoppedResourceStartsOnItsPreferredNode() {

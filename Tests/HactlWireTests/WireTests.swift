@@ -9,7 +9,8 @@ struct WireTests {
   static let header = PacketHeader(sender: NodeID(2), incarnation: 1_795_000_000_000_000, sequence: 42)
 
   static let fullHeartbeat = Heartbeat(
-    membership: MembershipBeat(term: 7, leader: NodeID(1), heard: [NodeID(1), NodeID(3)], members: [NodeID(1), NodeID(2)]),
+    membership: MembershipBeat(
+      term: 7, leader: NodeID(1), heard: [NodeID(1), NodeID(3)], members: [NodeID(1), NodeID(2)]),
     report: NodeReport(
       probed: true, mode: .standby,
       resources: [
@@ -19,7 +20,10 @@ struct WireTests {
           lastFailure: ResourceFailure(action: .stop, code: 198, reason: "timed out ✗", wallTime: 1_700_000_000)),
       ]),
     directives: Directives(assignments: [Assignment(resource: "vip", node: NodeID(2), token: 99)]),
-    requests: [OperatorRequest(id: 5, kind: .move("vip", target: NodeID(1))), OperatorRequest(id: 6, kind: .move("db", target: nil))],
+    requests: [
+      OperatorRequest(id: 5, kind: .move("vip", target: NodeID(1))),
+      OperatorRequest(id: 6, kind: .move("db", target: nil)),
+    ],
     answers: [RequestAnswer(origin: NodeID(3), id: 4, accepted: false, message: "no")])
 
   static let messages: [Message] = [

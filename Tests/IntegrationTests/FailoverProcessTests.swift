@@ -26,7 +26,7 @@ struct FailoverProcessTests {
     try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources + extraResources))
   }
 
-  func runsOnly(on node: String, _ names: [String] = names) -> (ClusterStatus) -> Bool {
+  func runsOnly(on node: String, _ names: [String] = names) -> @Sendable (ClusterStatus) -> Bool {
     { status in
       names.allSatisfy { name in
         guard let resource = status.resource(name) else { return false }

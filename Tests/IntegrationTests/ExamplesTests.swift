@@ -1,0 +1,110 @@
+import Foundation
+import HactlConfig
+import HactlControl
+import HactlLab
+import HactlModel
+import Testing
+
+/// Every example configuration is valid, and `hactl config check` says so;
+/// a broken file gets every error and a non-zero exit.
+struct ExamplesTests {
+  static var root: String { LocalCluster.packageRoot() ?? FileManager.default.currentDirectoryPath }
+
+  static var examples: [String] {
+    let folder = root + "/examples"
+    return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+      .filter { $0.hasSuffix(".yaml") }.sorted().map { folder + "/" + $0 }
+  }
+
+  @Test func thereAreExamples() {
+    #expect(Self.examples.count >= 3)
+  }
+
+  @Test(arguments: examples)
+  func exampleIsValid(path: String) throws {
+    let config = try ConfigLoader.load(path: path)
+    #expect(!config.nodes.isEmpty)
+  }
+
+  func hactl(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    let binary = URL(fileURLWithPath: try LocalCluster.locateDaemon()).deletingLastPathComponent()
+      .appendingPathComponent("hactl").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    process.waitUntilExit()
+    return (
+      process.terminationStatus,
+      String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+      String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    )
+  }
+
+  @Test func configCheckAcceptsAnExampleAndListsEveryErrorOfABrokenFile() throws {
+    let good = try hactl(["config", "check", Self.root + "/examples/floating-ip-pair.yaml"])
+    #expect(good.status == 0)
+    #expect(good.output.contains("OK: cluster lb, 2 nodes, witness arbiter, 2 resources"))
+
+    let broken = NSTemporaryDirectory() + "hactl-broken-\(UInt32.random(in: 0 ... .max)).yaml"
+    defer { unlink(broken) }
+    try "cluster:\n  name: x\n  key_file: k\n  dead_tme: 1s\nnodes:\n  - { name: a, id: 0, address: nowhere }\n"
+      .write(toFile: broken, atomically: true, encoding: .utf8)
+    let bad = try hactl(["config", "check", broken])
+    #expect(bad.status == 2)
+    #expect(bad.errors.contains("\(broken):4:3: cluster.dead_tme: unknown key 'dead_tme' (did you mean 'dead_time'?)"))
+    #expect(bad.errors.contains("\(broken):6:20: nodes[0].id: 0 is out of range (1...65535)"))
+    #expect(bad.errors.contains("nodes[0].address: 'nowhere' is not an IPv4 or IPv6 address"))
+    #expect(bad.errors.hasSuffix("hactl: \(broken): 3 errors\n"))
+  }
+
+  @Test func keygenWritesAPrivateKeyAndRefusesToOverwrite() throws {
+    let path = NSTemporaryDirectory() + "hactl-key-\(UInt32.random(in: 0 ... .max))"
+    defer { unlink(path) }
+    #expect(try hactl(["keygen", path]).status == 0)
+    var info = stat()
+    stat(path, &info)
+    #expect(info.st_mode & 0o777 == 0o600)
+    #expect(info.st_size == 64)
+    let again = try hactl(["keygen", path])
+    #expect(again.status != 0)
+    #expect(again.errors.contains("exists; use --force"))
+  }
+
+  @Test func statusTextShowsWhereThingsRunAndWhy() {
+    let status = ClusterStatus(
+      cluster: "lb", localNode: "lb2", term: 4, leader: "lb2",
+      quorum: QuorumStatus(quorate: true, votes: 2, expectedVotes: 3, needed: 2),
+      nodes: [
+        NodeStatus(name: "lb1", id: 1, kind: .node, state: .lost, leader: false, member: false),
+        NodeStatus(name: "lb2", id: 2, kind: .node, state: .online, leader: true, member: true),
+        NodeStatus(name: "arbiter", id: 3, kind: .witness, state: .online, leader: false, member: true),
+      ],
+      resources: [
+        ResourceStatus(
+          id: "vip", agent: "ocf:heartbeat:IPaddr2", state: .started, node: "lb2", activeOn: ["lb2"],
+          failCounts: ["lb1": 1],
+          lastFailure: NodeFailure(
+            node: "lb1",
+            failure: ResourceFailure(action: .monitor, code: 7, reason: "not running (exit 7)", wallTime: 0)))
+      ])
+    let text = StatusText.render(status)
+    #expect(text.contains("Cluster lb, seen from lb2: term 4, leader lb2"))
+    #expect(text.contains("Quorum: yes (2 of 3 votes, 2 needed)"))
+    #expect(text.contains("  lb1      id 1  node     lost"))
+    #expect(text.contains("  vip  ocf:heartbeat:IPaddr2  started on lb2  failures: lb1=1"))
+    #expect(text.contains("vip: monitor on lb1 failed: not running (exit 7) at 1970-01-01T00:00:00Z"))
+    // The JSON field names are a documented, stable schema.
+    let json = StatusText.json(status)
+    for field in [
+      "\"schema\" : \"hactl.status\\/1\"", "\"local_node\"", "\"expected_votes\"", "\"active_on\"", "\"fail_counts\"",
+      "\"last_failure\"", "\"quorate\"", "\"needed\"", "\"member\"", "\"kind\" : \"witness\"",
+    ] {
+      #expect(json.contains(field), "\(field)")
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import HactlConfig
+import HactlControl
+import HactlLab
+import HactlModel
+
+/// Crashes the active node of a two-node cluster with a witness (SIGKILL),
+/// times how long until the survivor runs the resource, restarts the crashed
+/// node, and repeats. Prints the distribution next to the floor that the
+/// dead time sets.
+///
+///     swift build -c release && .build/release/failover-bench [RUNS] [DEAD_TIME] [INTERVAL]
+@main
+enum FailoverBench {
+  static func main() async throws {
+    let arguments = CommandLine.arguments.dropFirst().map { $0 }
+    let runs = arguments.first.flatMap(Int.init) ?? 20
+    let deadTime = arguments.count > 1 ? arguments[1] : "1s"
+    let interval = arguments.count > 2 ? arguments[2] : "200ms"
+    var options = LocalCluster.Options(
+      resourcesYAML: """
+          - id: marker
+            agent: ocf:hactl:Marker
+            monitor: { interval: 2s, timeout: 10s }
+        """)
+    options.deadTime = deadTime
+    options.heartbeatInterval = interval
+    let cluster = try LocalCluster(options: options)
+    defer { cluster.shutdown() }
+    print("failover-bench: \(runs) crashes, dead_time \(deadTime), heartbeat_interval \(interval), hactld \(cluster.daemonPath)")
+    try cluster.startAll()
+
+    var agentStarted: [Duration] = []
+    var statusStarted: [Duration] = []
+    for run in 1...runs {
+      let before = try await cluster.waitFor(via: "arbiter", timeout: .seconds(30)) { status in
+        status.nodes.allSatisfy { $0.state == .online && $0.member } && status.resource("marker")?.state == .started
+          && status.resource("marker")?.activeOn.count == 1
+      }
+      let active = before.resource("marker")!.node!
+      let survivor = active == "alpha" ? "beta" : "alpha"
+      let marker = cluster.runtimeFolder(survivor) + "/Marker-marker@\(survivor)"
+      let killed = ContinuousClock.now
+      cluster.crash(active)
+      while !FileManager.default.fileExists(atPath: marker) {
+        guard ContinuousClock.now - killed < .seconds(30) else { throw LocalCluster.LabError("no takeover in run \(run)") }
+        try await Task.sleep(for: .milliseconds(1))
+      }
+      agentStarted.append(ContinuousClock.now - killed)
+      _ = try await cluster.waitFor(via: survivor, timeout: .seconds(30), every: .milliseconds(2)) { status in
+        status.resource("marker")?.state == .started && status.resource("marker")?.node == survivor
+      }
+      statusStarted.append(ContinuousClock.now - killed)
+      print(
+        String(
+          format: "run %2d: %@ crashed, %@ took over: agent start %.0f ms, status started %.0f ms", run, active,
+          survivor, agentStarted.last!.seconds * 1000, statusStarted.last!.seconds * 1000))
+      // The crashed machine's resource died with it: clear its marker, restart its daemon.
+      try? FileManager.default.removeItem(atPath: cluster.runtimeFolder(active) + "/Marker-marker@\(active)")
+      try cluster.start(active)
+    }
+
+    let floor = Double(DurationParsing.parse(deadTime)?.milliseconds ?? 1000)
+    print("")
+    print("| measure (ms, n=\(runs)) | median | p95 | p99 | max | floor (dead time) | median / floor |")
+    print("|---|---|---|---|---|---|---|")
+    for (name, samples) in [("kill → survivor's agent started", agentStarted), ("kill → status shows started", statusStarted)] {
+      let ms = samples.map { $0.seconds * 1000 }.sorted()
+      print(
+        String(
+          format: "| %@ | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |", name, percentile(ms, 50), percentile(ms, 95),
+          percentile(ms, 99), ms.last!, floor, percentile(ms, 50) / floor))
+    }
+  }
+
+  /// Nearest-rank percentile of sorted values.
+  static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+    return sorted[max(0, min(sorted.count - 1, rank - 1))]
+  }
+}
