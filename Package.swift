@@ -91,7 +91,7 @@ let package = Package(
     .testTarget(name: "HactlExecutorTests", dependencies: ["HactlExecutor"]),
     .testTarget(
       name: "IntegrationTests",
-      dependencies: ["HactlControl", "HactlModel", "HactlLab"]
+      dependencies: ["HactlControl", "HactlModel", "HactlLab", "HactlConfig", "HactlWire", "HactlTransport"]
     ),
   ]
 )

@@ -154,19 +154,13 @@ struct ConfigBuilder {
       reader.string($0, at: fields.path("key_file"))
     }
     var settings = ClusterSettings(name: name ?? "", keyFile: keyFile.map(resolve) ?? "")
-    if let node = fields["port"],
-      let port = reader.integer(node, at: fields.path("port"), in: 1...65535)
-    {
+    if let port = fields.integer("port", &reader, in: 1...65535) {
       settings.port = UInt16(port)
     }
-    if let node = fields["heartbeat_interval"],
-      let value = reader.duration(node, at: fields.path("heartbeat_interval"), allowZero: false)
-    {
+    if let value = fields.duration("heartbeat_interval", &reader, allowZero: false) {
       settings.heartbeatInterval = value
     }
-    if let node = fields["dead_time"],
-      let value = reader.duration(node, at: fields.path("dead_time"), allowZero: false)
-    {
+    if let value = fields.duration("dead_time", &reader, allowZero: false) {
       settings.deadTime = value
     }
     if settings.deadTime < settings.heartbeatInterval * 2 {
@@ -175,20 +169,16 @@ struct ConfigBuilder {
         "must be at least twice heartbeat_interval (\(DurationParsing.format(settings.heartbeatInterval))), "
           + "or one lost packet declares a node dead")
     }
-    if let node = fields["ocf_root"], let value = reader.string(node, at: fields.path("ocf_root")) {
+    if let value = fields.string("ocf_root", &reader) {
       settings.ocfRoot = resolve(value)
     }
     if let node = fields["quorum"],
       let quorum = reader.fields(of: node, at: fields.path("quorum"), allowed: Self.quorumKeys)
     {
-      if let node = quorum["expected_votes"],
-        let votes = reader.integer(node, at: quorum.path("expected_votes"), in: 1...1024)
-      {
+      if let votes = quorum.integer("expected_votes", &reader, in: 1...1024) {
         settings.quorum.expectedVotes = votes
       }
-      if let node = quorum["no_quorum_policy"],
-        let policy = reader.choice(node, at: quorum.path("no_quorum_policy"), as: NoQuorumPolicy.self)
-      {
+      if let policy = quorum.choice("no_quorum_policy", &reader, as: NoQuorumPolicy.self) {
         settings.quorum.noQuorumPolicy = policy
       }
     }
@@ -218,7 +208,7 @@ struct ConfigBuilder {
         let member = memberFields(fields, port: port, &reader)
       else { continue }
       var spec = NodeSpec(name: member.name, id: member.id, endpoint: member.endpoint, votes: member.votes)
-      if let node = fields["mode"], let mode = reader.choice(node, at: fields.path("mode"), as: NodeMode.self) {
+      if let mode = fields.choice("mode", &reader, as: NodeMode.self) {
         spec.mode = mode
       }
       specs.append(spec)
@@ -262,11 +252,11 @@ struct ConfigBuilder {
       }
     }
     var port = defaultPort
-    if let node = fields["port"], let value = reader.integer(node, at: fields.path("port"), in: 1...65535) {
+    if let value = fields.integer("port", &reader, in: 1...65535) {
       port = UInt16(value)
     }
     var votes = 1
-    if let node = fields["votes"], let value = reader.integer(node, at: fields.path("votes"), in: 0...255) {
+    if let value = fields.integer("votes", &reader, in: 0...255) {
       votes = value
     }
     guard let name, let id, let host else { return nil }
@@ -336,16 +326,14 @@ struct ConfigBuilder {
           reader.fail(at: node, prefer.path("node"), "'\(name)' is not a node of this cluster (nodes: \(known))")
         }
       }
-      if let node = prefer["score"], let score = reader.score(node, at: prefer.path("score")) {
+      if let score = prefer.score("score", &reader) {
         spec.preferenceScore = score
       }
     }
-    if let node = fields["stickiness"], let score = reader.score(node, at: fields.path("stickiness")) {
+    if let score = fields.score("stickiness", &reader) {
       spec.stickiness = score
     }
-    if let node = fields["migration_threshold"],
-      let value = reader.integer(node, at: fields.path("migration_threshold"), in: 1...1_000_000)
-    {
+    if let value = fields.integer("migration_threshold", &reader, in: 1...1_000_000) {
       spec.migrationThreshold = value
     }
     return reader.errors.count == errorsBefore ? spec : nil
@@ -357,14 +345,10 @@ struct ConfigBuilder {
     let allowed = interval ? Self.operationKeys : ["timeout"]
     guard let fields = reader.fields(of: node, at: path, allowed: allowed) else { return base }
     var spec = base
-    if let node = fields["interval"],
-      let value = reader.duration(node, at: fields.path("interval"), allowZero: true)
-    {
+    if let value = fields.duration("interval", &reader, allowZero: true) {
       spec.interval = value
     }
-    if let node = fields["timeout"],
-      let value = reader.duration(node, at: fields.path("timeout"), allowZero: false)
-    {
+    if let value = fields.duration("timeout", &reader, allowZero: false) {
       spec.timeout = value
     }
     return spec

@@ -156,6 +156,30 @@ struct Fields {
   subscript(key: String) -> Node? { values[key] }
   func path(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
+  // Optional fields, read only when present: nil when absent or invalid
+  // (the reader then holds the error).
+
+  func string(_ key: String, _ reader: inout NodeReader) -> String? {
+    values[key].flatMap { reader.string($0, at: path(key)) }
+  }
+
+  func integer(_ key: String, _ reader: inout NodeReader, in range: ClosedRange<Int>) -> Int? {
+    values[key].flatMap { reader.integer($0, at: path(key), in: range) }
+  }
+
+  func duration(_ key: String, _ reader: inout NodeReader, allowZero: Bool) -> Duration? {
+    values[key].flatMap { reader.duration($0, at: path(key), allowZero: allowZero) }
+  }
+
+  func score(_ key: String, _ reader: inout NodeReader) -> Score? {
+    values[key].flatMap { reader.score($0, at: path(key)) }
+  }
+
+  func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ reader: inout NodeReader, as type: T.Type) -> T?
+  where T.RawValue == String {
+    values[key].flatMap { reader.choice($0, at: path(key), as: type) }
+  }
+
   func required(_ key: String, _ reader: inout NodeReader) -> Node? {
     if let value = values[key] { return value }
     reader.fail(at: node, path(key), "missing required key '\(key)'")

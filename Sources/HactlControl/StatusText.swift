@@ -50,6 +50,17 @@ public enum StatusText {
         }
       }
     }
+    if let traffic = status.traffic {
+      let dropped = traffic.failedAuthentication + traffic.malformed + traffic.replayed + traffic.unknownSender
+      var line = "Packets at \(status.localNode): \(traffic.sent) sent, \(traffic.received) received"
+      if dropped > 0 {
+        line +=
+          ", dropped: \(traffic.failedAuthentication) failed authentication, \(traffic.malformed) malformed, "
+          + "\(traffic.replayed) replayed, \(traffic.unknownSender) from unknown senders"
+      }
+      lines.append("")
+      lines.append(line)
+    }
     return lines.joined(separator: "\n")
   }
 

@@ -67,7 +67,13 @@ actor DaemonCore {
   func control(_ request: ControlRequest) async -> ControlResponse {
     switch request {
     case .status:
-      return ControlResponse(ok: true, status: controller.status(now: now))
+      var status = controller.status(now: now)
+      let wire = transport.statistics
+      let counted = controller.counters
+      status.traffic = TrafficStatus(
+        sent: wire.sent, received: wire.received, failedAuthentication: wire.failedAuthentication,
+        malformed: wire.malformed, replayed: counted.packetsReplayed, unknownSender: counted.packetsFromStrangers)
+      return ControlResponse(ok: true, status: status)
     case .migrate(let resource, let node):
       let (result, effects) = controller.requestMove(resource: resource, to: node, now: now)
       switch result {

@@ -30,6 +30,8 @@ public final class LocalCluster: @unchecked Sendable {
   public let daemonPath: String
   public let configPath: String
   public let members: [String]
+  /// Each member's UDP port on 127.0.0.1.
+  public let ports: [String: UInt16]
   private var processes: [String: Process] = [:]
   private let lock = NSLock()
 
@@ -54,6 +56,7 @@ public final class LocalCluster: @unchecked Sendable {
       throw LabError(error.description)
     }
     let ports = try Self.freeUDPPorts(count: members.count)
+    self.ports = Dictionary(uniqueKeysWithValues: zip(members, ports))
     var yaml = """
       cluster:
         name: \(options.name)
@@ -218,6 +221,27 @@ public final class LocalCluster: @unchecked Sendable {
     if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
     throw LabError(
       "cannot find hactld (looked in \(candidates.joined(separator: ", "))); run 'swift build' or set HACTLD")
+  }
+
+  /// `hactld`, building it first when this is a package checkout without it
+  /// (`swift run hactl demo` builds only `hactl`).
+  public static func locateOrBuildDaemon() throws -> String {
+    if let found = try? locateDaemon() { return found }
+    guard let root = packageRoot() else { return try locateDaemon() }
+    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+    let configuration = executable.contains("/release/") ? "release" : "debug"
+    FileHandle.standardError.write(
+      Data("hactl: building hactld first (swift build -c \(configuration) --product hactld)\n".utf8))
+    let build = Process()
+    build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    build.arguments = ["swift", "build", "-c", configuration, "--product", "hactld"]
+    build.currentDirectoryURL = URL(fileURLWithPath: root)
+    try build.run()
+    build.waitUntilExit()
+    guard build.terminationStatus == 0 else {
+      throw LabError("building hactld failed (exit \(build.terminationStatus))")
+    }
+    return try locateDaemon()
   }
 
   /// This project's agents: $HACTL_AGENTS, `resource-agents/hactl` in the

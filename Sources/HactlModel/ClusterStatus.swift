@@ -12,6 +12,8 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
   public var quorum: QuorumStatus
   public var nodes: [NodeStatus]
   public var resources: [ResourceStatus]
+  /// Packet counters of the answering node; filled in by the daemon.
+  public var traffic: TrafficStatus?
 
   public init(
     cluster: String, localNode: String, term: UInt64, leader: String?, quorum: QuorumStatus,
@@ -28,12 +30,38 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case schema, cluster, term, leader, quorum, nodes, resources
+    case schema, cluster, term, leader, quorum, nodes, resources, traffic
     case localNode = "local_node"
   }
 
   public func resource(_ id: String) -> ResourceStatus? { resources.first { $0.id == id } }
   public func node(_ name: String) -> NodeStatus? { nodes.first { $0.name == name } }
+}
+
+/// What the answering node's transport saw since it started. Bad packets are
+/// dropped and counted here, never passed on.
+public struct TrafficStatus: Sendable, Codable, Equatable {
+  public var sent: Int
+  public var received: Int
+  public var failedAuthentication: Int
+  public var malformed: Int
+  public var replayed: Int
+  public var unknownSender: Int
+
+  public init(sent: Int, received: Int, failedAuthentication: Int, malformed: Int, replayed: Int, unknownSender: Int) {
+    self.sent = sent
+    self.received = received
+    self.failedAuthentication = failedAuthentication
+    self.malformed = malformed
+    self.replayed = replayed
+    self.unknownSender = unknownSender
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case sent, received, malformed, replayed
+    case failedAuthentication = "failed_authentication"
+    case unknownSender = "unknown_sender"
+  }
 }
 
 public struct QuorumStatus: Sendable, Codable, Equatable {

@@ -40,7 +40,7 @@ struct DemoCommand: AsyncParsableCommand {
     options.heartbeatInterval = heartbeatInterval
     let cluster: LocalCluster
     do {
-      cluster = try LocalCluster(options: options)
+      cluster = try LocalCluster(options: options, daemonPath: try LocalCluster.locateOrBuildDaemon())
     } catch {
       throw fail("\(error)")
     }

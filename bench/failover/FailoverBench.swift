@@ -27,7 +27,9 @@ enum FailoverBench {
     options.heartbeatInterval = interval
     let cluster = try LocalCluster(options: options)
     defer { cluster.shutdown() }
-    print("failover-bench: \(runs) crashes, dead_time \(deadTime), heartbeat_interval \(interval), hactld \(cluster.daemonPath)")
+    print(
+      "failover-bench: \(runs) crashes, dead_time \(deadTime), heartbeat_interval \(interval), hactld \(cluster.daemonPath)"
+    )
     try cluster.startAll()
 
     var agentStarted: [Duration] = []
@@ -43,7 +45,9 @@ enum FailoverBench {
       let killed = ContinuousClock.now
       cluster.crash(active)
       while !FileManager.default.fileExists(atPath: marker) {
-        guard ContinuousClock.now - killed < .seconds(30) else { throw LocalCluster.LabError("no takeover in run \(run)") }
+        guard ContinuousClock.now - killed < .seconds(30) else {
+          throw LocalCluster.LabError("no takeover in run \(run)")
+        }
         try await Task.sleep(for: .milliseconds(1))
       }
       agentStarted.append(ContinuousClock.now - killed)
@@ -64,7 +68,9 @@ enum FailoverBench {
     print("")
     print("| measure (ms, n=\(runs)) | median | p95 | p99 | max | floor (dead time) | median / floor |")
     print("|---|---|---|---|---|---|---|")
-    for (name, samples) in [("kill → survivor's agent started", agentStarted), ("kill → status shows started", statusStarted)] {
+    for (name, samples) in [
+      ("kill → survivor's agent started", agentStarted), ("kill → status shows started", statusStarted),
+    ] {
       let ms = samples.map { $0.seconds * 1000 }.sorted()
       print(
         String(

@@ -1,0 +1,117 @@
+import Foundation
+import HactlConfig
+import HactlControl
+import HactlLab
+import HactlMembership
+import HactlModel
+import HactlTransport
+import HactlWire
+import Testing
+
+/// Bad input to a real daemon: forged, garbled and replayed packets are
+/// dropped and counted; a bad key or configuration stops it at once.
+@Suite(.serialized)
+struct DaemonInputTests {
+  static let resources = """
+      - id: marker
+        agent: ocf:hactl:Marker
+        monitor: { interval: 1s, timeout: 10s }
+    """
+
+  func sendUDP(_ bytes: [UInt8], to port: UInt16) {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) { pointer in
+      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+        sendto(fd, bytes, bytes.count, 0, raw, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+  }
+
+  @Test func forgedGarbledAndReplayedPacketsAreDroppedAndCounted() async throws {
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { $0.resource("marker")?.state == .started }
+    let port = try #require(cluster.ports["alpha"])
+    let config = try ConfigLoader.load(path: cluster.configPath)
+    let realKey = try ClusterKey.load(path: config.cluster.keyFile, clusterName: config.cluster.name)
+    let wrongKey = ClusterKey(secret: Array(repeating: 9, count: 64), clusterName: config.cluster.name)
+    // A heartbeat from beta claiming leadership of a huge term, from an old boot.
+    let forged = Packet(
+      header: PacketHeader(sender: NodeID(2), incarnation: 1, sequence: 1),
+      message: .heartbeat(
+        Heartbeat(membership: MembershipBeat(term: 1_000_000, leader: NodeID(2), heard: [], members: [NodeID(2)]))))
+    let forgedBytes = try PacketCodec.encode(forged)
+    for _ in 0..<10 { sendUDP(Array("garbage".utf8), to: port) }
+    for _ in 0..<5 { sendUDP(wrongKey.seal(forgedBytes), to: port) }
+    for _ in 0..<3 { sendUDP(realKey.seal([1, 2, 3, 4]), to: port) }
+    for _ in 0..<2 { sendUDP(realKey.seal(forgedBytes), to: port) }
+
+    let after = try await cluster.waitFor(via: "alpha", timeout: .seconds(10)) { status in
+      guard let traffic = status.traffic else { return false }
+      return traffic.failedAuthentication >= 15 && traffic.malformed >= 3 && traffic.replayed >= 2
+    }
+    let traffic = try #require(after.traffic)
+    #expect(traffic.failedAuthentication == 15)
+    #expect(traffic.malformed == 3)
+    #expect(traffic.replayed == 2)
+    // None of it changed anything: same term, same leader, still running.
+    #expect(after.term < 1_000_000)
+    #expect(after.resource("marker")?.state == .started)
+    #expect(after.nodes.allSatisfy { $0.state == .online })
+    #expect(StatusText.render(after).contains("dropped: 15 failed authentication, 3 malformed, 2 replayed"))
+  }
+
+  func runDaemon(_ arguments: [String]) throws -> (status: Int32, errors: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try LocalCluster.locateDaemon())
+    process.arguments = arguments
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = Pipe()
+    try process.run()
+    process.waitUntilExit()
+    return (
+      process.terminationStatus, String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    )
+  }
+
+  @Test func daemonRefusesAKeyReadableByOthers() throws {
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))
+    defer { cluster.shutdown() }
+    chmod(cluster.folder + "/authkey", 0o644)
+    let result = try runDaemon([
+      "--config", cluster.configPath, "--node", "alpha", "--state", cluster.stateFolder("alpha"), "--socket",
+      cluster.socketPath("alpha"),
+    ])
+    #expect(result.status == 2)
+    #expect(
+      result.errors
+        == "hactld: key file \(cluster.folder)/authkey has mode 644: it must not be readable or writable by group or others (chmod 600 \(cluster.folder)/authkey)\n"
+    )
+  }
+
+  @Test func daemonRefusesAnInvalidConfigurationAndAnUnknownNode() throws {
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))
+    defer { cluster.shutdown() }
+    let unknown = try runDaemon([
+      "--config", cluster.configPath, "--node", "omega", "--state", cluster.stateFolder("x"),
+    ])
+    #expect(unknown.status == 2)
+    #expect(unknown.errors.contains("no node or witness named 'omega'"))
+    let witness = try runDaemon([
+      "--config", cluster.configPath, "--node", "arbiter", "--state", cluster.stateFolder("x"),
+    ])
+    #expect(witness.errors.contains("'arbiter' is the witness: start it with --witness"))
+    let broken = cluster.folder + "/broken.yaml"
+    try "cluster: { name: x }\n".write(toFile: broken, atomically: true, encoding: .utf8)
+    let invalid = try runDaemon(["--config", broken, "--node", "alpha", "--state", cluster.stateFolder("x")])
+    #expect(invalid.status == 2)
+    #expect(invalid.errors.contains("\(broken):1:10: cluster.key_file: missing required key 'key_file'"))
+  }
+}
