@@ -31,6 +31,11 @@ let package = Package(
       name: "HactlController",
       dependencies: ["HactlModel", "HactlMembership", "HactlScheduler", "HactlWire"]
     ),
+    // Whole clusters of real controllers in one process, driven by a seed.
+    .target(
+      name: "HactlSimulation",
+      dependencies: ["HactlModel", "HactlMembership", "HactlController", "HactlWire"]
+    ),
     .target(
       name: "HactlTransport",
       dependencies: [
@@ -77,6 +82,11 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    // Replays one simulation seed with its trace, or soaks thousands.
+    .executableTarget(
+      name: "hactl-sim",
+      dependencies: ["HactlSimulation", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
     // Benchmarks print tables; they are not tests (bench/README.md).
     .executableTarget(
       name: "failover-bench",
@@ -87,7 +97,8 @@ let package = Package(
     .testTarget(name: "HactlMembershipTests", dependencies: ["HactlMembership"]),
     .testTarget(name: "HactlSchedulerTests", dependencies: ["HactlScheduler"]),
     .testTarget(name: "HactlWireTests", dependencies: ["HactlWire", "HactlTransport"]),
-    .testTarget(name: "HactlControllerTests", dependencies: ["HactlController"]),
+    .testTarget(name: "HactlControllerTests", dependencies: ["HactlController", "HactlSimulation"]),
+    .testTarget(name: "SimulationTests", dependencies: ["HactlSimulation"]),
     .testTarget(name: "HactlExecutorTests", dependencies: ["HactlExecutor"]),
     .testTarget(
       name: "IntegrationTests",

@@ -8,9 +8,10 @@ struct LeaderState: Sendable {
   var tokenCounter: UInt64 = 0
   /// Published in every heartbeat; nil until every member has probed.
   var directives: Directives?
-  /// Fail count on the assigned node when each assignment was made, so a
-  /// failure there (below the threshold) earns a fresh decision and a retry.
-  var failCountAtAssignment: [ResourceID: Int] = [:]
+  /// Assignments taken back, and when: the old node may still act on one
+  /// (a directive in flight) until it echoes a stamp we sent after that, or
+  /// until the lease has run out, since it acts only under a fresh lease.
+  var withdrawn: [ResourceID: [NodeID: Instant]] = [:]
   var moves: [ResourceID: NodeID] = [:]
   var handled: Set<RequestKey> = []
   var answers: [RequestAnswer] = []
@@ -53,7 +54,7 @@ extension NodeController {
   /// Where each resource is, from the reports of the members. Nodes outside
   /// the partition are taken as running nothing: without fencing that is an
   /// assumption, and docs/ARCHITECTURE.md says so.
-  func situations() -> [ResourceID: ResourceSituation] {
+  func situations(withdrawn: [ResourceID: [NodeID: Instant]] = [:]) -> [ResourceID: ResourceSituation] {
     var result: [ResourceID: ResourceSituation] = [:]
     for spec in config.resources { result[spec.id] = ResourceSituation() }
     for node in memberNodes {
@@ -66,6 +67,11 @@ extension NodeController {
         case .blocked: result[resource.id]!.blockedOn.insert(node)
         case .stopped: break
         }
+      }
+    }
+    for (resource, nodes) in withdrawn where result[resource] != nil {
+      for node in nodes.keys where memberNodes.contains(node) && !result[resource]!.activeOn.contains(node) {
+        result[resource]!.mustStopOn.insert(node)
       }
     }
     return result
@@ -81,7 +87,14 @@ extension NodeController {
       return []
     }
     let nodes = schedulerNodes()
-    let situations = situations()
+    for (resource, nodes) in state.withdrawn {
+      for (node, since) in nodes {
+        let seen = membership.echo(from: node).map { $0 >= since } ?? false
+        if seen || now - since > membership.settings.lease { state.withdrawn[resource]?[node] = nil }
+      }
+      if state.withdrawn[resource]?.isEmpty == true { state.withdrawn[resource] = nil }
+    }
+    let situations = situations(withdrawn: state.withdrawn)
     var effects = handleRequests(&state, nodes: nodes, situations: situations)
     for (resource, target) in state.moves {
       let situation = situations[resource] ?? ResourceSituation()
@@ -95,19 +108,24 @@ extension NodeController {
     var assignments: [Assignment] = []
     for decision in transition.decisions {
       guard let target = decision.target, !transition.startWaits(for: decision.resource) else { continue }
-      let failCount = situations[decision.resource]?.failCounts[target] ?? 0
       let previous = state.directives?.assignment(for: decision.resource)
       let isRunning = situations[decision.resource]?.activeOn.contains(target) ?? false
-      if let previous, previous.node == target,
-        isRunning || failCount <= state.failCountAtAssignment[decision.resource] ?? 0
-      {
+      let used = report(of: target)?.resource(decision.resource)?.lastStartToken
+      // Keep the decision while it runs or is yet to be acted on; once the
+      // node used it and the resource stopped (failure, lost lease), decide
+      // again: a node never starts twice on one decision.
+      if let previous, previous.node == target, isRunning || used != previous.token {
         assignments.append(previous)
         continue
       }
-      state.failCountAtAssignment[decision.resource] = failCount
       assignments.append(Assignment(resource: decision.resource, node: target, token: state.newToken()))
     }
     let directives = Directives(assignments: assignments)
+    // The leader's own state is known at once: only peers need the echo.
+    for old in state.directives?.assignments ?? []
+    where old.node != local.id && directives.assignment(for: old.resource)?.node != old.node {
+      state.withdrawn[old.resource, default: [:]][old.node] = now
+    }
     if directives != state.directives {
       let text = assignments.map { "\($0.resource)→\(name(of: $0.node))" }.joined(separator: ", ")
       effects.append(.log(.info, "placement: \(text.isEmpty ? "nothing runs" : text)"))

@@ -22,7 +22,8 @@ struct LocalResource: Sendable {
   init(spec: ResourceSpec) { self.spec = spec }
 
   var report: ResourceReport {
-    ResourceReport(id: spec.id, role: role, failCount: failCount, lastFailure: lastFailure)
+    ResourceReport(
+      id: spec.id, role: role, failCount: failCount, lastFailure: lastFailure, lastStartToken: lastStartToken)
   }
 
   struct LogLine {

@@ -242,19 +242,22 @@ public struct NodeController: Sendable {
   mutating func finish(now: Instant, forceBeat: Bool) -> [ControllerEffect] {
     var effects = scheduleIfLeader(now: now)
     effects += reconcile(now: now)
-    effects += heartbeatIfNeeded(force: forceBeat)
+    effects += heartbeatIfNeeded(force: forceBeat, now: now)
     return effects
   }
 
-  mutating func heartbeatIfNeeded(force: Bool) -> [ControllerEffect] {
+  mutating func heartbeatIfNeeded(force: Bool, now: Instant) -> [ControllerEffect] {
     let beat = Heartbeat(
-      membership: membership.beat(),
+      membership: membership.beat(now: now),
       report: local.kind == .node ? localReport : nil,
       directives: membership.isLeader ? leading?.directives : nil,
       requests: pendingRequests,
       answers: membership.isLeader ? leading?.answers ?? [] : [])
-    guard force || beat != lastSentBeat else { return [] }
-    lastSentBeat = beat
+    // Only a change of content sends at once; clocks and echoes ride along.
+    var content = beat
+    content.membership = beat.membership.content
+    guard force || content != lastSentBeat else { return [] }
+    lastSentBeat = content
     return membership.settings.peers.map { .send(to: $0, .heartbeat(beat)) }
   }
 

@@ -26,8 +26,10 @@ extension NodeController {
       directives = leading?.directives
     } else if membership.leader != nil {
       // The leader's partition must include us, or the others may already be
-      // starting our resources elsewhere.
-      if !membership.grantedMembers.contains(local.id) { return .stop }
+      // starting our resources elsewhere. (An empty list means the leader
+      // lost its quorum lease: that is the no-quorum policy's case, below.)
+      let granted = membership.grantedMembers
+      if !granted.isEmpty && !granted.contains(local.id) { return .stop }
       if !membership.mayRunResources(now: now), let withoutQuorum { return withoutQuorum }
       directives = followedDirectives
     } else {

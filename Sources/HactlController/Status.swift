@@ -3,7 +3,7 @@ import HactlModel
 extension NodeController {
   /// The cluster as this node sees it now.
   public func status(now: Instant) -> ClusterStatus {
-    let granted = Set(membership.isLeader ? membership.beat().members : membership.grantedMembers)
+    let granted = Set(membership.isLeader ? membership.members(now: now) : membership.grantedMembers)
     let nodes = config.voters.map { member -> NodeStatus in
       let alive = membership.isAlive(member.id)
       var state: NodeStatus.State = alive ? .online : .lost

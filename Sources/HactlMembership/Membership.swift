@@ -73,6 +73,8 @@ public enum MembershipOutput: Sendable, Hashable {
 
 public enum MembershipRole: String, Sendable, Hashable, Codable {
   case follower
+  /// Asking for pre-votes: the term is unchanged until a majority agrees.
+  case preCandidate
   case candidate
   case leader
 }
@@ -110,6 +112,11 @@ public struct Membership: Sendable {
     var lastHeard: Instant?
     var incarnation: UInt64?
     var alive = false
+    /// The peer's clock stamp in its latest beat, echoed back to it.
+    var stamp: Int64?
+    /// The latest of our own stamps this peer echoed: when we last sent
+    /// something it received. Our clock, so comparable with `now`.
+    var echoOfOurs: Instant?
   }
 
   public init(settings: MembershipSettings, record: ElectionRecord, now: Instant) {
@@ -133,6 +140,11 @@ public struct Membership: Sendable {
 
   public func incarnation(of peer: NodeID) -> UInt64? { peers[peer]?.incarnation }
 
+  /// The latest moment (our clock) at which we sent something `peer` has
+  /// received and told us about: everything we sent before it, it has seen
+  /// or will never accept (the replay filter drops older packets).
+  public func echo(from peer: NodeID) -> Instant? { peers[peer]?.echoOfOurs }
+
   /// Peers heard within the dead time.
   public var alivePeers: [NodeID] { peers.filter { $0.value.alive }.map(\.key).sorted() }
 
@@ -143,24 +155,39 @@ public struct Membership: Sendable {
 
   /// Whether this node may run resources now: it leads a quorate partition, or
   /// it follows a leader of its term that heard from it and lists it.
+  ///
+  /// The lease is a round trip: a follower counts only from its own packet
+  /// that the leader echoed back, and a leader only from its own packets that
+  /// a quorum echoed. So the right ends, on this node's own clock, at least
+  /// `deadTime - lease` before the others may act on its silence, whichever
+  /// direction of the network failed.
   public func mayRunResources(now: Instant) -> Bool {
     guard quorate, !excluded else { return false }
     if role == .leader {
-      let fresh = peers.filter { $0.value.lastHeard.map { now - $0 <= settings.lease } == true }.map(\.key)
-      let votes = ([settings.local] + fresh).reduce(0) { $0 + (settings.votes[$1] ?? 0) }
-      return votes >= settings.votesNeeded
+      let fresh = peers.filter { $0.value.echoOfOurs.map { now - $0 <= settings.lease } == true }.map(\.key)
+      return hasMajority(Set([settings.local] + fresh))
     }
-    guard role == .follower, leader != nil, let contact = leaderContact,
-      now - contact <= settings.lease
+    guard role == .follower, let leader, let contact = leaderContact, now - contact <= settings.lease,
+      let echo = peers[leader]?.echoOfOurs, now - echo <= settings.lease
     else { return false }
     return grantedMembers.contains(settings.local)
   }
 
+  /// The members this node grants the right to run resources: only while it
+  /// leads and holds its own quorum lease. Followers read an empty list as
+  /// "the leader may have lost quorum" and apply the no-quorum policy.
+  public func members(now: Instant) -> [NodeID] {
+    role == .leader && mayRunResources(now: now) ? [settings.local] + alivePeers : []
+  }
+
   /// The membership part of this node's next heartbeat.
-  public func beat() -> MembershipBeat {
-    MembershipBeat(
-      term: record.term, leader: leader, heard: alivePeers,
-      members: role == .leader ? [settings.local] + alivePeers : [])
+  public func beat(now: Instant) -> MembershipBeat {
+    let echoes = alivePeers.compactMap { peer in
+      peers[peer]?.stamp.map { MembershipBeat.Echo(node: peer, stamp: $0) }
+    }
+    return MembershipBeat(
+      term: record.term, leader: leader, heard: alivePeers, members: members(now: now), stamp: now.nanoseconds,
+      echoes: echoes)
   }
 
   // MARK: Inputs
@@ -168,7 +195,8 @@ public struct Membership: Sendable {
   /// Periodic input: failure detection, heartbeats, elections, step-down.
   public mutating func tick(now: Instant) -> [MembershipOutput] {
     var outputs = noteInput(now: now)
-    for (id, peer) in peers where peer.alive {
+    for id in peers.keys.sorted() {
+      guard let peer = peers[id], peer.alive else { continue }
       if let heard = peer.lastHeard, now - heard > settings.deadTime {
         peers[id]?.alive = false
         outputs.append(.event(.peerLost(id)))
@@ -204,6 +232,10 @@ public struct Membership: Sendable {
     } else if !state.alive {
       outputs.append(.event(.peerJoined(peer, incarnation: incarnation)))
     }
+    if state.incarnation != incarnation {
+      state.stamp = nil
+      state.echoOfOurs = nil
+    }
     state.incarnation = incarnation
     state.lastHeard = now
     state.alive = true
@@ -215,15 +247,23 @@ public struct Membership: Sendable {
   public mutating func receive(_ beat: MembershipBeat, from peer: NodeID, now: Instant)
     -> [MembershipOutput]
   {
-    guard peers[peer] != nil else { return [] }
+    guard var state = peers[peer] else { return [] }
+    state.stamp = max(state.stamp ?? .min, beat.stamp)
+    if let echo = beat.echoes.first(where: { $0.node == settings.local }) {
+      let ours = Instant(nanoseconds: echo.stamp)
+      // An echo from the future (a clock that jumped back) proves nothing.
+      if ours <= now { state.echoOfOurs = max(state.echoOfOurs ?? ours, ours) }
+    }
+    peers[peer] = state
     var outputs: [MembershipOutput] = []
-    // Only a leader's own beat may raise our term: a candidate's higher term
-    // must not depose a leader we still hear (that is what stickiness is for).
-    guard beat.leader == peer, settings.candidates.contains(peer) else { return outputs }
+    // A higher term in any heartbeat is adopted (and a leader steps down):
+    // with pre-votes, terms rise only through elections a majority agreed
+    // to, so this cannot be abused by a flapping node, and it frees a node
+    // that raised its term while cut off from a leader it cannot depose.
     if beat.term > record.term {
       outputs += adopt(term: beat.term)
     }
-    guard beat.term == record.term else { return outputs }
+    guard beat.leader == peer, settings.candidates.contains(peer), beat.term == record.term else { return outputs }
     if role == .leader {
       // Two leaders in one term cannot happen (one vote per term); if a bug
       // ever made it so, both step down rather than both acting.
@@ -246,13 +286,22 @@ public struct Membership: Sendable {
     -> [MembershipOutput]
   {
     guard peers[candidate] != nil, settings.candidates.contains(candidate) else { return [] }
-    let deny = [MembershipOutput.sendVoteReply(to: candidate, VoteReply(term: record.term, granted: false))]
-    if request.term < record.term { return deny }
+    let deny = [
+      MembershipOutput.sendVoteReply(
+        to: candidate, VoteReply(term: record.term, granted: false, preVote: request.preVote))
+    ]
+    if request.term < record.term || (request.preVote && request.term == record.term) { return deny }
+    // Leader stickiness (etcd's check-quorum): while we hear a live leader,
+    // refuse, and do not even raise our term.
     let hearsLeader =
       (role == .leader && quorate)
       || (leader != nil && leader != candidate
         && leaderContact.map { now - $0 < settings.leaderStickiness } == true)
     if hearsLeader { return deny }
+    if request.preVote {
+      // A pre-vote changes nothing here: it only says we would vote.
+      return [.sendVoteReply(to: candidate, VoteReply(term: request.term, granted: true, preVote: true))]
+    }
     var outputs: [MembershipOutput] = []
     if request.term > record.term {
       outputs += adopt(term: request.term)
@@ -271,6 +320,11 @@ public struct Membership: Sendable {
     -> [MembershipOutput]
   {
     guard peers[voter] != nil else { return [] }
+    if reply.preVote {
+      guard role == .preCandidate, reply.granted, reply.term == record.term + 1 else { return [] }
+      votesGranted.insert(voter)
+      return hasMajority(votesGranted) ? startElection(now: now) : []
+    }
     if reply.term > record.term { return adopt(term: reply.term) }
     guard role == .candidate, reply.term == record.term, reply.granted else { return [] }
     votesGranted.insert(voter)
@@ -293,7 +347,7 @@ public struct Membership: Sendable {
     guard let last = lastInput, now - last > settings.deadTime else { return [] }
     excluded = true
     var outputs: [MembershipOutput] = [.event(.stalled(now - last))]
-    for (id, peer) in peers where peer.alive {
+    for id in peers.keys.sorted() where peers[id]?.alive == true {
       peers[id]?.alive = false
       outputs.append(.event(.peerLost(id)))
     }
@@ -349,14 +403,19 @@ public struct Membership: Sendable {
   }
 
   mutating func electionStep(now: Instant) -> [MembershipOutput] {
-    guard isCandidateEligible, role != .leader, quorate else { return [] }
-    if role == .candidate {
-      if now >= electionNotBefore { return startElection(now: now) }
+    guard isCandidateEligible, role != .leader, quorate else {
+      if role == .preCandidate || role == .candidate { role = .follower }
+      return []
+    }
+    if role == .preCandidate || role == .candidate {
+      // A candidate that did not win in time goes back to asking first.
+      if now >= electionNotBefore { return startPreVote(now: now) }
       // Voters refuse while they still hear the old leader: ask again.
       if lastVoteRequest.map({ now - $0 >= settings.heartbeatInterval / 2 }) ?? true {
         lastVoteRequest = now
+        let term = role == .preCandidate ? record.term + 1 : record.term
         return settings.peers.filter { !votesGranted.contains($0) && isAlive($0) }.map {
-          .sendVoteRequest(to: $0, VoteRequest(term: record.term))
+          .sendVoteRequest(to: $0, VoteRequest(term: term, preVote: role == .preCandidate))
         }
       }
       return []
@@ -364,7 +423,24 @@ public struct Membership: Sendable {
     if let contact = leaderContact, now - contact <= settings.deadTime { return [] }
     let due = max(electionNotBefore, (leaderContact ?? .zero) + settings.deadTime)
     guard now >= due + settings.heartbeatInterval * electionRank else { return [] }
-    return startElection(now: now)
+    return startPreVote(now: now)
+  }
+
+  mutating func startPreVote(now: Instant) -> [MembershipOutput] {
+    role = .preCandidate
+    leader = nil
+    grantedMembers = []
+    votesGranted = [settings.local]
+    lastVoteRequest = now
+    electionNotBefore = now + settings.deadTime + settings.heartbeatInterval * electionRank
+    if hasMajority(votesGranted) { return startElection(now: now) }
+    return settings.peers.filter { isAlive($0) }.map {
+      .sendVoteRequest(to: $0, VoteRequest(term: record.term + 1, preVote: true))
+    }
+  }
+
+  func hasMajority(_ voters: Set<NodeID>) -> Bool {
+    voters.reduce(0) { $0 + (settings.votes[$1] ?? 0) } >= settings.votesNeeded
   }
 
   mutating func startElection(now: Instant) -> [MembershipOutput] {
@@ -386,8 +462,7 @@ public struct Membership: Sendable {
   }
 
   mutating func becomeLeaderIfElected(now: Instant) -> [MembershipOutput] {
-    let votes = votesGranted.reduce(0) { $0 + (settings.votes[$1] ?? 0) }
-    guard votes >= settings.votesNeeded else { return [] }
+    guard hasMajority(votesGranted) else { return [] }
     role = .leader
     excluded = false
     leader = settings.local

@@ -10,26 +10,58 @@ public struct MembershipBeat: Sendable, Hashable {
   /// Only from a leader: the members of its partition, to whom it grants the
   /// right to run resources. A node missing from this list must stop.
   public var members: [NodeID]
+  /// The sender's monotonic clock when it sent this beat (nanoseconds).
+  public var stamp: Int64
+  /// For each peer the sender hears, the latest `stamp` it received from it:
+  /// proof to that peer that its packets get through (the lease).
+  public var echoes: [Echo]
 
-  public init(term: UInt64, leader: NodeID?, heard: [NodeID], members: [NodeID]) {
+  public init(
+    term: UInt64, leader: NodeID?, heard: [NodeID], members: [NodeID], stamp: Int64 = 0, echoes: [Echo] = []
+  ) {
     self.term = term
     self.leader = leader
     self.heard = heard
     self.members = members
+    self.stamp = stamp
+    self.echoes = echoes
+  }
+
+  public struct Echo: Sendable, Hashable {
+    public var node: NodeID
+    public var stamp: Int64
+    public init(node: NodeID, stamp: Int64) {
+      self.node = node
+      self.stamp = stamp
+    }
+  }
+
+  /// The beat without its clock fields: what a change is judged on.
+  public var content: MembershipBeat {
+    MembershipBeat(term: term, leader: leader, heard: heard, members: members)
   }
 }
 
+/// A vote request. A pre-vote asks "would you vote for me in `term`?"
+/// without changing anything, so a node that cannot win (cut off, or
+/// flapping) never raises the cluster's term.
 public struct VoteRequest: Sendable, Hashable {
   public var term: UInt64
-  public init(term: UInt64) { self.term = term }
+  public var preVote: Bool
+  public init(term: UInt64, preVote: Bool = false) {
+    self.term = term
+    self.preVote = preVote
+  }
 }
 
 public struct VoteReply: Sendable, Hashable {
   public var term: UInt64
   public var granted: Bool
-  public init(term: UInt64, granted: Bool) {
+  public var preVote: Bool
+  public init(term: UInt64, granted: Bool, preVote: Bool = false) {
     self.term = term
     self.granted = granted
+    self.preVote = preVote
   }
 }
 

@@ -163,12 +163,20 @@ public struct ResourceReport: Sendable, Hashable {
   public var role: ResourceRole
   public var failCount: Int
   public var lastFailure: ResourceFailure?
+  /// The leader's decision this node last started it for: a node starts at
+  /// most once per decision, and the leader decides anew when it sees one
+  /// used up and the resource stopped.
+  public var lastStartToken: UInt64?
 
-  public init(id: ResourceID, role: ResourceRole, failCount: Int = 0, lastFailure: ResourceFailure? = nil) {
+  public init(
+    id: ResourceID, role: ResourceRole, failCount: Int = 0, lastFailure: ResourceFailure? = nil,
+    lastStartToken: UInt64? = nil
+  ) {
     self.id = id
     self.role = role
     self.failCount = failCount
     self.lastFailure = lastFailure
+    self.lastStartToken = lastStartToken
   }
 }
 

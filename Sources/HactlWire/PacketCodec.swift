@@ -35,10 +35,12 @@ public enum PacketCodec {
     case .voteRequest(let request):
       kind = .voteRequest
       payload.u64(request.term)
+      payload.bool(request.preVote)
     case .voteReply(let reply):
       kind = .voteReply
       payload.u64(reply.term)
       payload.bool(reply.granted)
+      payload.bool(reply.preVote)
     }
     guard payload.bytes.count <= maximumPayload else { throw .tooLarge("payload", payload.bytes.count) }
     var out = WireWriter()
@@ -69,8 +71,9 @@ public enum PacketCodec {
     let message: Message
     switch kind {
     case .heartbeat: message = .heartbeat(try decodeHeartbeat(&reader))
-    case .voteRequest: message = .voteRequest(VoteRequest(term: try reader.u64()))
-    case .voteReply: message = .voteReply(VoteReply(term: try reader.u64(), granted: try reader.bool()))
+    case .voteRequest: message = .voteRequest(VoteRequest(term: try reader.u64(), preVote: try reader.bool()))
+    case .voteReply:
+      message = .voteReply(VoteReply(term: try reader.u64(), granted: try reader.bool(), preVote: try reader.bool()))
     }
     guard reader.remaining == 0 else { throw .invalid("\(reader.remaining) trailing bytes") }
     return Packet(header: header, message: message)
@@ -92,6 +95,12 @@ public enum PacketCodec {
     out.optionalNode(beat.membership.leader)
     encodeNodes(beat.membership.heard, into: &out)
     encodeNodes(beat.membership.members, into: &out)
+    out.i64(beat.membership.stamp)
+    out.count(beat.membership.echoes.count)
+    for echo in beat.membership.echoes {
+      out.u32(echo.node.rawValue)
+      out.i64(echo.stamp)
+    }
     out.bool(beat.report != nil)
     if let report = beat.report {
       out.bool(report.probed)
@@ -101,6 +110,7 @@ public enum PacketCodec {
         out.string(resource.id.rawValue)
         out.u8(roleCode(resource.role))
         out.u32(UInt32(clamping: resource.failCount))
+        out.u64(resource.lastStartToken ?? 0)
         out.bool(resource.lastFailure != nil)
         if let failure = resource.lastFailure {
           out.u8(actionCode(failure.action))
@@ -143,7 +153,14 @@ public enum PacketCodec {
     let leader = try reader.optionalNode()
     let heard = try decodeNodes(&reader)
     let members = try decodeNodes(&reader)
-    var beat = Heartbeat(membership: MembershipBeat(term: term, leader: leader, heard: heard, members: members))
+    let stamp = try reader.i64()
+    var echoes: [MembershipBeat.Echo] = []
+    for _ in 0..<(try reader.count(limit: maxNodes, of: "echo list")) {
+      echoes.append(MembershipBeat.Echo(node: NodeID(try reader.u32()), stamp: try reader.i64()))
+    }
+    var beat = Heartbeat(
+      membership: MembershipBeat(
+        term: term, leader: leader, heard: heard, members: members, stamp: stamp, echoes: echoes))
     if try reader.bool() {
       let probed = try reader.bool()
       let mode: NodeMode
@@ -157,13 +174,16 @@ public enum PacketCodec {
         let id = ResourceID(try reader.string())
         let role = try role(from: try reader.u8())
         let failCount = Int(try reader.u32())
+        let token = try reader.u64()
         var failure: ResourceFailure?
         if try reader.bool() {
           failure = ResourceFailure(
             action: try action(from: try reader.u8()), code: try reader.i32(), reason: try reader.string(),
             wallTime: try reader.i64())
         }
-        resources.append(ResourceReport(id: id, role: role, failCount: failCount, lastFailure: failure))
+        resources.append(
+          ResourceReport(
+            id: id, role: role, failCount: failCount, lastFailure: failure, lastStartToken: token == 0 ? nil : token))
       }
       beat.report = NodeReport(probed: probed, mode: mode, resources: resources)
     }

@@ -1,5 +1,6 @@
 import HactlController
 import HactlModel
+import HactlSimulation
 import HactlWire
 import Testing
 
@@ -153,10 +154,8 @@ struct ControllerTests {
     settled(&sim, on: "alpha")
     // alpha's daemon dies but the resource keeps running on its machine.
     let alpha = sim.id("alpha")
-    sim.crashed.insert(alpha)
-    let kept = sim.world[alpha]!
+    sim.crashDaemon(alpha)
     sim.run(for: .seconds(2))
-    sim.world[alpha] = kept
     #expect(sim.runs("vip") == ["alpha", "beta"])
     sim.restartDaemon("alpha")
     // The probe finds it running; the leader keeps exactly one copy.
@@ -189,12 +188,12 @@ struct ControllerTests {
   @Test func invalidRequestsAreRefusedLocally() {
     var sim = pair()
     sim.run(for: .seconds(1))
-    let alpha = sim.id("alpha")
-    let (unknown, _) = sim.controllers[alpha]!.requestMove(resource: "nope", to: nil, now: sim.now)
+    var alpha = sim.controllers[sim.id("alpha")]!
+    let (unknown, _) = alpha.requestMove(resource: "nope", to: nil, now: sim.now)
     #expect(unknown == .failure(.unknownResource("nope")))
-    let (witness, _) = sim.controllers[alpha]!.requestMove(resource: "vip", to: "arbiter", now: sim.now)
+    let (witness, _) = alpha.requestMove(resource: "vip", to: "arbiter", now: sim.now)
     #expect(witness == .failure(.notANode("arbiter")))
-    let (node, _) = sim.controllers[alpha]!.requestMove(resource: "vip", to: "omega", now: sim.now)
+    let (node, _) = alpha.requestMove(resource: "vip", to: "omega", now: sim.now)
     #expect(node == .failure(.unknownNode("omega")))
   }
 

@@ -37,7 +37,7 @@ struct Trio {
       case .event(let event):
         events.append((from, event))
       case .heartbeatDue:
-        let beat = members[from]!.beat()
+        let beat = members[from]!.beat(now: now)
         for peer in members.keys.sorted() where peer != from && canTalk(from, peer) {
           queue += members[peer]!.heard(from: from, incarnation: 1, now: now).map { (peer, $0) }
           queue += members[peer]!.receive(beat, from: from, now: now).map { (peer, $0) }
@@ -81,7 +81,7 @@ struct MembershipTests {
       #expect(member.quorate)
     }
     #expect(trio.members[NodeID(2)]!.mayRunResources(now: trio.now))
-    #expect(trio.members[NodeID(1)]!.beat().members == [NodeID(1), NodeID(2), NodeID(3)])
+    #expect(trio.members[NodeID(1)]!.members(now: trio.now) == [NodeID(1), NodeID(2), NodeID(3)])
   }
 
   @Test func witnessVotesButNeverLeads() {

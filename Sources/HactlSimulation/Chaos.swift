@@ -1,0 +1,210 @@
+import HactlModel
+
+/// One seeded run: a random cluster, random overlapping faults for
+/// `duration`, then everything heals and the cluster must converge. The same
+/// seed always replays the same run, step for step.
+public struct ChaosOptions: Sendable {
+  public var duration: Duration = .seconds(60)
+  /// After healing, every resource that some healthy node may run must run
+  /// exactly once within this bound.
+  public var convergenceBound: Duration = .seconds(20)
+  /// Mean time between faults.
+  public var faultEvery: Duration = .seconds(2)
+  public init() {}
+}
+
+public struct ChaosReport: Sendable {
+  public var seed: UInt64
+  public var violations: [String]
+  public var faults: Int
+  public var simulated: Duration
+  public var description: String
+  /// The last lines of the trace: what led to the first violation.
+  public var traceTail: [String]
+
+  public var passed: Bool { violations.isEmpty }
+
+  /// A readable account of a failure, with the command that replays it.
+  public var failureReport: String {
+    var lines = ["seed \(seed) failed: \(description)"]
+    lines += violations.map { "  violation: \($0)" }
+    lines.append("  replay: swift run hactl-sim --seed \(seed) --trace")
+    lines.append("  trace (last \(traceTail.count) lines):")
+    lines += traceTail.map { "    " + $0 }
+    return lines.joined(separator: "\n")
+  }
+}
+
+public enum Chaos {
+  public static func run(seed: UInt64, options: ChaosOptions = ChaosOptions(), keepTrace: Int = 150) -> ChaosReport {
+    var random = SeededRandom(seed: seed)
+    let nodeCount = random.pick([2, 2, 2, 3, 3, 4])
+    let witness = nodeCount % 2 == 0 || random.chance(0.3)
+    let resourceCount = Int.random(in: 1...3, using: &random)
+    let names = ["alpha", "beta", "gamma", "delta"]
+    let resources = (0..<resourceCount).map { index in
+      SimCluster.marker(
+        ResourceID("r\(index)"),
+        prefer: random.chance(0.7) ? names[Int.random(in: 0..<nodeCount, using: &random)] : nil,
+        threshold: random.pick([1, 2, 3]), timeout: .seconds(2))
+    }
+    let config = SimCluster.config(nodes: nodeCount, witness: witness, resources: resources)
+    var sim = SimCluster(config: config, seed: random.next())
+    sim.stopLatency = random.milliseconds(5...200)
+    sim.agentLatency = random.milliseconds(5...100)
+    let description =
+      "\(nodeCount) nodes\(witness ? " + witness" : ""), \(resourceCount) resources, stop \(sim.stopLatency.milliseconds) ms"
+    var faults = 0
+    var pending: [(at: Instant, heal: Heal)] = []
+    let end = sim.now + options.duration
+
+    while sim.now < end {
+      let gap = random.milliseconds(100...Int(options.faultEvery.milliseconds * 2))
+      let until = min(end, sim.now + gap)
+      while sim.now < until {
+        sim.run(for: .milliseconds(50))
+        for item in pending where item.at <= sim.now { apply(item.heal, to: &sim) }
+        pending.removeAll { $0.at <= sim.now }
+      }
+      if let (fault, heal) = randomFault(&sim, &random) {
+        faults += 1
+        sim.trace.append("\(sim.now) FAULT \(fault)")
+        if let heal { pending.append((sim.now + random.milliseconds(300...6000), heal)) }
+      }
+      if !sim.violations.isEmpty { break }
+    }
+
+    // Heal everything and demand convergence.
+    for item in pending { apply(item.heal, to: &sim) }
+    sim.cutLinks = []
+    sim.loss = 0
+    sim.jitter = .zero
+    sim.duplication = 0
+    sim.stalled = []
+    sim.agentFaults = [:]
+    for node in sim.crashed.sorted() { sim.restart(node) }
+    sim.trace.append("\(sim.now) HEALED: every fault repaired")
+    if sim.violations.isEmpty {
+      let converged = sim.run(until: { isConverged($0) }, within: options.convergenceBound)
+      if converged == nil {
+        sim.trace.append("\(sim.now) NOT CONVERGED: \(convergenceProblem(sim) ?? "?")")
+        sim.trace += sim.memberStates()
+        return ChaosReport(
+          seed: seed,
+          violations: [
+            "no convergence within \(options.convergenceBound) after healing: \(convergenceProblem(sim) ?? "?")"
+          ],
+          faults: faults, simulated: sim.now - .zero, description: description,
+          traceTail: Array(sim.trace.suffix(keepTrace)))
+      }
+    }
+    return ChaosReport(
+      seed: seed, violations: sim.violations, faults: faults, simulated: sim.now - .zero, description: description,
+      traceTail: Array(sim.trace.suffix(keepTrace)))
+  }
+
+  enum Heal: Sendable {
+    case restart(NodeID)
+    case unstall(NodeID)
+    case reconnect(Set<SimCluster.DirectedLink>)
+    case calmNetwork
+  }
+
+  static func apply(_ heal: Heal, to sim: inout SimCluster) {
+    switch heal {
+    case .restart(let node): sim.restart(node)
+    case .unstall(let node):
+      sim.stalled.remove(node)
+      sim.trace.append("\(sim.now) FAULT \(sim.name(node)) resumes")
+    case .reconnect(let links):
+      sim.cutLinks.subtract(links)
+      sim.trace.append("\(sim.now) FAULT links restored")
+    case .calmNetwork:
+      sim.loss = 0
+      sim.jitter = .zero
+      sim.duplication = 0
+      sim.trace.append("\(sim.now) FAULT network calm")
+    }
+  }
+
+  static func randomFault(_ sim: inout SimCluster, _ random: inout SeededRandom) -> (String, Heal?)? {
+    let members = sim.config.voters.map(\.id)
+    let nodes = sim.config.nodes.map(\.id)
+    let up = members.filter { !sim.crashed.contains($0) && !sim.stalled.contains($0) }
+    guard let victim = up.isEmpty ? nil : random.pick(up) else { return nil }
+    let name = sim.name(victim)
+    switch Int.random(in: 0..<12, using: &random) {
+    case 0:
+      sim.crashMachine(victim)
+      return ("machine \(name) crashes", .restart(victim))
+    case 1:
+      sim.crashDaemon(victim)
+      return ("daemon \(name) crashes, its resources keep running", .restart(victim))
+    case 2:
+      sim.stalled.insert(victim)
+      return ("\(name) stalls", .unstall(victim))
+    case 3:
+      let jump = random.milliseconds(300...3000)
+      sim.clockOffset[victim, default: .zero] += jump
+      return ("\(name)'s clock jumps \(jump.milliseconds) ms ahead", nil)
+    case 4, 5:
+      let side = Set(members.filter { _ in random.chance(0.5) })
+      let before = sim.cutLinks
+      sim.partition(side)
+      let names = side.map { sim.name($0) }.sorted()
+      return ("partition \(names) from the rest", .reconnect(sim.cutLinks.subtracting(before)))
+    case 6:
+      let others = members.filter { $0 != victim }
+      let to = random.pick(others)
+      let link = SimCluster.DirectedLink(from: victim, to: to)
+      sim.cutLinks.insert(link)
+      return ("one-way cut \(name) → \(sim.name(to))", .reconnect([link]))
+    case 7:
+      sim.loss = Double.random(in: 0.1...0.5, using: &random)
+      return ("packet loss \(Int(sim.loss * 100))%", .calmNetwork)
+    case 8:
+      sim.jitter = random.milliseconds(20...400)
+      sim.duplication = Double.random(in: 0...0.3, using: &random)
+      return ("jitter \(sim.jitter.milliseconds) ms, duplication \(Int(sim.duplication * 100))%", .calmNetwork)
+    case 9, 10:
+      guard let spec = sim.config.resources.isEmpty ? nil : random.pick(sim.config.resources) else { return nil }
+      let node = random.pick(nodes)
+      let action = random.pick([AgentAction.monitor, .start, .monitor])
+      let fault: SimCluster.AgentFault = random.chance(0.3) ? .hang(times: 1) : .fail(times: 1)
+      sim.agentFaults[SimCluster.AgentKey(node: node, resource: spec.id, action: action)] = fault
+      return ("agent \(spec.id) \(action.rawValue) on \(sim.name(node)) will \(fault)", nil)
+    default:
+      return nil
+    }
+  }
+
+  /// Converged: one leader that every member follows; every resource that a
+  /// member may run (not banned there by failures, not blocked) runs on
+  /// exactly one machine, whose daemon is entitled to it.
+  public static func isConverged(_ sim: SimCluster) -> Bool { convergenceProblem(sim) == nil }
+
+  public static func convergenceProblem(_ sim: SimCluster) -> String? {
+    let members = sim.config.voters.map(\.id)
+    let leaders = Set(members.compactMap { sim.controllers[$0]?.membership.leader })
+    guard leaders.count == 1, let leader = leaders.first,
+      members.allSatisfy({ sim.controllers[$0]?.membership.leader == leader })
+    else { return "members do not agree on one leader" }
+    let status = sim.status(via: sim.name(leader))
+    for spec in sim.config.resources {
+      guard let resource = status.resource(spec.id.rawValue) else { return "\(spec.id) missing from status" }
+      if resource.state == .blocked { continue }
+      let allowed = sim.config.nodes.filter { (resource.failCounts[$0.name] ?? 0) < spec.migrationThreshold }
+      let running = sim.runs(spec.id)
+      if allowed.isEmpty {
+        if running.isEmpty { continue }
+        return "\(spec.id) is banned everywhere but runs on \(running)"
+      }
+      guard running.count == 1,
+        sim.isEntitled(sim.id(running[0]), to: spec.id) || sim.isKeeping(sim.id(running[0]), spec.id)
+      else {
+        return "\(spec.id) runs on \(running) (allowed on \(allowed.map(\.name)))"
+      }
+    }
+    return nil
+  }
+}

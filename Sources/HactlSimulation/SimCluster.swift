@@ -1,0 +1,388 @@
+import HactlController
+import HactlMembership
+import HactlModel
+import HactlWire
+
+/// Whole clusters of real `NodeController`s in one process. Packets go
+/// through the real codec over a simulated network (latency, jitter and
+/// reordering, loss, duplication, cut links in either direction); agents act
+/// on a simulated world; each node has its own clock; time moves only in
+/// `run(for:)`. Everything random comes from one seed.
+public struct SimCluster: Sendable {
+  public private(set) var config: ClusterConfig
+  public private(set) var controllers: [NodeID: NodeController] = [:]
+  public private(set) var now = Instant.zero
+  public var random: SeededRandom
+
+  // Network
+  public var latency: Duration = .milliseconds(1)
+  /// Extra random delay per packet, up to this: reorders packets.
+  public var jitter: Duration = .zero
+  public var loss: Double = 0
+  public var duplication: Double = 0
+  /// Directed links that deliver nothing: `[from, to]`.
+  public var cutLinks: Set<DirectedLink> = []
+
+  // Agents
+  public var agentLatency: Duration = .milliseconds(20)
+  /// Stops are often slower than starts (a service draining).
+  public var stopLatency: Duration = .milliseconds(20)
+  public var agentFaults: [AgentKey: AgentFault] = [:]
+
+  // Machines
+  /// What really runs on each machine.
+  public var world: [NodeID: Set<ResourceID>] = [:]
+  /// Daemons that are not running (the machine may still run resources).
+  public var crashed: Set<NodeID> = []
+  /// Daemons that are frozen: their inputs wait, as in a stopped process's socket.
+  public var stalled: Set<NodeID> = []
+  /// Which daemon incarnation started each copy: a copy found by the probe
+  /// of a later incarnation is an orphan of a crashed daemon.
+  public var startedBy: [NodeID: [ResourceID: UInt64]] = [:]
+  /// How far ahead each node's monotonic clock is.
+  public var clockOffset: [NodeID: Duration] = [:]
+
+  // What happened
+  public var trace: [String] = []
+  public private(set) var started: [(Instant, NodeID, ResourceID)] = []
+  public private(set) var answers: [NodeID: [RequestAnswer]] = [:]
+  public private(set) var sent: [NodeID: Int] = [:]
+  /// Every breach of an invariant, with the moment and recent trace.
+  public private(set) var violations: [String] = []
+  /// Which node led each term: at most one, ever.
+  public private(set) var leaders: [UInt64: NodeID] = [:]
+
+  var packets: [(at: Instant, to: NodeID, bytes: [UInt8])] = []
+  var calls: [(at: Instant, node: NodeID, call: AgentCall)] = []
+  var sequence: [NodeID: UInt64] = [:]
+  var incarnations: [NodeID: UInt64] = [:]
+  var election: [NodeID: ElectionRecord] = [:]
+  var lastTick: Instant = .zero
+
+  public struct DirectedLink: Hashable, Sendable {
+    public var from: NodeID
+    public var to: NodeID
+    public init(from: NodeID, to: NodeID) {
+      self.from = from
+      self.to = to
+    }
+  }
+
+  public struct AgentKey: Hashable, Sendable {
+    public var node: NodeID
+    public var resource: ResourceID
+    public var action: AgentAction
+    public init(node: NodeID, resource: ResourceID, action: AgentAction) {
+      self.node = node
+      self.resource = resource
+      self.action = action
+    }
+  }
+
+  public enum AgentFault: Hashable, Sendable {
+    /// Exit 1 the next `times` calls (`Int.max`: always).
+    case fail(times: Int)
+    /// Never return: the executor's timeout ends it.
+    case hang(times: Int)
+  }
+
+  public init(config: ClusterConfig, seed: UInt64 = 1) {
+    self.config = config
+    random = SeededRandom(seed: seed)
+    for member in config.voters { boot(member.id) }
+  }
+
+  public static func config(
+    nodes: Int = 2, witness: Bool = true, resources: [ResourceSpec], policy: NoQuorumPolicy = .stop
+  ) -> ClusterConfig {
+    let names = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    let nodeSpecs = (0..<nodes).map {
+      NodeSpec(
+        name: names[$0], id: NodeID(UInt32($0 + 1)), endpoint: Endpoint(host: "127.0.0.1", port: UInt16(6000 + $0)))
+    }
+    let witnessSpec =
+      witness
+      ? WitnessSpec(name: "arbiter", id: NodeID(UInt32(nodes + 1)), endpoint: Endpoint(host: "127.0.0.1", port: 6100))
+      : nil
+    return ClusterConfig(
+      cluster: ClusterSettings(name: "sim", keyFile: "/dev/null", quorum: QuorumOptions(noQuorumPolicy: policy)),
+      nodes: nodeSpecs, witness: witnessSpec, resources: resources)
+  }
+
+  public static func marker(
+    _ id: ResourceID, prefer: String? = "alpha", threshold: Int = 1, timeout: Duration = .seconds(5)
+  ) -> ResourceSpec {
+    ResourceSpec(
+      id: id, agent: AgentRef(provider: "hactl", type: "Marker"),
+      start: OperationSpec(timeout: timeout), stop: OperationSpec(timeout: timeout),
+      monitor: OperationSpec(interval: .seconds(1), timeout: timeout), preferredNode: prefer,
+      migrationThreshold: threshold)
+  }
+
+  public func id(_ name: String) -> NodeID { config.member(named: name)!.id }
+  public func name(_ id: NodeID) -> String { config.member(id: id)?.name ?? id.description }
+  func localNow(_ node: NodeID) -> Instant { now + (clockOffset[node] ?? .zero) }
+
+  // MARK: Faults
+
+  mutating func boot(_ node: NodeID) {
+    let incarnation = (incarnations[node] ?? 0) + 1
+    incarnations[node] = incarnation
+    sequence[node] = 0
+    var controller = NodeController(
+      config: config, local: node, incarnation: incarnation, election: election[node] ?? ElectionRecord(),
+      now: localNow(node))
+    let effects = controller.start(now: localNow(node))
+    controllers[node] = controller
+    perform(effects, on: node)
+  }
+
+  /// The machine dies: its daemon and everything it ran are gone.
+  public mutating func crash(_ name: String) { crashMachine(id(name)) }
+
+  public mutating func crashMachine(_ node: NodeID) {
+    crashed.insert(node)
+    stalled.remove(node)
+    world[node] = []
+    startedBy[node] = [:]
+    calls.removeAll { $0.node == node }
+    hungCalls = hungCalls.filter { $0.node != node }
+    packets.removeAll { $0.to == node }
+    trace.append("\(now) FAULT crash machine \(name(node))")
+  }
+
+  /// Only the daemon dies; what it ran keeps running.
+  public mutating func crashDaemon(_ node: NodeID) {
+    crashed.insert(node)
+    stalled.remove(node)
+    calls.removeAll { $0.node == node }
+    hungCalls = hungCalls.filter { $0.node != node }
+    packets.removeAll { $0.to == node }
+    trace.append("\(now) FAULT crash daemon \(name(node))")
+  }
+
+  /// Starts the daemon again (a new incarnation).
+  public mutating func restart(_ node: NodeID) {
+    guard crashed.contains(node) else { return }
+    crashed.remove(node)
+    trace.append("\(now) FAULT restart \(name(node))")
+    boot(node)
+  }
+
+  public mutating func restartDaemon(_ name: String) { restart(id(name)) }
+
+  public mutating func fail(_ name: String, _ resource: ResourceID, _ action: AgentAction) {
+    agentFaults[AgentKey(node: id(name), resource: resource, action: action)] = .fail(times: .max)
+  }
+
+  public mutating func isolate(_ name: String) {
+    let node = id(name)
+    for other in config.voters.map(\.id) where other != node {
+      cutLinks.insert(DirectedLink(from: node, to: other))
+      cutLinks.insert(DirectedLink(from: other, to: node))
+    }
+  }
+
+  /// Splits the members into two sides that cannot reach each other.
+  public mutating func partition(_ side: Set<NodeID>) {
+    for a in config.voters.map(\.id) {
+      for b in config.voters.map(\.id) where side.contains(a) != side.contains(b) {
+        cutLinks.insert(DirectedLink(from: a, to: b))
+      }
+    }
+  }
+
+  public mutating func heal() { cutLinks = [] }
+
+  // MARK: Observing
+
+  public func runs(_ resource: ResourceID) -> [String] {
+    config.nodes.filter { world[$0.id]?.contains(resource) == true }.map(\.name)
+  }
+
+  public func status(via name: String) -> ClusterStatus {
+    let node = id(name)
+    return controllers[node]!.status(now: localNow(node))
+  }
+
+  /// Whether the daemon on `node` holds the right to run resources, means to
+  /// keep `resource` running, and started it itself.
+  public func isEntitled(_ node: NodeID, to resource: ResourceID) -> Bool {
+    guard !crashed.contains(node), !stalled.contains(node), let controller = controllers[node] else { return false }
+    return controller.membership.mayRunResources(now: localNow(node))
+      && [.started, .starting].contains(controller.localRole(of: resource))
+      && startedBy[node]?[resource] == incarnations[node]
+  }
+
+  /// A running daemon that keeps `resource` as started, even if an earlier
+  /// incarnation started it (convergence accepts such a copy).
+  public func isKeeping(_ node: NodeID, _ resource: ResourceID) -> Bool {
+    guard !crashed.contains(node), !stalled.contains(node), let controller = controllers[node] else { return false }
+    return controller.membership.mayRunResources(now: localNow(node)) && controller.localRole(of: resource) == .started
+  }
+
+  /// One line per member: term, role, leader, quorum, who it hears.
+  public func memberStates() -> [String] {
+    config.voters.map { member in
+      guard let controller = controllers[member.id], !crashed.contains(member.id) else {
+        return "  \(member.name): down"
+      }
+      let m = controller.membership
+      let heard = m.alivePeers.map { name($0) }.joined(separator: ",")
+      return "  \(member.name): term \(m.term) \(m.role.rawValue) leader \(m.leader.map { name($0) } ?? "-") "
+        + "quorate \(m.quorate) excluded \(m.excluded) voted \(m.record.votedFor.map { name($0) } ?? "-") hears [\(heard)]"
+    }
+  }
+
+  public mutating func migrate(_ resource: String, to target: String?, via name: String) -> UInt64? {
+    let node = id(name)
+    let (result, effects) = controllers[node]!.requestMove(resource: resource, to: target, now: localNow(node))
+    perform(effects, on: node)
+    return try? result.get()
+  }
+
+  // MARK: Running
+
+  /// Advances time in 5 ms steps: delivers packets, completes agent calls,
+  /// ticks every node every 50 ms, and checks the invariants after each step.
+  public mutating func run(for duration: Duration) {
+    let end = now + duration
+    while now < end { step() }
+  }
+
+  /// Runs until `condition` holds; returns the time it took, nil on timeout.
+  public mutating func run(until condition: (SimCluster) -> Bool, within limit: Duration) -> Duration? {
+    let start = now
+    while now - start < limit {
+      if condition(self) { return now - start }
+      step()
+    }
+    return condition(self) ? now - start : nil
+  }
+
+  mutating func step() {
+    now = now + .milliseconds(5)
+    let due = packets.enumerated().filter { $0.element.at <= now && !stalled.contains($0.element.to) }
+    for index in due.map(\.offset).reversed() { packets.remove(at: index) }
+    // Delivery order among packets due in the same step is by arrival time,
+    // then by send order: deterministic for a seed.
+    for packet in due.sorted(by: { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }).map(\.element)
+    where !crashed.contains(packet.to) {
+      let decoded = try! PacketCodec.decode(packet.bytes)
+      let effects = controllers[packet.to]!.receive(decoded, now: localNow(packet.to))
+      perform(effects, on: packet.to)
+    }
+    let finished = calls.enumerated().filter { $0.element.at <= now && !stalled.contains($0.element.node) }
+    for index in finished.map(\.offset).reversed() { calls.remove(at: index) }
+    for item in finished.map(\.element) where !crashed.contains(item.node) {
+      let outcome = agent(item.call, on: item.node)
+      let effects = controllers[item.node]!.agentFinished(
+        item.call.id, outcome: outcome, now: localNow(item.node),
+        wallTime: 1_700_000_000 + Int64(now.nanoseconds / 1_000_000_000))
+      perform(effects, on: item.node)
+    }
+    if now - lastTick >= .milliseconds(50) {
+      lastTick = now
+      for node in controllers.keys.sorted() where !crashed.contains(node) && !stalled.contains(node) {
+        let effects = controllers[node]!.tick(now: localNow(node))
+        perform(effects, on: node)
+      }
+    }
+    checkInvariants()
+  }
+
+  mutating func perform(_ effects: [ControllerEffect], on node: NodeID) {
+    for effect in effects {
+      switch effect {
+      case .send(let peer, let message):
+        sent[node, default: 0] += 1
+        sequence[node, default: 0] += 1
+        let header = PacketHeader(sender: node, incarnation: incarnations[node]!, sequence: sequence[node]!)
+        guard !cutLinks.contains(DirectedLink(from: node, to: peer)), !random.chance(loss) else { continue }
+        let bytes = try! PacketCodec.encode(Packet(header: header, message: message))
+        let copies = random.chance(duplication) ? 2 : 1
+        for _ in 0..<copies {
+          let extra = jitter > .zero ? random.milliseconds(0...Int(jitter.milliseconds)) : .zero
+          packets.append((now + latency + extra, peer, bytes))
+        }
+      case .persistElection(let record):
+        election[node] = record
+      case .runAgent(let call):
+        let key = AgentKey(node: node, resource: call.resource, action: call.action)
+        if case .hang(let times) = agentFaults[key] {
+          agentFaults[key] = times > 1 ? .hang(times: times - 1) : nil
+          calls.append((now + call.timeout, node, call))
+          hungCalls.insert(HungCall(node: node, id: call.id))
+          trace.append("\(now) \(name(node)) agent \(call.resource) \(call.action.rawValue) hangs")
+        } else {
+          calls.append((now + (call.action == .stop ? stopLatency : agentLatency), node, call))
+        }
+      case .requestAnswered(let answer):
+        answers[node, default: []].append(answer)
+      case .log(let level, let message):
+        trace.append("\(now) \(name(node)) \(level.rawValue): \(message)")
+      }
+    }
+  }
+
+  /// The simulated agent: acts on `world` like Marker acts on its file.
+  mutating func agent(_ call: AgentCall, on node: NodeID) -> AgentOutcome {
+    if hungCalls.remove(HungCall(node: node, id: call.id)) != nil { return .timedOut }
+    let key = AgentKey(node: node, resource: call.resource, action: call.action)
+    if case .fail(let times) = agentFaults[key] {
+      agentFaults[key] = times == .max ? .fail(times: times) : (times > 1 ? .fail(times: times - 1) : nil)
+      trace.append("\(now) \(name(node)) agent \(call.resource) \(call.action.rawValue) fails (injected)")
+      return .exited(1)
+    }
+    switch call.action {
+    case .start:
+      world[node, default: []].insert(call.resource)
+      startedBy[node, default: [:]][call.resource] = incarnations[node]
+      started.append((now, node, call.resource))
+      return .exited(0)
+    case .stop:
+      world[node, default: []].remove(call.resource)
+      return .exited(0)
+    case .monitor:
+      return world[node]?.contains(call.resource) == true ? .exited(0) : .exited(7)
+    case .metaData, .validateAll:
+      return .exited(0)
+    }
+  }
+
+  struct HungCall: Hashable, Sendable {
+    var node: NodeID
+    var id: UInt64
+  }
+  var hungCalls: Set<HungCall> = []
+
+  /// The safety rule and the one-leader-per-term rule, after every step.
+  ///
+  /// A singleton runs on at most one machine whose daemon holds the right to
+  /// run resources (quorate partition, fresh lease, a member), means to keep
+  /// it running, and started it. A copy on a stalled or crashed daemon's
+  /// machine, one its node is stopping, or one a restarted daemon found by
+  /// its probe, is the documented gap that only fencing closes; the leader
+  /// resolves the last kind once the probes are in.
+  mutating func checkInvariants() {
+    for spec in config.resources {
+      let entitled = config.nodes.filter { world[$0.id]?.contains(spec.id) == true && isEntitled($0.id, to: spec.id) }
+      if entitled.count > 1 {
+        violate("\(spec.id) runs on \(entitled.map(\.name)), each of which holds the right to run it")
+      }
+    }
+    for (node, controller) in controllers where !crashed.contains(node) && controller.membership.isLeader {
+      let term = controller.membership.term
+      if let other = leaders[term], other != node {
+        violate("two leaders in term \(term): \(name(other)) and \(name(node))")
+      }
+      leaders[term] = node
+    }
+  }
+
+  mutating func violate(_ what: String) {
+    // One report per kind of breach is enough to find it; keep the first.
+    guard violations.count < 5 else { return }
+    violations.append("\(now): \(what)")
+  }
+}

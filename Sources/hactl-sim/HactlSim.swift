@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import HactlSimulation
+
+@main
+struct HactlSim: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "hactl-sim",
+    abstract: "Run the deterministic cluster simulation: replay one seed, or soak many.")
+
+  @Option(help: "Replay exactly this seed.") var seed: UInt64?
+  @Flag(help: "With --seed: print the whole trace.") var trace = false
+  @Option(help: "How many seeds to run (soak).") var seeds = 1000
+  @Option(help: "First seed of a soak.") var start: UInt64 = 1
+  @Option(help: "Simulated seconds of faults per seed.") var seconds = 60
+
+  func run() throws {
+    var options = ChaosOptions()
+    options.duration = .seconds(seconds)
+    if let seed {
+      let report = Chaos.run(seed: seed, options: options, keepTrace: trace ? .max : 150)
+      if trace { print(report.traceTail.joined(separator: "\n")) }
+      print(
+        report.passed ? "seed \(seed) passed: \(report.description), \(report.faults) faults" : report.failureReport)
+      if !report.passed { throw ExitCode(1) }
+      return
+    }
+    let clock = ContinuousClock()
+    let began = clock.now
+    var failed: [UInt64] = []
+    var simulated = Duration.zero
+    var faults = 0
+    for seed in start..<(start + UInt64(seeds)) {
+      let report = Chaos.run(seed: seed, options: options)
+      simulated += report.simulated
+      faults += report.faults
+      if !report.passed {
+        failed.append(seed)
+        print(report.failureReport)
+      }
+    }
+    let hours = simulated.seconds / 3600
+    print(
+      String(
+        format: "%d seeds (%llu...%llu), %.1f simulated hours, %d faults, %d failed, in %.0f s", seeds, start,
+        start + UInt64(seeds) - 1, hours, faults, failed.count, (clock.now - began).seconds))
+    if !failed.isEmpty {
+      print("failed seeds: \(failed.map(String.init).joined(separator: " "))")
+      throw ExitCode(1)
+    }
+  }
+}
