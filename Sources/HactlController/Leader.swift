@@ -118,6 +118,12 @@ extension NodeController {
         assignments.append(previous)
         continue
       }
+      // Moving a decision from one live member to another goes through
+      // "nobody" first: the old node may be acting on it as we speak, so it
+      // counts as possibly active there until it echoes the withdrawal.
+      if let previous, previous.node != target, previous.node != local.id, memberNodes.contains(previous.node) {
+        continue
+      }
       assignments.append(Assignment(resource: decision.resource, node: target, token: state.newToken()))
     }
     let directives = Directives(assignments: assignments)

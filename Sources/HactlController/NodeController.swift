@@ -32,6 +32,8 @@ public struct NodeController: Sendable {
   public struct Counters: Sendable, Hashable {
     public var packetsReceived = 0
     public var packetsReplayed = 0
+    /// Sent too long before now to count (delayed, or queued in a stall).
+    public var packetsStale = 0
     public var packetsFromStrangers = 0
   }
 
@@ -97,9 +99,15 @@ public struct NodeController: Sendable {
       counters.packetsReplayed += 1
       return []
     }
-    counters.packetsReceived += 1
-    var outputs = membership.heard(from: sender, incarnation: packet.header.incarnation, now: now)
+    let (heardOutputs, accepted) = membership.heard(
+      from: sender, incarnation: packet.header.incarnation, sentAt: packet.header.sentAt, now: now)
     var effects: [ControllerEffect] = []
+    guard accepted else {
+      counters.packetsStale += 1
+      return apply(heardOutputs, now: now) + finish(now: now, forceBeat: false)
+    }
+    counters.packetsReceived += 1
+    var outputs = heardOutputs
     switch packet.message {
     case .heartbeat(let beat):
       if member.kind == .node { peerReports[sender] = beat.report }

@@ -72,7 +72,8 @@ actor DaemonCore {
       let counted = controller.counters
       status.traffic = TrafficStatus(
         sent: wire.sent, received: wire.received, failedAuthentication: wire.failedAuthentication,
-        malformed: wire.malformed, replayed: counted.packetsReplayed, unknownSender: counted.packetsFromStrangers)
+        malformed: wire.malformed, replayed: counted.packetsReplayed + counted.packetsStale,
+        unknownSender: counted.packetsFromStrangers)
       return ControlResponse(ok: true, status: status)
     case .migrate(let resource, let node):
       let (result, effects) = controller.requestMove(resource: resource, to: node, now: now)
@@ -107,7 +108,9 @@ actor DaemonCore {
       switch effect {
       case .send(let peer, let message):
         sequence += 1
-        let header = PacketHeader(sender: controller.local.id, incarnation: controller.incarnation, sequence: sequence)
+        let header = PacketHeader(
+          sender: controller.local.id, incarnation: controller.incarnation, sequence: sequence,
+          sentAt: now.nanoseconds)
         do {
           transport.send(try PacketCodec.encode(Packet(header: header, message: message)), to: peer)
         } catch {

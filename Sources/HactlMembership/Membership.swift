@@ -112,7 +112,7 @@ public struct Membership: Sendable {
     var lastHeard: Instant?
     var incarnation: UInt64?
     var alive = false
-    /// The peer's clock stamp in its latest beat, echoed back to it.
+    /// The send time (peer's clock) of its latest accepted packet, echoed back.
     var stamp: Int64?
     /// The latest of our own stamps this peer echoed: when we last sent
     /// something it received. Our clock, so comparable with `now`.
@@ -186,8 +186,7 @@ public struct Membership: Sendable {
       peers[peer]?.stamp.map { MembershipBeat.Echo(node: peer, stamp: $0) }
     }
     return MembershipBeat(
-      term: record.term, leader: leader, heard: alivePeers, members: members(now: now), stamp: now.nanoseconds,
-      echoes: echoes)
+      term: record.term, leader: leader, heard: alivePeers, members: members(now: now), echoes: echoes)
   }
 
   // MARK: Inputs
@@ -222,11 +221,14 @@ public struct Membership: Sendable {
   }
 
   /// Any authenticated packet from a peer proves it alive; call this first.
-  public mutating func heard(from peer: NodeID, incarnation: UInt64, now: Instant)
-    -> [MembershipOutput]
+  /// `accepted` is false for a packet too old to count (see `isStale`): the
+  /// caller must then drop it.
+  public mutating func heard(from peer: NodeID, incarnation: UInt64, sentAt: Int64, now: Instant)
+    -> (outputs: [MembershipOutput], accepted: Bool)
   {
     var outputs = noteInput(now: now)
-    guard var state = peers[peer] else { return outputs }
+    guard var state = peers[peer] else { return (outputs, false) }
+    if state.incarnation == incarnation, isStale(sentAt, from: state) { return (outputs, false) }
     if let known = state.incarnation, known != incarnation {
       outputs.append(.event(.peerRestarted(peer, incarnation: incarnation)))
     } else if !state.alive {
@@ -239,16 +241,25 @@ public struct Membership: Sendable {
     state.incarnation = incarnation
     state.lastHeard = now
     state.alive = true
+    state.stamp = max(state.stamp ?? .min, sentAt)
     peers[peer] = state
     outputs += updateQuorum()
-    return outputs
+    return (outputs, true)
+  }
+
+  /// A packet from a lost peer revives it only if it was sent at least a
+  /// dead time after the last one we accepted, by the peer's own clock: that
+  /// is, after we could have declared it lost. An older packet (delayed in
+  /// the network, or queued while we were stalled) proves nothing about now.
+  func isStale(_ sentAt: Int64, from state: PeerLiveness) -> Bool {
+    guard !state.alive, let last = state.stamp else { return false }
+    return sentAt &- last < settings.deadTime.nanosecondsClamped
   }
 
   public mutating func receive(_ beat: MembershipBeat, from peer: NodeID, now: Instant)
     -> [MembershipOutput]
   {
     guard var state = peers[peer] else { return [] }
-    state.stamp = max(state.stamp ?? .min, beat.stamp)
     if let echo = beat.echoes.first(where: { $0.node == settings.local }) {
       let ours = Instant(nanoseconds: echo.stamp)
       // An echo from the future (a clock that jumped back) proves nothing.
@@ -344,7 +355,22 @@ public struct Membership: Sendable {
 
   mutating func noteInput(now: Instant) -> [MembershipOutput] {
     defer { lastInput = now }
-    guard let last = lastInput, now - last > settings.deadTime else { return [] }
+    guard let last = lastInput else { return [] }
+    let gap = now - last
+    if gap > settings.heartbeatInterval / 2 && gap <= settings.deadTime {
+      // A hiccup (a pause, a starved process): packets may be waiting unread.
+      // Time in which we could not listen is not the peers' silence, or we
+      // would declare live members lost and hand their resources on while
+      // they still hold a lease (found by the simulator, seed 260).
+      for id in peers.keys.sorted() {
+        guard var state = peers[id], state.alive else { continue }
+        state.lastHeard = state.lastHeard.map { $0 + gap }
+        peers[id] = state
+      }
+      leaderContact = leaderContact.map { $0 + gap }
+      return []
+    }
+    guard gap > settings.deadTime else { return [] }
     excluded = true
     var outputs: [MembershipOutput] = [.event(.stalled(now - last))]
     for id in peers.keys.sorted() where peers[id]?.alive == true {

@@ -10,20 +10,16 @@ public struct MembershipBeat: Sendable, Hashable {
   /// Only from a leader: the members of its partition, to whom it grants the
   /// right to run resources. A node missing from this list must stop.
   public var members: [NodeID]
-  /// The sender's monotonic clock when it sent this beat (nanoseconds).
-  public var stamp: Int64
-  /// For each peer the sender hears, the latest `stamp` it received from it:
-  /// proof to that peer that its packets get through (the lease).
+  /// For each peer the sender hears, the latest send time (the peer's own
+  /// clock, from the packet header) it received from it: proof to that peer
+  /// that its packets get through (the lease).
   public var echoes: [Echo]
 
-  public init(
-    term: UInt64, leader: NodeID?, heard: [NodeID], members: [NodeID], stamp: Int64 = 0, echoes: [Echo] = []
-  ) {
+  public init(term: UInt64, leader: NodeID?, heard: [NodeID], members: [NodeID], echoes: [Echo] = []) {
     self.term = term
     self.leader = leader
     self.heard = heard
     self.members = members
-    self.stamp = stamp
     self.echoes = echoes
   }
 
@@ -36,7 +32,7 @@ public struct MembershipBeat: Sendable, Hashable {
     }
   }
 
-  /// The beat without its clock fields: what a change is judged on.
+  /// The beat without its echoes: what a change is judged on.
   public var content: MembershipBeat {
     MembershipBeat(term: term, leader: leader, heard: heard, members: members)
   }

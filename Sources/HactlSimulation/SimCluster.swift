@@ -297,7 +297,9 @@ public struct SimCluster: Sendable {
       case .send(let peer, let message):
         sent[node, default: 0] += 1
         sequence[node, default: 0] += 1
-        let header = PacketHeader(sender: node, incarnation: incarnations[node]!, sequence: sequence[node]!)
+        let header = PacketHeader(
+          sender: node, incarnation: incarnations[node]!, sequence: sequence[node]!,
+          sentAt: localNow(node).nanoseconds)
         guard !cutLinks.contains(DirectedLink(from: node, to: peer)), !random.chance(loss) else { continue }
         let bytes = try! PacketCodec.encode(Packet(header: header, message: message))
         let copies = random.chance(duplication) ? 2 : 1

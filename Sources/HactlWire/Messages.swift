@@ -9,11 +9,15 @@ public struct PacketHeader: Sendable, Hashable {
   public var incarnation: UInt64
   /// Strictly increasing within one incarnation.
   public var sequence: UInt64
+  /// The sender's monotonic clock at sending (ns): echoed back for the lease,
+  /// and used to recognise packets too old to prove the sender alive.
+  public var sentAt: Int64
 
-  public init(sender: NodeID, incarnation: UInt64, sequence: UInt64) {
+  public init(sender: NodeID, incarnation: UInt64, sequence: UInt64, sentAt: Int64 = 0) {
     self.sender = sender
     self.incarnation = incarnation
     self.sequence = sequence
+    self.sentAt = sentAt
   }
 }
 

@@ -4,13 +4,13 @@ import HactlModel
 /// The versioned binary packet format (docs/wire-format.md):
 ///
 ///     magic "HACT" | version u8 | kind u8 | flags u16 | sender u32
-///     | incarnation u64 | sequence u64 | payload length u32 | payload
+///     | incarnation u64 | sequence u64 | sent at i64 | payload length u32 | payload
 ///
 /// followed on the wire by an HMAC-SHA256 tag that the transport adds and checks.
 public enum PacketCodec {
   public static let magic: [UInt8] = Array("HACT".utf8)
   public static let version: UInt8 = 1
-  public static let headerSize = 32
+  public static let headerSize = 40
   /// Comfortably under the IPv4 UDP limit; a heartbeat near it is refused at
   /// encoding rather than silently truncated.
   public static let maximumPayload = 60_000
@@ -51,6 +51,7 @@ public enum PacketCodec {
     out.u32(packet.header.sender.rawValue)
     out.u64(packet.header.incarnation)
     out.u64(packet.header.sequence)
+    out.i64(packet.header.sentAt)
     out.u32(UInt32(payload.bytes.count))
     return out.bytes + payload.bytes
   }
@@ -65,7 +66,8 @@ public enum PacketCodec {
     _ = try reader.u16()
     let sender = NodeID(try reader.u32())
     guard sender.rawValue != 0 else { throw .invalid("sender id 0") }
-    let header = PacketHeader(sender: sender, incarnation: try reader.u64(), sequence: try reader.u64())
+    let header = PacketHeader(
+      sender: sender, incarnation: try reader.u64(), sequence: try reader.u64(), sentAt: try reader.i64())
     let length = Int(try reader.u32())
     guard length == reader.remaining else { throw .lengthMismatch(declared: length, actual: reader.remaining) }
     let message: Message
@@ -95,7 +97,6 @@ public enum PacketCodec {
     out.optionalNode(beat.membership.leader)
     encodeNodes(beat.membership.heard, into: &out)
     encodeNodes(beat.membership.members, into: &out)
-    out.i64(beat.membership.stamp)
     out.count(beat.membership.echoes.count)
     for echo in beat.membership.echoes {
       out.u32(echo.node.rawValue)
@@ -153,14 +154,13 @@ public enum PacketCodec {
     let leader = try reader.optionalNode()
     let heard = try decodeNodes(&reader)
     let members = try decodeNodes(&reader)
-    let stamp = try reader.i64()
     var echoes: [MembershipBeat.Echo] = []
     for _ in 0..<(try reader.count(limit: maxNodes, of: "echo list")) {
       echoes.append(MembershipBeat.Echo(node: NodeID(try reader.u32()), stamp: try reader.i64()))
     }
     var beat = Heartbeat(
       membership: MembershipBeat(
-        term: term, leader: leader, heard: heard, members: members, stamp: stamp, echoes: echoes))
+        term: term, leader: leader, heard: heard, members: members, echoes: echoes))
     if try reader.bool() {
       let probed = try reader.bool()
       let mode: NodeMode

@@ -39,17 +39,20 @@ struct Trio {
       case .heartbeatDue:
         let beat = members[from]!.beat(now: now)
         for peer in members.keys.sorted() where peer != from && canTalk(from, peer) {
-          queue += members[peer]!.heard(from: from, incarnation: 1, now: now).map { (peer, $0) }
-          queue += members[peer]!.receive(beat, from: from, now: now).map { (peer, $0) }
+          let (heard, accepted) = members[peer]!.heard(from: from, incarnation: 1, sentAt: now.nanoseconds, now: now)
+          queue += heard.map { (peer, $0) }
+          if accepted { queue += members[peer]!.receive(beat, from: from, now: now).map { (peer, $0) } }
         }
       case .sendVoteRequest(let peer, let request):
         guard canTalk(from, peer) else { continue }
-        queue += members[peer]!.heard(from: from, incarnation: 1, now: now).map { (peer, $0) }
-        queue += members[peer]!.receive(request, from: from, now: now).map { (peer, $0) }
+        let (heard, accepted) = members[peer]!.heard(from: from, incarnation: 1, sentAt: now.nanoseconds, now: now)
+        queue += heard.map { (peer, $0) }
+        if accepted { queue += members[peer]!.receive(request, from: from, now: now).map { (peer, $0) } }
       case .sendVoteReply(let peer, let reply):
         guard canTalk(from, peer) else { continue }
-        queue += members[peer]!.heard(from: from, incarnation: 1, now: now).map { (peer, $0) }
-        queue += members[peer]!.receive(reply, from: from, now: now).map { (peer, $0) }
+        let (heard, accepted) = members[peer]!.heard(from: from, incarnation: 1, sentAt: now.nanoseconds, now: now)
+        queue += heard.map { (peer, $0) }
+        if accepted { queue += members[peer]!.receive(reply, from: from, now: now).map { (peer, $0) } }
       }
     }
   }
@@ -176,11 +179,11 @@ struct MembershipTests {
     trio.run(for: .milliseconds(1500), skip: [NodeID(2)])
     trio.cut = []
     var node2 = trio.members[NodeID(2)]!
-    let outputs = node2.heard(from: NodeID(1), incarnation: 1, now: trio.now)
+    let (outputs, _) = node2.heard(from: NodeID(1), incarnation: 1, sentAt: trio.now.nanoseconds, now: trio.now)
     #expect(outputs.first == .event(.stalled(.milliseconds(1500))))
     #expect(node2.excluded)
     // Hearing the others restores quorum, but not the right to run anything.
-    _ = node2.heard(from: NodeID(3), incarnation: 1, now: trio.now)
+    _ = node2.heard(from: NodeID(3), incarnation: 1, sentAt: trio.now.nanoseconds, now: trio.now)
     #expect(node2.quorate)
     #expect(!node2.mayRunResources(now: trio.now))
     trio.members[NodeID(2)] = node2
@@ -193,9 +196,30 @@ struct MembershipTests {
     var trio = Trio()
     trio.run(for: .seconds(1))
     var node1 = trio.members[NodeID(1)]!
-    let outputs = node1.heard(from: NodeID(2), incarnation: 2, now: trio.now)
+    let (outputs, _) = node1.heard(from: NodeID(2), incarnation: 2, sentAt: trio.now.nanoseconds, now: trio.now)
     #expect(outputs.contains(.event(.peerRestarted(NodeID(2), incarnation: 2))))
     #expect(node1.incarnation(of: NodeID(2)) == 2)
+  }
+
+  @Test func aDelayedPacketFromALostPeerDoesNotResurrectIt() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    let sentBeforeDeath = trio.now
+    // Node 2 dies; its last packet is delayed in the network for 3 s.
+    trio.cut = [NodeID(2)]
+    trio.run(for: .seconds(3), skip: [NodeID(2)])
+    var node1 = trio.members[NodeID(1)]!
+    #expect(!node1.isAlive(NodeID(2)))
+    let late = node1.heard(from: NodeID(2), incarnation: 1, sentAt: sentBeforeDeath.nanoseconds + 1, now: trio.now)
+    #expect(late.accepted == false)
+    #expect(!node1.isAlive(NodeID(2)))
+    // A packet sent now (after it could have been declared lost) does revive it.
+    let fresh = node1.heard(from: NodeID(2), incarnation: 1, sentAt: trio.now.nanoseconds, now: trio.now)
+    #expect(fresh.accepted)
+    #expect(node1.isAlive(NodeID(2)))
+    // And a restart (new incarnation) always counts.
+    var node3 = trio.members[NodeID(3)]!
+    #expect(node3.heard(from: NodeID(2), incarnation: 2, sentAt: 5, now: trio.now).accepted)
   }
 
   @Test(arguments: [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (32, 17)])
