@@ -113,7 +113,7 @@ struct ConfigBuilder {
   static let clusterKeys = [
     "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root",
   ]
-  static let quorumKeys = ["expected_votes", "no_quorum_policy"]
+  static let quorumKeys = ["expected_votes", "no_quorum_policy", "two_node", "wait_for_all", "unfenced_takeover"]
   static let nodeKeys = ["name", "id", "address", "port", "votes", "mode"]
   static let witnessKeys = ["name", "id", "address", "port", "votes"]
   static let resourceKeys = [
@@ -180,6 +180,18 @@ struct ConfigBuilder {
       }
       if let policy = quorum.choice("no_quorum_policy", &reader, as: NoQuorumPolicy.self) {
         settings.quorum.noQuorumPolicy = policy
+      }
+      if let value = quorum.boolean("two_node", &reader) { settings.quorum.twoNode = value }
+      // corosync's rule: wait_for_all is on by default with two_node.
+      settings.quorum.waitForAll = quorum.boolean("wait_for_all", &reader) ?? settings.quorum.twoNode
+      if let node = quorum["unfenced_takeover"], let text = reader.string(node, at: quorum.path("unfenced_takeover")) {
+        if text == QuorumOptions.unfencedTakeoverPhrase {
+          settings.quorum.unfencedTakeover = true
+        } else {
+          reader.fail(
+            at: node, quorum.path("unfenced_takeover"),
+            "to accept the risk, write exactly: \"\(QuorumOptions.unfencedTakeoverPhrase)\"")
+        }
       }
     }
     guard name != nil, keyFile != nil else { return nil }
@@ -415,6 +427,18 @@ struct ConfigBuilder {
     }
     if members.reduce(0, { $0 + $1.votes }) == 0 {
       reader.fail(at: top["nodes"], "nodes", "at least one member must have a vote")
+    }
+    let quorum = config.cluster.quorum
+    let quorumNode = top["cluster"]?.mapping?[Node("quorum")]
+    if quorum.twoNode && (config.nodes.count != 2 || config.witness != nil) {
+      reader.fail(
+        at: quorumNode?.mapping?[Node("two_node")] ?? quorumNode, "cluster.quorum.two_node",
+        "two_node is for exactly two nodes and no witness (with a witness, a plain majority already survives a node)")
+    }
+    if quorum.unfencedTakeover && !quorum.twoNode {
+      reader.fail(
+        at: quorumNode?.mapping?[Node("unfenced_takeover")] ?? quorumNode, "cluster.quorum.unfenced_takeover",
+        "only means something with two_node: true")
     }
   }
 

@@ -171,6 +171,10 @@ struct Fields {
     values[key].flatMap { reader.duration($0, at: path(key), allowZero: allowZero) }
   }
 
+  func boolean(_ key: String, _ reader: inout NodeReader) -> Bool? {
+    values[key].flatMap { reader.boolean($0, at: path(key)) }
+  }
+
   func score(_ key: String, _ reader: inout NodeReader) -> Score? {
     values[key].flatMap { reader.score($0, at: path(key)) }
   }

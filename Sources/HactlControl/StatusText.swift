@@ -8,9 +8,13 @@ public enum StatusText {
     let leader = status.leader.map { "leader \($0)" } ?? "NO LEADER"
     lines.append("Cluster \(status.cluster), seen from \(status.localNode): term \(status.term), \(leader)")
     let quorum = status.quorum
-    lines.append(
-      "Quorum: \(quorum.quorate ? "yes" : "NO") (\(quorum.votes) of \(quorum.expectedVotes) votes, \(quorum.needed) needed)"
-    )
+    var quorumLine =
+      "Quorum: \(quorum.quorate ? "yes" : "NO") (\(quorum.votes) of \(quorum.expectedVotes) votes, \(quorum.needed) needed"
+      + (quorum.twoNode ? ", two-node mode)" : ")")
+    if !quorum.waitingFor.isEmpty {
+      quorumLine += ": wait_for_all: waiting to see \(quorum.waitingFor.joined(separator: ", ")) once"
+    }
+    lines.append(quorumLine)
     lines.append("")
     lines.append("Nodes:")
     lines += table(
@@ -31,6 +35,7 @@ public enum StatusText {
           if let node = resource.node { state += " on \(node)" }
           if resource.activeOn.count > 1 { state += " (active on \(resource.activeOn.joined(separator: ", ")))" }
           var notes: [String] = []
+          if let note = resource.note { notes.append(note) }
           if !resource.failCounts.isEmpty {
             let counts = resource.failCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             notes.append("failures: " + counts.joined(separator: " "))

@@ -36,6 +36,9 @@ public enum ControllerEffect: Sendable, Hashable {
   /// Must be durable (written, fsynced, renamed) before later effects run.
   case persistElection(ElectionRecord)
   case runAgent(AgentCall)
+  /// Abandon a call (a monitor standing between a resource and its stop):
+  /// kill it; its result, if any, is ignored.
+  case cancelAgent(UInt64)
   /// The leader answered an operator request made on this node.
   case requestAnswered(RequestAnswer)
   case log(LogLevel, String)

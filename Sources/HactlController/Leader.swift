@@ -69,6 +69,9 @@ extension NodeController {
         }
       }
     }
+    for (node, resources) in unfenced {
+      for resource in resources where result[resource] != nil { result[resource]!.unfencedOn.insert(node) }
+    }
     for (resource, nodes) in withdrawn where result[resource] != nil {
       for node in nodes.keys where memberNodes.contains(node) && !result[resource]!.activeOn.contains(node) {
         result[resource]!.mustStopOn.insert(node)
@@ -80,12 +83,11 @@ extension NodeController {
   mutating func scheduleIfLeader(now: Instant) -> [ControllerEffect] {
     guard membership.isLeader, var state = leading else { return [] }
     defer { leading = state }
-    // A new leader learns the real state of every member before it decides.
+    // A leader learns the real state of every member before it decides
+    // anything new; meanwhile its earlier decisions stand unchanged (they are
+    // also what it must withdraw carefully later).
     let unprobed = memberNodes.filter { report(of: $0)?.probed != true }
-    guard unprobed.isEmpty else {
-      state.directives = nil
-      return []
-    }
+    guard unprobed.isEmpty else { return [] }
     let nodes = schedulerNodes()
     for (resource, nodes) in state.withdrawn {
       for (node, since) in nodes {

@@ -26,6 +26,9 @@ public struct NodeController: Sendable {
   var nextRequestID: UInt64 = 1
   var nextCallID: UInt64 = 1
   var lastSentBeat: Heartbeat?
+  /// Two-node mode without acceptance: what a lost peer may still run.
+  /// Cleared when it reports afresh.
+  var unfenced: [NodeID: Set<ResourceID>] = [:]
   /// Set by a graceful shutdown: run nothing, so the leader moves it all away.
   public private(set) var leaving = false
 
@@ -110,7 +113,10 @@ public struct NodeController: Sendable {
     var outputs = heardOutputs
     switch packet.message {
     case .heartbeat(let beat):
-      if member.kind == .node { peerReports[sender] = beat.report }
+      if member.kind == .node {
+        peerReports[sender] = beat.report
+        if beat.report != nil { unfenced[sender] = nil }
+      }
       peerRequests[sender] = beat.requests
       outputs += membership.receive(beat.membership, from: sender, now: now)
       effects += apply(outputs, now: now)
@@ -217,6 +223,10 @@ public struct NodeController: Sendable {
     case .peerLost(let peer):
       // What it last said is stale: it must report afresh when it returns,
       // before the leader counts it (its first packet may not be a heartbeat).
+      if config.cluster.quorum.twoNode && !config.cluster.quorum.unfencedTakeover, let report = peerReports[peer] {
+        // Nothing proves it stopped them: without fencing, hands off.
+        unfenced[peer] = Set(report.resources.filter { $0.role.mayBeActive }.map(\.id))
+      }
       peerReports[peer] = nil
       return [.log(.warning, "\(name(of: peer)) lost: silent for \(DurationText.format(config.cluster.deadTime))")]
     case .quorumChanged(let quorate, let votes):

@@ -45,7 +45,16 @@ extension NodeController {
   mutating func reconcile(now: Instant) -> [ControllerEffect] {
     var effects: [ControllerEffect] = []
     for id in resources.keys.sorted() {
-      guard var resource = resources[id], resource.inFlight == nil else { continue }
+      guard var resource = resources[id] else { continue }
+      // A monitor must not delay a stop that is due (after a stall, a lost
+      // lease): cancel it, as pacemaker cancels recurring monitors first.
+      if let call = resource.inFlight, call.action == .monitor, resource.role == .started,
+        want(id, now: now) == .stop
+      {
+        effects.append(.cancelAgent(call.id))
+        resource.inFlight = nil
+      }
+      guard resource.inFlight == nil else { continue }
       let spec = resource.spec
       var call: (AgentAction, Duration, Duration, Bool)?
       switch resource.role {
@@ -84,6 +93,9 @@ extension NodeController {
     }
     return effects
   }
+
+  /// Whether this node means to keep `id` running (it is not stopping it).
+  public func wantsRunning(_ id: ResourceID, now: Instant) -> Bool { want(id, now: now) != .stop }
 
   /// The role of one resource here, as this node's executor knows it.
   public func localRole(of id: ResourceID) -> ResourceRole? { resources[id]?.role }

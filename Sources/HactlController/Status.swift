@@ -29,17 +29,22 @@ extension NodeController {
       let state = Self.clusterRole(roles.map(\.role), missingReports: missing)
       let active = roles.filter { $0.role.mayBeActive && $0.role != .unknown }.map { name(of: $0.node) }
       let shown = roles.first { $0.role == state }.map { name(of: $0.node) }
+      let waitingOn = unfenced.filter { $0.value.contains(spec.id) }.map { name(of: $0.key) }.sorted()
+      let note =
+        waitingOn.isEmpty
+        ? nil : "may still run on \(waitingOn.joined(separator: ", ")) (lost, not fenced): not taken over"
       return ResourceStatus(
         id: spec.id.rawValue, agent: spec.agent.description, state: state,
         node: state == .stopped || state == .unknown ? nil : shown, activeOn: active,
-        failCounts: failCounts, lastFailure: lastFailure)
+        failCounts: failCounts, lastFailure: lastFailure, note: state == .started ? nil : note)
     }
     return ClusterStatus(
       cluster: config.cluster.name, localNode: local.name, term: membership.term,
       leader: membership.leader.map { name(of: $0) },
       quorum: QuorumStatus(
         quorate: membership.quorate, votes: membership.partitionVotes,
-        expectedVotes: membership.settings.expectedVotes, needed: membership.settings.votesNeeded),
+        expectedVotes: membership.settings.expectedVotes, needed: membership.settings.votesNeeded,
+        waitingFor: membership.waitingFor.map { name(of: $0) }, twoNode: membership.settings.twoNode),
       nodes: nodes, resources: resources)
   }
 

@@ -21,6 +21,7 @@ actor DaemonCore {
   let origin: ContinuousClock.Instant
   var sequence: UInt64 = 0
   var waiters: [UInt64: CheckedContinuation<ControlResponse, Never>] = [:]
+  var agentTasks: [UInt64: Task<Void, Never>] = [:]
 
   static let requestTimeout: Duration = .seconds(10)
 
@@ -47,6 +48,7 @@ actor DaemonCore {
   var isQuiescent: Bool { controller.isQuiescent }
 
   func agentFinished(_ call: AgentCall, _ run: AgentRun) {
+    agentTasks[call.id] = nil
     let failed: Bool
     switch run.outcome {
     case .exited(let code): failed = !(code == 0 || (call.action == .monitor && code == 7))
@@ -127,6 +129,8 @@ actor DaemonCore {
         }
       case .runAgent(let call):
         runAgent(call)
+      case .cancelAgent(let id):
+        agentTasks.removeValue(forKey: id)?.cancel()
       case .requestAnswered(let answer):
         let response =
           answer.accepted ? ControlResponse(ok: true, message: answer.message) : .failure(answer.message)
@@ -146,7 +150,7 @@ actor DaemonCore {
         for: spec, action: call.action, timeout: call.timeout, interval: call.interval, ocfRoot: ocfRoot,
         nodeName: controller.local.name, runtimeFolder: agentRuntimeFolder),
       timeout: call.timeout)
-    Task {
+    agentTasks[call.id] = Task {
       let run = await AgentRunner.run(invocation)
       await self.agentFinished(call, run)
     }

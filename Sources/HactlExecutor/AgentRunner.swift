@@ -49,37 +49,18 @@ public enum AgentRunner {
       let why = errno == ENOENT ? "agent not found: \(invocation.path)" : "agent not executable: \(invocation.path)"
       return AgentRun(outcome: .couldNotRun(why), output: "", elapsed: clock.now - started)
     }
-    var options = PlatformOptions()
-    options.createSession = true
-    var environment: [Environment.Key: String] = [:]
-    for (key, value) in invocation.environment { environment[Environment.Key(stringLiteral: key)] = value }
     let timedOut = Flag()
+    let child = ChildProcess()
     do {
-      let result = try await Subprocess.run(
-        .path(.init(invocation.path)),
-        arguments: [invocation.action],
-        environment: .custom(environment),
-        platformOptions: options,
-        input: .none,
-        output: .string(limit: outputLimit),
-        error: .string(limit: outputLimit)
-      ) { execution in
-        let pid = execution.processIdentifier.value
-        // The watchdog outlives this closure: `run` returns only when the
-        // agent exits, and cancels nothing, so we cancel it ourselves below.
-        return Task {
-          try await Task.sleep(for: invocation.timeout)
-          timedOut.set()
-          kill(-pid, SIGTERM)
-          try await Task.sleep(for: invocation.killGrace)
-          kill(-pid, SIGKILL)
-        }
+      // Cancelling the calling task kills the agent's whole process group.
+      let (status, output) = try await withTaskCancellationHandler {
+        try await spawn(invocation, timedOut: timedOut, child: child)
+      } onCancel: {
+        child.killGroup()
       }
-      result.closureResult.cancel()
-      let output = (result.standardOutput ?? "") + (result.standardError ?? "")
       let elapsed = clock.now - started
       if timedOut.isSet { return AgentRun(outcome: .timedOut, output: output, elapsed: elapsed) }
-      switch result.terminationStatus {
+      switch status {
       case .exited(let code): return AgentRun(outcome: .exited(code), output: output, elapsed: elapsed)
       case .signaled(let signal):
         return AgentRun(outcome: .couldNotRun("killed by signal \(signal)"), output: output, elapsed: elapsed)
@@ -88,6 +69,50 @@ public enum AgentRunner {
       return AgentRun(
         outcome: .couldNotRun("cannot run \(invocation.path): \(error)"), output: "", elapsed: clock.now - started)
     }
+  }
+
+  static func spawn(_ invocation: AgentInvocation, timedOut: Flag, child: ChildProcess) async throws -> (
+    TerminationStatus, String
+  ) {
+    var options = PlatformOptions()
+    options.createSession = true
+    var environment: [Environment.Key: String] = [:]
+    for (key, value) in invocation.environment { environment[Environment.Key(stringLiteral: key)] = value }
+    let result = try await Subprocess.run(
+      .path(.init(invocation.path)),
+      arguments: [invocation.action],
+      environment: .custom(environment),
+      platformOptions: options,
+      input: .none,
+      output: .string(limit: outputLimit),
+      error: .string(limit: outputLimit)
+    ) { execution in
+      let pid = execution.processIdentifier.value
+      child.record(pid)
+      // The watchdog outlives this closure: `run` returns only when the
+      // agent exits, and cancels nothing, so we cancel it ourselves below.
+      return Task {
+        try await Task.sleep(for: invocation.timeout)
+        timedOut.set()
+        kill(-pid, SIGTERM)
+        try await Task.sleep(for: invocation.killGrace)
+        kill(-pid, SIGKILL)
+      }
+    }
+    result.closureResult.cancel()
+    child.exited()
+    return (result.terminationStatus, (result.standardOutput ?? "") + (result.standardError ?? ""))
+  }
+}
+
+/// The agent's pid while it runs, so that a cancellation can kill its group.
+final class ChildProcess: Sendable {
+  private let pid = Atomic<Int32>(0)
+  func record(_ value: Int32) { pid.store(value, ordering: .sequentiallyConsistent) }
+  func exited() { pid.store(-1, ordering: .sequentiallyConsistent) }
+  func killGroup() {
+    let value = pid.load(ordering: .sequentiallyConsistent)
+    if value > 0 { kill(-value, SIGKILL) }
   }
 }
 

@@ -9,10 +9,14 @@ public struct MembershipSettings: Sendable, Equatable {
   public var expectedVotes: Int
   public var heartbeatInterval: Duration
   public var deadTime: Duration
+  /// A pair without witness: one node alone is quorate (see `QuorumOptions`).
+  public var twoNode: Bool
+  /// After a start, no quorum until every member has been seen once.
+  public var waitForAll: Bool
 
   public init(
     local: NodeID, votes: [NodeID: Int], candidates: Set<NodeID>, expectedVotes: Int,
-    heartbeatInterval: Duration, deadTime: Duration
+    heartbeatInterval: Duration, deadTime: Duration, twoNode: Bool = false, waitForAll: Bool = false
   ) {
     self.local = local
     self.votes = votes
@@ -20,6 +24,8 @@ public struct MembershipSettings: Sendable, Equatable {
     self.expectedVotes = expectedVotes
     self.heartbeatInterval = heartbeatInterval
     self.deadTime = deadTime
+    self.twoNode = twoNode
+    self.waitForAll = waitForAll
   }
 
   public init(config: ClusterConfig, local: NodeID) {
@@ -28,13 +34,14 @@ public struct MembershipSettings: Sendable, Equatable {
     self.init(
       local: local, votes: votes, candidates: Set(config.nodes.map(\.id)),
       expectedVotes: config.expectedVotes, heartbeatInterval: config.cluster.heartbeatInterval,
-      deadTime: config.cluster.deadTime)
+      deadTime: config.cluster.deadTime, twoNode: config.cluster.quorum.twoNode,
+      waitForAll: config.cluster.quorum.waitForAll)
   }
 
   public var peers: [NodeID] { votes.keys.filter { $0 != local }.sorted() }
 
-  /// A strict majority of the expected votes.
-  public var votesNeeded: Int { expectedVotes / 2 + 1 }
+  /// A strict majority of the expected votes; one vote in two-node mode.
+  public var votesNeeded: Int { twoNode ? 1 : expectedVotes / 2 + 1 }
 
   /// A vote request is refused while the voter heard a leader this recently.
   /// One interval shorter than the dead time, so that the voters of a crashed
@@ -107,6 +114,8 @@ public struct Membership: Sendable {
   var electionNotBefore: Instant
   var lastHeartbeat: Instant?
   var lastInput: Instant?
+  /// Peers heard at least once since this daemon started (wait_for_all).
+  var seenSinceStart: Set<NodeID> = []
 
   struct PeerLiveness: Sendable {
     var lastHeard: Instant?
@@ -148,6 +157,12 @@ public struct Membership: Sendable {
   /// Peers heard within the dead time.
   public var alivePeers: [NodeID] { peers.filter { $0.value.alive }.map(\.key).sorted() }
 
+  /// Members not seen once since start, while wait_for_all holds quorum back.
+  public var waitingFor: [NodeID] {
+    guard settings.waitForAll else { return [] }
+    return settings.peers.filter { !seenSinceStart.contains($0) }
+  }
+
   /// Votes of this node and every live peer.
   public var partitionVotes: Int {
     ([settings.local] + alivePeers).reduce(0) { $0 + (settings.votes[$1] ?? 0) }
@@ -165,7 +180,7 @@ public struct Membership: Sendable {
     guard quorate, !excluded else { return false }
     if role == .leader {
       let fresh = peers.filter { $0.value.echoOfOurs.map { now - $0 <= settings.lease } == true }.map(\.key)
-      return hasMajority(Set([settings.local] + fresh))
+      return hasQuorum(Set([settings.local] + fresh))
     }
     guard role == .follower, let leader, let contact = leaderContact, now - contact <= settings.lease,
       let echo = peers[leader]?.echoOfOurs, now - echo <= settings.lease
@@ -243,6 +258,7 @@ public struct Membership: Sendable {
     state.alive = true
     state.stamp = max(state.stamp ?? .min, sentAt)
     peers[peer] = state
+    seenSinceStart.insert(peer)
     outputs += updateQuorum()
     return (outputs, true)
   }
@@ -393,7 +409,7 @@ public struct Membership: Sendable {
 
   mutating func updateQuorum() -> [MembershipOutput] {
     let votes = partitionVotes
-    let now = votes >= settings.votesNeeded
+    let now = votes >= settings.votesNeeded && waitingFor.isEmpty
     guard now != quorate else { return [] }
     quorate = now
     return [.event(.quorumChanged(quorate: now, votes: votes))]
@@ -465,12 +481,31 @@ public struct Membership: Sendable {
     }
   }
 
-  func hasMajority(_ voters: Set<NodeID>) -> Bool {
+  func hasQuorum(_ voters: Set<NodeID>) -> Bool {
     voters.reduce(0) { $0 + (settings.votes[$1] ?? 0) } >= settings.votesNeeded
   }
 
+  /// Enough votes to win an election. In two-node mode a node wins alone
+  /// only while its peer is silent; otherwise it needs the peer too.
+  func hasMajority(_ voters: Set<NodeID>) -> Bool {
+    guard settings.twoNode, !alivePeers.isEmpty else { return hasQuorum(voters) }
+    return voters.count == 1 + alivePeers.count
+  }
+
+  /// The next term this node may use: in two-node mode, a node electing
+  /// itself alone takes only terms of its own parity, so the two halves of a
+  /// split pair never lead the same term.
+  func nextTerm() -> UInt64 {
+    var term = record.term + 1
+    if settings.twoNode && alivePeers.isEmpty {
+      let rank = UInt64(settings.candidates.sorted().firstIndex(of: settings.local) ?? 0)
+      while term % 2 != rank % 2 { term += 1 }
+    }
+    return term
+  }
+
   mutating func startElection(now: Instant) -> [MembershipOutput] {
-    record = ElectionRecord(term: record.term + 1, votedFor: settings.local)
+    record = ElectionRecord(term: nextTerm(), votedFor: settings.local)
     role = .candidate
     leader = nil
     grantedMembers = []

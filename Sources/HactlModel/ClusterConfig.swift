@@ -26,7 +26,7 @@ public struct ClusterConfig: Sendable, Equatable {
   public func member(id: NodeID) -> Member? { voters.first { $0.id == id } }
   public func resource(_ id: ResourceID) -> ResourceSpec? { resources.first { $0.id == id } }
 
-  /// The votes needed for quorum: a strict majority of the expected votes.
+  /// The votes expected: the sum of all votes unless configured.
   public var expectedVotes: Int {
     cluster.quorum.expectedVotes ?? voters.reduce(0) { $0 + $1.votes }
   }
@@ -68,11 +68,29 @@ public struct QuorumOptions: Sendable, Equatable {
   /// Overrides the sum of configured votes (corosync's `expected_votes`).
   public var expectedVotes: Int?
   public var noQuorumPolicy: NoQuorumPolicy
+  /// A pair without a witness: each node alone keeps quorum (corosync's
+  /// `two_node`). A survivor then takes over the lost node's resources only
+  /// if that node is fenced, or the operator accepted the risk in words.
+  public var twoNode: Bool
+  /// After a start, no quorum until every member has been seen once.
+  public var waitForAll: Bool
+  /// The operator's written acceptance that, without fencing, both nodes of
+  /// a two-node cluster may run the same resource at once.
+  public var unfencedTakeover: Bool
 
-  public init(expectedVotes: Int? = nil, noQuorumPolicy: NoQuorumPolicy = .stop) {
+  public init(
+    expectedVotes: Int? = nil, noQuorumPolicy: NoQuorumPolicy = .stop, twoNode: Bool = false,
+    waitForAll: Bool = false, unfencedTakeover: Bool = false
+  ) {
     self.expectedVotes = expectedVotes
     self.noQuorumPolicy = noQuorumPolicy
+    self.twoNode = twoNode
+    self.waitForAll = waitForAll
+    self.unfencedTakeover = unfencedTakeover
   }
+
+  /// The sentence `unfenced_takeover` must hold, word for word.
+  public static let unfencedTakeoverPhrase = "I accept that both nodes may run the same resource at once"
 }
 
 /// What a node does with its resources while its partition has no quorum.

@@ -69,17 +69,26 @@ public struct QuorumStatus: Sendable, Codable, Equatable {
   public var votes: Int
   public var expectedVotes: Int
   public var needed: Int
+  /// wait_for_all: members not seen since start, holding quorum back.
+  public var waitingFor: [String]
+  public var twoNode: Bool
 
-  public init(quorate: Bool, votes: Int, expectedVotes: Int, needed: Int) {
+  public init(
+    quorate: Bool, votes: Int, expectedVotes: Int, needed: Int, waitingFor: [String] = [], twoNode: Bool = false
+  ) {
     self.quorate = quorate
     self.votes = votes
     self.expectedVotes = expectedVotes
     self.needed = needed
+    self.waitingFor = waitingFor
+    self.twoNode = twoNode
   }
 
   enum CodingKeys: String, CodingKey {
     case quorate, votes, needed
     case expectedVotes = "expected_votes"
+    case waitingFor = "waiting_for"
+    case twoNode = "two_node"
   }
 }
 
@@ -120,11 +129,14 @@ public struct ResourceStatus: Sendable, Codable, Equatable {
   public var activeOn: [String]
   public var failCounts: [String: Int]
   public var lastFailure: NodeFailure?
+  /// Why it does not run where it could, when the leader knows a reason.
+  public var note: String?
 
   public init(
     id: String, agent: String, state: ResourceRole, node: String?, activeOn: [String],
-    failCounts: [String: Int], lastFailure: NodeFailure?
+    failCounts: [String: Int], lastFailure: NodeFailure?, note: String? = nil
   ) {
+    self.note = note
     self.id = id
     self.agent = agent
     self.state = state
@@ -135,7 +147,7 @@ public struct ResourceStatus: Sendable, Codable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case id, agent, state, node
+    case id, agent, state, node, note
     case activeOn = "active_on"
     case failCounts = "fail_counts"
     case lastFailure = "last_failure"

@@ -22,15 +22,19 @@ public struct ResourceSituation: Sendable, Hashable {
   public var mustStopOn: Set<NodeID>
   /// Nodes on which a stop failed: it may run there and nothing may touch it.
   public var blockedOn: Set<NodeID>
+  /// Lost nodes that may still run it and cannot be fenced: it must not
+  /// start elsewhere (two-node mode without the operator's acceptance).
+  public var unfencedOn: Set<NodeID>
   public var failCounts: [NodeID: Int]
 
   public init(
     activeOn: Set<NodeID> = [], mustStopOn: Set<NodeID> = [], blockedOn: Set<NodeID> = [],
-    failCounts: [NodeID: Int] = [:]
+    unfencedOn: Set<NodeID> = [], failCounts: [NodeID: Int] = [:]
   ) {
     self.activeOn = activeOn
     self.mustStopOn = mustStopOn
     self.blockedOn = blockedOn
+    self.unfencedOn = unfencedOn
     self.failCounts = failCounts
   }
 }
@@ -138,6 +142,12 @@ public enum Scheduler {
       return PlacementDecision(
         resource: spec.id, scores: scores, target: nil,
         reason: "blocked: a stop failed on \(names); clean it up before it can run again")
+    }
+    if !situation.unfencedOn.isEmpty && situation.activeOn.isEmpty {
+      let names = situation.unfencedOn.sorted().map { name(of: $0, in: input) }.joined(separator: ", ")
+      return PlacementDecision(
+        resource: spec.id, scores: scores, target: nil,
+        reason: "may still run on \(names), which was lost and cannot be fenced; not taking it over")
     }
     let best = scores.filter { $0.value >= .zero }.max { lhs, rhs in
       if lhs.value != rhs.value { return lhs.value < rhs.value }

@@ -86,10 +86,17 @@ public struct SimCluster: Sendable {
     case hang(times: Int)
   }
 
-  public init(config: ClusterConfig, seed: UInt64 = 1) {
+  /// `down`: members whose daemons are not started yet (`restart` starts them).
+  public init(config: ClusterConfig, seed: UInt64 = 1, down: Set<String> = []) {
     self.config = config
     random = SeededRandom(seed: seed)
-    for member in config.voters { boot(member.id) }
+    for member in config.voters {
+      if down.contains(member.name) {
+        crashed.insert(member.id)
+      } else {
+        boot(member.id)
+      }
+    }
   }
 
   public static func config(
@@ -211,6 +218,7 @@ public struct SimCluster: Sendable {
     guard !crashed.contains(node), !stalled.contains(node), let controller = controllers[node] else { return false }
     return controller.membership.mayRunResources(now: localNow(node))
       && [.started, .starting].contains(controller.localRole(of: resource))
+      && controller.wantsRunning(resource, now: localNow(node))
       && startedBy[node]?[resource] == incarnations[node]
   }
 
@@ -319,6 +327,9 @@ public struct SimCluster: Sendable {
         } else {
           calls.append((now + (call.action == .stop ? stopLatency : agentLatency), node, call))
         }
+      case .cancelAgent(let id):
+        calls.removeAll { $0.node == node && $0.call.id == id }
+        hungCalls.remove(HungCall(node: node, id: id))
       case .requestAnswered(let answer):
         answers[node, default: []].append(answer)
       case .log(let level, let message):

@@ -188,6 +188,41 @@ struct ConfigLoaderTests {
     #expect(sameResource.first?.message == "resource id 'vip' is already used by resources[0]")
   }
 
+  static let pair = """
+    cluster:
+      name: pair
+      key_file: k
+      quorum:
+        two_node: true
+    nodes:
+      - { name: a, id: 1, address: 10.0.0.1 }
+      - { name: b, id: 2, address: 10.0.0.2 }
+    """
+
+  @Test func twoNodeTurnsOnWaitForAllAndNeedsExactlyTwoNodes() throws {
+    let config = try ConfigLoader.parse(Self.pair, file: "p.yaml")
+    #expect(config.cluster.quorum.twoNode)
+    #expect(config.cluster.quorum.waitForAll)
+    #expect(!config.cluster.quorum.unfencedTakeover)
+    let off = try ConfigLoader.parse(
+      Self.pair.replacingOccurrences(of: "two_node: true", with: "two_node: true\n    wait_for_all: false"),
+      file: "p.yaml")
+    #expect(!off.cluster.quorum.waitForAll)
+    let three = errors(Self.pair + "\n  - { name: c, id: 3, address: 10.0.0.3 }\n")
+    #expect(three.map(\.field) == ["cluster.quorum.two_node"])
+    #expect(three.first?.line == 5)
+  }
+
+  @Test func theRiskMustBeAcceptedWordForWord() throws {
+    let accepted = Self.pair.replacingOccurrences(
+      of: "two_node: true", with: "two_node: true\n    unfenced_takeover: \"\(QuorumOptions.unfencedTakeoverPhrase)\"")
+    #expect(try ConfigLoader.parse(accepted, file: "p.yaml").cluster.quorum.unfencedTakeover)
+    let vague = Self.pair.replacingOccurrences(of: "two_node: true", with: "two_node: true\n    unfenced_takeover: yes")
+    let error = try #require(onlyError(vague))
+    #expect(error.field == "cluster.quorum.unfenced_takeover")
+    #expect(error.message.contains(QuorumOptions.unfencedTakeoverPhrase))
+  }
+
   @Test func everyErrorIsReportedAtOnceInFileOrder() {
     var text = replacing("port: 5405", with: "port: zero")
     text = text.replacingOccurrences(of: "agent: ocf:hactl:Marker", with: "agent: Marker")

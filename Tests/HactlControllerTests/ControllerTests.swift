@@ -246,6 +246,82 @@ struct ControllerTests {
     }
   }
 
+  func twoNode(accept: Bool = false, waitForAll: Bool = true) -> ClusterConfig {
+    var config = SimCluster.config(
+      witness: false, resources: [SimCluster.marker("vip"), SimCluster.marker("web", prefer: "beta")])
+    config.cluster.quorum = QuorumOptions(twoNode: true, waitForAll: waitForAll, unfencedTakeover: accept)
+    return config
+  }
+
+  @Test func twoNodeSurvivorKeepsQuorumButDoesNotTakeOverWithoutFencing() {
+    var sim = SimCluster(config: twoNode())
+    settled(&sim, "vip", on: "alpha")
+    settled(&sim, "web", on: "beta")
+    sim.crash("alpha")
+    sim.run(for: .seconds(5))
+    let status = sim.status(via: "beta")
+    #expect(status.quorum.quorate)
+    #expect(status.quorum.twoNode)
+    #expect(status.leader == "beta")
+    #expect(sim.runs("web") == ["beta"], "its own resource keeps running")
+    #expect(sim.runs("vip").isEmpty, "alpha's is not taken over: alpha may still run it")
+    #expect(status.resource("vip")?.note == "may still run on alpha (lost, not fenced): not taken over")
+    // alpha comes back and reports it runs nothing: vip runs again, on its
+    // preferred node (nothing holds it elsewhere).
+    sim.restart(sim.id("alpha"))
+    settled(&sim, "vip", on: "alpha")
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func twoNodeWithTheRiskAcceptedInWordsTakesOver() {
+    var sim = SimCluster(config: twoNode(accept: true))
+    settled(&sim, "vip", on: "alpha")
+    sim.crash("alpha")
+    settled(&sim, "vip", on: "beta")
+  }
+
+  @Test func twoNodeSplitLeavesEachSideWithItsOwnAndDistinctTerms() {
+    var sim = SimCluster(config: twoNode())
+    settled(&sim, "vip", on: "alpha")
+    settled(&sim, "web", on: "beta")
+    sim.partition([sim.id("alpha")])
+    sim.run(for: .seconds(5))
+    #expect(sim.runs("vip") == ["alpha"])
+    #expect(sim.runs("web") == ["beta"])
+    let alpha = sim.controllers[sim.id("alpha")]!.membership
+    let beta = sim.controllers[sim.id("beta")]!.membership
+    #expect(alpha.isLeader && beta.isLeader)
+    #expect(alpha.term != beta.term, "two leaders of one term")
+    sim.heal()
+    sim.run(for: .seconds(5))
+    #expect(sim.controllers.values.filter { $0.membership.isLeader }.count == 1)
+    #expect(sim.runs("vip") == ["alpha"])
+    #expect(sim.runs("web") == ["beta"])
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func waitForAllHoldsQuorumUntilEveryMemberWasSeenOnce() {
+    var sim = SimCluster(config: twoNode(), down: ["beta"])
+    sim.run(for: .seconds(5))
+    let waiting = sim.status(via: "alpha")
+    #expect(!waiting.quorum.quorate)
+    #expect(waiting.quorum.waitingFor == ["beta"])
+    #expect(sim.runs("vip").isEmpty)
+    sim.restart(sim.id("beta"))
+    settled(&sim, "vip", on: "alpha")
+    #expect(sim.status(via: "alpha").quorum.waitingFor.isEmpty)
+    // Once both were seen, losing one no longer costs quorum.
+    sim.crash("beta")
+    sim.run(for: .seconds(3))
+    #expect(sim.status(via: "alpha").quorum.quorate)
+    #expect(sim.runs("vip") == ["alpha"])
+  }
+
+  @Test func withoutWaitForAllALoneTwoNodeMemberStartsAtOnce() {
+    var sim = SimCluster(config: twoNode(waitForAll: false), down: ["beta"])
+    settled(&sim, "vip", on: "alpha")
+  }
+
   @Test func statusNamesLeaderQuorumAndPlacement() {
     var sim = pair()
     settled(&sim, on: "alpha")

@@ -120,6 +120,30 @@ struct AgentRunnerTests {
     #expect(!alive, "grandchild \(grandchild) survived the timeout")
   }
 
+  @Test func cancellingTheCallKillsTheAgentsWholeGroup() async throws {
+    let pidFile = folder + "/cancelled.pid"
+    let path = try script(
+      "slow-monitor", "sh -c 'echo $$ > \(pidFile); sleep 30' &\nsleep 30")
+    let task = Task {
+      await AgentRunner.run(AgentInvocation(path: path, action: "monitor", environment: [:], timeout: .seconds(60)))
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    let clock = ContinuousClock()
+    let cancelled = clock.now
+    task.cancel()
+    let run = await task.value
+    #expect(clock.now - cancelled < .seconds(2))
+    #expect(run.outcome != .exited(0))
+    let grandchild = try #require(
+      Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    var alive = true
+    for _ in 0..<100 where alive {
+      alive = kill(grandchild, 0) == 0 && !isZombie(grandchild)
+      if alive { try await Task.sleep(for: .milliseconds(20)) }
+    }
+    #expect(!alive, "grandchild \(grandchild) survived the cancellation")
+  }
+
   @Test func anAgentsBackgroundServiceOutlivesASuccessfulStart() async throws {
     // A start that daemonizes must return, and its daemon must keep running.
     let pidFile = folder + "/daemon.pid"
