@@ -65,7 +65,7 @@ struct WireTests {
   }
 
   @Test func randomAndMutatedBytesNeverCrashTheDecoder() throws {
-    var random = SeededGenerator(seed: 0x4841_4354)
+    var random = SeededRandom(seed: 0x4841_4354)
     let valid = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(Self.fullHeartbeat)))
     var decodedMutants = 0
     for round in 0..<20_000 {
@@ -104,7 +104,7 @@ struct WireTests {
   }
 
   @Test func randomBytesAreNeverAuthenticated() {
-    var random = SeededGenerator(seed: 99)
+    var random = SeededRandom(seed: 99)
     let key = ClusterKey(secret: Array(repeating: 1, count: 32), clusterName: "web")
     for _ in 0..<5000 {
       let bytes = (0..<Int.random(in: 0..<200, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
@@ -172,18 +172,5 @@ struct KeyFileTests {
     } catch {
       #expect(error.description == "cannot read key file /nonexistent/key: No such file or directory")
     }
-  }
-}
-
-/// SplitMix64: a tiny seeded generator, so fuzz runs are repeatable.
-struct SeededGenerator: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
