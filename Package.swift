@@ -93,6 +93,11 @@ let package = Package(
       dependencies: ["HactlLab", "HactlModel", "HactlConfig", "HactlControl"],
       path: "bench/failover"
     ),
+    .executableTarget(
+      name: "membership-bench",
+      dependencies: ["HactlLab", "HactlModel", "HactlConfig", "HactlControl"],
+      path: "bench/membership"
+    ),
     .testTarget(name: "HactlConfigTests", dependencies: ["HactlConfig"]),
     .testTarget(name: "HactlMembershipTests", dependencies: ["HactlMembership"]),
     .testTarget(name: "HactlSchedulerTests", dependencies: ["HactlScheduler"]),

@@ -73,7 +73,8 @@ actor DaemonCore {
       let wire = transport.statistics
       let counted = controller.counters
       status.traffic = TrafficStatus(
-        sent: wire.sent, received: wire.received, failedAuthentication: wire.failedAuthentication,
+        sent: wire.sent, bytesSent: wire.bytesSent, received: wire.received,
+        failedAuthentication: wire.failedAuthentication,
         malformed: wire.malformed, replayed: counted.packetsReplayed + counted.packetsStale,
         unknownSender: counted.packetsFromStrangers)
       return ControlResponse(ok: true, status: status)

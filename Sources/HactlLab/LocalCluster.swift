@@ -75,7 +75,7 @@ public final class LocalCluster: @unchecked Sendable {
       yaml +=
         "witness: { name: \(witness), id: \(options.nodes.count + 1), address: 127.0.0.1, port: \(ports.last!) }\n"
     }
-    yaml += "resources:\n" + options.resourcesYAML + "\n"
+    yaml += options.resourcesYAML.isEmpty ? "resources: []\n" : "resources:\n" + options.resourcesYAML + "\n"
     try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     for member in members {
       try FileManager.default.createDirectory(atPath: runtimeFolder(member), withIntermediateDirectories: true)
@@ -111,6 +111,16 @@ public final class LocalCluster: @unchecked Sendable {
 
   public func startAll() throws {
     for member in members { try start(member) }
+  }
+
+  /// CPU seconds (user + system) the member's daemon has used so far.
+  public func cpuSeconds(_ member: String) -> Double? {
+    guard let pid = pid(member), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = stat.lastIndex(of: ")")
+    else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
   }
 
   public func pid(_ member: String) -> Int32? {

@@ -42,14 +42,19 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
 /// dropped and counted here, never passed on.
 public struct TrafficStatus: Sendable, Codable, Equatable {
   public var sent: Int
+  public var bytesSent: Int
   public var received: Int
   public var failedAuthentication: Int
   public var malformed: Int
   public var replayed: Int
   public var unknownSender: Int
 
-  public init(sent: Int, received: Int, failedAuthentication: Int, malformed: Int, replayed: Int, unknownSender: Int) {
+  public init(
+    sent: Int, bytesSent: Int = 0, received: Int, failedAuthentication: Int, malformed: Int, replayed: Int,
+    unknownSender: Int
+  ) {
     self.sent = sent
+    self.bytesSent = bytesSent
     self.received = received
     self.failedAuthentication = failedAuthentication
     self.malformed = malformed
@@ -60,6 +65,7 @@ public struct TrafficStatus: Sendable, Codable, Equatable {
   enum CodingKeys: String, CodingKey {
     case sent, received, malformed, replayed
     case failedAuthentication = "failed_authentication"
+    case bytesSent = "bytes_sent"
     case unknownSender = "unknown_sender"
   }
 }

@@ -105,7 +105,8 @@ public struct SimCluster: Sendable {
     let names = ["alpha", "beta", "gamma", "delta", "epsilon"]
     let nodeSpecs = (0..<nodes).map {
       NodeSpec(
-        name: names[$0], id: NodeID(UInt32($0 + 1)), endpoint: Endpoint(host: "127.0.0.1", port: UInt16(6000 + $0)))
+        name: $0 < names.count ? names[$0] : "node\($0 + 1)", id: NodeID(UInt32($0 + 1)),
+        endpoint: Endpoint(host: "127.0.0.1", port: UInt16(6000 + $0)))
     }
     let witnessSpec =
       witness

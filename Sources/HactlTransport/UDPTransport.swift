@@ -10,6 +10,8 @@ import Synchronization
 public final class UDPTransport: Sendable {
   public struct Counters: Sendable {
     public var sent = 0
+    /// Bytes sent, UDP payloads (HMAC tag included).
+    public var bytesSent = 0
     public var received = 0
     public var failedAuthentication = 0
     public var malformed = 0
@@ -54,7 +56,10 @@ public final class UDPTransport: Sendable {
     let sealed = key.seal(bytes)
     let envelope = AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: sealed))
     channel.channel.writeAndFlush(envelope, promise: nil)
-    counters.withLock { $0.sent += 1 }
+    counters.withLock {
+      $0.sent += 1
+      $0.bytesSent += sealed.count
+    }
   }
 
   /// Authenticated, decoded packets, until the channel closes.

@@ -16,7 +16,8 @@ struct ConfigFuzzTests {
       var text: String
       switch round % 5 {
       case 0:
-        text = String((0..<Int.random(in: 0..<300, using: &random)).map { _ in Self.alphabet.randomElement(using: &random)! })
+        text = String(
+          (0..<Int.random(in: 0..<300, using: &random)).map { _ in Self.alphabet.randomElement(using: &random)! })
       case 1:
         var mutated = lines
         for _ in 0..<Int.random(in: 1...3, using: &random) where !mutated.isEmpty {

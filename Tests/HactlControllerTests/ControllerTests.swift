@@ -322,6 +322,18 @@ struct ControllerTests {
     settled(&sim, "vip", on: "alpha")
   }
 
+  @Test(arguments: [3, 8, 32])
+  func largerClustersElectOneLeaderThatAllFollow(nodes: Int) {
+    var sim = SimCluster(config: SimCluster.config(nodes: nodes, witness: false, resources: [SimCluster.marker("vip")]))
+    let took = sim.run(
+      until: { sim in
+        let leaders = Set(sim.controllers.values.compactMap(\.membership.leader))
+        return leaders.count == 1 && sim.controllers.values.allSatisfy { $0.membership.leader != nil }
+      }, within: .seconds(10))
+    #expect(took != nil, "\(sim.memberStates().joined(separator: "\n"))")
+    settled(&sim, on: "alpha")
+  }
+
   @Test func statusNamesLeaderQuorumAndPlacement() {
     var sim = pair()
     settled(&sim, on: "alpha")

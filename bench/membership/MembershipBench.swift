@@ -1,0 +1,104 @@
+import Foundation
+import HactlConfig
+import HactlControl
+import HactlLab
+import HactlModel
+
+/// Two tables, from real `hactld` processes on 127.0.0.1:
+/// 1. failure detection: SIGKILL a node, time until a survivor's status shows
+///    it lost, against the configured dead time;
+/// 2. idle cost per node for 2, 8 and 32 nodes: CPU seconds per hour and
+///    bytes per second sent.
+///
+///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS]
+@main
+enum MembershipBench {
+  static func main() async throws {
+    let arguments = CommandLine.arguments.dropFirst().map { $0 }
+    let runs = arguments.first.flatMap(Int.init) ?? 30
+    let idleSeconds = arguments.count > 1 ? Double(arguments[1]) ?? 20 : 20
+    try await detection(runs: runs)
+    try await idleCost(sizes: [2, 8, 32], seconds: idleSeconds)
+  }
+
+  static func detection(runs: Int) async throws {
+    var options = LocalCluster.Options(resourcesYAML: "")
+    options.nodes = ["alpha", "beta", "gamma"]
+    options.witness = nil
+    let cluster = try LocalCluster(options: options)
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    let deadTime = DurationParsing.parse(options.deadTime)!
+    let interval = DurationParsing.parse(options.heartbeatInterval)!
+    var samples: [Double] = []
+    for run in 1...runs {
+      _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30)) { status in
+        status.nodes.allSatisfy { $0.state == .online } && status.leader != nil
+      }
+      // A random phase against the heartbeat schedule.
+      try await Task.sleep(for: .milliseconds(Int.random(in: 0..<200)))
+      let killed = ContinuousClock.now
+      cluster.crash("gamma")
+      _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30), every: .milliseconds(2)) {
+        $0.node("gamma")?.state == .lost
+      }
+      samples.append((ContinuousClock.now - killed).seconds * 1000)
+      print(String(format: "detection run %2d: %.0f ms", run, samples.last!))
+      try cluster.start("gamma")
+    }
+    let sorted = samples.sorted()
+    let floor = Double((deadTime - interval).milliseconds)
+    print("")
+    print(
+      "| failure detection (ms, n=\(runs)) | median | p99 | min | max | dead time | floor (dead time − interval) | median / dead time |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print(
+      String(
+        format: "| kill → survivor sees it lost | %.0f | %.0f | %.0f | %.0f | %lld | %.0f | %.2f |",
+        percentile(sorted, 50), percentile(sorted, 99), sorted.first!, sorted.last!, deadTime.milliseconds, floor,
+        percentile(sorted, 50) / Double(deadTime.milliseconds)))
+    print("")
+  }
+
+  static func idleCost(sizes: [Int], seconds: Double) async throws {
+    print("| nodes | CPU s per node per hour | bytes/s sent per node | packets/s sent per node |")
+    print("|---|---|---|---|")
+    for size in sizes {
+      var options = LocalCluster.Options(resourcesYAML: "")
+      options.nodes = (1...size).map { "n\($0)" }
+      options.witness = nil
+      let cluster = try LocalCluster(options: options)
+      defer { cluster.shutdown() }
+      try cluster.startAll()
+      _ = try await cluster.waitFor(via: "n1", timeout: .seconds(60)) { status in
+        status.nodes.allSatisfy { $0.state == .online && $0.member } && status.leader != nil
+      }
+      try await Task.sleep(for: .seconds(2))
+      let cpuBefore = options.nodes.compactMap { cluster.cpuSeconds($0) }.reduce(0, +)
+      var before: [String: TrafficStatus] = [:]
+      for node in options.nodes { before[node] = try await cluster.status(via: node).traffic }
+      let started = ContinuousClock.now
+      try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+      let elapsed = (ContinuousClock.now - started).seconds
+      let cpuAfter = options.nodes.compactMap { cluster.cpuSeconds($0) }.reduce(0, +)
+      var bytes = 0
+      var packets = 0
+      for node in options.nodes {
+        let after = try await cluster.status(via: node).traffic!
+        bytes += after.bytesSent - before[node]!.bytesSent
+        packets += after.sent - before[node]!.sent
+      }
+      let perNode = Double(size)
+      print(
+        String(
+          format: "| %d | %.1f | %.0f | %.1f |", size, (cpuAfter - cpuBefore) / elapsed * 3600 / perNode,
+          Double(bytes) / elapsed / perNode, Double(packets) / elapsed / perNode))
+    }
+  }
+
+  static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+    return sorted[max(0, min(sorted.count - 1, rank - 1))]
+  }
+}
