@@ -42,11 +42,15 @@ extension NodeController {
     node == local.id ? (local.kind == .node ? localReport : nil) : peerReports[node]
   }
 
-  func schedulerNodes() -> [SchedulerNode] {
+  func schedulerNodes(now: Instant) -> [SchedulerNode] {
     let members = Set(memberNodes)
     return config.nodes.map { spec in
       let report = members.contains(spec.id) ? report(of: spec.id) : nil
-      let eligible = report.map { $0.probed && $0.mode == .online } ?? false
+      // It must also hear us (echo our recent packets), or it would never
+      // see the decision to start anything: a one-way cut towards it.
+      let hearsUs =
+        spec.id == local.id || membership.echo(from: spec.id).map { now - $0 <= membership.settings.lease } == true
+      let eligible = report.map { $0.probed && $0.mode == .online } == true && hearsUs
       return SchedulerNode(id: spec.id, name: spec.name, eligible: eligible)
     }
   }
@@ -88,7 +92,7 @@ extension NodeController {
     // also what it must withdraw carefully later).
     let unprobed = memberNodes.filter { report(of: $0)?.probed != true }
     guard unprobed.isEmpty else { return [] }
-    let nodes = schedulerNodes()
+    let nodes = schedulerNodes(now: now)
     for (resource, nodes) in state.withdrawn {
       for (node, since) in nodes {
         let seen = membership.echo(from: node).map { $0 >= since } ?? false

@@ -147,6 +147,16 @@ struct NodeService: Service {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask {
         for await packet in transport.packets() { await core.receive(packet) }
+        guard !Task.isCancelled else { return }
+        // Deaf for good: hand everything over cleanly, then let the service
+        // manager restart us with a fresh socket.
+        logger.critical("the UDP socket closed: stopping resources and exiting")
+        await core.leave()
+        let deadline = ContinuousClock.now + leaveTimeout
+        while await !core.isQuiescent && ContinuousClock.now < deadline {
+          try? await Task.sleep(for: .milliseconds(20))
+        }
+        exit(75)
       }
       tasks.addTask {
         while !Task.isCancelled {

@@ -17,6 +17,10 @@ public final class LocalCluster: @unchecked Sendable {
     /// The `resources:` section, YAML, indented by two spaces per level.
     public var resourcesYAML: String
     public var extraClusterYAML = ""
+    /// Per member: its address, when not 127.0.0.1 (inside a namespace).
+    public var addresses: [String: String] = [:]
+    /// Per member: a command that runs the daemon, e.g. `ip netns exec NS`.
+    public var launchPrefix: [String: [String]] = [:]
     public init(resourcesYAML: String) { self.resourcesYAML = resourcesYAML }
   }
 
@@ -69,11 +73,13 @@ public final class LocalCluster: @unchecked Sendable {
 
       """
     for (index, node) in options.nodes.enumerated() {
-      yaml += "  - { name: \(node), id: \(index + 1), address: 127.0.0.1, port: \(ports[index]) }\n"
+      let address = options.addresses[node] ?? "127.0.0.1"
+      yaml += "  - { name: \(node), id: \(index + 1), address: \(address), port: \(ports[index]) }\n"
     }
     if let witness = options.witness {
+      let address = options.addresses[witness] ?? "127.0.0.1"
       yaml +=
-        "witness: { name: \(witness), id: \(options.nodes.count + 1), address: 127.0.0.1, port: \(ports.last!) }\n"
+        "witness: { name: \(witness), id: \(options.nodes.count + 1), address: \(address), port: \(ports.last!) }\n"
     }
     yaml += options.resourcesYAML.isEmpty ? "resources: []\n" : "resources:\n" + options.resourcesYAML + "\n"
     try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -90,11 +96,13 @@ public final class LocalCluster: @unchecked Sendable {
   /// Starts (or restarts) one member's daemon; output goes to its log.
   public func start(_ member: String) throws {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: daemonPath)
-    var arguments = [
-      "--config", configPath, "--node", member, "--state", stateFolder(member), "--socket", socketPath(member),
-      "--agent-runtime", runtimeFolder(member),
-    ]
+    let prefix = options.launchPrefix[member] ?? []
+    process.executableURL = URL(fileURLWithPath: prefix.first ?? daemonPath)
+    var arguments =
+      Array(prefix.dropFirst()) + (prefix.isEmpty ? [] : [daemonPath]) + [
+        "--config", configPath, "--node", member, "--state", stateFolder(member), "--socket", socketPath(member),
+        "--agent-runtime", runtimeFolder(member),
+      ]
     if member == options.witness { arguments.append("--witness") }
     process.arguments = arguments
     if !FileManager.default.fileExists(atPath: logPath(member)) {

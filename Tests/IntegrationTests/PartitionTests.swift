@@ -1,0 +1,120 @@
+import Foundation
+import HactlControl
+import HactlLab
+import HactlModel
+import Testing
+
+/// Real `hactld` processes, each in its own network namespace, partitioned
+/// for real: exactly one side may run the resource, at every instant.
+@Suite(.serialized, .enabled(if: NamespaceLab.available))
+struct PartitionTests {
+  static let members = ["alpha", "beta", "arbiter"]
+
+  func start() throws -> (NamespaceLab, LocalCluster) {
+    let lab = try NamespaceLab(members: Self.members)
+    var options = LocalCluster.Options(
+      resourcesYAML: """
+          - id: marker
+            agent: ocf:hactl:Marker
+            monitor: { interval: 1s, timeout: 10s }
+            prefer: { node: alpha, score: 50 }
+        """)
+    for member in Self.members {
+      options.addresses[member] = lab.members[member]!.address
+      options.launchPrefix[member] = lab.launch(member)
+    }
+    do {
+      let cluster = try LocalCluster(options: options)
+      try cluster.startAll()
+      return (lab, cluster)
+    } catch {
+      lab.destroy()
+      throw error
+    }
+  }
+
+  func runsOn(_ cluster: LocalCluster) -> [String] {
+    ["alpha", "beta"].filter {
+      FileManager.default.fileExists(atPath: cluster.runtimeFolder($0) + "/Marker-marker@\($0)")
+    }
+  }
+
+  /// Watches the marker files every 5 ms until it runs only on `node`;
+  /// fails if it ever runs on both.
+  func watchUntilOnlyOn(_ node: String, _ cluster: LocalCluster, within limit: Duration) async throws {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+      let now = runsOn(cluster)
+      #expect(now.count <= 1, "the resource runs on \(now) at once")
+      if now == [node] { return }
+      try await Task.sleep(for: .milliseconds(5))
+    }
+    Issue.record("never ran on \(node) alone; runs on \(runsOn(cluster))")
+  }
+
+  func settle(_ cluster: LocalCluster) async throws {
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30)) {
+      $0.resource("marker")?.node == "alpha" && $0.nodes.allSatisfy { $0.state == .online }
+    }
+  }
+
+  @Test func fullPartitionOfAPairWithAWitnessLeavesExactlyOneSideRunning() async throws {
+    let (lab, cluster) = try start()
+    defer {
+      cluster.shutdown()
+      lab.destroy()
+    }
+    try await settle(cluster)
+    try lab.isolate("alpha")
+    try await watchUntilOnlyOn("beta", cluster, within: .seconds(15))
+    // Some time later it is still so: alpha, alone, has no quorum.
+    try await Task.sleep(for: .seconds(2))
+    #expect(runsOn(cluster) == ["beta"])
+    let alpha = try await cluster.status(via: "alpha")
+    #expect(!alpha.quorum.quorate)
+    try lab.reconnect("alpha")
+    let healed = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { status in
+      status.nodes.allSatisfy { $0.state == .online && $0.member }
+    }
+    #expect(healed.resource("marker")?.node == "beta", "stickiness keeps it where it went")
+    #expect(runsOn(cluster) == ["beta"])
+  }
+
+  @Test func oneWayPartitionFromTheActiveNodeMovesItWithoutOverlap() async throws {
+    let (lab, cluster) = try start()
+    defer {
+      cluster.shutdown()
+      lab.destroy()
+    }
+    try await settle(cluster)
+    // alpha still hears the others, but nobody hears alpha.
+    try lab.dropOutgoing("alpha")
+    try await watchUntilOnlyOn("beta", cluster, within: .seconds(15))
+    try await Task.sleep(for: .seconds(2))
+    #expect(runsOn(cluster) == ["beta"])
+    lab.restore("alpha")
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) { status in
+      status.nodes.allSatisfy { $0.state == .online && $0.member }
+    }
+    #expect(runsOn(cluster) == ["beta"])
+  }
+
+  @Test func oneWayPartitionTowardsTheActiveNodeMovesItWithoutOverlap() async throws {
+    let (lab, cluster) = try start()
+    defer {
+      cluster.shutdown()
+      lab.destroy()
+    }
+    try await settle(cluster)
+    // Everyone still hears alpha, but alpha hears nobody.
+    try lab.dropIncoming("alpha")
+    try await watchUntilOnlyOn("beta", cluster, within: .seconds(15))
+    try await Task.sleep(for: .seconds(2))
+    #expect(runsOn(cluster) == ["beta"], "a node that cannot hear the leader must not be given anything")
+    lab.restore("alpha")
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) { status in
+      status.nodes.allSatisfy { $0.state == .online && $0.member }
+    }
+    #expect(runsOn(cluster) == ["beta"])
+  }
+}
