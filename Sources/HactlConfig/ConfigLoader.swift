@@ -114,8 +114,10 @@ struct ConfigBuilder {
     "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root",
   ]
   static let quorumKeys = ["expected_votes", "no_quorum_policy", "two_node", "wait_for_all", "unfenced_takeover"]
-  static let nodeKeys = ["name", "id", "address", "port", "votes", "mode"]
-  static let witnessKeys = ["name", "id", "address", "port", "votes"]
+  static let nodeKeys = ["name", "id", "address", "addresses", "port", "votes", "mode"]
+  static let witnessKeys = ["name", "id", "address", "addresses", "port", "votes"]
+  /// corosync's knet allows 8 links; so do we.
+  static let maximumLinks = 8
   static let resourceKeys = [
     "id", "agent", "params", "start", "stop", "monitor", "prefer", "stickiness",
     "migration_threshold",
@@ -219,7 +221,7 @@ struct ConfigBuilder {
       guard let fields = reader.fields(of: item, at: path, allowed: Self.nodeKeys),
         let member = memberFields(fields, port: port, &reader)
       else { continue }
-      var spec = NodeSpec(name: member.name, id: member.id, endpoint: member.endpoint, votes: member.votes)
+      var spec = NodeSpec(name: member.name, id: member.id, links: member.links, votes: member.votes)
       if let mode = fields.choice("mode", &reader, as: NodeMode.self) {
         spec.mode = mode
       }
@@ -232,12 +234,12 @@ struct ConfigBuilder {
     guard let fields = reader.fields(of: node, at: "witness", allowed: Self.witnessKeys),
       let member = memberFields(fields, port: port, &reader)
     else { return nil }
-    return WitnessSpec(name: member.name, id: member.id, endpoint: member.endpoint, votes: member.votes)
+    return WitnessSpec(name: member.name, id: member.id, links: member.links, votes: member.votes)
   }
 
   /// The fields nodes and the witness share.
   func memberFields(_ fields: Fields, port defaultPort: UInt16, _ reader: inout NodeReader)
-    -> (name: String, id: NodeID, endpoint: Endpoint, votes: Int)?
+    -> (name: String, id: NodeID, links: [Endpoint], votes: Int)?
   {
     var name: String?
     if let node = fields.required("name", &reader), let value = reader.string(node, at: fields.path("name")) {
@@ -250,17 +252,23 @@ struct ConfigBuilder {
     let id = fields.required("id", &reader).flatMap {
       reader.integer($0, at: fields.path("id"), in: 1...Int(UInt16.max))
     }
-    var host: String?
-    if let node = fields.required("address", &reader),
-      let value = reader.string(node, at: fields.path("address"))
-    {
-      if IPAddressSyntax.isLiteral(value) {
-        host = value
-      } else {
-        reader.fail(
-          at: node, fields.path("address"),
-          "'\(value)' is not an IPv4 or IPv6 address (host names are not resolved: "
-            + "a cluster must not depend on DNS)")
+    var hosts: [String]?
+    switch (fields["address"], fields["addresses"]) {
+    case (nil, nil):
+      reader.fail(
+        at: fields.node, fields.path("address"), "missing required key 'address' (or 'addresses', one per link)")
+    case (.some, .some):
+      reader.fail(at: fields["addresses"], fields.path("addresses"), "give either 'address' or 'addresses', not both")
+    case (let single?, nil):
+      if let value = address(single, at: fields.path("address"), &reader) { hosts = [value] }
+    case (nil, let list?):
+      if let items = reader.list(list, at: fields.path("addresses")) {
+        if items.isEmpty || items.count > Self.maximumLinks {
+          reader.fail(at: list, fields.path("addresses"), "needs 1 to \(Self.maximumLinks) addresses, one per link")
+        } else {
+          let parsed = items.enumerated().compactMap { address($1, at: fields.path("addresses[\($0)]"), &reader) }
+          if parsed.count == items.count { hosts = parsed }
+        }
       }
     }
     var port = defaultPort
@@ -271,8 +279,19 @@ struct ConfigBuilder {
     if let value = fields.integer("votes", &reader, in: 0...255) {
       votes = value
     }
-    guard let name, let id, let host else { return nil }
-    return (name, NodeID(UInt32(id)), Endpoint(host: host, port: port), votes)
+    guard let name, let id, let hosts else { return nil }
+    return (name, NodeID(UInt32(id)), hosts.map { Endpoint(host: $0, port: port) }, votes)
+  }
+
+  func address(_ node: Node, at path: String, _ reader: inout NodeReader) -> String? {
+    guard let value = reader.string(node, at: path) else { return nil }
+    guard IPAddressSyntax.isLiteral(value) else {
+      reader.fail(
+        at: node, path,
+        "'\(value)' is not an IPv4 or IPv6 address (host names are not resolved: a cluster must not depend on DNS)")
+      return nil
+    }
+    return value
   }
 
   func resourceList(_ node: Node, nodeNames: [String], _ reader: inout NodeReader) -> [ResourceSpec]? {
@@ -417,12 +436,20 @@ struct ConfigBuilder {
       } else {
         ids[member.id] = index
       }
-      if let first = endpoints[member.endpoint] {
+      for endpoint in member.links {
+        if let first = endpoints[endpoint] {
+          reader.fail(
+            at: fieldNode("address"), "\(path).address",
+            "\(endpoint) is already used by \(describe(first, members)); give each node its own address or port")
+        } else {
+          endpoints[endpoint] = index
+        }
+      }
+      if member.links.count != members[0].links.count {
         reader.fail(
-          at: fieldNode("address"), "\(path).address",
-          "\(member.endpoint) is already used by \(describe(first, members)); give each node its own address or port")
-      } else {
-        endpoints[member.endpoint] = index
+          at: fieldNode("addresses"), "\(path).addresses",
+          "\(member.name) has \(member.links.count) link(s) but \(members[0].name) has \(members[0].links.count): "
+            + "every member needs one address per link")
       }
     }
     if members.reduce(0, { $0 + $1.votes }) == 0 {

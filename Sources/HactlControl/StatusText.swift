@@ -22,6 +22,10 @@ public enum StatusText {
         var notes: [String] = []
         if node.leader { notes.append("leader") }
         if node.state != .lost && !node.member && status.leader != nil { notes.append("not a member") }
+        let down = node.links.filter { !$0.up }
+        if node.state != .lost && !down.isEmpty {
+          notes.append(down.map { "link \($0.link) (\($0.address)) down" }.joined(separator: ", "))
+        }
         return [node.name, "id \(node.id)", node.kind.rawValue, node.state.rawValue, notes.joined(separator: ", ")]
       })
     lines.append("")

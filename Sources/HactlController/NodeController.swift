@@ -37,6 +37,8 @@ public struct NodeController: Sendable {
     public var packetsReplayed = 0
     /// Sent too long before now to count (delayed, or queued in a stall).
     public var packetsStale = 0
+    /// The same packet again over another link (normal with redundant links).
+    public var packetsDuplicate = 0
     public var packetsFromStrangers = 0
   }
 
@@ -92,19 +94,31 @@ public struct NodeController: Sendable {
     return effects
   }
 
-  public mutating func receive(_ packet: Packet, now: Instant) -> [ControllerEffect] {
+  public mutating func receive(_ packet: Packet, link: Int = 0, now: Instant) -> [ControllerEffect] {
     let sender = packet.header.sender
     guard sender != local.id, let member = config.member(id: sender) else {
       counters.packetsFromStrangers += 1
       return []
     }
-    guard replay.check(packet.header) == .accept else {
+    let linkOutputs = membership.heard(
+      from: sender, onLink: link, incarnation: packet.header.incarnation, sequence: packet.header.sequence, now: now)
+    switch replay.check(packet.header) {
+    case .accept:
+      break
+    case .duplicate where config.linkCount > 1:
+      counters.packetsDuplicate += 1
+      return apply(linkOutputs, now: now)
+    case .duplicate:
+      // With one link, no second copy should ever come: it is a replay.
       counters.packetsReplayed += 1
-      return []
+      return apply(linkOutputs, now: now)
+    case .replayed, .staleIncarnation:
+      counters.packetsReplayed += 1
+      return apply(linkOutputs, now: now)
     }
     let (heardOutputs, accepted) = membership.heard(
       from: sender, incarnation: packet.header.incarnation, sentAt: packet.header.sentAt, now: now)
-    var effects: [ControllerEffect] = []
+    var effects: [ControllerEffect] = apply(linkOutputs, now: now)
     guard accepted else {
       counters.packetsStale += 1
       return apply(heardOutputs, now: now) + finish(now: now, forceBeat: false)
@@ -220,6 +234,12 @@ public struct NodeController: Sendable {
       // Whatever it ran before is unknown until its probes report again.
       peerReports[peer] = nil
       return [.log(.notice, "\(name(of: peer)) restarted (incarnation \(incarnation)); waiting for its probes")]
+    case .linkDown(let peer, let link):
+      let address = config.member(id: peer)?.links[safe: link]?.description ?? "?"
+      return [.log(.warning, "link \(link) to \(name(of: peer)) (\(address)) is down; still reachable on another link")]
+    case .linkUp(let peer, let link):
+      let address = config.member(id: peer)?.links[safe: link]?.description ?? "?"
+      return [.log(.notice, "link \(link) to \(name(of: peer)) (\(address)) is up again")]
     case .peerLost(let peer):
       // What it last said is stale: it must report afresh when it returns,
       // before the leader counts it (its first packet may not be a heartbeat).
@@ -297,4 +317,8 @@ enum DurationText {
     let millis = duration.milliseconds
     return millis < 10_000 ? "\(millis) ms" : "\(millis / 1000) s"
   }
+}
+
+extension Array {
+  subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

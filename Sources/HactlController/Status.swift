@@ -8,9 +8,16 @@ extension NodeController {
       let alive = membership.isAlive(member.id)
       var state: NodeStatus.State = alive ? .online : .lost
       if alive, member.kind == .node, report(of: member.id)?.mode == .standby { state = .standby }
+      let up = membership.links(of: member.id)
+      let links =
+        member.id == local.id
+        ? []
+        : member.links.enumerated().map { index, endpoint in
+          LinkStatus(link: index, address: endpoint.description, up: up[safe: index] ?? false)
+        }
       return NodeStatus(
         name: member.name, id: member.id.rawValue, kind: member.kind, state: state,
-        leader: membership.leader == member.id, member: granted.contains(member.id))
+        leader: membership.leader == member.id, member: granted.contains(member.id), links: links)
     }
     let liveNodes = config.nodes.map(\.id).filter { membership.isAlive($0) }
     let resources = config.resources.map { spec -> ResourceStatus in

@@ -94,13 +94,14 @@ public enum Daemon {
     let incarnation = try store.nextIncarnation()
 
     let group = MultiThreadedEventLoopGroup.singleton
-    var peers: [NodeID: Endpoint] = [:]
-    for peer in config.voters where peer.id != member.id { peers[peer.id] = peer.endpoint }
+    var peers: [NodeID: [Endpoint]] = [:]
+    for peer in config.voters where peer.id != member.id { peers[peer.id] = peer.links }
     let transport: UDPTransport
     do {
-      transport = try await UDPTransport.bind(on: member.endpoint, peers: peers, key: key, group: group)
+      transport = try await UDPTransport.bind(links: member.links, peers: peers, key: key, group: group)
     } catch {
-      throw StartupError(description: "cannot bind UDP \(member.endpoint): \(error)", exitCode: 1)
+      let addresses = member.links.map(\.description).joined(separator: ", ")
+      throw StartupError(description: "cannot bind UDP \(addresses): \(error)", exitCode: 1)
     }
     let control: ControlServer
     do {
@@ -117,7 +118,7 @@ public enum Daemon {
       ocfRoot: options.ocfRoot ?? config.cluster.ocfRoot, agentRuntimeFolder: options.agentRuntimeFolder,
       origin: origin)
     logger.notice(
-      "\(member.kind == .witness ? "witness" : "node") \(member.name) (id \(member.id.rawValue)) on \(member.endpoint), control socket \(options.socketPath)"
+      "\(member.kind == .witness ? "witness" : "node") \(member.name) (id \(member.id.rawValue)) on \(member.links.map(\.description).joined(separator: " and ")), control socket \(options.socketPath)"
     )
     let service = NodeService(core: core, transport: transport, control: control, config: config, logger: logger)
     let serviceGroup = ServiceGroup(
@@ -146,7 +147,7 @@ struct NodeService: Service {
   func run() async throws {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask {
-        for await packet in transport.packets() { await core.receive(packet) }
+        for await arrival in transport.packets() { await core.receive(arrival.packet, link: arrival.link) }
         guard !Task.isCancelled else { return }
         // Deaf for good: hand everything over cleanly, then let the service
         // manager restart us with a fresh socket.

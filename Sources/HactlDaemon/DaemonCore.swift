@@ -42,7 +42,7 @@ actor DaemonCore {
 
   func start() { perform(controller.start(now: now)) }
   func tick() { perform(controller.tick(now: now)) }
-  func receive(_ packet: Packet) { perform(controller.receive(packet, now: now)) }
+  func receive(_ packet: Packet, link: Int) { perform(controller.receive(packet, link: link, now: now)) }
 
   func leave() { perform(controller.leave(now: now)) }
   var isQuiescent: Bool { controller.isQuiescent }

@@ -17,8 +17,8 @@ public final class LocalCluster: @unchecked Sendable {
     /// The `resources:` section, YAML, indented by two spaces per level.
     public var resourcesYAML: String
     public var extraClusterYAML = ""
-    /// Per member: its address, when not 127.0.0.1 (inside a namespace).
-    public var addresses: [String: String] = [:]
+    /// Per member: its addresses, one per link, when not 127.0.0.1.
+    public var addresses: [String: [String]] = [:]
     /// Per member: a command that runs the daemon, e.g. `ip netns exec NS`.
     public var launchPrefix: [String: [String]] = [:]
     public init(resourcesYAML: String) { self.resourcesYAML = resourcesYAML }
@@ -73,19 +73,24 @@ public final class LocalCluster: @unchecked Sendable {
 
       """
     for (index, node) in options.nodes.enumerated() {
-      let address = options.addresses[node] ?? "127.0.0.1"
-      yaml += "  - { name: \(node), id: \(index + 1), address: \(address), port: \(ports[index]) }\n"
+      yaml +=
+        "  - { name: \(node), id: \(index + 1), \(Self.addressField(options.addresses[node])), port: \(ports[index]) }\n"
     }
     if let witness = options.witness {
-      let address = options.addresses[witness] ?? "127.0.0.1"
       yaml +=
-        "witness: { name: \(witness), id: \(options.nodes.count + 1), address: \(address), port: \(ports.last!) }\n"
+        "witness: { name: \(witness), id: \(options.nodes.count + 1), \(Self.addressField(options.addresses[witness])), "
+        + "port: \(ports.last!) }\n"
     }
     yaml += options.resourcesYAML.isEmpty ? "resources: []\n" : "resources:\n" + options.resourcesYAML + "\n"
     try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     for member in members {
       try FileManager.default.createDirectory(atPath: runtimeFolder(member), withIntermediateDirectories: true)
     }
+  }
+
+  static func addressField(_ addresses: [String]?) -> String {
+    guard let addresses, !addresses.isEmpty else { return "address: 127.0.0.1" }
+    return addresses.count == 1 ? "address: \(addresses[0])" : "addresses: [\(addresses.joined(separator: ", "))]"
   }
 
   public func socketPath(_ member: String) -> String { folder + "/\(member).sock" }

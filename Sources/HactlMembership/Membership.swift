@@ -13,11 +13,15 @@ public struct MembershipSettings: Sendable, Equatable {
   public var twoNode: Bool
   /// After a start, no quorum until every member has been seen once.
   public var waitForAll: Bool
+  /// Redundant links per member; a peer is lost only when all are silent.
+  public var linkCount: Int
 
   public init(
     local: NodeID, votes: [NodeID: Int], candidates: Set<NodeID>, expectedVotes: Int,
-    heartbeatInterval: Duration, deadTime: Duration, twoNode: Bool = false, waitForAll: Bool = false
+    heartbeatInterval: Duration, deadTime: Duration, twoNode: Bool = false, waitForAll: Bool = false,
+    linkCount: Int = 1
   ) {
+    self.linkCount = linkCount
     self.local = local
     self.votes = votes
     self.candidates = candidates
@@ -35,7 +39,7 @@ public struct MembershipSettings: Sendable, Equatable {
       local: local, votes: votes, candidates: Set(config.nodes.map(\.id)),
       expectedVotes: config.expectedVotes, heartbeatInterval: config.cluster.heartbeatInterval,
       deadTime: config.cluster.deadTime, twoNode: config.cluster.quorum.twoNode,
-      waitForAll: config.cluster.quorum.waitForAll)
+      waitForAll: config.cluster.quorum.waitForAll, linkCount: config.linkCount)
   }
 
   public var peers: [NodeID] { votes.keys.filter { $0 != local }.sorted() }
@@ -61,6 +65,10 @@ public enum MembershipEvent: Sendable, Hashable {
   /// A peer came back with a new boot incarnation: what it ran is unknown.
   case peerRestarted(NodeID, incarnation: UInt64)
   case peerLost(NodeID)
+  /// One link to a live peer went silent for the dead time, or came back.
+  /// Nothing fails over for a link: the peer is lost only when all are.
+  case linkDown(NodeID, link: Int)
+  case linkUp(NodeID, link: Int)
   case quorumChanged(quorate: Bool, votes: Int)
   case leaderChanged(term: UInt64, leader: NodeID?)
   /// This node itself was silent longer than the dead time (stopped, starved):
@@ -126,6 +134,12 @@ public struct Membership: Sendable {
     /// The latest of our own stamps this peer echoed: when we last sent
     /// something it received. Our clock, so comparable with `now`.
     var echoOfOurs: Instant?
+    /// Per link: when we last heard a new packet on it, whether it is up,
+    /// and the newest (incarnation, sequence) seen there, so that a replayed
+    /// packet cannot keep a dead link looking alive.
+    var linkHeard: [Instant?] = []
+    var linkUp: [Bool] = []
+    var linkNewest: [(UInt64, UInt64)] = []
   }
 
   public init(settings: MembershipSettings, record: ElectionRecord, now: Instant) {
@@ -134,7 +148,13 @@ public struct Membership: Sendable {
     // Give running peers two intervals to announce their leader before we
     // stand for election ourselves.
     self.electionNotBefore = now + settings.heartbeatInterval * 2
-    for peer in settings.peers { peers[peer] = PeerLiveness() }
+    for peer in settings.peers {
+      var state = PeerLiveness()
+      state.linkHeard = Array(repeating: nil, count: settings.linkCount)
+      state.linkUp = Array(repeating: false, count: settings.linkCount)
+      state.linkNewest = Array(repeating: (0, 0), count: settings.linkCount)
+      peers[peer] = state
+    }
   }
 
   // MARK: Queries
@@ -148,6 +168,27 @@ public struct Membership: Sendable {
   }
 
   public func incarnation(of peer: NodeID) -> UInt64? { peers[peer]?.incarnation }
+
+  /// Whether each link to `peer` is up (heard within the dead time).
+  public func links(of peer: NodeID) -> [Bool] { peers[peer]?.linkUp ?? [] }
+
+  /// A packet arrived on `link`; call before replay filtering, since the
+  /// same packet arrives once per link and each copy proves its link.
+  public mutating func heard(
+    from peer: NodeID, onLink link: Int, incarnation: UInt64, sequence: UInt64, now: Instant
+  ) -> [MembershipOutput] {
+    guard var state = peers[peer], link >= 0, link < state.linkHeard.count else { return [] }
+    guard (incarnation, sequence) > state.linkNewest[link] else { return [] }
+    state.linkNewest[link] = (incarnation, sequence)
+    state.linkHeard[link] = now
+    var outputs: [MembershipOutput] = []
+    if !state.linkUp[link] {
+      state.linkUp[link] = true
+      if state.alive && settings.linkCount > 1 { outputs.append(.event(.linkUp(peer, link: link))) }
+    }
+    peers[peer] = state
+    return outputs
+  }
 
   /// The latest moment (our clock) at which we sent something `peer` has
   /// received and told us about: everything we sent before it, it has seen
@@ -217,6 +258,16 @@ public struct Membership: Sendable {
       }
     }
     outputs += updateQuorum()
+    for id in peers.keys.sorted() {
+      guard var state = peers[id] else { continue }
+      for link in state.linkUp.indices where state.linkUp[link] {
+        if let heard = state.linkHeard[link], now - heard > settings.deadTime {
+          state.linkUp[link] = false
+          if state.alive && settings.linkCount > 1 { outputs.append(.event(.linkDown(id, link: link))) }
+        }
+      }
+      peers[id] = state
+    }
     if role == .leader && !quorate {
       outputs += stepDown(now: now)
     }

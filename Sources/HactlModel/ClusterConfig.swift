@@ -16,11 +16,12 @@ public struct ClusterConfig: Sendable, Equatable {
 
   /// Every member that votes: the nodes, then the witness.
   public var voters: [Member] {
-    nodes.map { Member(id: $0.id, name: $0.name, endpoint: $0.endpoint, votes: $0.votes, kind: .node) }
-      + (witness.map {
-        [Member(id: $0.id, name: $0.name, endpoint: $0.endpoint, votes: $0.votes, kind: .witness)]
-      } ?? [])
+    nodes.map { Member(id: $0.id, name: $0.name, links: $0.links, votes: $0.votes, kind: .node) }
+      + (witness.map { [Member(id: $0.id, name: $0.name, links: $0.links, votes: $0.votes, kind: .witness)] } ?? [])
   }
+
+  /// Links per member: every member has the same number (link i talks to link i).
+  public var linkCount: Int { voters.first?.links.count ?? 1 }
 
   public func member(named name: String) -> Member? { voters.first { $0.name == name } }
   public func member(id: NodeID) -> Member? { voters.first { $0.id == id } }
@@ -123,31 +124,44 @@ public enum NodeMode: String, Sendable, Equatable, CaseIterable, Codable {
 public struct NodeSpec: Sendable, Equatable {
   public var name: String
   public var id: NodeID
-  public var endpoint: Endpoint
+  /// One endpoint per link (redundant rings), in link order.
+  public var links: [Endpoint]
   public var votes: Int
   public var mode: NodeMode
 
-  public init(name: String, id: NodeID, endpoint: Endpoint, votes: Int = 1, mode: NodeMode = .online) {
+  public init(name: String, id: NodeID, links: [Endpoint], votes: Int = 1, mode: NodeMode = .online) {
     self.name = name
     self.id = id
-    self.endpoint = endpoint
+    self.links = links
     self.votes = votes
     self.mode = mode
   }
+
+  public init(name: String, id: NodeID, endpoint: Endpoint, votes: Int = 1, mode: NodeMode = .online) {
+    self.init(name: name, id: id, links: [endpoint], votes: votes, mode: mode)
+  }
+
+  public var endpoint: Endpoint { links[0] }
 }
 
 public struct WitnessSpec: Sendable, Equatable {
   public var name: String
   public var id: NodeID
-  public var endpoint: Endpoint
+  public var links: [Endpoint]
   public var votes: Int
 
-  public init(name: String, id: NodeID, endpoint: Endpoint, votes: Int = 1) {
+  public init(name: String, id: NodeID, links: [Endpoint], votes: Int = 1) {
     self.name = name
     self.id = id
-    self.endpoint = endpoint
+    self.links = links
     self.votes = votes
   }
+
+  public init(name: String, id: NodeID, endpoint: Endpoint, votes: Int = 1) {
+    self.init(name: name, id: id, links: [endpoint], votes: votes)
+  }
+
+  public var endpoint: Endpoint { links[0] }
 }
 
 /// A voting member, node or witness, as membership sees it.
@@ -158,9 +172,11 @@ public struct Member: Sendable, Equatable {
   }
   public var id: NodeID
   public var name: String
-  public var endpoint: Endpoint
+  public var links: [Endpoint]
   public var votes: Int
   public var kind: Kind
+
+  public var endpoint: Endpoint { links[0] }
 }
 
 /// Which program implements a resource: `ocf:PROVIDER:TYPE`.

@@ -112,14 +112,32 @@ public struct NodeStatus: Sendable, Codable, Equatable {
   public var state: State
   public var leader: Bool
   public var member: Bool
+  /// Each link to this member, as the answering node sees it (empty for
+  /// the answering node itself).
+  public var links: [LinkStatus]
 
-  public init(name: String, id: UInt32, kind: Member.Kind, state: State, leader: Bool, member: Bool) {
+  public init(
+    name: String, id: UInt32, kind: Member.Kind, state: State, leader: Bool, member: Bool, links: [LinkStatus] = []
+  ) {
     self.name = name
     self.id = id
     self.kind = kind
     self.state = state
     self.leader = leader
     self.member = member
+    self.links = links
+  }
+}
+
+public struct LinkStatus: Sendable, Codable, Equatable {
+  public var link: Int
+  public var address: String
+  public var up: Bool
+
+  public init(link: Int, address: String, up: Bool) {
+    self.link = link
+    self.address = address
+    self.up = up
   }
 }
 

@@ -4,12 +4,13 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Authenticated UDP between members. The socket bound to this node's
-/// address only receives: SwiftNIO closes a datagram channel on most write
-/// errors (an unreachable network, a blackhole route), and that must never
-/// make a node deaf. Sends go out through one socket per peer, on the same
-/// address and an ephemeral port, so that an error towards one peer (which
-/// closes that socket until it is rebuilt) never costs another peer its
+/// Authenticated UDP between members, on every link. The sockets bound to
+/// this node's addresses (one per link) only receive: SwiftNIO closes a
+/// datagram channel on most write errors (an unreachable network, a
+/// blackhole route), and that must never make a node deaf. Sends go out
+/// through one socket per peer and link, on the link's address and an
+/// ephemeral port, so that an error towards one peer (which closes that
+/// socket until it is rebuilt) never costs another peer or link its
 /// heartbeats. Bad packets are counted and dropped, never passed on.
 public final class UDPTransport: Sendable {
   public struct Counters: Sendable {
@@ -23,13 +24,27 @@ public final class UDPTransport: Sendable {
     public var malformed = 0
   }
 
-  let receiver: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
+  /// A packet and the link it came in on.
+  public struct Arrival: Sendable {
+    public var packet: Packet
+    public var link: Int
+  }
+
+  typealias Receiver = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
+
+  let receivers: [Receiver]
   let key: ClusterKey
-  let peers: [NodeID: SocketAddress]
-  let localHost: String
+  /// Each peer's address on each link.
+  let peers: [NodeID: [SocketAddress]]
+  let localHosts: [String]
   let group: any EventLoopGroup
   let counters = Mutex(Counters())
-  let senders = Mutex<[NodeID: SenderState]>([:])
+  let senders = Mutex<[SenderKey: SenderState]>([:])
+
+  struct SenderKey: Hashable {
+    var peer: NodeID
+    var link: Int
+  }
 
   enum SenderState {
     case none
@@ -38,74 +53,86 @@ public final class UDPTransport: Sendable {
   }
 
   public static func bind(
-    on endpoint: Endpoint, peers: [NodeID: Endpoint], key: ClusterKey, group: any EventLoopGroup
+    links: [Endpoint], peers: [NodeID: [Endpoint]], key: ClusterKey, group: any EventLoopGroup
   ) async throws -> UDPTransport {
-    let receiver = try await DatagramBootstrap(group: group)
-      .channelOption(.socketOption(.so_reuseaddr), value: 1)
-      .bind(host: endpoint.host, port: Int(endpoint.port))
-      .flatMapThrowing { channel in
-        try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
-          wrappingChannelSynchronously: channel)
-      }.get()
-    var addresses: [NodeID: SocketAddress] = [:]
-    for (id, peer) in peers {
-      addresses[id] = try SocketAddress(ipAddress: peer.host, port: Int(peer.port))
+    var receivers: [Receiver] = []
+    for link in links {
+      receivers.append(
+        try await DatagramBootstrap(group: group)
+          .channelOption(.socketOption(.so_reuseaddr), value: 1)
+          .bind(host: link.host, port: Int(link.port))
+          .flatMapThrowing { try Receiver(wrappingChannelSynchronously: $0) }
+          .get())
     }
-    let transport = UDPTransport(receiver: receiver, key: key, peers: addresses, localHost: endpoint.host, group: group)
-    for peer in addresses.keys { try await transport.openSender(for: peer) }
+    var addresses: [NodeID: [SocketAddress]] = [:]
+    for (id, endpoints) in peers {
+      addresses[id] = try endpoints.map { try SocketAddress(ipAddress: $0.host, port: Int($0.port)) }
+    }
+    let transport = UDPTransport(
+      receivers: receivers, key: key, peers: addresses, localHosts: links.map(\.host), group: group)
+    for peer in addresses.keys {
+      for link in links.indices { try await transport.openSender(SenderKey(peer: peer, link: link)) }
+    }
     return transport
   }
 
   init(
-    receiver: NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>, key: ClusterKey,
-    peers: [NodeID: SocketAddress], localHost: String, group: any EventLoopGroup
+    receivers: [Receiver], key: ClusterKey, peers: [NodeID: [SocketAddress]], localHosts: [String],
+    group: any EventLoopGroup
   ) {
-    self.receiver = receiver
+    self.receivers = receivers
     self.key = key
     self.peers = peers
-    self.localHost = localHost
+    self.localHosts = localHosts
     self.group = group
   }
 
   public var statistics: Counters { counters.withLock { $0 } }
 
-  func openSender(for peer: NodeID) async throws {
-    let channel = try await DatagramBootstrap(group: group).bind(host: localHost, port: 0).get()
-    senders.withLock { $0[peer] = .open(channel) }
+  func openSender(_ key: SenderKey) async throws {
+    let channel = try await DatagramBootstrap(group: group).bind(host: localHosts[key.link], port: 0).get()
+    senders.withLock { $0[key] = .open(channel) }
     channel.closeFuture.whenComplete { [self] _ in
       senders.withLock { states in
-        if case .open(let current) = states[peer], current === channel { states[peer] = SenderState.none }
+        if case .open(let current) = states[key], current === channel { states[key] = SenderState.none }
       }
     }
   }
 
-  /// Sends without waiting: a heartbeat that cannot go out is replaced by the next.
+  /// Sends on every link without waiting: a heartbeat that cannot go out is
+  /// replaced by the next.
   public func send(_ bytes: [UInt8], to peer: NodeID) {
-    guard let address = peers[peer] else { return }
+    guard let addresses = peers[peer] else { return }
+    let sealed = key.seal(bytes)
+    for (link, address) in addresses.enumerated() where link < localHosts.count {
+      send(sealed, to: address, via: SenderKey(peer: peer, link: link))
+    }
+  }
+
+  func send(_ sealed: [UInt8], to address: SocketAddress, via key: SenderKey) {
     let (channel, rebuild): ((any Channel)?, Bool) = senders.withLock { states in
-      switch states[peer] ?? SenderState.none {
+      switch states[key] ?? SenderState.none {
       case .open(let channel): return (channel, false)
       case .opening: return (nil, false)
       case .none:
-        states[peer] = .opening
+        states[key] = .opening
         return (nil, true)
       }
     }
     guard let channel else {
-      // An error closed this peer's socket: rebuild it; this packet is lost.
+      // An error closed this socket: rebuild it; this packet is lost.
       if rebuild {
         Task { [self] in
           do {
-            try await openSender(for: peer)
+            try await openSender(key)
           } catch {
-            senders.withLock { $0[peer] = SenderState.none }
+            senders.withLock { $0[key] = SenderState.none }
           }
         }
       }
       counters.withLock { $0.sendErrors += 1 }
       return
     }
-    let sealed = key.seal(bytes)
     let envelope = AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: sealed))
     let promise = channel.eventLoop.makePromise(of: Void.self)
     promise.futureResult.whenFailure { [self] _ in counters.withLock { $0.sendErrors += 1 } }
@@ -116,34 +143,41 @@ public final class UDPTransport: Sendable {
     }
   }
 
-  /// Authenticated, decoded packets, until the channel closes.
-  public func packets() -> AsyncStream<Packet> {
-    let (stream, continuation) = AsyncStream.makeStream(of: Packet.self, bufferingPolicy: .bufferingNewest(1024))
-    let inbound = receiver.inbound
-    let task = Task { [self] in
-      do {
-        for try await envelope in inbound {
-          let bytes = Array(envelope.data.readableBytesView)
-          guard let body = key.open(bytes) else {
-            counters.withLock { $0.failedAuthentication += 1 }
-            continue
+  /// Authenticated, decoded packets from every link, until the sockets close.
+  public func packets() -> AsyncStream<Arrival> {
+    let (stream, continuation) = AsyncStream.makeStream(of: Arrival.self, bufferingPolicy: .bufferingNewest(1024))
+    let tasks = receivers.enumerated().map { link, receiver in
+      let inbound = receiver.inbound
+      return Task { [self] in
+        do {
+          for try await envelope in inbound {
+            let bytes = Array(envelope.data.readableBytesView)
+            guard let body = key.open(bytes) else {
+              counters.withLock { $0.failedAuthentication += 1 }
+              continue
+            }
+            guard let packet = try? PacketCodec.decode(body) else {
+              counters.withLock { $0.malformed += 1 }
+              continue
+            }
+            counters.withLock { $0.received += 1 }
+            continuation.yield(Arrival(packet: packet, link: link))
           }
-          guard let packet = try? PacketCodec.decode(body) else {
-            counters.withLock { $0.malformed += 1 }
-            continue
-          }
-          counters.withLock { $0.received += 1 }
-          continuation.yield(packet)
-        }
-      } catch {}
+        } catch {}
+      }
+    }
+    Task {
+      for task in tasks { await task.value }
       continuation.finish()
     }
-    continuation.onTermination = { _ in task.cancel() }
+    continuation.onTermination = { _ in
+      for task in tasks { task.cancel() }
+    }
     return stream
   }
 
   public func close() async {
-    try? await receiver.channel.close()
+    for receiver in receivers { try? await receiver.channel.close() }
     let channels: [any Channel] = senders.withLock { states in
       states.values.compactMap { state in
         if case .open(let channel) = state { return channel }

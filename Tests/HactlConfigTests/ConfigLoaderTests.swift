@@ -213,6 +213,25 @@ struct ConfigLoaderTests {
     #expect(three.first?.line == 5)
   }
 
+  @Test func redundantLinksAreOneAddressPerLinkForEveryMember() throws {
+    let two = """
+      cluster: { name: r, key_file: k }
+      nodes:
+        - { name: a, id: 1, addresses: [10.0.0.1, 10.1.0.1] }
+        - { name: b, id: 2, addresses: [10.0.0.2, 10.1.0.2], port: 5406 }
+      """
+    let config = try ConfigLoader.parse(two, file: "r.yaml")
+    #expect(config.linkCount == 2)
+    #expect(config.nodes[1].links == [Endpoint(host: "10.0.0.2", port: 5406), Endpoint(host: "10.1.0.2", port: 5406)])
+    let mismatch = errors(two.replacingOccurrences(of: "addresses: [10.0.0.2, 10.1.0.2]", with: "address: 10.0.0.2"))
+    #expect(mismatch.map(\.field) == ["nodes[1].addresses"])
+    #expect(mismatch.first?.message.contains("every member needs one address per link") == true)
+    let both = errors(two.replacingOccurrences(of: "id: 1, addresses", with: "id: 1, address: 10.0.0.9, addresses"))
+    #expect(both.map(\.field) == ["nodes[0].addresses"])
+    let bad = errors(two.replacingOccurrences(of: "10.1.0.1", with: "ring1"))
+    #expect(bad.map(\.field) == ["nodes[0].addresses[1]"])
+  }
+
   @Test func theRiskMustBeAcceptedWordForWord() throws {
     let accepted = Self.pair.replacingOccurrences(
       of: "two_node: true", with: "two_node: true\n    unfenced_takeover: \"\(QuorumOptions.unfencedTakeoverPhrase)\"")

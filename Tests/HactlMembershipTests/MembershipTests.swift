@@ -222,6 +222,48 @@ struct MembershipTests {
     #expect(node3.heard(from: NodeID(2), incarnation: 2, sentAt: 5, now: trio.now).accepted)
   }
 
+  @Test func aSilentLinkIsReportedWithoutLosingThePeer() {
+    let settings = MembershipSettings(
+      local: NodeID(1), votes: [NodeID(1): 1, NodeID(2): 1], candidates: [NodeID(1), NodeID(2)], expectedVotes: 2,
+      heartbeatInterval: Trio.interval, deadTime: Trio.dead, linkCount: 2)
+    var node = Membership(settings: settings, record: ElectionRecord(), now: .zero)
+    var now = Instant.zero
+    var sequence: UInt64 = 0
+    var events: [MembershipEvent] = []
+    func packet(on links: [Int]) {
+      sequence += 1
+      for link in links {
+        for output in node.heard(from: NodeID(2), onLink: link, incarnation: 1, sequence: sequence, now: now) {
+          if case .event(let event) = output { events.append(event) }
+        }
+      }
+      _ = node.heard(from: NodeID(2), incarnation: 1, sentAt: now.nanoseconds, now: now)
+    }
+    for _ in 0..<10 {
+      now = now + .milliseconds(100)
+      packet(on: [0, 1])
+      _ = node.tick(now: now)
+    }
+    #expect(node.links(of: NodeID(2)) == [true, true])
+    // Link 1 fails: only link 0 carries packets for two seconds.
+    for _ in 0..<20 {
+      now = now + .milliseconds(100)
+      packet(on: [0])
+      for output in node.tick(now: now) { if case .event(let event) = output { events.append(event) } }
+    }
+    #expect(node.links(of: NodeID(2)) == [true, false])
+    #expect(events.contains(.linkDown(NodeID(2), link: 1)))
+    #expect(node.isAlive(NodeID(2)), "a peer is lost only when every link is silent")
+    #expect(!events.contains(.peerLost(NodeID(2))))
+    // A replay of an old packet on link 1 does not bring it back.
+    _ = node.heard(from: NodeID(2), onLink: 1, incarnation: 1, sequence: 3, now: now)
+    #expect(node.links(of: NodeID(2)) == [true, false])
+    now = now + .milliseconds(100)
+    packet(on: [0, 1])
+    #expect(node.links(of: NodeID(2)) == [true, true])
+    #expect(events.contains(.linkUp(NodeID(2), link: 1)))
+  }
+
   @Test(arguments: [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (32, 17)])
   func quorumIsAStrictMajority(expected: Int, needed: Int) {
     let settings = MembershipSettings(

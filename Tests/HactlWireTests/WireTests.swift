@@ -139,8 +139,15 @@ struct WireTests {
     let node = NodeID(2)
     #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 1)) == .accept)
     #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 2)) == .accept)
-    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 2)) == .replayed)
-    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 1)) == .replayed)
+    // A recent packet again: the same packet over another link, or a replay.
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 2)) == .duplicate)
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 1)) == .duplicate)
+    // Older than anything remembered: only a replay can bring it.
+    for sequence in 3...100 {
+      _ = filter.check(PacketHeader(sender: node, incarnation: 10, sequence: UInt64(sequence)))
+    }
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 5)) == .replayed)
+    #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 50)) == .duplicate)
     #expect(filter.check(PacketHeader(sender: node, incarnation: 11, sequence: 1)) == .accept)
     #expect(filter.check(PacketHeader(sender: node, incarnation: 10, sequence: 99)) == .staleIncarnation)
     #expect(filter.check(PacketHeader(sender: NodeID(3), incarnation: 1, sequence: 1)) == .accept)

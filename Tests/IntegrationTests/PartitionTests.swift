@@ -10,8 +10,8 @@ import Testing
 struct PartitionTests {
   static let members = ["alpha", "beta", "arbiter"]
 
-  func start() throws -> (NamespaceLab, LocalCluster) {
-    let lab = try NamespaceLab(members: Self.members)
+  func start(links: Int = 1) throws -> (NamespaceLab, LocalCluster) {
+    let lab = try NamespaceLab(members: Self.members, links: links)
     var options = LocalCluster.Options(
       resourcesYAML: """
           - id: marker
@@ -20,7 +20,7 @@ struct PartitionTests {
             prefer: { node: alpha, score: 50 }
         """)
     for member in Self.members {
-      options.addresses[member] = lab.members[member]!.address
+      options.addresses[member] = lab.members[member]!.addresses
       options.launchPrefix[member] = lab.launch(member)
     }
     do {
@@ -78,6 +78,35 @@ struct PartitionTests {
     }
     #expect(healed.resource("marker")?.node == "beta", "stickiness keeps it where it went")
     #expect(runsOn(cluster) == ["beta"])
+  }
+
+  @Test func aFailedLinkWithARedundantLinkUpIsReportedAndMovesNothing() async throws {
+    let (lab, cluster) = try start(links: 2)
+    defer {
+      cluster.shutdown()
+      lab.destroy()
+    }
+    try await settle(cluster)
+    try lab.isolate("alpha", link: 1)
+    let degraded = try await cluster.waitFor(via: "beta", timeout: .seconds(10)) { status in
+      status.node("alpha")?.links.map(\.up) == [true, false]
+    }
+    #expect(degraded.node("alpha")?.state == .online)
+    #expect(StatusText.render(degraded).contains("link 1 (\(lab.members["alpha"]!.addresses[1])"))
+    // Well past the dead time: nothing moved.
+    try await Task.sleep(for: .seconds(3))
+    #expect(runsOn(cluster) == ["alpha"])
+    let later = try await cluster.status(via: "arbiter")
+    #expect(later.resource("marker")?.node == "alpha")
+    #expect(later.node("alpha")?.state == .online)
+    // The link comes back, and is seen to.
+    try lab.reconnect("alpha", link: 1)
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(10)) {
+      $0.node("alpha")?.links.map(\.up) == [true, true]
+    }
+    // Both links down: now alpha is lost and the resource moves.
+    try lab.isolate("alpha")
+    try await watchUntilOnlyOn("beta", cluster, within: .seconds(15))
   }
 
   @Test func oneWayPartitionFromTheActiveNodeMovesItWithoutOverlap() async throws {
