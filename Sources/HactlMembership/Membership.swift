@@ -519,13 +519,18 @@ public struct Membership: Sendable {
     return startPreVote(now: now)
   }
 
-  mutating func startPreVote(now: Instant) -> [MembershipOutput] {
-    role = .preCandidate
+  /// Starts asking for votes (pre-votes or real ones) with only our own.
+  mutating func campaign(as role: MembershipRole, now: Instant) {
+    self.role = role
     leader = nil
     grantedMembers = []
     votesGranted = [settings.local]
     lastVoteRequest = now
     electionNotBefore = now + settings.deadTime + settings.heartbeatInterval * electionRank
+  }
+
+  mutating func startPreVote(now: Instant) -> [MembershipOutput] {
+    campaign(as: .preCandidate, now: now)
     if hasMajority(votesGranted) { return startElection(now: now) }
     return settings.peers.filter { isAlive($0) }.map {
       .sendVoteRequest(to: $0, VoteRequest(term: record.term + 1, preVote: true))
@@ -557,12 +562,7 @@ public struct Membership: Sendable {
 
   mutating func startElection(now: Instant) -> [MembershipOutput] {
     record = ElectionRecord(term: nextTerm(), votedFor: settings.local)
-    role = .candidate
-    leader = nil
-    grantedMembers = []
-    votesGranted = [settings.local]
-    lastVoteRequest = now
-    electionNotBefore = now + settings.deadTime + settings.heartbeatInterval * electionRank
+    campaign(as: .candidate, now: now)
     var outputs: [MembershipOutput] = [.persist(record)]
     outputs += becomeLeaderIfElected(now: now)
     if role == .candidate {

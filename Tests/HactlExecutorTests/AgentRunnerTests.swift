@@ -112,12 +112,7 @@ struct AgentRunnerTests {
     #expect(elapsed < .seconds(3))
     let grandchild = try #require(
       Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-    var alive = true
-    for _ in 0..<100 where alive {
-      alive = kill(grandchild, 0) == 0 && !isZombie(grandchild)
-      if alive { try await Task.sleep(for: .milliseconds(20)) }
-    }
-    #expect(!alive, "grandchild \(grandchild) survived the timeout")
+    #expect(try await isGone(grandchild), "grandchild \(grandchild) survived the timeout")
   }
 
   @Test func cancellingTheCallKillsTheAgentsWholeGroup() async throws {
@@ -136,12 +131,7 @@ struct AgentRunnerTests {
     #expect(run.outcome != .exited(0))
     let grandchild = try #require(
       Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-    var alive = true
-    for _ in 0..<100 where alive {
-      alive = kill(grandchild, 0) == 0 && !isZombie(grandchild)
-      if alive { try await Task.sleep(for: .milliseconds(20)) }
-    }
-    #expect(!alive, "grandchild \(grandchild) survived the cancellation")
+    #expect(try await isGone(grandchild), "grandchild \(grandchild) survived the cancellation")
   }
 
   @Test func anAgentsBackgroundServiceOutlivesASuccessfulStart() async throws {
@@ -155,6 +145,15 @@ struct AgentRunnerTests {
       Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
     #expect(kill(pid, 0) == 0)
     kill(pid, SIGKILL)
+  }
+
+  /// Waits up to two seconds for `pid` to die (or be a zombie).
+  func isGone(_ pid: Int32) async throws -> Bool {
+    for _ in 0..<100 {
+      if kill(pid, 0) != 0 || isZombie(pid) { return true }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    return false
   }
 
   func isZombie(_ pid: Int32) -> Bool {
