@@ -10,6 +10,10 @@ public struct ChaosOptions: Sendable {
   public var convergenceBound: Duration = .seconds(20)
   /// Mean time between faults.
   public var faultEvery: Duration = .seconds(2)
+  /// Give some runs two links (chosen from a separate stream, so that a
+  /// single-link run draws exactly what it drew before links existed, and
+  /// old regression seeds replay their original scenario).
+  public var redundantLinks = true
   public init() {}
 }
 
@@ -21,6 +25,7 @@ public struct ChaosReport: Sendable {
   public var description: String
   /// The last lines of the trace: what led to the first violation.
   public var traceTail: [String]
+  public var redundantLinks = true
 
   public var passed: Bool { violations.isEmpty }
 
@@ -28,7 +33,7 @@ public struct ChaosReport: Sendable {
   public var failureReport: String {
     var lines = ["seed \(seed) failed: \(description)"]
     lines += violations.map { "  violation: \($0)" }
-    lines.append("  replay: swift run hactl-sim --seed \(seed) --trace")
+    lines.append("  replay: swift run hactl-sim --seed \(seed) --trace\(redundantLinks ? "" : " --single-link")")
     lines.append("  trace (last \(traceTail.count) lines):")
     lines += traceTail.map { "    " + $0 }
     return lines.joined(separator: "\n")
@@ -48,12 +53,15 @@ public enum Chaos {
         prefer: random.chance(0.7) ? names[Int.random(in: 0..<nodeCount, using: &random)] : nil,
         threshold: random.pick([1, 2, 3]), timeout: .seconds(2))
     }
-    let config = SimCluster.config(nodes: nodeCount, witness: witness, resources: resources)
+    var linkRandom = SeededRandom(seed: seed ^ 0x4C49_4E4B_5345_4544)
+    let links = options.redundantLinks && linkRandom.chance(0.3) ? 2 : 1
+    let config = SimCluster.config(nodes: nodeCount, witness: witness, resources: resources, links: links)
     var sim = SimCluster(config: config, seed: random.next())
     sim.stopLatency = random.milliseconds(5...200)
     sim.agentLatency = random.milliseconds(5...100)
     let description =
-      "\(nodeCount) nodes\(witness ? " + witness" : ""), \(resourceCount) resources, stop \(sim.stopLatency.milliseconds) ms"
+      "\(nodeCount) nodes\(witness ? " + witness" : ""), \(resourceCount) resources, \(links) link(s), "
+      + "stop \(sim.stopLatency.milliseconds) ms"
     var faults = 0
     var pending: [(at: Instant, heal: Heal)] = []
     let end = sim.now + options.duration
@@ -77,6 +85,7 @@ public enum Chaos {
     // Heal everything and demand convergence.
     for item in pending { apply(item.heal, to: &sim) }
     sim.cutLinks = []
+    sim.linkLoss = [:]
     sim.loss = 0
     sim.jitter = .zero
     sim.duplication = 0
@@ -100,7 +109,7 @@ public enum Chaos {
     }
     return ChaosReport(
       seed: seed, violations: sim.violations, faults: faults, simulated: sim.now - .zero, description: description,
-      traceTail: Array(sim.trace.suffix(keepTrace)))
+      traceTail: Array(sim.trace.suffix(keepTrace)), redundantLinks: options.redundantLinks)
   }
 
   enum Heal: Sendable {
@@ -121,6 +130,7 @@ public enum Chaos {
       sim.trace.append("\(sim.now) FAULT links restored")
     case .calmNetwork:
       sim.loss = 0
+      sim.linkLoss = [:]
       sim.jitter = .zero
       sim.duplication = 0
       sim.trace.append("\(sim.now) FAULT network calm")
@@ -133,7 +143,8 @@ public enum Chaos {
     let up = members.filter { !sim.crashed.contains($0) && !sim.stalled.contains($0) }
     guard let victim = up.isEmpty ? nil : random.pick(up) else { return nil }
     let name = sim.name(victim)
-    switch Int.random(in: 0..<12, using: &random) {
+    let links = sim.config.linkCount
+    switch Int.random(in: 0..<(links > 1 ? 14 : 12), using: &random) {
     case 0:
       sim.crashMachine(victim)
       return ("machine \(name) crashes", .restart(victim))
@@ -173,6 +184,20 @@ public enum Chaos {
       let fault: SimCluster.AgentFault = random.chance(0.3) ? .hang(times: 1) : .fail(times: 1)
       sim.agentFaults[SimCluster.AgentKey(node: node, resource: spec.id, action: action)] = fault
       return ("agent \(spec.id) \(action.rawValue) on \(sim.name(node)) will \(fault)", nil)
+    case 12:
+      // One link between two members fails both ways; another still works.
+      let other = random.pick(members.filter { $0 != victim })
+      let link = Int.random(in: 0..<links, using: &random)
+      let cut: Set<SimCluster.DirectedLink> = [
+        SimCluster.DirectedLink(from: victim, to: other, link: link),
+        SimCluster.DirectedLink(from: other, to: victim, link: link),
+      ]
+      sim.cutLinks.formUnion(cut)
+      return ("link \(link) between \(name) and \(sim.name(other)) fails", .reconnect(cut))
+    case 13:
+      let link = Int.random(in: 0..<links, using: &random)
+      sim.linkLoss[link] = Double.random(in: 0.3...1, using: &random)
+      return ("loss \(Int(sim.linkLoss[link]! * 100))% on link \(link)", .calmNetwork)
     default:
       return nil
     }

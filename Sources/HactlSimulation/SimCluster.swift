@@ -19,8 +19,10 @@ public struct SimCluster: Sendable {
   /// Extra random delay per packet, up to this: reorders packets.
   public var jitter: Duration = .zero
   public var loss: Double = 0
+  /// Extra loss on one link only (redundant links).
+  public var linkLoss: [Int: Double] = [:]
   public var duplication: Double = 0
-  /// Directed links that deliver nothing: `[from, to]`.
+  /// Directed links that deliver nothing: `[from, to]`, on one link or all.
   public var cutLinks: Set<DirectedLink> = []
 
   // Agents
@@ -52,7 +54,7 @@ public struct SimCluster: Sendable {
   /// Which node led each term: at most one, ever.
   public private(set) var leaders: [UInt64: NodeID] = [:]
 
-  var packets: [(at: Instant, to: NodeID, bytes: [UInt8])] = []
+  var packets: [(at: Instant, to: NodeID, bytes: [UInt8], link: Int)] = []
   var calls: [(at: Instant, node: NodeID, call: AgentCall)] = []
   var sequence: [NodeID: UInt64] = [:]
   var incarnations: [NodeID: UInt64] = [:]
@@ -62,9 +64,12 @@ public struct SimCluster: Sendable {
   public struct DirectedLink: Hashable, Sendable {
     public var from: NodeID
     public var to: NodeID
-    public init(from: NodeID, to: NodeID) {
+    /// One redundant link, or nil for all of them.
+    public var link: Int?
+    public init(from: NodeID, to: NodeID, link: Int? = nil) {
       self.from = from
       self.to = to
+      self.link = link
     }
   }
 
@@ -100,18 +105,17 @@ public struct SimCluster: Sendable {
   }
 
   public static func config(
-    nodes: Int = 2, witness: Bool = true, resources: [ResourceSpec], policy: NoQuorumPolicy = .stop
+    nodes: Int = 2, witness: Bool = true, resources: [ResourceSpec], policy: NoQuorumPolicy = .stop, links: Int = 1
   ) -> ClusterConfig {
     let names = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    func endpoints(_ index: Int) -> [Endpoint] {
+      (0..<links).map { Endpoint(host: "127.0.0.\($0 + 1)", port: UInt16(6000 + index)) }
+    }
     let nodeSpecs = (0..<nodes).map {
       NodeSpec(
-        name: $0 < names.count ? names[$0] : "node\($0 + 1)", id: NodeID(UInt32($0 + 1)),
-        endpoint: Endpoint(host: "127.0.0.1", port: UInt16(6000 + $0)))
+        name: $0 < names.count ? names[$0] : "node\($0 + 1)", id: NodeID(UInt32($0 + 1)), links: endpoints($0))
     }
-    let witnessSpec =
-      witness
-      ? WitnessSpec(name: "arbiter", id: NodeID(UInt32(nodes + 1)), endpoint: Endpoint(host: "127.0.0.1", port: 6100))
-      : nil
+    let witnessSpec = witness ? WitnessSpec(name: "arbiter", id: NodeID(UInt32(nodes + 1)), links: endpoints(99)) : nil
     return ClusterConfig(
       cluster: ClusterSettings(name: "sim", keyFile: "/dev/null", quorum: QuorumOptions(noQuorumPolicy: policy)),
       nodes: nodeSpecs, witness: witnessSpec, resources: resources)
@@ -278,7 +282,7 @@ public struct SimCluster: Sendable {
     for packet in due.sorted(by: { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }).map(\.element)
     where !crashed.contains(packet.to) {
       let decoded = try! PacketCodec.decode(packet.bytes)
-      let effects = controllers[packet.to]!.receive(decoded, now: localNow(packet.to))
+      let effects = controllers[packet.to]!.receive(decoded, link: packet.link, now: localNow(packet.to))
       perform(effects, on: packet.to)
     }
     let finished = calls.enumerated().filter { $0.element.at <= now && !stalled.contains($0.element.node) }
@@ -309,12 +313,18 @@ public struct SimCluster: Sendable {
         let header = PacketHeader(
           sender: node, incarnation: incarnations[node]!, sequence: sequence[node]!,
           sentAt: localNow(node).nanoseconds)
-        guard !cutLinks.contains(DirectedLink(from: node, to: peer)), !random.chance(loss) else { continue }
+        guard !cutLinks.contains(DirectedLink(from: node, to: peer)) else { continue }
         let bytes = try! PacketCodec.encode(Packet(header: header, message: message))
-        let copies = random.chance(duplication) ? 2 : 1
-        for _ in 0..<copies {
-          let extra = jitter > .zero ? random.milliseconds(0...Int(jitter.milliseconds)) : .zero
-          packets.append((now + latency + extra, peer, bytes))
+        for link in 0..<config.linkCount {
+          guard !cutLinks.contains(DirectedLink(from: node, to: peer, link: link)), !random.chance(loss) else {
+            continue
+          }
+          if let extra = linkLoss[link], random.chance(extra) { continue }
+          let copies = random.chance(duplication) ? 2 : 1
+          for _ in 0..<copies {
+            let extra = jitter > .zero ? random.milliseconds(0...Int(jitter.milliseconds)) : .zero
+            packets.append((now + latency + extra, peer, bytes, link))
+          }
         }
       case .persistElection(let record):
         election[node] = record

@@ -13,10 +13,13 @@ struct HactlSim: ParsableCommand {
   @Option(help: "How many seeds to run (soak).") var seeds = 1000
   @Option(help: "First seed of a soak.") var start: UInt64 = 1
   @Option(help: "Simulated seconds of faults per seed.") var seconds = 60
+  @Flag(name: .customLong("single-link"), help: "One link in every run (as regression seeds use).")
+  var singleLink = false
 
   func run() throws {
     var options = ChaosOptions()
     options.duration = .seconds(seconds)
+    options.redundantLinks = !singleLink
     if let seed {
       let report = Chaos.run(seed: seed, options: options, keepTrace: trace ? .max : 150)
       if trace { print(report.traceTail.joined(separator: "\n")) }

@@ -47,7 +47,9 @@ struct ChaosTests {
 
   @Test(arguments: regressions)
   func regressionSeed(seed: UInt64) {
-    let report = Chaos.run(seed: seed)
+    var options = ChaosOptions()
+    options.redundantLinks = false
+    let report = Chaos.run(seed: seed, options: options)
     #expect(report.passed, "\(report.failureReport)")
   }
 
