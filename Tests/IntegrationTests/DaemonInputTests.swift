@@ -57,6 +57,10 @@ struct DaemonInputTests {
       return traffic.failedAuthentication >= 15 && traffic.malformed >= 3 && traffic.replayed >= 2
     }
     let traffic = try #require(after.traffic)
+    // The control socket is for root and the admin group only.
+    var info = stat()
+    #expect(stat(cluster.socketPath("alpha"), &info) == 0)
+    #expect(info.st_mode & 0o777 == 0o660)
     #expect(traffic.failedAuthentication == 15)
     #expect(traffic.malformed == 3)
     #expect(traffic.replayed == 2)
