@@ -65,15 +65,14 @@ struct FailoverProcessTests {
     // Frozen, alpha could not stop anything: its copy is still there.
     #expect(markerExists(cluster, on: "alpha"))
 
-    let resumed = ContinuousClock.now
     #expect(cluster.signal("alpha", SIGCONT))
-    let deadline = resumed + .seconds(5)
+    let deadline = ContinuousClock.now + .seconds(10)
     while markerExists(cluster, on: "alpha") && ContinuousClock.now < deadline {
       try await Task.sleep(for: .milliseconds(10))
     }
     #expect(!markerExists(cluster, on: "alpha"), "alpha kept its copy after it woke up")
-    // Well under a dead time: it stops as soon as it sees its own stall.
-    #expect(ContinuousClock.now - resumed < .seconds(2))
+    // It stopped because it saw its own stall, not because it later lost quorum.
+    #expect(cluster.tail(of: cluster.logPath("alpha"), lines: 200).contains("this node was stalled for"))
 
     // alpha rejoins; stickiness keeps everything on beta.
     let healed = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { status in
