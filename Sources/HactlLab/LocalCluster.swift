@@ -43,9 +43,22 @@ public final class LocalCluster: @unchecked Sendable {
     self.options = options
     self.daemonPath = try daemonPath ?? Self.locateDaemon()
     let agents = try agentsPath ?? Self.locateAgents()
-    folder = try Self.makeFolder()
+    let members = options.nodes + (options.witness.map { [$0] } ?? [])
+    let folder = try Self.makeFolder()
+    do {
+      // A half-made folder must not outlive a failed setup.
+      ports = try Self.prepare(folder: folder, options: options, members: members, agents: agents)
+    } catch {
+      try? FileManager.default.removeItem(atPath: folder)
+      throw error
+    }
+    self.folder = folder
+    self.members = members
     configPath = folder + "/cluster.yaml"
-    members = options.nodes + (options.witness.map { [$0] } ?? [])
+  }
+
+  /// Writes the OCF root, key, configuration and runtime folders; returns each member's port.
+  static func prepare(folder: String, options: Options, members: [String], agents: String) throws -> [String: UInt16] {
     try FileManager.default.createDirectory(atPath: folder + "/ocf/resource.d", withIntermediateDirectories: true)
     try FileManager.default.createSymbolicLink(atPath: folder + "/ocf/resource.d/hactl", withDestinationPath: agents)
     // Let tests use the ClusterLabs agents unmodified when they are installed.
@@ -59,8 +72,7 @@ public final class LocalCluster: @unchecked Sendable {
     } catch {
       throw LabError(error.description)
     }
-    let ports = try Self.freeUDPPorts(count: members.count)
-    self.ports = Dictionary(uniqueKeysWithValues: zip(members, ports))
+    let ports = try freeUDPPorts(count: members.count)
     var yaml = """
       cluster:
         name: \(options.name)
@@ -74,18 +86,20 @@ public final class LocalCluster: @unchecked Sendable {
       """
     for (index, node) in options.nodes.enumerated() {
       yaml +=
-        "  - { name: \(node), id: \(index + 1), \(Self.addressField(options.addresses[node])), port: \(ports[index]) }\n"
+        "  - { name: \(node), id: \(index + 1), \(addressField(options.addresses[node])), port: \(ports[index]) }\n"
     }
     if let witness = options.witness {
       yaml +=
-        "witness: { name: \(witness), id: \(options.nodes.count + 1), \(Self.addressField(options.addresses[witness])), "
+        "witness: { name: \(witness), id: \(options.nodes.count + 1), \(addressField(options.addresses[witness])), "
         + "port: \(ports.last!) }\n"
     }
     yaml += options.resourcesYAML.isEmpty ? "resources: []\n" : "resources:\n" + options.resourcesYAML + "\n"
-    try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    try yaml.write(toFile: folder + "/cluster.yaml", atomically: true, encoding: .utf8)
     for member in members {
-      try FileManager.default.createDirectory(atPath: runtimeFolder(member), withIntermediateDirectories: true)
+      try FileManager.default.createDirectory(
+        atPath: runtimeFolder(in: folder, member), withIntermediateDirectories: true)
     }
+    return Dictionary(uniqueKeysWithValues: zip(members, ports))
   }
 
   static func addressField(_ addresses: [String]?) -> String {
@@ -96,7 +110,8 @@ public final class LocalCluster: @unchecked Sendable {
   public func socketPath(_ member: String) -> String { folder + "/\(member).sock" }
   public func logPath(_ member: String) -> String { folder + "/\(member).log" }
   public func stateFolder(_ member: String) -> String { folder + "/state-\(member)" }
-  public func runtimeFolder(_ member: String) -> String { folder + "/run-\(member)" }
+  public func runtimeFolder(_ member: String) -> String { Self.runtimeFolder(in: folder, member) }
+  static func runtimeFolder(in folder: String, _ member: String) -> String { folder + "/run-\(member)" }
 
   /// Starts (or restarts) one member's daemon; output goes to its log.
   public func start(_ member: String) throws {

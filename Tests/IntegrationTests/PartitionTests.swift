@@ -23,14 +23,22 @@ struct PartitionTests {
       options.addresses[member] = lab.members[member]!.addresses
       options.launchPrefix[member] = lab.launch(member)
     }
+    let cluster: LocalCluster
     do {
-      let cluster = try LocalCluster(options: options)
-      try cluster.startAll()
-      return (lab, cluster)
+      cluster = try LocalCluster(options: options)
     } catch {
       lab.destroy()
       throw error
     }
+    do {
+      try cluster.startAll()
+    } catch {
+      // Some daemons may be running already: stop them before the namespaces go.
+      cluster.shutdown()
+      lab.destroy()
+      throw error
+    }
+    return (lab, cluster)
   }
 
   func runsOn(_ cluster: LocalCluster) -> [String] {
