@@ -165,6 +165,11 @@ struct ConfigBuilder {
     if let value = fields.duration("dead_time", &reader, allowZero: false) {
       settings.deadTime = value
     }
+    if settings.heartbeatInterval < ClusterLimits.minimumHeartbeatInterval {
+      reader.fail(
+        at: fields["heartbeat_interval"] ?? node, fields.path("heartbeat_interval"),
+        "must be at least \(DurationParsing.format(ClusterLimits.minimumHeartbeatInterval))")
+    }
     if settings.deadTime < settings.heartbeatInterval * 2 {
       reader.fail(
         at: fields["dead_time"] ?? fields["heartbeat_interval"] ?? node, fields.path("dead_time"),
@@ -451,6 +456,16 @@ struct ConfigBuilder {
           "\(member.name) has \(member.links.count) link(s) but \(members[0].name) has \(members[0].links.count): "
             + "every member needs one address per link")
       }
+    }
+    if members.count > ClusterLimits.members {
+      reader.fail(
+        at: top["nodes"], "nodes",
+        "\(members.count) members (nodes and witness); a cluster has at most \(ClusterLimits.members)")
+    }
+    if config.resources.count > ClusterLimits.resources {
+      reader.fail(
+        at: top["resources"], "resources",
+        "\(config.resources.count) resources; a cluster has at most \(ClusterLimits.resources)")
     }
     if members.reduce(0, { $0 + $1.votes }) == 0 {
       reader.fail(at: top["nodes"], "nodes", "at least one member must have a vote")

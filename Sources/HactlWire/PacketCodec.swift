@@ -15,8 +15,8 @@ public enum PacketCodec {
   /// encoding rather than silently truncated.
   public static let maximumPayload = 60_000
 
-  static let maxNodes = 64
-  static let maxResources = 1024
+  static let maxNodes = ClusterLimits.members
+  static let maxResources = ClusterLimits.resources
   static let maxRequests = 64
 
   enum Kind: UInt8 {

@@ -167,6 +167,23 @@ struct ConfigLoaderTests {
     }
   }
 
+  @Test func clustersLargerThanAHeartbeatCanDescribeAreRefused() throws {
+    var nodes = ""
+    for index in 1...65 {
+      nodes += "  - { name: n\(index), id: \(index), address: 10.0.\(index / 200).\(index % 200 + 1) }\n"
+    }
+    let tooMany = errors("cluster: { name: big, key_file: k }\nnodes:\n" + nodes)
+    #expect(tooMany.map(\.field) == ["nodes"])
+    #expect(tooMany.first?.message == "65 members (nodes and witness); a cluster has at most 64")
+    var resources = ""
+    for index in 1...1025 { resources += "  - { id: r\(index), agent: ocf:hactl:Marker }\n" }
+    let tooMuch = errors(Self.valid.replacingOccurrences(of: "resources:\n", with: "resources:\n" + resources))
+    #expect(tooMuch.map(\.field) == ["resources"])
+    let fast = try #require(onlyError(replacing("heartbeat_interval: 250ms", with: "heartbeat_interval: 1ms")))
+    #expect(fast.field == "cluster.heartbeat_interval")
+    #expect(fast.message == "must be at least 10ms")
+  }
+
   @Test func deadTimeMustCoverTwoHeartbeats() throws {
     let error = try #require(onlyError(replacing("dead_time: 1.5s", with: "dead_time: 400ms")))
     #expect(error.field == "cluster.dead_time")
