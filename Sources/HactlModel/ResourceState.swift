@@ -152,8 +152,25 @@ public struct ResourceFailure: Sendable, Hashable, Codable {
   public init(action: AgentAction, code: Int32, reason: String, wallTime: Int64) {
     self.action = action
     self.code = code
-    self.reason = reason
+    self.reason = String(reason.utf8Prefix(ClusterLimits.failureReasonBytes))
     self.wallTime = wallTime
+  }
+}
+
+extension String {
+  /// The longest prefix of at most `bytes` UTF-8 bytes that ends on a
+  /// character boundary.
+  public func utf8Prefix(_ bytes: Int) -> Substring {
+    guard utf8.count > bytes else { return self[...] }
+    var end = startIndex
+    var used = 0
+    for index in indices {
+      let size = self[index].utf8.count
+      if used + size > bytes { break }
+      used += size
+      end = self.index(after: index)
+    }
+    return self[..<end]
   }
 }
 

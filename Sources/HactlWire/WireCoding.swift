@@ -36,7 +36,9 @@ public struct WireWriter: Sendable {
   public mutating func i64(_ value: Int64) { u64(UInt64(bitPattern: value)) }
 
   public mutating func string(_ value: String) {
-    let utf8 = Array(value.utf8.prefix(Int(UInt16.max)))
+    // Cut on a character boundary: a split UTF-8 sequence would make the
+    // receiver reject the whole packet.
+    let utf8 = Array(value.utf8Prefix(Int(UInt16.max)).utf8)
     u16(UInt16(utf8.count))
     bytes += utf8
   }

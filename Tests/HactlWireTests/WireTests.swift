@@ -43,6 +43,42 @@ struct WireTests {
     #expect(PacketCodec.peekSender(bytes) == NodeID(2))
   }
 
+  @Test func theLargestHeartbeatALeaderCanSendFitsOneDatagram() throws {
+    let nodes = (1...UInt32(ClusterLimits.members)).map { NodeID($0) }
+    let failure = ResourceFailure(
+      action: .monitor, code: 1, reason: String(repeating: "é", count: 500), wallTime: 1_700_000_000)
+    #expect(failure.reason.utf8.count <= ClusterLimits.failureReasonBytes)
+    let ids = (0..<ClusterLimits.resources).map {
+      ResourceID(String(repeating: "r", count: 56) + String(format: "%08d", $0))
+    }
+    let beat = Heartbeat(
+      membership: MembershipBeat(
+        term: .max, leader: nodes[0], heard: nodes, members: nodes,
+        echoes: nodes.map { MembershipBeat.Echo(node: $0, stamp: .max) }),
+      report: NodeReport(
+        probed: true, mode: .online,
+        resources: ids.map {
+          ResourceReport(id: $0, role: .failed, failCount: 99, lastFailure: failure, lastStartToken: .max)
+        }),
+      directives: Directives(assignments: ids.map { Assignment(resource: $0, node: nodes[1], token: .max) }),
+      requests: (0..<64).map { OperatorRequest(id: UInt64($0), kind: .move(ids[$0], target: nodes[2])) },
+      answers: (0..<32).map {
+        RequestAnswer(origin: nodes[3], id: UInt64($0), accepted: false, message: "moving \(ids[$0]) to \(ids[$0])")
+      })
+    let bytes = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(beat)))
+    #expect(bytes.count <= PacketCodec.headerSize + PacketCodec.maximumPayload)
+    #expect(try PacketCodec.decode(bytes) == Packet(header: Self.header, message: .heartbeat(beat)))
+  }
+
+  @Test func longStringsAreCutOnACharacterBoundary() throws {
+    var writer = WireWriter()
+    writer.string(String(repeating: "é", count: 40_000))
+    var reader = WireReader(writer.bytes)
+    let text = try reader.string()
+    #expect(text.utf8.count == 65_534)
+    #expect(text.allSatisfy { $0 == "é" })
+  }
+
   @Test func malformedPacketsAreRejectedWithAReason() throws {
     let bytes = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(Self.fullHeartbeat)))
     #expect(throws: WireError.badMagic) { try PacketCodec.decode([0x48, 0x41, 0x43, 0x55] + bytes.dropFirst(4)) }
