@@ -175,9 +175,10 @@ struct NodeService: Service {
       while await !core.isQuiescent && ContinuousClock.now < deadline {
         try? await Task.sleep(for: .milliseconds(20))
       }
-      // One last heartbeat so the leader sees everything stopped.
+      // One last heartbeat so the leader sees everything stopped. Its writes
+      // are queued on each channel's event loop before the closes below,
+      // which `transport.close()` awaits: they go out first.
       await core.tick()
-      try? await Task.sleep(for: .milliseconds(20))
       logger.notice("stopped")
       tasks.cancelAll()
       await control.close()

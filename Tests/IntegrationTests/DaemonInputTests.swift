@@ -71,19 +71,7 @@ struct DaemonInputTests {
     #expect(StatusText.render(after).contains("dropped: 15 failed authentication, 3 malformed, 2 replayed"))
   }
 
-  func runDaemon(_ arguments: [String]) throws -> (status: Int32, errors: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try LocalCluster.locateDaemon())
-    process.arguments = arguments
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = Pipe()
-    try process.run()
-    process.waitUntilExit()
-    return (
-      process.terminationStatus, String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    )
-  }
+  func runDaemon(_ arguments: [String]) throws -> Tool.Result { try Tool.run(try Tool.hactld(), arguments) }
 
   @Test func daemonRefusesAKeyReadableByOthers() throws {
     let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))

@@ -26,24 +26,7 @@ struct ExamplesTests {
     #expect(!config.nodes.isEmpty)
   }
 
-  func hactl(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-    let binary = URL(fileURLWithPath: try LocalCluster.locateDaemon()).deletingLastPathComponent()
-      .appendingPathComponent("hactl").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    process.waitUntilExit()
-    return (
-      process.terminationStatus,
-      String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-      String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    )
-  }
+  func hactl(_ arguments: [String]) throws -> Tool.Result { try Tool.run(try Tool.hactl(), arguments) }
 
   @Test func configCheckAcceptsAnExampleAndListsEveryErrorOfABrokenFile() throws {
     let good = try hactl(["config", "check", Self.root + "/examples/floating-ip-pair.yaml"])

@@ -131,18 +131,9 @@ struct FailoverProcessTests {
   }
 
   @Test func statusWithoutADaemonIsAOneLineErrorAndNonZeroExit() throws {
-    let hactl = URL(fileURLWithPath: try LocalCluster.locateDaemon()).deletingLastPathComponent()
-      .appendingPathComponent("hactl").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: hactl)
-    process.arguments = ["status", "--socket", "/nonexistent/hactld.sock"]
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = Pipe()
-    try process.run()
-    process.waitUntilExit()
-    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    #expect(process.terminationStatus != 0)
-    #expect(text == "hactl: hactld is not running on this node (cannot connect to /nonexistent/hactld.sock)\n")
+    let result = try Tool.run(try Tool.hactl(), ["status", "--socket", "/nonexistent/hactld.sock"])
+    #expect(result.status != 0)
+    #expect(result.errors == "hactl: hactld is not running on this node (cannot connect to /nonexistent/hactld.sock)\n")
   }
+
 }

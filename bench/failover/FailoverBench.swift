@@ -74,14 +74,9 @@ enum FailoverBench {
       let ms = samples.map { $0.seconds * 1000 }.sorted()
       print(
         String(
-          format: "| %@ | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |", name, percentile(ms, 50), percentile(ms, 95),
-          percentile(ms, 99), ms.last!, floor, percentile(ms, 50) / floor))
+          format: "| %@ | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |", name, Statistics.percentile(ms, 50),
+          Statistics.percentile(ms, 95),
+          Statistics.percentile(ms, 99), ms.last!, floor, Statistics.percentile(ms, 50) / floor))
     }
-  }
-
-  /// Nearest-rank percentile of sorted values.
-  static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-    return sorted[max(0, min(sorted.count - 1, rank - 1))]
   }
 }

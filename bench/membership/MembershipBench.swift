@@ -56,8 +56,9 @@ enum MembershipBench {
     print(
       String(
         format: "| kill → survivor sees it lost | %.0f | %.0f | %.0f | %.0f | %lld | %.0f | %.2f |",
-        percentile(sorted, 50), percentile(sorted, 99), sorted.first!, sorted.last!, deadTime.milliseconds, floor,
-        percentile(sorted, 50) / Double(deadTime.milliseconds)))
+        Statistics.percentile(sorted, 50), Statistics.percentile(sorted, 99), sorted.first!, sorted.last!,
+        deadTime.milliseconds, floor,
+        Statistics.percentile(sorted, 50) / Double(deadTime.milliseconds)))
     print("")
   }
 
@@ -95,10 +96,5 @@ enum MembershipBench {
           format: "| %d | %.1f | %.0f | %.1f |", size, (cpuAfter - cpuBefore) / elapsed * 3600 / perNode,
           Double(bytes) / elapsed / perNode, Double(packets) / elapsed / perNode))
     }
-  }
-
-  static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-    return sorted[max(0, min(sorted.count - 1, rank - 1))]
   }
 }

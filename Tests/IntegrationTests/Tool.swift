@@ -1,0 +1,41 @@
+import Foundation
+import HactlLab
+
+/// Runs one of our programs to completion and captures what it printed.
+/// Output goes to temporary files, not pipes, so that a chatty program can
+/// never block on a full pipe while we wait for it.
+enum Tool {
+  struct Result {
+    var status: Int32
+    var output: String
+    var errors: String
+  }
+
+  static func hactld() throws -> String { try LocalCluster.locateDaemon() }
+
+  static func hactl() throws -> String {
+    URL(fileURLWithPath: try hactld()).deletingLastPathComponent().appendingPathComponent("hactl").path
+  }
+
+  static func run(_ path: String, _ arguments: [String]) throws -> Result {
+    let base = NSTemporaryDirectory() + "hactl-tool-\(UUID().uuidString)"
+    FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+      try? FileManager.default.removeItem(atPath: base + ".out")
+      try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
+    try process.run()
+    process.waitUntilExit()
+    return Result(
+      status: process.terminationStatus,
+      output: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+      errors: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+  }
+}
