@@ -81,6 +81,24 @@ struct FailoverProcessTests {
     #expect(healed.leader == "beta")
   }
 
+  @Test func gracefulShutdownHandsResourcesOverBeforeTheNodeIsDeclaredLost() async throws {
+    let cluster = try makeCluster()
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha"))
+    cluster.stop("alpha")  // SIGTERM, then waits for it to exit
+    #expect(!markerExists(cluster, on: "alpha"), "alpha stopped its resources before it exited")
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20), runsOnly(on: "beta"))
+    // beta took over while alpha was still a member handing over, not after
+    // a dead time of silence: its start comes before any "alpha lost".
+    let log = cluster.tail(of: cluster.logPath("beta"), lines: 500)
+    let started = try #require(log.range(of: "marker: started"))
+    if let lost = log.range(of: "alpha lost") {
+      #expect(started.lowerBound < lost.lowerBound, "beta waited for the dead time:\n\(log)")
+    }
+    #expect(cluster.tail(of: cluster.logPath("alpha"), lines: 200).contains("leaving the cluster"))
+  }
+
   @Test func migrateMovesAResourceAndItStays() async throws {
     let cluster = try makeCluster()
     defer { cluster.shutdown() }
