@@ -29,12 +29,12 @@ let package = Package(
     .target(name: "HactlWire", dependencies: ["HactlModel", "HactlMembership"]),
     .target(
       name: "HactlController",
-      dependencies: ["HactlModel", "HactlMembership", "HactlScheduler", "HactlWire"]
+      dependencies: ["HactlModel", "HactlConfig", "HactlMembership", "HactlScheduler", "HactlWire"]
     ),
     // Whole clusters of real controllers in one process, driven by a seed.
     .target(
       name: "HactlSimulation",
-      dependencies: ["HactlModel", "HactlMembership", "HactlController", "HactlWire"]
+      dependencies: ["HactlModel", "HactlConfig", "HactlMembership", "HactlController", "HactlWire"]
     ),
     .target(
       name: "HactlTransport",
@@ -102,7 +102,9 @@ let package = Package(
     .testTarget(name: "HactlMembershipTests", dependencies: ["HactlMembership"]),
     .testTarget(name: "HactlSchedulerTests", dependencies: ["HactlScheduler"]),
     .testTarget(name: "HactlWireTests", dependencies: ["HactlWire", "HactlTransport"]),
-    .testTarget(name: "HactlControllerTests", dependencies: ["HactlController", "HactlSimulation"]),
+    .testTarget(
+      name: "HactlControllerTests",
+      dependencies: ["HactlController", "HactlSimulation", "HactlConfig", "HactlMembership"]),
     .testTarget(name: "SimulationTests", dependencies: ["HactlSimulation"]),
     .testTarget(name: "HactlExecutorTests", dependencies: ["HactlExecutor"]),
     .testTarget(

@@ -6,6 +6,12 @@ import Yams
 public enum ConfigLoader {
   /// Reads and validates the file at `path`.
   public static func load(path: String) throws(ConfigErrors) -> ClusterConfig {
+    try loadWithText(path: path).config
+  }
+
+  /// Reads and validates the file at `path`, keeping its text (what the
+  /// cluster replicates).
+  public static func loadWithText(path: String) throws(ConfigErrors) -> (text: String, config: ClusterConfig) {
     let data: Data
     switch readFile(path) {
     case .success(let bytes): data = bytes
@@ -19,8 +25,12 @@ public enum ConfigLoader {
         ConfigError(file: path, line: 1, column: 1, field: "", message: "the file is not UTF-8 text")
       ])
     }
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    return try parse(text, file: path, relativeTo: folder)
+    return (text, try parse(text, file: path, relativeTo: folder(of: path)))
+  }
+
+  /// Where relative paths in the file at `path` start from.
+  public static func folder(of path: String) -> String {
+    URL(fileURLWithPath: path).deletingLastPathComponent().path
   }
 
   /// Validates configuration text. Relative paths in it (key file, OCF root)
@@ -28,6 +38,15 @@ public enum ConfigLoader {
   public static func parse(_ text: String, file: String, relativeTo folder: String = "/")
     throws(ConfigErrors) -> ClusterConfig
   {
+    let size = text.utf8.count
+    guard size <= ClusterLimits.configurationBytes else {
+      throw ConfigErrors([
+        ConfigError(
+          file: file, line: 1, column: 1, field: "",
+          message:
+            "the file is \(size) bytes; at most \(ClusterLimits.configurationBytes) fit the packet that replicates it")
+      ])
+    }
     var reader = NodeReader(file: file)
     let root: Node?
     do {

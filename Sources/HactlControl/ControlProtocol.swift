@@ -5,9 +5,13 @@ import HactlModel
 public enum ControlRequest: Sendable, Codable, Equatable {
   case status
   case migrate(resource: String, node: String?)
+  /// A new configuration's text, for the leader to replicate.
+  case applyConfig(text: String)
+  /// The configuration the daemon runs, with its version.
+  case showConfig
 
   enum CodingKeys: String, CodingKey {
-    case command, resource, node
+    case command, resource, node, text
   }
 
   public init(from decoder: any Decoder) throws {
@@ -19,6 +23,8 @@ public enum ControlRequest: Sendable, Codable, Equatable {
       self = .migrate(
         resource: try container.decode(String.self, forKey: .resource),
         node: try container.decodeIfPresent(String.self, forKey: .node))
+    case "config-apply": self = .applyConfig(text: try container.decode(String.self, forKey: .text))
+    case "config-show": self = .showConfig
     default:
       throw DecodingError.dataCorruptedError(
         forKey: .command, in: container, debugDescription: "unknown command '\(command)'")
@@ -34,6 +40,11 @@ public enum ControlRequest: Sendable, Codable, Equatable {
       try container.encode("migrate", forKey: .command)
       try container.encode(resource, forKey: .resource)
       try container.encodeIfPresent(node, forKey: .node)
+    case .applyConfig(let text):
+      try container.encode("config-apply", forKey: .command)
+      try container.encode(text, forKey: .text)
+    case .showConfig:
+      try container.encode("config-show", forKey: .command)
     }
   }
 }
@@ -43,12 +54,23 @@ public struct ControlResponse: Sendable, Codable, Equatable {
   public var message: String?
   public var error: String?
   public var status: ClusterStatus?
+  /// For configuration requests: the version concerned (`EPOCH.VERSION`).
+  public var configVersion: String?
 
-  public init(ok: Bool, message: String? = nil, error: String? = nil, status: ClusterStatus? = nil) {
+  public init(
+    ok: Bool, message: String? = nil, error: String? = nil, status: ClusterStatus? = nil,
+    configVersion: String? = nil
+  ) {
     self.ok = ok
     self.message = message
     self.error = error
     self.status = status
+    self.configVersion = configVersion
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case ok, message, error, status
+    case configVersion = "config_version"
   }
 
   public static func failure(_ error: String) -> ControlResponse { ControlResponse(ok: false, error: error) }

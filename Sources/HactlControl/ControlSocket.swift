@@ -109,6 +109,9 @@ public final class ControlServer: Sendable {
     }
   }
 
+  /// A configuration at its size limit, even with every character escaped in JSON.
+  static let maximumRequestBytes = 6 * ClusterLimits.configurationBytes + 1024
+
   static func answer(
     _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
     _ handler: @Sendable (ControlRequest) async -> ControlResponse
@@ -117,10 +120,12 @@ public final class ControlServer: Sendable {
       var bytes: [UInt8] = []
       for try await chunk in inbound {
         bytes += chunk.readableBytesView
-        if bytes.contains(UInt8(ascii: "\n")) || bytes.count > 65536 { break }
+        if bytes.contains(UInt8(ascii: "\n")) || bytes.count > maximumRequestBytes { break }
       }
       let response: ControlResponse
-      if let line = bytes.split(separator: UInt8(ascii: "\n")).first {
+      if bytes.count > maximumRequestBytes && !bytes.contains(UInt8(ascii: "\n")) {
+        response = .failure("request larger than \(maximumRequestBytes) bytes")
+      } else if let line = bytes.split(separator: UInt8(ascii: "\n")).first {
         do {
           response = await handler(try JSONDecoder().decode(ControlRequest.self, from: Data(line)))
         } catch {

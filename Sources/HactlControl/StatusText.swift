@@ -15,6 +15,18 @@ public enum StatusText {
       quorumLine += ": wait_for_all: waiting to see \(quorum.waitingFor.joined(separator: ", ")) once"
     }
     lines.append(quorumLine)
+    if let configuration = status.configuration {
+      var line = "Configuration: version \(configuration.version)"
+      if configuration.version == "0.0" { line += " (the file this daemon started from)" }
+      if !configuration.behind.isEmpty { line += "; not yet on \(configuration.behind.joined(separator: ", "))" }
+      if !configuration.differs.isEmpty {
+        line += "; DIFFERENT TEXT on \(configuration.differs.joined(separator: ", ")) (started from other files)"
+      }
+      if !configuration.restartNeeded.isEmpty {
+        line += "; takes effect at restart: \(configuration.restartNeeded.joined(separator: ", "))"
+      }
+      lines.append(line)
+    }
     lines.append("")
     lines.append("Nodes:")
     lines += table(

@@ -35,6 +35,9 @@ public enum ControllerEffect: Sendable, Hashable {
   case send(to: NodeID, Message)
   /// Must be durable (written, fsynced, renamed) before later effects run.
   case persistElection(ElectionRecord)
+  /// A configuration to keep (write, fsync, rename) before later effects
+  /// run: the heartbeats after it tell peers this node holds it.
+  case persistConfig(ConfigDocument)
   case runAgent(AgentCall)
   /// Abandon a call (a monitor standing between a resource and its stop):
   /// kill it; its result, if any, is ignored.

@@ -16,6 +16,8 @@ struct LeaderState: Sendable {
   var handled: Set<RequestKey> = []
   var answers: [RequestAnswer] = []
   var lastTransition: Transition?
+  /// Configuration changes made in this term, until a quorum holds them.
+  var configWaiters: [ConfigWaiter] = []
 
   init(term: UInt64) { self.term = term }
 
@@ -90,7 +92,12 @@ extension NodeController {
     // A leader learns the real state of every member before it decides
     // anything new; meanwhile its earlier decisions stand unchanged (they are
     // also what it must withdraw carefully later).
-    let unprobed = memberNodes.filter { report(of: $0)?.probed != true }
+    // Likewise, it decides only once every member runs its configuration
+    // (a member behind gets it within an interval).
+    let unprobed = memberNodes.filter {
+      report(of: $0)?.probed != true
+        || ($0 != local.id && replication.peers[$0]?.stamp.version != document.version)
+    }
     guard unprobed.isEmpty else { return [] }
     let nodes = schedulerNodes(now: now)
     for (resource, nodes) in state.withdrawn {
@@ -161,10 +168,7 @@ extension NodeController {
         state.handled.insert(key)
         let (accepted, message) = decide(request, &state, nodes: nodes, situations: situations)
         let answer = RequestAnswer(origin: origin, id: request.id, accepted: accepted, message: message)
-        state.answers.append(answer)
-        if state.answers.count > LeaderState.answersKept { state.answers.removeFirst() }
-        effects.append(.log(accepted ? .notice : .warning, "request from \(name(of: origin)): \(message)"))
-        if origin == local.id { effects += takeAnswers([answer]) }
+        effects += post(answer, in: &state)
       }
     }
     return effects

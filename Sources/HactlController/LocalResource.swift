@@ -4,7 +4,12 @@ import HactlWire
 /// One configured resource on this node: its role as the agents last said,
 /// and the operation in flight.
 struct LocalResource: Sendable {
-  let spec: ResourceSpec
+  var spec: ResourceSpec
+  /// A new definition (agent or parameters changed) that waits until the
+  /// old one has stopped: the agent must stop what it started, as it started it.
+  var replacement: ResourceSpec?
+  /// No longer configured: stop it, then forget it.
+  var removed = false
   var role: ResourceRole = .unknown
   var failCount = 0
   var lastFailure: ResourceFailure?

@@ -10,10 +10,21 @@ import HactlWire
 /// The daemon's shell performs the effects; the simulator can instead route
 /// them through a simulated network and simulated agents.
 public struct NodeController: Sendable {
-  public let config: ClusterConfig
+  /// The running configuration: its membership part as the daemon started,
+  /// the rest from `document`.
+  public internal(set) var config: ClusterConfig
+  /// The durable, replicated configuration (docs/ARCHITECTURE.md).
+  public internal(set) var document: ConfigDocument {
+    didSet { documentStamp = document.stamp }
+  }
+  /// Computed once per document: it goes into every heartbeat.
+  var documentStamp: ConfigStamp
+  /// Relative paths in a configuration's text are taken from here.
+  let configFolder: String
+  var replication = ReplicationState()
   public let local: Member
   public let incarnation: UInt64
-  public private(set) var membership: Membership
+  public internal(set) var membership: Membership
   public private(set) var counters = Counters()
 
   var replay = ReplayFilter()
@@ -42,17 +53,25 @@ public struct NodeController: Sendable {
     public var packetsFromStrangers = 0
   }
 
+  /// `document` is the text `config` was read from, with its version; nil
+  /// stands for an unversioned file nobody will replicate (tests).
   public init(
-    config: ClusterConfig, local: NodeID, incarnation: UInt64, election: ElectionRecord, now: Instant
+    config: ClusterConfig, local: NodeID, incarnation: UInt64, election: ElectionRecord, now: Instant,
+    document: ConfigDocument? = nil, configFolder: String = "/"
   ) {
     guard let member = config.member(id: local) else {
       preconditionFailure("local node \(local) is not in the configuration; the shell checks this first")
     }
     self.config = config
+    let document = document ?? ConfigDocument(version: .initial, base: .initial, text: "")
+    self.document = document
+    self.documentStamp = document.stamp
+    self.configFolder = configFolder
     self.local = member
     self.incarnation = incarnation
     self.membership = Membership(
       settings: MembershipSettings(config: config, local: local), record: election, now: now)
+    self.membership.configVersion = self.document.version
     if member.kind == .node {
       for spec in config.resources { resources[spec.id] = LocalResource(spec: spec) }
     }
@@ -132,6 +151,7 @@ public struct NodeController: Sendable {
         if beat.report != nil { unfenced[sender] = nil }
       }
       peerRequests[sender] = beat.requests
+      effects += heardConfig(beat.config, from: sender, beat: beat.membership, now: now)
       outputs += membership.receive(beat.membership, from: sender, now: now)
       effects += apply(outputs, now: now)
       outputs = []
@@ -143,6 +163,12 @@ public struct NodeController: Sendable {
       outputs += membership.receive(request, from: sender, now: now)
     case .voteReply(let reply):
       outputs += membership.receive(reply, from: sender, now: now)
+    case .configOffer(let offered):
+      effects += receiveConfig(offered, from: sender, now: now)
+    case .configProposal(let proposal):
+      effects += apply(outputs, now: now)
+      outputs = []
+      effects += handleProposal(proposal, from: sender, now: now)
     }
     effects += apply(outputs, now: now)
     effects += finish(now: now, forceBeat: false)
@@ -170,9 +196,19 @@ public struct NodeController: Sendable {
     case unknownNode(String)
     case notANode(String)
     case witnessCannotRequest
+    case noQuorum(votes: Int, needed: Int)
+    case invalidConfiguration(String)
+    case needsRestart([String])
 
     public var description: String {
       switch self {
+      case .noQuorum(let votes, let needed):
+        return
+          "this node's partition has no quorum (\(votes) votes, \(needed) needed): configuration changes are refused"
+      case .invalidConfiguration(let errors): return "the configuration is invalid; nothing changed:\n\(errors)"
+      case .needsRestart(let fields):
+        return "these changes need a restart of every daemon, not `config apply`: \(fields.joined(separator: ", "))"
+          + " (see hactl.yaml(5), CHANGING THE CONFIGURATION)"
       case .unknownResource(let id): return "no resource '\(id)' in the configuration"
       case .unknownNode(let name): return "no node '\(name)' in the configuration"
       case .notANode(let name): return "'\(name)' is the witness: it runs no resources"
@@ -203,6 +239,7 @@ public struct NodeController: Sendable {
   /// Gives up on a request the leader did not answer in time.
   public mutating func cancelRequest(_ id: UInt64) {
     pendingRequests.removeAll { $0.id == id }
+    replication.proposals[id] = nil
   }
 
   // MARK: Membership outputs
@@ -248,6 +285,7 @@ public struct NodeController: Sendable {
         unfenced[peer] = Set(report.resources.filter { $0.role.mayBeActive }.map(\.id))
       }
       peerReports[peer] = nil
+      replication.peers[peer] = nil
       return [.log(.warning, "\(name(of: peer)) lost: silent for \(DurationText.format(config.cluster.deadTime))")]
     case .quorumChanged(let quorate, let votes):
       let needed = membership.settings.votesNeeded
@@ -278,7 +316,9 @@ public struct NodeController: Sendable {
   // MARK: After every input
 
   mutating func finish(now: Instant, forceBeat: Bool) -> [ControllerEffect] {
-    var effects = scheduleIfLeader(now: now)
+    var effects = forwardProposals(now: now)
+    effects += scheduleIfLeader(now: now)
+    effects += answerAcknowledgedConfigs(now: now)
     effects += reconcile(now: now)
     effects += heartbeatIfNeeded(force: forceBeat, now: now)
     return effects
@@ -290,7 +330,8 @@ public struct NodeController: Sendable {
       report: local.kind == .node ? localReport : nil,
       directives: membership.isLeader ? leading?.directives : nil,
       requests: pendingRequests,
-      answers: membership.isLeader ? leading?.answers ?? [] : [])
+      answers: membership.isLeader ? leading?.answers ?? [] : [],
+      config: documentStamp)
     // Only a change of content sends at once; clocks and echoes ride along.
     var content = beat
     content.membership = beat.membership.content
@@ -302,6 +343,10 @@ public struct NodeController: Sendable {
   mutating func takeAnswers(_ answers: [RequestAnswer]) -> [ControllerEffect] {
     var effects: [ControllerEffect] = []
     for answer in answers where answer.origin == local.id {
+      if replication.proposals.removeValue(forKey: answer.id) != nil {
+        effects.append(.requestAnswered(answer))
+        continue
+      }
       guard pendingRequests.contains(where: { $0.id == answer.id }) else { continue }
       pendingRequests.removeAll { $0.id == answer.id }
       effects.append(.requestAnswered(answer))

@@ -12,6 +12,7 @@ extension NodeController {
 
   func want(_ id: ResourceID, now: Instant) -> Want {
     if localMode == .standby || membership.excluded { return .stop }
+    if let resource = resources[id], resource.removed || resource.replacement != nil { return .stop }
     // Without quorum, or with the lease on it running out, the policy decides.
     let withoutQuorum: Want?
     switch config.cluster.quorum.noQuorumPolicy {
@@ -55,6 +56,18 @@ extension NodeController {
         resource.inFlight = nil
       }
       guard resource.inFlight == nil else { continue }
+      if resource.role == .stopped {
+        // Known stopped as the old definition: forget it, or probe the new one.
+        if resource.removed {
+          resources[id] = nil
+          effects.append(.log(.notice, "\(id): removed from the configuration and stopped here"))
+          continue
+        }
+        if let replacement = resource.replacement {
+          resource = LocalResource(spec: replacement)
+          resources[id] = resource
+        }
+      }
       let spec = resource.spec
       var call: (AgentAction, Duration, Duration, Bool)?
       switch resource.role {
@@ -96,6 +109,10 @@ extension NodeController {
 
   /// Whether this node means to keep `id` running (it is not stopping it).
   public func wantsRunning(_ id: ResourceID, now: Instant) -> Bool { want(id, now: now) != .stop }
+
+  /// How the agent for `id` must be called here: the definition it was
+  /// started with, until it has stopped (it may have left the configuration).
+  public func definition(of id: ResourceID) -> ResourceSpec? { resources[id]?.spec }
 
   /// The role of one resource here, as this node's executor knows it.
   public func localRole(of id: ResourceID) -> ResourceRole? { resources[id]?.role }

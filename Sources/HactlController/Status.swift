@@ -45,7 +45,7 @@ extension NodeController {
         node: state == .stopped || state == .unknown ? nil : shown, activeOn: active,
         failCounts: failCounts, lastFailure: lastFailure, note: state == .started ? nil : note)
     }
-    return ClusterStatus(
+    var status = ClusterStatus(
       cluster: config.cluster.name, localNode: local.name, term: membership.term,
       leader: membership.leader.map { name(of: $0) },
       quorum: QuorumStatus(
@@ -53,6 +53,8 @@ extension NodeController {
         expectedVotes: membership.settings.expectedVotes, needed: membership.settings.votesNeeded,
         waitingFor: membership.waitingFor.map { name(of: $0) }, twoNode: membership.settings.twoNode),
       nodes: nodes, resources: resources)
+    status.configuration = configurationStatus
+    return status
   }
 
   /// One state for the cluster from each live node's role, the most

@@ -65,12 +65,14 @@ public enum Daemon {
   }
 
   static func runChecked(_ options: DaemonOptions, logger: Logger) async throws {
-    let config: ClusterConfig
+    let file: (text: String, config: ClusterConfig)
     do {
-      config = try ConfigLoader.load(path: options.configPath)
+      file = try ConfigLoader.loadWithText(path: options.configPath)
     } catch {
       throw StartupError(description: "invalid configuration:\n\(error.description)", exitCode: 2)
     }
+    let store = try StateStore(folder: options.stateFolder)
+    let (config, document) = try chooseConfiguration(file: file, store: store, options: options, logger: logger)
     guard let member = config.member(named: options.nodeName) else {
       let names = config.voters.map(\.name).joined(separator: ", ")
       throw StartupError(
@@ -89,7 +91,6 @@ public enum Daemon {
     } catch {
       throw StartupError(description: error.description, exitCode: 2)
     }
-    let store = try StateStore(folder: options.stateFolder)
     let election = try store.loadElection()
     let incarnation = try store.nextIncarnation()
 
@@ -112,7 +113,8 @@ public enum Daemon {
     }
     let origin = ContinuousClock.now
     let controller = NodeController(
-      config: config, local: member.id, incarnation: incarnation, election: election, now: .zero)
+      config: config, local: member.id, incarnation: incarnation, election: election, now: .zero,
+      document: document, configFolder: ConfigLoader.folder(of: options.configPath))
     let core = DaemonCore(
       controller: controller, transport: transport, store: store, logger: logger,
       ocfRoot: options.ocfRoot ?? config.cluster.ocfRoot, agentRuntimeFolder: options.agentRuntimeFolder,
@@ -125,6 +127,41 @@ public enum Daemon {
       services: [service], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
       logger: logger)
     try await serviceGroup.run()
+  }
+}
+
+extension Daemon {
+  /// The file a daemon starts from, unless it stored a replicated
+  /// configuration: that one is newer (`hactl config apply` made it), and a
+  /// quorum may have acknowledged it, so it wins.
+  static func chooseConfiguration(
+    file: (text: String, config: ClusterConfig), store: StateStore, options: DaemonOptions, logger: Logger
+  ) throws -> (ClusterConfig, ConfigDocument) {
+    let fromFile = ConfigDocument(version: .initial, base: .initial, text: file.text)
+    let stored: ConfigDocument?
+    do {
+      stored = try store.loadConfig()
+    } catch {
+      throw StartupError(description: "\(error)", exitCode: 2)
+    }
+    guard let stored, stored.version > .initial else { return (file.config, fromFile) }
+    let config: ClusterConfig
+    do {
+      config = try ConfigLoader.parse(
+        stored.text, file: "\(store.configPath) (configuration \(stored.version))",
+        relativeTo: ConfigLoader.folder(of: options.configPath))
+    } catch {
+      throw StartupError(
+        description: "the stored configuration \(stored.version) is invalid:\n\(error.description)\n"
+          + "move \(store.configPath) away to start from \(options.configPath); the peers hand over the newest one",
+        exitCode: 2)
+    }
+    if stored.text != file.text {
+      logger.warning(
+        "\(options.configPath) differs from configuration \(stored.version) stored in \(store.configPath): running the stored one (change it with 'hactl config apply'; 'hactl config show' prints it)"
+      )
+    }
+    return (config, stored)
   }
 }
 

@@ -21,6 +21,8 @@ actor DaemonCore {
   let origin: ContinuousClock.Instant
   var sequence: UInt64 = 0
   var waiters: [UInt64: CheckedContinuation<ControlResponse, Never>] = [:]
+  /// Waiters for configuration changes: their timeout means "outcome unknown".
+  var configWaiters: Set<UInt64> = []
   var agentTasks: [UInt64: Task<Void, Never>] = [:]
 
   static let requestTimeout: Duration = .seconds(10)
@@ -79,20 +81,33 @@ actor DaemonCore {
         unknownSender: counted.packetsFromStrangers)
       return ControlResponse(ok: true, status: status)
     case .migrate(let resource, let node):
-      let (result, effects) = controller.requestMove(resource: resource, to: node, now: now)
-      switch result {
-      case .failure(let error):
+      return await wait(for: controller.requestMove(resource: resource, to: node, now: now))
+    case .applyConfig(let text):
+      return await wait(for: controller.requestConfigChange(text: text, now: now), isConfig: true)
+    case .showConfig:
+      let document = controller.document
+      return ControlResponse(ok: true, message: document.text, configVersion: document.version.description)
+    }
+  }
+
+  /// Performs a request's effects and waits for the leader's answer.
+  func wait(
+    for request: (Result<UInt64, NodeController.RequestError>, [ControllerEffect]), isConfig: Bool = false
+  ) async -> ControlResponse {
+    let (result, effects) = request
+    switch result {
+    case .failure(let error):
+      perform(effects)
+      return .failure(error.description)
+    case .success(let id):
+      return await withCheckedContinuation(isolation: self) { continuation in
+        // Register first: when this node leads, the answer is among `effects`.
+        waiters[id] = continuation
+        if isConfig { configWaiters.insert(id) }
         perform(effects)
-        return .failure(error.description)
-      case .success(let id):
-        return await withCheckedContinuation(isolation: self) { continuation in
-          // Register first: when this node leads, the answer is among `effects`.
-          waiters[id] = continuation
-          perform(effects)
-          Task {
-            try? await Task.sleep(for: Self.requestTimeout)
-            await self.expire(id)
-          }
+        Task {
+          try? await Task.sleep(for: Self.requestTimeout)
+          await self.expire(id)
         }
       }
     }
@@ -101,9 +116,12 @@ actor DaemonCore {
   func expire(_ id: UInt64) {
     guard let waiter = waiters.removeValue(forKey: id) else { return }
     controller.cancelRequest(id)
-    waiter.resume(
-      returning: .failure(
-        "no leader answered within \(Self.requestTimeout) (is this node in a quorate partition? see 'hactl status')"))
+    let why =
+      configWaiters.remove(id) != nil
+      ? "no leader confirmed the change within \(Self.requestTimeout): it may or may not have been applied "
+        + "(compare the version in 'hactl status' with the one before)"
+      : "no leader answered within \(Self.requestTimeout) (is this node in a quorate partition? see 'hactl status')"
+    waiter.resume(returning: .failure(why))
   }
 
   func perform(_ effects: [ControllerEffect]) {
@@ -128,13 +146,23 @@ actor DaemonCore {
           logger.critical("\(error); exiting to keep the one-vote-per-term promise")
           exit(70)
         }
+      case .persistConfig(let document):
+        do {
+          try store.save(document)
+        } catch {
+          // Heartbeats would claim a configuration this node does not hold.
+          logger.critical("\(error); exiting rather than claim a configuration it could not store")
+          exit(70)
+        }
       case .runAgent(let call):
         runAgent(call)
       case .cancelAgent(let id):
         agentTasks.removeValue(forKey: id)?.cancel()
       case .requestAnswered(let answer):
-        let response =
+        var response =
           answer.accepted ? ControlResponse(ok: true, message: answer.message) : .failure(answer.message)
+        response.configVersion = answer.configVersion?.description
+        configWaiters.remove(answer.id)
         waiters.removeValue(forKey: answer.id)?.resume(returning: response)
       case .log(let level, let message):
         logger.log(level: level.swiftLog, "\(message)")
@@ -143,7 +171,7 @@ actor DaemonCore {
   }
 
   func runAgent(_ call: AgentCall) {
-    guard let spec = controller.config.resource(call.resource) else { return }
+    guard let spec = controller.definition(of: call.resource) else { return }
     let invocation = AgentInvocation(
       path: OCFEnvironment.agentPath(for: spec.agent, ocfRoot: ocfRoot),
       action: call.action.rawValue,

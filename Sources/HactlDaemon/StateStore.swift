@@ -1,5 +1,6 @@
 import Foundation
 import HactlMembership
+import HactlModel
 
 /// The daemon's durable state: one small file per record, each replaced
 /// atomically (write a temporary file, fsync it, rename it over the old one,
@@ -15,6 +16,25 @@ struct StateStore {
 
   var electionPath: String { folder + "/election.json" }
   var incarnationPath: String { folder + "/incarnation" }
+  var configPath: String { folder + "/config.json" }
+
+  /// The replicated configuration this node last stored, if any.
+  func loadConfig() throws -> ConfigDocument? {
+    guard let data = FileManager.default.contents(atPath: configPath) else { return nil }
+    do {
+      return try JSONDecoder().decode(ConfigDocument.self, from: data)
+    } catch {
+      throw StateError(
+        "\(configPath) is corrupt (\(error)); refusing to start without the configuration it held "
+          + "(move it away to start from the configuration file; the peers hand over the newest one)")
+    }
+  }
+
+  func save(_ document: ConfigDocument) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    try Self.writeAtomically(try encoder.encode(document), to: configPath)
+  }
 
   func loadElection() throws -> ElectionRecord {
     guard let data = FileManager.default.contents(atPath: electionPath) else { return ElectionRecord() }

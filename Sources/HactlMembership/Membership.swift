@@ -114,6 +114,9 @@ public struct Membership: Sendable {
   /// it must run nothing until a leader lists it as a member again, even if
   /// it regains quorum before it hears that leader.
   public private(set) var excluded = false
+  /// This node's durable configuration version, kept up to date by its owner:
+  /// candidates with an older one get no vote.
+  public var configVersion: ConfigVersion = .initial
 
   var peers: [NodeID: PeerLiveness] = [:]
   var leaderContact: Instant?
@@ -369,6 +372,8 @@ public struct Membership: Sendable {
         to: candidate, VoteReply(term: record.term, granted: false, preVote: request.preVote))
     ]
     if request.term < record.term || (request.preVote && request.term == record.term) { return deny }
+    // It lacks a configuration we hold, which a quorum may have acknowledged.
+    if request.configVersion < configVersion { return deny }
     // Leader stickiness (etcd's check-quorum): while we hear a live leader,
     // refuse, and do not even raise our term.
     let hearsLeader =
@@ -508,7 +513,8 @@ public struct Membership: Sendable {
         lastVoteRequest = now
         let term = role == .preCandidate ? record.term + 1 : record.term
         return settings.peers.filter { !votesGranted.contains($0) && isAlive($0) }.map {
-          .sendVoteRequest(to: $0, VoteRequest(term: term, preVote: role == .preCandidate))
+          .sendVoteRequest(
+            to: $0, VoteRequest(term: term, preVote: role == .preCandidate, configVersion: configVersion))
         }
       }
       return []
@@ -533,7 +539,7 @@ public struct Membership: Sendable {
     campaign(as: .preCandidate, now: now)
     if hasMajority(votesGranted) { return startElection(now: now) }
     return settings.peers.filter { isAlive($0) }.map {
-      .sendVoteRequest(to: $0, VoteRequest(term: record.term + 1, preVote: true))
+      .sendVoteRequest(to: $0, VoteRequest(term: record.term + 1, preVote: true, configVersion: configVersion))
     }
   }
 
@@ -567,7 +573,7 @@ public struct Membership: Sendable {
     outputs += becomeLeaderIfElected(now: now)
     if role == .candidate {
       outputs += settings.peers.filter { isAlive($0) }.map {
-        .sendVoteRequest(to: $0, VoteRequest(term: record.term))
+        .sendVoteRequest(to: $0, VoteRequest(term: record.term, configVersion: configVersion))
       }
     }
     return outputs

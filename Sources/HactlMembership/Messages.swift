@@ -44,9 +44,14 @@ public struct MembershipBeat: Sendable, Hashable {
 public struct VoteRequest: Sendable, Hashable {
   public var term: UInt64
   public var preVote: Bool
-  public init(term: UInt64, preVote: Bool = false) {
+  /// The candidate's configuration: a voter holding a newer one refuses, so a
+  /// leader always has every configuration a quorum acknowledged (Raft's
+  /// election restriction).
+  public var configVersion: ConfigVersion
+  public init(term: UInt64, preVote: Bool = false, configVersion: ConfigVersion = .initial) {
     self.term = term
     self.preVote = preVote
+    self.configVersion = configVersion
   }
 }
 

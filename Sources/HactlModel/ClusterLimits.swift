@@ -11,4 +11,7 @@ public enum ClusterLimits {
   public static let failureReasonBytes = 200
   /// Below this the daemon would spend its time ticking.
   public static let minimumHeartbeatInterval: Duration = .milliseconds(10)
+  /// A replicated configuration travels in one datagram, with room for the
+  /// header and the HMAC.
+  public static let configurationBytes = 56_000
 }

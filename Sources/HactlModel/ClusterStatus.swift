@@ -14,6 +14,8 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
   public var resources: [ResourceStatus]
   /// Packet counters of the answering node; filled in by the daemon.
   public var traffic: TrafficStatus?
+  /// The answering node's replicated configuration.
+  public var configuration: ConfigurationStatus?
 
   public init(
     cluster: String, localNode: String, term: UInt64, leader: String?, quorum: QuorumStatus,
@@ -30,12 +32,38 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case schema, cluster, term, leader, quorum, nodes, resources, traffic
+    case schema, cluster, term, leader, quorum, nodes, resources, traffic, configuration
     case localNode = "local_node"
   }
 
   public func resource(_ id: String) -> ResourceStatus? { resources.first { $0.id == id } }
   public func node(_ name: String) -> NodeStatus? { nodes.first { $0.name == name } }
+}
+
+/// Which configuration the answering node runs, and who is not on it yet.
+public struct ConfigurationStatus: Sendable, Codable, Equatable {
+  /// `EPOCH.VERSION`: `0.0` is the file the daemon started from.
+  public var version: String
+  /// Live members whose last heartbeat showed an older version.
+  public var behind: [String]
+  /// Live members at the same version with a different text (they started
+  /// from different files).
+  public var differs: [String]
+  /// Settings of the running configuration that take effect only when the
+  /// daemons restart (membership, timings, quorum).
+  public var restartNeeded: [String]
+
+  public init(version: String, behind: [String] = [], differs: [String] = [], restartNeeded: [String] = []) {
+    self.version = version
+    self.behind = behind
+    self.differs = differs
+    self.restartNeeded = restartNeeded
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case version, behind, differs
+    case restartNeeded = "restart_needed"
+  }
 }
 
 /// What the answering node's transport saw since it started. Bad packets are

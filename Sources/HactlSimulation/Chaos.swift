@@ -1,3 +1,5 @@
+import HactlConfig
+import HactlController
 import HactlModel
 
 /// One seeded run: a random cluster, random overlapping faults for
@@ -14,6 +16,10 @@ public struct ChaosOptions: Sendable {
   /// single-link run draws exactly what it drew before links existed, and
   /// old regression seeds replay their original scenario).
   public var redundantLinks = true
+  /// Operators apply new configurations now and then (valid ones that change
+  /// resources, and ones that must be refused), from their own random stream
+  /// for the same reason as links.
+  public var configChanges = true
   public init() {}
 }
 
@@ -26,6 +32,7 @@ public struct ChaosReport: Sendable {
   /// The last lines of the trace: what led to the first violation.
   public var traceTail: [String]
   public var redundantLinks = true
+  public var configChanges = true
 
   public var passed: Bool { violations.isEmpty }
 
@@ -33,7 +40,8 @@ public struct ChaosReport: Sendable {
   public var failureReport: String {
     var lines = ["seed \(seed) failed: \(description)"]
     lines += violations.map { "  violation: \($0)" }
-    lines.append("  replay: swift run hactl-sim --seed \(seed) --trace\(redundantLinks ? "" : " --single-link")")
+    let flags = (redundantLinks ? "" : " --single-link") + (configChanges ? "" : " --no-config-changes")
+    lines.append("  replay: swift run hactl-sim --seed \(seed) --trace\(flags)")
     lines.append("  trace (last \(traceTail.count) lines):")
     lines += traceTail.map { "    " + $0 }
     return lines.joined(separator: "\n")
@@ -63,6 +71,7 @@ public enum Chaos {
       "\(nodeCount) nodes\(witness ? " + witness" : ""), \(resourceCount) resources, \(links) link(s), "
       + "stop \(sim.stopLatency.milliseconds) ms"
     var faults = 0
+    var configRandom = SeededRandom(seed: seed ^ 0x434F_4E46_4947_5321)
     var pending: [(at: Instant, heal: Heal)] = []
     let end = sim.now + options.duration
 
@@ -79,6 +88,7 @@ public enum Chaos {
         sim.trace.append("\(sim.now) FAULT \(fault)")
         if let heal { pending.append((sim.now + random.milliseconds(300...6000), heal)) }
       }
+      if options.configChanges && configRandom.chance(0.3) { changeConfig(&sim, &configRandom) }
       if !sim.violations.isEmpty { break }
     }
 
@@ -104,12 +114,69 @@ public enum Chaos {
             "no convergence within \(options.convergenceBound) after healing: \(convergenceProblem(sim) ?? "?")"
           ],
           faults: faults, simulated: sim.now - .zero, description: description,
-          traceTail: Array(sim.trace.suffix(keepTrace)))
+          traceTail: Array(sim.trace.suffix(keepTrace)), redundantLinks: options.redundantLinks,
+          configChanges: options.configChanges)
       }
     }
     return ChaosReport(
       seed: seed, violations: sim.violations, faults: faults, simulated: sim.now - .zero, description: description,
-      traceTail: Array(sim.trace.suffix(keepTrace)), redundantLinks: options.redundantLinks)
+      traceTail: Array(sim.trace.suffix(keepTrace)), redundantLinks: options.redundantLinks,
+      configChanges: options.configChanges)
+  }
+
+  /// An operator applies a configuration on a random running member: mostly
+  /// valid resource changes, sometimes text that must be refused at once.
+  static func changeConfig(_ sim: inout SimCluster, _ random: inout SeededRandom) {
+    let up = sim.config.voters.map(\.id).filter { !sim.crashed.contains($0) && !sim.stalled.contains($0) }
+    guard !up.isEmpty, let controller = sim.controllers[random.pick(up)] else { return }
+    let via = controller.local.name
+    var config = controller.config
+    let change: String
+    var mustRefuse = false
+    switch Int.random(in: 0..<8, using: &random) {
+    case 0 where !config.resources.isEmpty:
+      let index = Int.random(in: 0..<config.resources.count, using: &random)
+      config.resources[index].stickiness = Score(Int.random(in: 0...200, using: &random))
+      change = "stickiness of \(config.resources[index].id)"
+    case 1 where !config.resources.isEmpty:
+      let index = Int.random(in: 0..<config.resources.count, using: &random)
+      config.resources[index].parameters = [("generation", String(random.next() % 1000))]
+      change = "parameters of \(config.resources[index].id) (a restart)"
+    case 2 where config.resources.count > 1:
+      let removed = config.resources.remove(at: Int.random(in: 0..<config.resources.count, using: &random))
+      change = "remove \(removed.id)"
+    case 3 where config.resources.count < 4:
+      let used = Set(config.resources.map(\.id))
+      let id = (0..<8).map { ResourceID("r\($0)") }.first { !used.contains($0) }!
+      let prefer = random.chance(0.5) ? random.pick(config.nodes).name : nil
+      config.resources.append(SimCluster.marker(id, prefer: prefer, threshold: 2, timeout: .seconds(2)))
+      change = "add \(id)"
+    case 4 where !config.resources.isEmpty:
+      let index = Int.random(in: 0..<config.resources.count, using: &random)
+      config.resources[index].monitor.interval = random.milliseconds(300...2000)
+      change = "monitor interval of \(config.resources[index].id)"
+    case 5:
+      config.cluster.deadTime = config.cluster.deadTime + .milliseconds(100)
+      change = "dead time (needs a restart)"
+      mustRefuse = true
+    case 6:
+      let text = ConfigWriter.yaml(config).replacingOccurrences(of: "resources:", with: "resources: {")
+      let result = sim.applyConfig(text, via: via)
+      sim.trace.append(
+        "\(sim.now) OPERATOR apply invalid text via \(via): \(result.isFailure ? "refused" : "ACCEPTED")")
+      if !result.isFailure { sim.violate("an invalid configuration was accepted") }
+      return
+    default:
+      change = "nothing (the same text again)"
+    }
+    let result = sim.applyConfig(ConfigWriter.yaml(config), via: via)
+    let outcome: String
+    switch result {
+    case .success(let id): outcome = "request \(id) sent"
+    case .failure(let error): outcome = "refused: \(error)"
+    }
+    sim.trace.append("\(sim.now) OPERATOR apply via \(via) (\(change)): \(outcome)")
+    if mustRefuse && !result.isFailure { sim.violate("a membership change was accepted by config apply") }
   }
 
   enum Heal: Sendable {
@@ -214,8 +281,18 @@ public enum Chaos {
     guard leaders.count == 1, let leader = leaders.first,
       members.allSatisfy({ sim.controllers[$0]?.membership.leader == leader })
     else { return "members do not agree on one leader" }
+    // Everyone on the newest configuration any member stored.
+    let newest = sim.storedConfig.values.map(\.version).max() ?? .initial
+    let versions = members.map { sim.controllers[$0]?.document.version ?? .initial }
+    guard versions.allSatisfy({ $0 == newest }) else {
+      return "configurations \(versions.map(\.description)) are not all the newest, \(newest)"
+    }
+    let config = sim.runningConfig
+    for removed in sim.everyResource.subtracting(config.resources.map(\.id)).sorted() where !sim.runs(removed).isEmpty {
+      return "\(removed) left the configuration but runs on \(sim.runs(removed))"
+    }
     let status = sim.status(via: sim.name(leader))
-    for spec in sim.config.resources {
+    for spec in config.resources {
       guard let resource = status.resource(spec.id.rawValue) else { return "\(spec.id) missing from status" }
       if resource.state == .blocked { continue }
       let allowed = sim.config.nodes.filter { (resource.failCounts[$0.name] ?? 0) < spec.migrationThreshold }

@@ -1,3 +1,4 @@
+import HactlConfig
 import HactlController
 import HactlMembership
 import HactlModel
@@ -54,6 +55,17 @@ public struct SimCluster: Sendable {
   /// Which node led each term: at most one, ever.
   public private(set) var leaders: [UInt64: NodeID] = [:]
 
+  // Configuration
+  /// What each member stored (it survives crashes, like the election record).
+  public private(set) var storedConfig: [NodeID: ConfigDocument] = [:]
+  /// Every version ever stored, with its text: one text per version.
+  public private(set) var configHistory: [ConfigVersion: ConfigDocument] = [:]
+  /// The newest version an operator was told a quorum stored.
+  public private(set) var acknowledgedConfig: ConfigVersion = .initial
+  /// Every resource any configuration had: a removed one may still run.
+  public private(set) var everyResource: Set<ResourceID> = []
+  let initialDocument: ConfigDocument
+
   var packets: [(at: Instant, to: NodeID, bytes: [UInt8], link: Int)] = []
   var calls: [(at: Instant, node: NodeID, call: AgentCall)] = []
   var sequence: [NodeID: UInt64] = [:]
@@ -94,6 +106,8 @@ public struct SimCluster: Sendable {
   /// `down`: members whose daemons are not started yet (`restart` starts them).
   public init(config: ClusterConfig, seed: UInt64 = 1, down: Set<String> = []) {
     self.config = config
+    initialDocument = ConfigDocument(version: .initial, base: .initial, text: ConfigWriter.yaml(config))
+    everyResource = Set(config.resources.map(\.id))
     random = SeededRandom(seed: seed)
     for member in config.voters {
       if down.contains(member.name) {
@@ -141,9 +155,12 @@ public struct SimCluster: Sendable {
     let incarnation = (incarnations[node] ?? 0) + 1
     incarnations[node] = incarnation
     sequence[node] = 0
+    // A daemon starts from what it stored, as hactld does.
+    let document = storedConfig[node] ?? initialDocument
+    let running = (try? ConfigLoader.parse(document.text, file: "stored"))?.liveParts(over: config) ?? config
     var controller = NodeController(
-      config: config, local: node, incarnation: incarnation, election: election[node] ?? ElectionRecord(),
-      now: localNow(node))
+      config: running, local: node, incarnation: incarnation, election: election[node] ?? ElectionRecord(),
+      now: localNow(node), document: document)
     let effects = controller.start(now: localNow(node))
     controllers[node] = controller
     perform(effects, on: node)
@@ -209,6 +226,7 @@ public struct SimCluster: Sendable {
   // MARK: Observing
 
   public func runs(_ resource: ResourceID) -> [String] {
+    // Nodes are fixed for a run; resources may change with the configuration.
     config.nodes.filter { world[$0.id]?.contains(resource) == true }.map(\.name)
   }
 
@@ -245,6 +263,21 @@ public struct SimCluster: Sendable {
       return "  \(member.name): term \(m.term) \(m.role.rawValue) leader \(m.leader.map { name($0) } ?? "-") "
         + "quorate \(m.quorate) excluded \(m.excluded) voted \(m.record.votedFor.map { name($0) } ?? "-") hears [\(heard)]"
     }
+  }
+
+  /// An operator's `hactl config apply` on `name`; the refusal if refused at once.
+  public mutating func applyConfig(_ text: String, via name: String) -> Result<UInt64, NodeController.RequestError> {
+    let node = id(name)
+    let (result, effects) = controllers[node]!.requestConfigChange(text: text, now: localNow(node))
+    perform(effects, on: node)
+    return result
+  }
+
+  /// The configuration the members converge to: the leader's, else any.
+  public var runningConfig: ClusterConfig {
+    let up = config.voters.map(\.id).filter { !crashed.contains($0) }
+    let leader = up.first { controllers[$0]?.membership.isLeader == true } ?? up.first
+    return leader.flatMap { controllers[$0]?.config } ?? config
   }
 
   public mutating func migrate(_ resource: String, to target: String?, via name: String) -> UInt64? {
@@ -328,6 +361,8 @@ public struct SimCluster: Sendable {
         }
       case .persistElection(let record):
         election[node] = record
+      case .persistConfig(let document):
+        store(document, on: node)
       case .runAgent(let call):
         let key = AgentKey(node: node, resource: call.resource, action: call.action)
         if case .hang(let times) = agentFaults[key] {
@@ -343,6 +378,10 @@ public struct SimCluster: Sendable {
         hungCalls.remove(HungCall(node: node, id: id))
       case .requestAnswered(let answer):
         answers[node, default: []].append(answer)
+        if answer.accepted, let version = answer.configVersion {
+          acknowledgedConfig = max(acknowledgedConfig, version)
+          trace.append("\(now) \(name(node)) operator told: configuration \(version) applied")
+        }
       case .log(let level, let message):
         trace.append("\(now) \(name(node)) \(level.rawValue): \(message)")
       }
@@ -389,10 +428,23 @@ public struct SimCluster: Sendable {
   /// its probe, is the documented gap that only fencing closes; the leader
   /// resolves the last kind once the probes are in.
   mutating func checkInvariants() {
-    for spec in config.resources {
-      let entitled = config.nodes.filter { world[$0.id]?.contains(spec.id) == true && isEntitled($0.id, to: spec.id) }
+    for resource in everyResource.sorted() {
+      let entitled = config.nodes.filter {
+        world[$0.id]?.contains(resource) == true && isEntitled($0.id, to: resource)
+      }
       if entitled.count > 1 {
-        violate("\(spec.id) runs on \(entitled.map(\.name)), each of which holds the right to run it")
+        violate("\(resource) runs on \(entitled.map(\.name)), each of which holds the right to run it")
+      }
+    }
+    // An acknowledged configuration stays on a quorum (so every later leader has it).
+    if acknowledgedConfig > .initial {
+      let needed =
+        config.cluster.quorum.twoNode
+        ? config.voters.reduce(0) { $0 + $1.votes } : config.expectedVotes / 2 + 1
+      let votes = votesStoring(acknowledgedConfig)
+      if votes < needed {
+        violate(
+          "acknowledged configuration \(acknowledgedConfig) is stored by members with \(votes) votes, \(needed) needed")
       }
     }
     for (node, controller) in controllers where !crashed.contains(node) && controller.membership.isLeader {
@@ -404,9 +456,44 @@ public struct SimCluster: Sendable {
     }
   }
 
-  mutating func violate(_ what: String) {
+  /// A member stores a configuration: never an older one, never a second
+  /// text under one version, never one made without an acknowledged one.
+  mutating func store(_ document: ConfigDocument, on node: NodeID) {
+    let before = storedConfig[node]?.version ?? .initial
+    if document.version <= before {
+      violate("\(name(node)) stored configuration \(document.version) over \(before)")
+    }
+    if let known = configHistory[document.version] {
+      if known.text != document.text { violate("two configurations with version \(document.version)") }
+    } else {
+      configHistory[document.version] = document
+      if document.base < acknowledgedConfig {
+        violate(
+          "configuration \(document.version) was made from \(document.base), which lacks acknowledged "
+            + "\(acknowledgedConfig): that change is lost")
+      }
+      if let parsed = try? ConfigLoader.parse(document.text, file: "stored") {
+        everyResource.formUnion(parsed.resources.map(\.id))
+      }
+    }
+    storedConfig[node] = document
+  }
+
+  /// Votes of the members that stored `version` or newer.
+  public func votesStoring(_ version: ConfigVersion) -> Int {
+    config.voters.filter { (storedConfig[$0.id]?.version ?? .initial) >= version }.reduce(0) { $0 + $1.votes }
+  }
+
+  public mutating func violate(_ what: String) {
     // One report per kind of breach is enough to find it; keep the first.
     guard violations.count < 5 else { return }
     violations.append("\(now): \(what)")
+  }
+}
+
+extension Result {
+  public var isFailure: Bool {
+    if case .failure = self { return true }
+    return false
   }
 }

@@ -34,6 +34,21 @@ public enum Message: Sendable, Hashable {
   case heartbeat(Heartbeat)
   case voteRequest(VoteRequest)
   case voteReply(VoteReply)
+  /// A configuration for a peer whose heartbeat showed an older one.
+  case configOffer(ConfigDocument)
+  /// An operator's new configuration, from the node it was asked on to the
+  /// leader; sent again each interval until the leader answers.
+  case configProposal(ConfigProposal)
+}
+
+public struct ConfigProposal: Sendable, Hashable {
+  /// The request's id at its origin (the sender), as for operator requests.
+  public var id: UInt64
+  public var text: String
+  public init(id: UInt64, text: String) {
+    self.id = id
+    self.text = text
+  }
 }
 
 /// Sent by every member to every peer each interval, and at once when
@@ -49,12 +64,16 @@ public struct Heartbeat: Sendable, Hashable {
   public var requests: [OperatorRequest]
   /// Only from the leader: answers to requests it has handled.
   public var answers: [RequestAnswer]
+  /// The sender's durable configuration.
+  public var config: ConfigStamp
 
   public init(
     membership: MembershipBeat, report: NodeReport? = nil, directives: Directives? = nil,
-    requests: [OperatorRequest] = [], answers: [RequestAnswer] = []
+    requests: [OperatorRequest] = [], answers: [RequestAnswer] = [],
+    config: ConfigStamp = ConfigStamp(version: .initial, digest: 0)
   ) {
     self.membership = membership
+    self.config = config
     self.report = report
     self.directives = directives
     self.requests = requests
@@ -107,11 +126,14 @@ public struct RequestAnswer: Sendable, Hashable {
   public var id: UInt64
   public var accepted: Bool
   public var message: String
+  /// For a configuration change: the version a quorum now holds.
+  public var configVersion: ConfigVersion?
 
-  public init(origin: NodeID, id: UInt64, accepted: Bool, message: String) {
+  public init(origin: NodeID, id: UInt64, accepted: Bool, message: String, configVersion: ConfigVersion? = nil) {
     self.origin = origin
     self.id = id
     self.accepted = accepted
     self.message = message
+    self.configVersion = configVersion
   }
 }

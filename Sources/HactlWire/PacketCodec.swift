@@ -9,7 +9,7 @@ import HactlModel
 /// followed on the wire by an HMAC-SHA256 tag that the transport adds and checks.
 public enum PacketCodec {
   public static let magic: [UInt8] = Array("HACT".utf8)
-  public static let version: UInt8 = 1
+  public static let version: UInt8 = 2
   public static let headerSize = 40
   /// Comfortably under the IPv4 UDP limit; a heartbeat near it is refused at
   /// encoding rather than silently truncated.
@@ -23,6 +23,8 @@ public enum PacketCodec {
     case heartbeat = 1
     case voteRequest = 2
     case voteReply = 3
+    case configOffer = 4
+    case configProposal = 5
   }
 
   public static func encode(_ packet: Packet) throws(WireError) -> [UInt8] {
@@ -36,11 +38,21 @@ public enum PacketCodec {
       kind = .voteRequest
       payload.u64(request.term)
       payload.bool(request.preVote)
+      encode(request.configVersion, into: &payload)
     case .voteReply(let reply):
       kind = .voteReply
       payload.u64(reply.term)
       payload.bool(reply.granted)
       payload.bool(reply.preVote)
+    case .configOffer(let document):
+      kind = .configOffer
+      encode(document.version, into: &payload)
+      encode(document.base, into: &payload)
+      payload.string(document.text)
+    case .configProposal(let proposal):
+      kind = .configProposal
+      payload.u64(proposal.id)
+      payload.string(proposal.text)
     }
     guard payload.bytes.count <= maximumPayload else { throw .tooLarge("payload", payload.bytes.count) }
     var out = WireWriter()
@@ -73,9 +85,17 @@ public enum PacketCodec {
     let message: Message
     switch kind {
     case .heartbeat: message = .heartbeat(try decodeHeartbeat(&reader))
-    case .voteRequest: message = .voteRequest(VoteRequest(term: try reader.u64(), preVote: try reader.bool()))
+    case .voteRequest:
+      message = .voteRequest(
+        VoteRequest(term: try reader.u64(), preVote: try reader.bool(), configVersion: try decodeVersion(&reader)))
     case .voteReply:
       message = .voteReply(VoteReply(term: try reader.u64(), granted: try reader.bool(), preVote: try reader.bool()))
+    case .configOffer:
+      message = .configOffer(
+        ConfigDocument(
+          version: try decodeVersion(&reader), base: try decodeVersion(&reader), text: try reader.string()))
+    case .configProposal:
+      message = .configProposal(ConfigProposal(id: try reader.u64(), text: try reader.string()))
     }
     guard reader.remaining == 0 else { throw .invalid("\(reader.remaining) trailing bytes") }
     return Packet(header: header, message: message)
@@ -146,7 +166,20 @@ public enum PacketCodec {
       out.u64(answer.id)
       out.bool(answer.accepted)
       out.string(answer.message)
+      out.bool(answer.configVersion != nil)
+      if let version = answer.configVersion { encode(version, into: &out) }
     }
+    encode(beat.config.version, into: &out)
+    out.u64(beat.config.digest)
+  }
+
+  static func encode(_ version: ConfigVersion, into out: inout WireWriter) {
+    out.u64(version.epoch)
+    out.u64(version.version)
+  }
+
+  static func decodeVersion(_ reader: inout WireReader) throws(WireError) -> ConfigVersion {
+    ConfigVersion(epoch: try reader.u64(), version: try reader.u64())
   }
 
   static func decodeHeartbeat(_ reader: inout WireReader) throws(WireError) -> Heartbeat {
@@ -206,11 +239,13 @@ public enum PacketCodec {
       }
     }
     for _ in 0..<(try reader.count(limit: maxRequests, of: "answer list")) {
-      beat.answers.append(
-        RequestAnswer(
-          origin: NodeID(try reader.u32()), id: try reader.u64(), accepted: try reader.bool(),
-          message: try reader.string()))
+      var answer = RequestAnswer(
+        origin: NodeID(try reader.u32()), id: try reader.u64(), accepted: try reader.bool(),
+        message: try reader.string())
+      if try reader.bool() { answer.configVersion = try decodeVersion(&reader) }
+      beat.answers.append(answer)
     }
+    beat.config = ConfigStamp(version: try decodeVersion(&reader), digest: try reader.u64())
     return beat
   }
 

@@ -15,11 +15,14 @@ struct HactlSim: ParsableCommand {
   @Option(help: "Simulated seconds of faults per seed.") var seconds = 60
   @Flag(name: .customLong("single-link"), help: "One link in every run (as regression seeds use).")
   var singleLink = false
+  @Flag(name: .customLong("no-config-changes"), help: "No operator configuration changes (as regression seeds use).")
+  var noConfigChanges = false
 
   func run() throws {
     var options = ChaosOptions()
     options.duration = .seconds(seconds)
     options.redundantLinks = !singleLink
+    options.configChanges = !noConfigChanges
     if let seed {
       let report = Chaos.run(seed: seed, options: options, keepTrace: trace ? .max : 150)
       if trace { print(report.traceTail.joined(separator: "\n")) }

@@ -106,7 +106,62 @@ struct MigrateCommand: AsyncParsableCommand {
 
 struct ConfigCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "config", abstract: "Work with configuration files.", subcommands: [Check.self])
+    commandName: "config", abstract: "Check, apply and show the cluster configuration.",
+    subcommands: [Check.self, Apply.self, Show.self])
+
+  struct Apply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "apply",
+      abstract: "Replace the running configuration on every member; succeed once a quorum has stored it.",
+      discussion: """
+        The file is checked here first, then sent to the leader, which makes it the next version and \
+        replicates it. Resources change live (new ones are probed, removed ones stopped, changed ones \
+        restarted). Membership, timings and quorum settings cannot change this way. A node without \
+        quorum refuses. See hactl.yaml(5), CHANGING THE CONFIGURATION.
+        """)
+
+    @Argument(help: "The new configuration file.") var file: String
+    @OptionGroup var socket: SocketOptions
+
+    func run() async throws {
+      let text: String
+      do {
+        text = try ConfigLoader.loadWithText(path: file).text
+      } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        let count = error.errors.count
+        throw fail("\(file): \(count) error\(count == 1 ? "" : "s"); nothing was sent", code: 2)
+      }
+      let response: ControlResponse
+      do {
+        response = try await ControlClient.send(
+          .applyConfig(text: text), socketPath: socket.path, timeout: .seconds(30))
+      } catch {
+        throw fail(error.description)
+      }
+      guard response.ok else { throw fail(response.error ?? "the configuration was refused") }
+      print("applied \(file) as configuration \(response.configVersion ?? "?"): \(response.message ?? "")")
+    }
+  }
+
+  struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "show", abstract: "Print the configuration the local hactld runs (its version goes to stderr).")
+
+    @OptionGroup var socket: SocketOptions
+
+    func run() async throws {
+      let response: ControlResponse
+      do {
+        response = try await ControlClient.send(.showConfig, socketPath: socket.path, timeout: .seconds(10))
+      } catch {
+        throw fail(error.description)
+      }
+      guard response.ok, let text = response.message else { throw fail(response.error ?? "no configuration") }
+      FileHandle.standardError.write(Data("configuration \(response.configVersion ?? "?")\n".utf8))
+      print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+    }
+  }
 
   struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -159,6 +159,27 @@ struct MembershipTests {
     #expect(stale == [.sendVoteReply(to: NodeID(2), VoteReply(term: 4, granted: false))])
   }
 
+  @Test func aCandidateLackingANewerConfigurationGetsNoVote() {
+    let settings = MembershipSettings(
+      local: NodeID(3), votes: [NodeID(1): 1, NodeID(2): 1, NodeID(3): 1], candidates: [NodeID(1), NodeID(2)],
+      expectedVotes: 3, heartbeatInterval: Trio.interval, deadTime: Trio.dead)
+    var voter = Membership(settings: settings, record: ElectionRecord(), now: .zero)
+    voter.configVersion = ConfigVersion(epoch: 2, version: 5)
+    let now = Instant.zero + .seconds(5)
+    let older = ConfigVersion(epoch: 2, version: 4)
+    #expect(
+      voter.receive(VoteRequest(term: 4, preVote: true, configVersion: older), from: NodeID(1), now: now)
+        == [.sendVoteReply(to: NodeID(1), VoteReply(term: 0, granted: false, preVote: true))])
+    #expect(
+      voter.receive(VoteRequest(term: 4, configVersion: older), from: NodeID(1), now: now)
+        == [.sendVoteReply(to: NodeID(1), VoteReply(term: 0, granted: false))])
+    #expect(voter.record == ElectionRecord(), "a refused candidate changes nothing here")
+    // Equal or newer is fine: the candidate has everything this voter has.
+    let granted = voter.receive(
+      VoteRequest(term: 4, configVersion: ConfigVersion(epoch: 3, version: 1)), from: NodeID(2), now: now)
+    #expect(granted.last == .sendVoteReply(to: NodeID(2), VoteReply(term: 4, granted: true)))
+  }
+
   @Test func aLiveLeaderIsNotDeposedByAFlappingNode() {
     var trio = Trio()
     trio.run(for: .seconds(2))

@@ -24,13 +24,24 @@ struct WireTests {
       OperatorRequest(id: 5, kind: .move("vip", target: NodeID(1))),
       OperatorRequest(id: 6, kind: .move("db", target: nil)),
     ],
-    answers: [RequestAnswer(origin: NodeID(3), id: 4, accepted: false, message: "no")])
+    answers: [
+      RequestAnswer(origin: NodeID(3), id: 4, accepted: false, message: "no"),
+      RequestAnswer(
+        origin: NodeID(1), id: 5, accepted: true, message: "stored", configVersion: ConfigVersion(epoch: 7, version: 3)),
+    ],
+    config: ConfigStamp(version: ConfigVersion(epoch: 7, version: 3), digest: 0xDEAD_BEEF_0123_4567))
 
   static let messages: [Message] = [
     .heartbeat(fullHeartbeat),
     .heartbeat(Heartbeat(membership: MembershipBeat(term: 0, leader: nil, heard: [], members: []))),
     .voteRequest(VoteRequest(term: 12)),
+    .voteRequest(VoteRequest(term: 13, preVote: true, configVersion: ConfigVersion(epoch: 9, version: 41))),
     .voteReply(VoteReply(term: 12, granted: true)),
+    .configOffer(
+      ConfigDocument(
+        version: ConfigVersion(epoch: 3, version: 8), base: ConfigVersion(epoch: 2, version: 7),
+        text: "cluster:\n  name: ✓ x\n")),
+    .configProposal(ConfigProposal(id: 77, text: "nodes: []\n")),
   ]
 
   @Test(arguments: messages)
@@ -63,11 +74,28 @@ struct WireTests {
       directives: Directives(assignments: ids.map { Assignment(resource: $0, node: nodes[1], token: .max) }),
       requests: (0..<64).map { OperatorRequest(id: UInt64($0), kind: .move(ids[$0], target: nodes[2])) },
       answers: (0..<32).map {
-        RequestAnswer(origin: nodes[3], id: UInt64($0), accepted: false, message: "moving \(ids[$0]) to \(ids[$0])")
-      })
+        RequestAnswer(
+          origin: nodes[3], id: UInt64($0), accepted: false, message: "moving \(ids[$0]) to \(ids[$0])",
+          configVersion: ConfigVersion(epoch: .max, version: .max))
+      },
+      config: ConfigStamp(version: ConfigVersion(epoch: .max, version: .max), digest: .max))
     let bytes = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(beat)))
     #expect(bytes.count <= PacketCodec.headerSize + PacketCodec.maximumPayload)
     #expect(try PacketCodec.decode(bytes) == Packet(header: Self.header, message: .heartbeat(beat)))
+  }
+
+  @Test func theLargestConfigurationFitsOneDatagram() throws {
+    let text = String(repeating: "#", count: ClusterLimits.configurationBytes)
+    let offer = Message.configOffer(
+      ConfigDocument(
+        version: ConfigVersion(epoch: .max, version: .max), base: ConfigVersion(epoch: .max, version: .max), text: text)
+    )
+    let proposal = Message.configProposal(ConfigProposal(id: .max, text: text))
+    for message in [offer, proposal] {
+      let bytes = try PacketCodec.encode(Packet(header: Self.header, message: message))
+      #expect(bytes.count <= PacketCodec.headerSize + PacketCodec.maximumPayload)
+      #expect(try PacketCodec.decode(bytes) == Packet(header: Self.header, message: message))
+    }
   }
 
   @Test func longStringsAreCutOnACharacterBoundary() throws {

@@ -59,7 +59,7 @@ struct ExamplesTests {
   }
 
   @Test func statusTextShowsWhereThingsRunAndWhy() {
-    let status = ClusterStatus(
+    var status = ClusterStatus(
       cluster: "lb", localNode: "lb2", term: 4, leader: "lb2",
       quorum: QuorumStatus(quorate: true, votes: 2, expectedVotes: 3, needed: 2),
       nodes: [
@@ -75,8 +75,12 @@ struct ExamplesTests {
             node: "lb1",
             failure: ResourceFailure(action: .monitor, code: 7, reason: "not running (exit 7)", wallTime: 0)))
       ])
+    status.configuration = ConfigurationStatus(version: "4.7", behind: ["lb1"], restartNeeded: ["cluster.dead_time"])
     let text = StatusText.render(status)
     #expect(text.contains("Cluster lb, seen from lb2: term 4, leader lb2"))
+    #expect(
+      text.contains("Configuration: version 4.7; not yet on lb1; takes effect at restart: cluster.dead_time"), "\(text)"
+    )
     #expect(text.contains("Quorum: yes (2 of 3 votes, 2 needed)"))
     #expect(text.contains("  lb1      id 1  node     lost"))
     #expect(text.contains("  vip  ocf:heartbeat:IPaddr2  started on lb2  failures: lb1=1"))
@@ -86,6 +90,7 @@ struct ExamplesTests {
     for field in [
       "\"schema\" : \"hactl.status\\/1\"", "\"local_node\"", "\"expected_votes\"", "\"active_on\"", "\"fail_counts\"",
       "\"last_failure\"", "\"quorate\"", "\"needed\"", "\"member\"", "\"kind\" : \"witness\"",
+      "\"configuration\"", "\"restart_needed\"", "\"behind\"",
     ] {
       #expect(json.contains(field), "\(field)")
     }

@@ -49,6 +49,7 @@ struct ChaosTests {
   func regressionSeed(seed: UInt64) {
     var options = ChaosOptions()
     options.redundantLinks = false
+    options.configChanges = false
     let report = Chaos.run(seed: seed, options: options)
     #expect(report.passed, "\(report.failureReport)")
   }

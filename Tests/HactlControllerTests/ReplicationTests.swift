@@ -1,0 +1,206 @@
+import HactlConfig
+import HactlController
+import HactlMembership
+import HactlModel
+import HactlSimulation
+import HactlWire
+import Testing
+
+/// `hactl config apply` through real controllers: quorum-acknowledged
+/// storage, live resource changes, catch-up, and refusals.
+struct ReplicationTests {
+  func settledCluster(_ config: ClusterConfig) -> SimCluster {
+    var sim = SimCluster(config: config)
+    let settled = sim.run(
+      until: { sim in config.resources.allSatisfy { sim.runs($0.id).count == 1 } && Chaos.isConverged(sim) },
+      within: .seconds(10))
+    #expect(settled != nil, "\(sim.trace.suffix(20).joined(separator: "\n"))")
+    return sim
+  }
+
+  func answer(_ sim: SimCluster, on node: String) -> RequestAnswer? { sim.answers[sim.id(node)]?.last }
+
+  func versions(_ sim: SimCluster) -> [String: String] {
+    var result: [String: String] = [:]
+    for member in sim.config.voters { result[member.name] = sim.controllers[member.id]?.document.version.description }
+    return result
+  }
+
+  @Test func anAppliedConfigurationIsAnsweredOnlyOnceAQuorumStoredItThenReachesEveryone() throws {
+    var sim = settledCluster(SimCluster.config(resources: [SimCluster.marker("vip")]))
+    var next = sim.runningConfig
+    next.resources.append(SimCluster.marker("db", prefer: "beta"))
+    // Asked on a follower: it goes to the leader, which makes version 1.
+    let request = try sim.applyConfig(ConfigWriter.yaml(next), via: "beta").get()
+    var storedWhenAnswered = 0
+    let answered = sim.run(
+      until: { sim in
+        guard let answer = sim.answers[sim.id("beta")]?.last, answer.id == request else { return false }
+        return true
+      }, within: .seconds(5))
+    #expect(answered != nil)
+    let reply = try #require(answer(sim, on: "beta"))
+    storedWhenAnswered = sim.votesStoring(try #require(reply.configVersion))
+    #expect(reply.accepted, "\(reply.message)")
+    #expect(reply.configVersion?.version == 1)
+    #expect(storedWhenAnswered >= 2, "answered before a quorum (2 of 3 votes) stored it")
+    let everywhere = sim.run(
+      until: { sim in Set(sim.config.voters.map { sim.controllers[$0.id]!.document.version }) == [reply.configVersion!]
+      },
+      within: .seconds(2))
+    #expect(everywhere != nil, "\(versions(sim))")
+    #expect(sim.run(until: { $0.runs("db") == ["beta"] }, within: .seconds(5)) != nil, "the new resource never started")
+    #expect(sim.status(via: "arbiter").configuration?.version == reply.configVersion!.description)
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func resourcesChangeLiveRemovedStopChangedRestartUnchangedStay() throws {
+    var sim = settledCluster(
+      SimCluster.config(resources: [
+        SimCluster.marker("vip"), SimCluster.marker("db", prefer: "beta"), SimCluster.marker("web", prefer: "beta"),
+      ]))
+    let startsBefore = sim.started.count
+    var next = sim.runningConfig
+    next.resources.removeAll { $0.id == "db" }
+    next.resources[0].parameters = [("ip", "10.9.9.9")]  // vip: redefined, so restarted
+    next.resources[1].stickiness = 500  // web: a placement change only
+    _ = try sim.applyConfig(ConfigWriter.yaml(next), via: "alpha").get()
+    let done = sim.run(
+      until: { sim in
+        sim.runs("db").isEmpty && sim.runs("vip") == ["alpha"] && sim.runs("web") == ["beta"]
+          && sim.started.count > startsBefore
+      }, within: .seconds(5))
+    #expect(done != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    let restarted = sim.started[startsBefore...].map { "\($0.2)@\(sim.name($0.1))" }
+    #expect(restarted == ["vip@alpha"], "only the redefined resource restarts, in place")
+    let status = sim.status(via: "beta")
+    #expect(status.resource("db") == nil)
+    #expect(sim.controllers[sim.id("alpha")]!.definition(of: "vip")?.parameters.first?.value == "10.9.9.9")
+    #expect(
+      sim.controllers[sim.id("beta")]!.definition(of: "db") == nil, "a removed resource is forgotten once stopped")
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func aPartitionWithoutQuorumRefusesAtOnceAndBadTextChangesNothing() throws {
+    var sim = settledCluster(SimCluster.config(resources: [SimCluster.marker("vip")]))
+    let before = versions(sim)
+    #expect(throws: NodeController.RequestError.self) {
+      try sim.applyConfig("cluster: [", via: "alpha").get()
+    }
+    var membership = sim.runningConfig
+    membership.cluster.heartbeatInterval = .milliseconds(100)
+    let refusal = sim.applyConfig(ConfigWriter.yaml(membership), via: "alpha")
+    #expect(refusal.isFailure)
+    if case .failure(let error) = refusal { #expect("\(error)".contains("cluster.heartbeat_interval")) }
+    sim.isolate("alpha")
+    _ = sim.run(until: { !$0.controllers[$0.id("alpha")]!.membership.quorate }, within: .seconds(3))
+    var next = sim.runningConfig
+    next.resources[0].stickiness = 1
+    let alone = sim.applyConfig(ConfigWriter.yaml(next), via: "alpha")
+    guard case .failure(.noQuorum) = alone else {
+      Issue.record("a node without quorum accepted a change: \(alone)")
+      return
+    }
+    sim.run(for: .seconds(1))
+    #expect(versions(sim) == before)
+    #expect(sim.storedConfig.isEmpty, "nothing was stored anywhere")
+  }
+
+  @Test func bothSidesOfAHealedPartitionEndOnTheNewestAndAnUnacknowledgedChangeIsSuperseded() throws {
+    var sim = settledCluster(SimCluster.config(nodes: 3, witness: false, resources: [SimCluster.marker("vip")]))
+    let leader = try #require(sim.config.nodes.first { sim.controllers[$0.id]!.membership.isLeader })
+    // The leader is cut off as it takes a change: only it stores it.
+    sim.isolate(leader.name)
+    var lost = sim.runningConfig
+    lost.resources[0].stickiness = 11
+    let lostRequest = try sim.applyConfig(ConfigWriter.yaml(lost), via: leader.name).get()
+    let others = sim.config.nodes.filter { $0.id != leader.id }
+    let newLeader = sim.run(
+      until: { sim in others.contains { sim.controllers[$0.id]!.membership.isLeader } }, within: .seconds(5))
+    #expect(newLeader != nil)
+    var kept = sim.runningConfig
+    kept = sim.controllers[others[0].id]!.config
+    kept.resources[0].stickiness = 22
+    let keptRequest = try sim.applyConfig(ConfigWriter.yaml(kept), via: others[0].name).get()
+    let acknowledged = sim.run(
+      until: { sim in sim.answers[others[0].id]?.contains { $0.id == keptRequest && $0.accepted } == true },
+      within: .seconds(5))
+    #expect(acknowledged != nil)
+    sim.heal()
+    let converged = sim.run(until: { Chaos.isConverged($0) }, within: .seconds(10))
+    #expect(converged != nil, "\(versions(sim))")
+    let newest = sim.storedConfig.values.map(\.version).max()!
+    #expect(Set(versions(sim).values) == [newest.description])
+    #expect(sim.runningConfig.resources[0].stickiness == 22)
+    #expect(
+      sim.answers[leader.id]?.contains { $0.id == lostRequest && $0.accepted } != true,
+      "the cut-off leader's change was never acknowledged")
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func aMemberThatWasDownGetsTheNewestWhenItReturns() throws {
+    var sim = settledCluster(SimCluster.config(resources: [SimCluster.marker("vip")]))
+    sim.crashDaemon(sim.id("beta"))
+    var next = sim.runningConfig
+    next.resources[0].monitor.interval = .milliseconds(700)
+    let request = try sim.applyConfig(ConfigWriter.yaml(next), via: "alpha").get()
+    #expect(
+      sim.run(until: { $0.answers[$0.id("alpha")]?.contains { $0.id == request } == true }, within: .seconds(3)) != nil)
+    #expect(sim.storedConfig[sim.id("beta")] == nil)
+    sim.restart(sim.id("beta"))
+    let caughtUp = sim.run(
+      until: { $0.controllers[$0.id("beta")]!.config.resources[0].monitor.interval == .milliseconds(700) },
+      within: .seconds(2))
+    #expect(caughtUp != nil)
+    #expect(sim.storedConfig[sim.id("beta")]?.version == sim.storedConfig[sim.id("alpha")]?.version)
+  }
+
+  @Test func inTwoNodeModeBothNodesMustStoreAChangeBeforeItIsAcknowledged() throws {
+    var config = SimCluster.config(witness: false, resources: [SimCluster.marker("vip")])
+    config.cluster.quorum = QuorumOptions(twoNode: true, waitForAll: true)
+    var sim = settledCluster(config)
+    sim.crashDaemon(sim.id("beta"))
+    sim.run(for: .seconds(2))  // alpha alone is quorate in two-node mode
+    var next = sim.runningConfig
+    next.resources[0].stickiness = 3
+    let request = try sim.applyConfig(ConfigWriter.yaml(next), via: "alpha").get()
+    sim.run(for: .seconds(2))
+    #expect(sim.answers[sim.id("alpha")]?.contains { $0.id == request } != true, "acknowledged by one node of two")
+    sim.restart(sim.id("beta"))
+    let answered = sim.run(
+      until: { $0.answers[$0.id("alpha")]?.contains { $0.id == request && $0.accepted } == true }, within: .seconds(5))
+    #expect(answered != nil)
+    #expect(sim.votesStoring(sim.storedConfig[sim.id("alpha")]!.version) == 2)
+  }
+
+  @Test func offersAreTakenOnlyWhenNewerAndValid() throws {
+    let config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    let text = ConfigWriter.yaml(config)
+    let current = ConfigDocument(
+      version: ConfigVersion(epoch: 4, version: 6), base: ConfigVersion(epoch: 4, version: 5), text: text)
+    var node = NodeController(
+      config: config, local: NodeID(2), incarnation: 1, election: ElectionRecord(term: 4), now: .zero,
+      document: current)
+    func offer(_ document: ConfigDocument, sequence: UInt64) -> [ControllerEffect] {
+      let header = PacketHeader(sender: NodeID(1), incarnation: 1, sequence: sequence, sentAt: 0)
+      return node.receive(Packet(header: header, message: .configOffer(document)), now: .zero)
+    }
+    var changed = config
+    changed.resources[0].stickiness = 9
+    let older = ConfigDocument(
+      version: ConfigVersion(epoch: 3, version: 9), base: .initial, text: ConfigWriter.yaml(changed))
+    #expect(!offer(older, sequence: 1).contains { if case .persistConfig = $0 { true } else { false } })
+    let invalid = ConfigDocument(version: ConfigVersion(epoch: 4, version: 7), base: current.version, text: "nodes: 3")
+    let refused = offer(invalid, sequence: 2)
+    #expect(!refused.contains { if case .persistConfig = $0 { true } else { false } })
+    #expect(refused.contains { if case .log(.error, let line) = $0 { line.contains("invalid here") } else { false } })
+    #expect(node.document == current)
+    let newer = ConfigDocument(
+      version: ConfigVersion(epoch: 4, version: 8), base: current.version, text: ConfigWriter.yaml(changed))
+    let taken = offer(newer, sequence: 3)
+    #expect(taken.contains(.persistConfig(newer)))
+    #expect(node.document == newer)
+    #expect(node.config.resources[0].stickiness == 9)
+    #expect(node.membership.configVersion == newer.version)
+  }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import HactlControl
+import HactlLab
+import HactlModel
+import Testing
+
+/// `hactl config apply` against real daemons: the change is stored by a
+/// quorum, acts live on the resources, survives a restart, and bad input or
+/// a partition without quorum is refused with a clear error.
+@Suite(.serialized)
+struct ConfigApplyProcessTests {
+  static let resources = """
+      - id: marker
+        agent: ocf:hactl:Marker
+        monitor: { interval: 1s, timeout: 10s }
+        prefer: { node: alpha, score: 50 }
+      - id: spare
+        agent: ocf:hactl:Marker
+        monitor: { interval: 1s, timeout: 10s }
+        prefer: { node: alpha, score: 50 }
+    """
+
+  func hactl(_ arguments: [String]) throws -> Tool.Result { try Tool.run(try Tool.hactl(), arguments) }
+
+  /// Writes `text` as `name` in the cluster's folder and runs `hactl config apply` on it via `member`.
+  func apply(_ text: String, as name: String, in cluster: LocalCluster, via member: String) throws -> (
+    path: String, result: Tool.Result
+  ) {
+    let path = cluster.folder + "/" + name
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return (path, try hactl(["config", "apply", path, "--socket", cluster.socketPath(member)]))
+  }
+
+  func markerExists(_ cluster: LocalCluster, _ resource: String, on node: String) -> Bool {
+    FileManager.default.fileExists(atPath: cluster.runtimeFolder(node) + "/Marker-\(resource)@\(node)")
+  }
+
+  func storedVersion(_ cluster: LocalCluster, _ member: String) -> String? {
+    guard let data = FileManager.default.contents(atPath: cluster.stateFolder(member) + "/config.json"),
+      let document = try? JSONDecoder().decode(ConfigDocument.self, from: data)
+    else { return nil }
+    return document.version.description
+  }
+
+  @Test func applyChangesResourcesLiveOnEveryMemberAndSurvivesARestart() async throws {
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { status in
+      ["marker", "spare"].allSatisfy { status.resource($0)?.node == "alpha" && status.resource($0)?.state == .started }
+    }
+    // The operator's new file: spare removed, a new resource that prefers beta.
+    let original = try String(contentsOfFile: cluster.configPath, encoding: .utf8)
+    let spare = try #require(original.range(of: "  - id: spare"))
+    let next =
+      String(original[..<spare.lowerBound])
+        + """
+        # added by config apply
+          - id: extra
+            agent: ocf:hactl:Marker
+            monitor: { interval: 1s, timeout: 10s }
+            prefer: { node: beta, score: 50 }
+
+        """
+    // Asked on beta, a follower; it answers once a quorum stored it.
+    let applied = try apply(next, as: "next.yaml", in: cluster, via: "beta").result
+    #expect(applied.status == 0, "\(applied.errors)")
+    #expect(applied.output.contains("as configuration "), "\(applied.output)")
+    let stored = ["alpha", "beta", "arbiter"].filter { storedVersion(cluster, $0) != nil }
+    #expect(stored.count >= 2, "acknowledged with only \(stored) holding it")
+
+    let after = try await cluster.waitFor(via: "arbiter", timeout: .seconds(20)) { status in
+      status.resource("extra")?.node == "beta" && status.resource("extra")?.state == .started
+        && status.resource("spare") == nil && status.configuration?.behind == []
+    }
+    #expect(after.resource("marker")?.node == "alpha", "an unchanged resource stays put")
+    #expect(!markerExists(cluster, "spare", on: "alpha"), "the removed resource was stopped")
+    #expect(markerExists(cluster, "extra", on: "beta"))
+    let version = try #require(after.configuration?.version)
+    #expect(version != "0.0")
+    for member in ["alpha", "beta", "arbiter"] {
+      #expect(storedVersion(cluster, member) == version, "\(member) did not store \(version)")
+    }
+    let shown = try hactl(["config", "show", "--socket", cluster.socketPath("alpha")])
+    #expect(shown.output == next)
+    #expect(shown.errors.contains("configuration \(version)"))
+
+    // A restarted daemon runs what it stored, not its (older) file.
+    cluster.crash("beta")
+    try cluster.start("beta")
+    let restarted = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) { status in
+      status.configuration?.version == version && status.resource("extra")?.state == .started
+    }
+    #expect(restarted.resource("spare") == nil)
+    #expect(cluster.tail(of: cluster.logPath("beta"), lines: 400).contains("running the stored one"))
+  }
+
+  @Test func badFilesMembershipChangesAndPartitionsWithoutQuorumAreRefused() async throws {
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { $0.resource("marker")?.state == .started }
+    let original = try String(contentsOfFile: cluster.configPath, encoding: .utf8)
+
+    let (badPath, bad) = try apply(
+      original.replacingOccurrences(of: "agent: ocf:hactl:Marker", with: "agent: Marker"), as: "bad.yaml",
+      in: cluster, via: "alpha")
+    #expect(bad.status == 2)
+    #expect(bad.errors.contains("\(badPath):"), "\(bad.errors)")
+    #expect(bad.errors.contains("nothing was sent"))
+
+    let slower = try apply(
+      original.replacingOccurrences(of: "dead_time: 1s", with: "dead_time: 2s"), as: "slower.yaml", in: cluster,
+      via: "alpha"
+    ).result
+    #expect(slower.status == 1)
+    #expect(slower.errors.contains("cluster.dead_time"), "\(slower.errors)")
+
+    // beta alone: one vote of three.
+    cluster.stop("alpha")
+    cluster.stop("arbiter")
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) { !$0.quorum.quorate }
+    let alone = try apply(
+      original.replacingOccurrences(of: "score: 50", with: "score: 60"), as: "changed.yaml", in: cluster, via: "beta"
+    ).result
+    #expect(alone.status == 1)
+    #expect(alone.errors.contains("no quorum"), "\(alone.errors)")
+    let status = try await cluster.status(via: "beta")
+    #expect(status.configuration?.version == "0.0", "nothing changed")
+    #expect(storedVersion(cluster, "beta") == nil)
+  }
+}
