@@ -18,6 +18,8 @@ struct LeaderState: Sendable {
   var lastTransition: Transition?
   /// Configuration changes made in this term, until a quorum holds them.
   var configWaiters: [ConfigWaiter] = []
+  /// Members on another configuration version than ours, and since when.
+  var offVersionSince: [NodeID: Instant] = [:]
 
   init(term: UInt64) { self.term = term }
 
@@ -92,14 +94,23 @@ extension NodeController {
     // A leader learns the real state of every member before it decides
     // anything new; meanwhile its earlier decisions stand unchanged (they are
     // also what it must withdraw carefully later).
-    // Likewise, it decides only once every member runs its configuration
-    // (a member behind gets it within an interval).
+    // Likewise, it decides only once every member runs its configuration (a
+    // member behind gets it within an interval). One that still does not
+    // after a dead time cannot take it (another release refusing it): it
+    // runs nothing new rather than hold every decision back.
+    let offVersion = Set(
+      memberNodes.filter { $0 != local.id && replication.peers[$0]?.stamp.version != document.version })
+    state.offVersionSince = state.offVersionSince.filter { offVersion.contains($0.key) }
+    for node in offVersion where state.offVersionSince[node] == nil { state.offVersionSince[node] = now }
+    let cannotTakeConfig = Set(
+      offVersion.filter { now - state.offVersionSince[$0]! >= membership.settings.deadTime })
     let unprobed = memberNodes.filter {
-      report(of: $0)?.probed != true
-        || ($0 != local.id && replication.peers[$0]?.stamp.version != document.version)
+      report(of: $0)?.probed != true || (offVersion.contains($0) && !cannotTakeConfig.contains($0))
     }
     guard unprobed.isEmpty else { return [] }
-    let nodes = schedulerNodes(now: now)
+    let nodes = schedulerNodes(now: now).map { node in
+      cannotTakeConfig.contains(node.id) ? SchedulerNode(id: node.id, name: node.name, eligible: false) : node
+    }
     for (resource, nodes) in state.withdrawn {
       for (node, since) in nodes {
         let seen = membership.echo(from: node).map { $0 >= since } ?? false

@@ -25,6 +25,9 @@ public struct SimCluster: Sendable {
   public var duplication: Double = 0
   /// Directed links that deliver nothing: `[from, to]`, on one link or all.
   public var cutLinks: Set<DirectedLink> = []
+  /// Members whose path drops IP fragments: datagrams larger than one
+  /// Ethernet frame (configuration offers) never reach them.
+  public var fragmentsDroppedTo: Set<NodeID> = []
 
   // Agents
   public var agentLatency: Duration = .milliseconds(20)
@@ -348,6 +351,7 @@ public struct SimCluster: Sendable {
           sentAt: localNow(node).nanoseconds)
         guard !cutLinks.contains(DirectedLink(from: node, to: peer)) else { continue }
         let bytes = try! PacketCodec.encode(Packet(header: header, message: message))
+        if bytes.count > 1500 && fragmentsDroppedTo.contains(peer) { continue }
         for link in 0..<config.linkCount {
           guard !cutLinks.contains(DirectedLink(from: node, to: peer, link: link)), !random.chance(loss) else {
             continue

@@ -204,3 +204,34 @@ struct ReplicationTests {
     #expect(node.membership.configVersion == newer.version)
   }
 }
+
+extension ReplicationTests {
+  @Test func aMemberThatCannotTakeTheConfigurationRunsNothingAfterADeadTimeAndTheRestCarriesOn() throws {
+    var sim = settledCluster(SimCluster.config(resources: [SimCluster.marker("vip", prefer: "beta")]))
+    let holder = "beta"
+    let other = "alpha"
+    #expect(sim.runs("vip") == [holder])
+    try #require(sim.controllers[sim.id(other)]!.membership.isLeader)
+    // Its path drops IP fragments: every offer (a large datagram) is lost.
+    sim.fragmentsDroppedTo = [sim.id(holder)]
+    var next = sim.runningConfig
+    next.resources.append(SimCluster.marker("db", prefer: holder))
+    next.resources[1].parameters = [("comment", String(repeating: "padding ", count: 200))]  // over one frame
+    _ = try sim.applyConfig(ConfigWriter.yaml(next), via: other).get()
+    // Within the dead time the leader waits for it; after, it moves on without it.
+    sim.run(for: sim.config.cluster.deadTime / 2)
+    #expect(sim.runs("db").isEmpty, "placed before the member behind had a dead time to catch up")
+    let movedOn = sim.run(until: { $0.runs("db") == [other] && $0.runs("vip") == [other] }, within: .seconds(5))
+    #expect(movedOn != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    #expect(sim.status(via: other).configuration?.behind == [holder])
+    // Once its path is fixed it catches up and may run resources again.
+    sim.fragmentsDroppedTo = []
+    let caughtUp = sim.run(
+      until: { $0.controllers[$0.id(holder)]!.document == $0.controllers[$0.id(other)]!.document }, within: .seconds(2))
+    #expect(caughtUp != nil)
+    #expect(sim.run(until: { $0.status(via: other).configuration?.behind == [] }, within: .seconds(1)) != nil)
+    _ = sim.migrate("db", to: holder, via: other)
+    #expect(sim.run(until: { $0.runs("db") == [holder] }, within: .seconds(5)) != nil, "it may not run resources again")
+    #expect(sim.violations.isEmpty)
+  }
+}
