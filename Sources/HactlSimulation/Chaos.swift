@@ -55,11 +55,16 @@ public enum Chaos {
     let witness = nodeCount % 2 == 0 || random.chance(0.3)
     let resourceCount = Int.random(in: 1...3, using: &random)
     let names = ["alpha", "beta", "gamma", "delta"]
-    let resources = (0..<resourceCount).map { index in
+    var resources = (0..<resourceCount).map { index in
       SimCluster.marker(
         ResourceID("r\(index)"),
         prefer: random.chance(0.7) ? names[Int.random(in: 0..<nodeCount, using: &random)] : nil,
         threshold: random.pick([1, 2, 3]), timeout: .seconds(2))
+    }
+    if options.configChanges {
+      // Like a real file with many settings: its offers are larger than one
+      // frame, so a path that drops IP fragments loses them.
+      resources[0].parameters = [("description", String(repeating: "a long description ", count: 80))]
     }
     var linkRandom = SeededRandom(seed: seed ^ 0x4C49_4E4B_5345_4544)
     let links = options.redundantLinks && linkRandom.chance(0.3) ? 2 : 1
@@ -88,13 +93,18 @@ public enum Chaos {
         sim.trace.append("\(sim.now) FAULT \(fault)")
         if let heal { pending.append((sim.now + random.milliseconds(300...6000), heal)) }
       }
-      if options.configChanges && configRandom.chance(0.3) { changeConfig(&sim, &configRandom) }
+      if options.configChanges && configRandom.chance(0.3) {
+        if let heal = changeConfig(&sim, &configRandom) {
+          pending.append((sim.now + configRandom.milliseconds(1000...15000), heal))
+        }
+      }
       if !sim.violations.isEmpty { break }
     }
 
     // Heal everything and demand convergence.
     for item in pending { apply(item.heal, to: &sim) }
     sim.cutLinks = []
+    sim.fragmentsDroppedTo = []
     sim.linkLoss = [:]
     sim.loss = 0
     sim.jitter = .zero
@@ -126,9 +136,17 @@ public enum Chaos {
 
   /// An operator applies a configuration on a random running member: mostly
   /// valid resource changes, sometimes text that must be refused at once.
-  static func changeConfig(_ sim: inout SimCluster, _ random: inout SeededRandom) {
+  /// Or a member's path starts dropping IP fragments, so configurations
+  /// (large datagrams) stop reaching it: the returned heal ends that.
+  static func changeConfig(_ sim: inout SimCluster, _ random: inout SeededRandom) -> Heal? {
     let up = sim.config.voters.map(\.id).filter { !sim.crashed.contains($0) && !sim.stalled.contains($0) }
-    guard !up.isEmpty, let controller = sim.controllers[random.pick(up)] else { return }
+    guard !up.isEmpty, let controller = sim.controllers[random.pick(up)] else { return nil }
+    if random.chance(0.25) {
+      let victim = random.pick(sim.config.voters.map(\.id))
+      sim.fragmentsDroppedTo.insert(victim)
+      sim.trace.append("\(sim.now) FAULT the path to \(sim.name(victim)) drops IP fragments")
+      return .fragmentsPass(victim)
+    }
     let via = controller.local.name
     var config = controller.config
     let change: String
@@ -165,7 +183,7 @@ public enum Chaos {
       sim.trace.append(
         "\(sim.now) OPERATOR apply invalid text via \(via): \(result.isFailure ? "refused" : "ACCEPTED")")
       if !result.isFailure { sim.violate("an invalid configuration was accepted") }
-      return
+      return nil
     default:
       change = "nothing (the same text again)"
     }
@@ -177,6 +195,7 @@ public enum Chaos {
     }
     sim.trace.append("\(sim.now) OPERATOR apply via \(via) (\(change)): \(outcome)")
     if mustRefuse && !result.isFailure { sim.violate("a membership change was accepted by config apply") }
+    return nil
   }
 
   enum Heal: Sendable {
@@ -184,6 +203,7 @@ public enum Chaos {
     case unstall(NodeID)
     case reconnect(Set<SimCluster.DirectedLink>)
     case calmNetwork
+    case fragmentsPass(NodeID)
   }
 
   static func apply(_ heal: Heal, to sim: inout SimCluster) {
@@ -195,6 +215,9 @@ public enum Chaos {
     case .reconnect(let links):
       sim.cutLinks.subtract(links)
       sim.trace.append("\(sim.now) FAULT links restored")
+    case .fragmentsPass(let node):
+      sim.fragmentsDroppedTo.remove(node)
+      sim.trace.append("\(sim.now) FAULT fragments reach \(sim.name(node)) again")
     case .calmNetwork:
       sim.loss = 0
       sim.linkLoss = [:]

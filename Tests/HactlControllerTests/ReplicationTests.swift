@@ -235,3 +235,40 @@ extension ReplicationTests {
     #expect(sim.violations.isEmpty)
   }
 }
+
+extension ReplicationTests {
+  /// Raft's election restriction, shown in a whole cluster: gamma never gets
+  /// the change (its path drops the large datagrams), alpha and beta
+  /// acknowledge it, alpha dies. Were gamma elected, its next change would be
+  /// made from a configuration without the acknowledged one, losing it.
+  @Test(arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
+  func aMemberWithoutAnAcknowledgedChangeIsNeverElected(seed: UInt64) throws {
+    let config = SimCluster.config(nodes: 3, witness: false, resources: [SimCluster.marker("vip")])
+    var sim = SimCluster(config: config, seed: seed)
+    #expect(sim.run(until: { Chaos.isConverged($0) && $0.runs("vip").count == 1 }, within: .seconds(10)) != nil)
+    let leader = try #require(config.nodes.first { sim.controllers[$0.id]!.membership.isLeader })
+    let behind = config.nodes.first { $0.id != leader.id }!
+    let holder = config.nodes.first { $0.id != leader.id && $0.id != behind.id }!
+    sim.fragmentsDroppedTo = [behind.id]
+    var first = sim.runningConfig
+    first.resources[0].stickiness = 123
+    first.resources[0].parameters = [("comment", String(repeating: "padding ", count: 200))]  // over one frame
+    let request = try sim.applyConfig(ConfigWriter.yaml(first), via: leader.name).get()
+    #expect(
+      sim.run(
+        until: { $0.answers[leader.id]?.contains { $0.id == request && $0.accepted } == true }, within: .seconds(2))
+        != nil)
+    sim.crash(leader.name)
+    let elected = sim.run(
+      until: { sim in [behind, holder].contains { sim.controllers[$0.id]!.membership.isLeader } }, within: .seconds(5))
+    #expect(elected != nil)
+    let holderLeads = sim.controllers[holder.id]!.membership.isLeader
+    #expect(holderLeads, "\(behind.name) was elected without the acknowledged change")
+    // A change asked on the member behind goes to the leader and keeps the first.
+    var second = sim.controllers[behind.id]!.config
+    second.resources[0].migrationThreshold = 4
+    let asked = try sim.applyConfig(ConfigWriter.yaml(second), via: behind.name).get()
+    _ = sim.run(until: { $0.answers[behind.id]?.contains { $0.id == asked } == true }, within: .seconds(3))
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+}

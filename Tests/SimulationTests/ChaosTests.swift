@@ -54,6 +54,18 @@ struct ChaosTests {
     #expect(report.passed, "\(report.failureReport)")
   }
 
+  /// Seeds that break a safety rule as soon as its guard is removed: with
+  /// full options (configuration changes, links). 47 and 82 lose an
+  /// acknowledged configuration without the election restriction (a voter
+  /// refusing a candidate whose configuration is older than its own).
+  static let guards: [UInt64] = [47, 82]
+
+  @Test(arguments: guards)
+  func guardSeed(seed: UInt64) {
+    let report = Chaos.run(seed: seed)
+    #expect(report.passed, "\(report.failureReport)")
+  }
+
   @Test func theSameSeedReplaysTheSameRun() {
     let first = Chaos.run(seed: 424_242, keepTrace: 10_000)
     let second = Chaos.run(seed: 424_242, keepTrace: 10_000)
