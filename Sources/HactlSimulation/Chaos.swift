@@ -33,6 +33,8 @@ public struct ChaosReport: Sendable {
   public var traceTail: [String]
   public var redundantLinks = true
   public var configChanges = true
+  /// Configuration changes acknowledged to the simulated operator.
+  public var acknowledgedChanges = 0
 
   public var passed: Bool { violations.isEmpty }
 
@@ -131,7 +133,7 @@ public enum Chaos {
     return ChaosReport(
       seed: seed, violations: sim.violations, faults: faults, simulated: sim.now - .zero, description: description,
       traceTail: Array(sim.trace.suffix(keepTrace)), redundantLinks: options.redundantLinks,
-      configChanges: options.configChanges)
+      configChanges: options.configChanges, acknowledgedChanges: sim.acknowledgedChanges)
   }
 
   /// An operator applies a configuration on a random running member: mostly

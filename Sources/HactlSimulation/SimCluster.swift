@@ -65,6 +65,8 @@ public struct SimCluster: Sendable {
   public private(set) var configHistory: [ConfigVersion: ConfigDocument] = [:]
   /// The newest version an operator was told a quorum stored.
   public private(set) var acknowledgedConfig: ConfigVersion = .initial
+  /// How many configuration changes operators were told succeeded.
+  public private(set) var acknowledgedChanges = 0
   /// Every resource any configuration had: a removed one may still run.
   public private(set) var everyResource: Set<ResourceID> = []
   let initialDocument: ConfigDocument
@@ -384,6 +386,7 @@ public struct SimCluster: Sendable {
         answers[node, default: []].append(answer)
         if answer.accepted, let version = answer.configVersion {
           acknowledgedConfig = max(acknowledgedConfig, version)
+          acknowledgedChanges += 1
           trace.append("\(now) \(name(node)) operator told: configuration \(version) applied")
         }
       case .log(let level, let message):

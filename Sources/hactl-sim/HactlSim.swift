@@ -36,10 +36,12 @@ struct HactlSim: ParsableCommand {
     var failed: [UInt64] = []
     var simulated = Duration.zero
     var faults = 0
+    var changes = 0
     for seed in start..<(start + UInt64(seeds)) {
       let report = Chaos.run(seed: seed, options: options)
       simulated += report.simulated
       faults += report.faults
+      changes += report.acknowledgedChanges
       if !report.passed {
         failed.append(seed)
         print(report.failureReport)
@@ -48,8 +50,10 @@ struct HactlSim: ParsableCommand {
     let hours = simulated.seconds / 3600
     print(
       String(
-        format: "%d seeds (%llu...%llu), %.1f simulated hours, %d faults, %d failed, in %.0f s", seeds, start,
-        start + UInt64(seeds) - 1, hours, faults, failed.count, (clock.now - began).seconds))
+        format:
+          "%d seeds (%llu...%llu), %.1f simulated hours, %d faults, %d acknowledged configuration changes, "
+          + "%d failed, in %.0f s", seeds, start, start + UInt64(seeds) - 1, hours, faults, changes, failed.count,
+        (clock.now - began).seconds))
     if !failed.isEmpty {
       print("failed seeds: \(failed.map(String.init).joined(separator: " "))")
       throw ExitCode(1)
