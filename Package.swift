@@ -95,7 +95,7 @@ let package = Package(
     ),
     .executableTarget(
       name: "membership-bench",
-      dependencies: ["HactlLab", "HactlModel", "HactlConfig", "HactlControl"],
+      dependencies: ["HactlLab", "HactlModel", "HactlConfig", "HactlControl", "HactlDaemon"],
       path: "bench/membership"
     ),
     .testTarget(name: "HactlConfigTests", dependencies: ["HactlConfig"]),

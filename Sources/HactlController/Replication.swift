@@ -105,6 +105,11 @@ extension NodeController {
       )
       // Our own acknowledgement counts only once this is durable; effects run in order.
       effects += adopt(next, parsed: parsed, now: now)
+      // Push it now rather than wait for heartbeats to show who is behind.
+      for peer in membership.alivePeers {
+        replication.offered[peer] = now
+        effects.append(.send(to: peer, .configOffer(next)))
+      }
     }
     state.configWaiters.append(ConfigWaiter(request: key, version: document.version))
     return effects

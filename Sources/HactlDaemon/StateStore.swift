@@ -5,7 +5,7 @@ import HactlModel
 /// The daemon's durable state: one small file per record, each replaced
 /// atomically (write a temporary file, fsync it, rename it over the old one,
 /// fsync the folder), so a crash leaves either the old record or the new one.
-struct StateStore {
+public struct StateStore {
   let folder: String
 
   init(folder: String) throws {
@@ -63,7 +63,8 @@ struct StateStore {
     return next
   }
 
-  static func writeAtomically(_ data: Data, to path: String) throws {
+  /// Also what benchmarks time as the floor of a durable change.
+  public static func writeAtomically(_ data: Data, to path: String) throws {
     let temporary = path + ".tmp"
     let fd = open(temporary, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
     guard fd >= 0 else { throw StateError("cannot write \(temporary): \(String(cString: strerror(errno)))") }

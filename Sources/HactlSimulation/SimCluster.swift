@@ -278,6 +278,11 @@ public struct SimCluster: Sendable {
     return result
   }
 
+  /// The operator's command stops waiting (hactld gives up after 10 s).
+  public mutating func giveUp(_ request: UInt64, via name: String) {
+    controllers[id(name)]!.cancelRequest(request)
+  }
+
   /// The configuration the members converge to: the leader's, else any.
   public var runningConfig: ClusterConfig {
     let up = config.voters.map(\.id).filter { !crashed.contains($0) }

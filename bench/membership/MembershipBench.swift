@@ -1,6 +1,7 @@
 import Foundation
 import HactlConfig
 import HactlControl
+import HactlDaemon
 import HactlLab
 import HactlModel
 
@@ -8,9 +9,11 @@ import HactlModel
 /// 1. failure detection: SIGKILL a node, time until a survivor's status shows
 ///    it lost, against the configured dead time;
 /// 2. idle cost per node for 2, 8 and 32 nodes: CPU seconds per hour and
-///    bytes per second sent.
+///    bytes per second sent;
+/// 3. `hactl config apply` latency: asked on a follower, until a quorum
+///    stored it, against the floor of two durable writes in a row.
 ///
-///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS]
+///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS] [SIZES, e.g. 2,8,32]
 @main
 enum MembershipBench {
   static func main() async throws {
@@ -18,7 +21,9 @@ enum MembershipBench {
     let runs = arguments.first.flatMap(Int.init) ?? 30
     let idleSeconds = arguments.count > 1 ? Double(arguments[1]) ?? 20 : 20
     try await detection(runs: runs)
-    try await idleCost(sizes: [2, 8, 32], seconds: idleSeconds)
+    let sizes = arguments.count > 2 ? arguments[2].split(separator: ",").compactMap { Int($0) } : [2, 8, 32]
+    try await idleCost(sizes: sizes, seconds: idleSeconds)
+    try await configApply(runs: runs)
   }
 
   static func detection(runs: Int) async throws {
@@ -96,5 +101,49 @@ enum MembershipBench {
           format: "| %d | %.1f | %.0f | %.1f |", size, (cpuAfter - cpuBefore) / elapsed * 3600 / perNode,
           Double(bytes) / elapsed / perNode, Double(packets) / elapsed / perNode))
     }
+  }
+
+  static func configApply(runs: Int) async throws {
+    let resources = """
+        - id: marker
+          agent: ocf:hactl:Marker
+          monitor: { interval: 10s, timeout: 10s }
+      """
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: resources))
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    let original = try String(contentsOfFile: cluster.configPath, encoding: .utf8)
+    var samples: [Double] = []
+    for run in 1...runs {
+      let status = try await cluster.waitFor(via: "beta", timeout: .seconds(30)) {
+        $0.leader != nil && $0.configuration?.behind == [] && $0.resource("marker")?.state == .started
+      }
+      let follower = status.leader == "alpha" ? "beta" : "alpha"
+      let text = original + "# change \(run)\n"
+      let started = ContinuousClock.now
+      let response = try await ControlClient.send(.applyConfig(text: text), socketPath: cluster.socketPath(follower))
+      guard response.ok else { throw LocalCluster.LabError("run \(run): \(response.error ?? "refused")") }
+      samples.append((ContinuousClock.now - started).seconds * 1000)
+    }
+    // The floor: the leader and one more member each store it durably, one
+    // after the other, as hactld does (write, fsync, rename, fsync the folder).
+    var writes: [Double] = []
+    let probe = cluster.folder + "/fsync-probe"
+    let data = Data(original.utf8)
+    for _ in 0..<max(runs, 20) {
+      let started = ContinuousClock.now
+      try StateStore.writeAtomically(data, to: probe)
+      writes.append((ContinuousClock.now - started).seconds * 1000)
+    }
+    let sorted = samples.sorted()
+    let floor = 2 * Statistics.percentile(writes.sorted(), 50)
+    print("")
+    print("| config apply (ms, n=\(runs)) | median | p99 | min | max | floor (2 durable writes) | median / floor |")
+    print("|---|---|---|---|---|---|---|")
+    print(
+      String(
+        format: "| asked on a follower → quorum stored it | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |",
+        Statistics.percentile(sorted, 50), Statistics.percentile(sorted, 99), sorted.first!, sorted.last!, floor,
+        Statistics.percentile(sorted, 50) / floor))
   }
 }
