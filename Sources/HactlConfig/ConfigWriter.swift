@@ -74,8 +74,11 @@ public enum ConfigWriter {
       case "\t": out += "\\t"
       case "\r": out += "\\r"
       default:
-        if scalar.value < 0x20 || scalar.value == 0x7F {
-          out += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
+        // Controls, and what YAML reads as a line break (NEL, LS, PS) or a BOM.
+        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+          || [0x2028, 0x2029, 0xFEFF].contains(scalar.value)
+        {
+          out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
         } else {
           out.unicodeScalars.append(scalar)
         }
