@@ -106,4 +106,23 @@ struct DaemonInputTests {
     #expect(invalid.status == 2)
     #expect(invalid.errors.contains("\(broken):1:10: cluster.key_file: missing required key 'key_file'"))
   }
+
+  @Test func daemonRefusesACorruptOrInvalidStoredConfigurationAndSaysWhatToDo() throws {
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))
+    defer { cluster.shutdown() }
+    let state = cluster.stateFolder("alpha")
+    try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+    try "{\"version\": ".write(toFile: state + "/config.json", atomically: true, encoding: .utf8)
+    let corrupt = try runDaemon(["--config", cluster.configPath, "--node", "alpha", "--state", state])
+    #expect(corrupt.status == 2)
+    #expect(corrupt.errors.contains("\(state)/config.json is corrupt"), "\(corrupt.errors)")
+    #expect(corrupt.errors.contains("move it away"))
+    let invalid = ConfigDocument(
+      version: ConfigVersion(epoch: 3, version: 2), base: ConfigVersion(epoch: 3, version: 1), text: "nodes: 7\n")
+    try JSONEncoder().encode(invalid).write(to: URL(fileURLWithPath: state + "/config.json"))
+    let refused = try runDaemon(["--config", cluster.configPath, "--node", "alpha", "--state", state])
+    #expect(refused.status == 2)
+    #expect(refused.errors.contains("the stored configuration 3.2 is invalid"), "\(refused.errors)")
+    #expect(refused.errors.contains("(configuration 3.2):1:1"), "\(refused.errors)")
+  }
 }
