@@ -38,6 +38,11 @@ public enum ControllerEffect: Sendable, Hashable {
   /// A configuration to keep (write, fsync, rename) before later effects
   /// run: the heartbeats after it tell peers this node holds it.
   case persistConfig(ConfigDocument)
+  /// Definitions this node may still be running that its configuration no
+  /// longer holds (removed, or replaced by a new definition), until each is
+  /// known stopped: a restarted daemon stops them before anything else.
+  /// Written before the configuration that drops them.
+  case persistRetiring([ResourceSpec])
   case runAgent(AgentCall)
   /// Abandon a call (a monitor standing between a resource and its stop):
   /// kill it; its result, if any, is ignored.

@@ -22,6 +22,8 @@ public struct NodeController: Sendable {
   /// Relative paths in a configuration's text are taken from here.
   let configFolder: String
   var replication = ReplicationState()
+  /// What was last stored with `.persistRetiring`.
+  var persistedRetiring: [ResourceSpec] = []
   public let local: Member
   public let incarnation: UInt64
   public internal(set) var membership: Membership
@@ -55,9 +57,10 @@ public struct NodeController: Sendable {
 
   /// `document` is the text `config` was read from, with its version; nil
   /// stands for an unversioned file nobody will replicate (tests).
+  /// `retiring`: what the last daemon stored with `.persistRetiring`.
   public init(
     config: ClusterConfig, local: NodeID, incarnation: UInt64, election: ElectionRecord, now: Instant,
-    document: ConfigDocument? = nil, configFolder: String = "/"
+    document: ConfigDocument? = nil, configFolder: String = "/", retiring: [ResourceSpec] = []
   ) {
     guard let member = config.member(id: local) else {
       preconditionFailure("local node \(local) is not in the configuration; the shell checks this first")
@@ -74,7 +77,22 @@ public struct NodeController: Sendable {
     self.membership.configVersion = self.document.version
     if member.kind == .node {
       for spec in config.resources { resources[spec.id] = LocalResource(spec: spec) }
+      // Probe the old definitions first: stop them if they run, then forget them.
+      for old in retiring {
+        guard let current = resources[old.id]?.spec else {
+          var resource = LocalResource(spec: old)
+          resource.removed = true
+          resources[old.id] = resource
+          continue
+        }
+        if !old.hasSameDefinition(as: current) {
+          var resource = LocalResource(spec: old)
+          resource.replacement = current
+          resources[old.id] = resource
+        }
+      }
     }
+    persistedRetiring = retiringDefinitions
   }
 
   var localMode: NodeMode {

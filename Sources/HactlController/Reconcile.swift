@@ -104,6 +104,8 @@ extension NodeController {
           AgentCall(
             id: callID, resource: id, action: action, timeout: timeout, interval: interval, isProbe: isProbe)))
     }
+    // A retired definition known stopped is forgotten: so is its record.
+    effects += storeRetiringIfChanged()
     return effects
   }
 

@@ -214,10 +214,15 @@ extension NodeController {
 
   /// Makes `newDocument` this node's configuration: durable first, then live.
   mutating func adopt(_ newDocument: ConfigDocument, parsed: ClusterConfig, now: Instant) -> [ControllerEffect] {
+    replication.restartNeeded = parsed.changesNeedingRestart(from: config)
+    let running = parsed.liveParts(over: config)
+    // What it drops is recorded before the configuration that drops it.
+    var effects = changeResources(to: running, now: now)
+    effects += storeRetiringIfChanged()
+    effects.append(.persistConfig(newDocument))
     document = newDocument
     membership.configVersion = newDocument.version
-    var effects: [ControllerEffect] = [.persistConfig(newDocument)]
-    replication.restartNeeded = parsed.changesNeedingRestart(from: config)
+    config = running
     if !replication.restartNeeded.isEmpty {
       effects.append(
         .log(
@@ -225,10 +230,22 @@ extension NodeController {
           "configuration \(newDocument.version) changes \(replication.restartNeeded.joined(separator: ", ")): "
             + "kept as it started until the daemons restart"))
     }
-    let running = parsed.liveParts(over: config)
-    effects += changeResources(to: running, now: now)
-    config = running
     return effects
+  }
+
+  /// Old definitions this node may still run: removed, or replaced.
+  var retiringDefinitions: [ResourceSpec] {
+    resources.keys.sorted().compactMap { id in
+      guard let resource = resources[id], resource.removed || resource.replacement != nil else { return nil }
+      return resource.spec
+    }
+  }
+
+  mutating func storeRetiringIfChanged() -> [ControllerEffect] {
+    let current = retiringDefinitions
+    guard current != persistedRetiring else { return [] }
+    persistedRetiring = current
+    return [.persistRetiring(current)]
   }
 
   /// Brings the local resource manager to a new resource list: new ones are

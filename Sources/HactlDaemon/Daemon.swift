@@ -92,6 +92,12 @@ public enum Daemon {
       throw StartupError(description: error.description, exitCode: 2)
     }
     let election = try store.loadElection()
+    let retiring: [ResourceSpec]
+    do {
+      retiring = try store.loadRetiring()
+    } catch {
+      throw StartupError(description: "\(error)", exitCode: 2)
+    }
     let incarnation = try store.nextIncarnation()
 
     let group = MultiThreadedEventLoopGroup.singleton
@@ -114,7 +120,7 @@ public enum Daemon {
     let origin = ContinuousClock.now
     let controller = NodeController(
       config: config, local: member.id, incarnation: incarnation, election: election, now: .zero,
-      document: document, configFolder: ConfigLoader.folder(of: options.configPath))
+      document: document, configFolder: ConfigLoader.folder(of: options.configPath), retiring: retiring)
     let core = DaemonCore(
       controller: controller, transport: transport, store: store, logger: logger,
       ocfRoot: options.ocfRoot ?? config.cluster.ocfRoot, agentRuntimeFolder: options.agentRuntimeFolder,

@@ -138,22 +138,14 @@ actor DaemonCore {
           logger.error("cannot encode a packet for \(peer): \(error)")
         }
       case .persistElection(let record):
-        do {
-          try store.save(record)
-        } catch {
-          // Voting without a durable record could vote twice after a crash:
-          // stopping is the only safe answer.
-          logger.critical("\(error); exiting to keep the one-vote-per-term promise")
-          exit(70)
-        }
+        // Voting without a durable record could vote twice after a crash.
+        durably("keep the one-vote-per-term promise") { try store.save(record) }
       case .persistConfig(let document):
-        do {
-          try store.save(document)
-        } catch {
-          // Heartbeats would claim a configuration this node does not hold.
-          logger.critical("\(error); exiting rather than claim a configuration it could not store")
-          exit(70)
-        }
+        // Heartbeats would claim a configuration this node does not hold.
+        durably("not claim a configuration it could not store") { try store.save(document) }
+      case .persistRetiring(let definitions):
+        // Without it, a restart could leave an old definition running unseen.
+        durably("not lose track of resources it may still run") { try store.saveRetiring(definitions) }
       case .runAgent(let call):
         runAgent(call)
       case .cancelAgent(let id):
@@ -167,6 +159,16 @@ actor DaemonCore {
       case .log(let level, let message):
         logger.log(level: level.swiftLog, "\(message)")
       }
+    }
+  }
+
+  /// Durable state that cannot be written leaves one safe answer: stop.
+  func durably(_ promise: String, _ write: () throws -> Void) {
+    do {
+      try write()
+    } catch {
+      logger.critical("\(error); exiting to \(promise)")
+      exit(70)
     }
   }
 

@@ -30,6 +30,27 @@ public struct StateStore {
     }
   }
 
+  var retiringPath: String { folder + "/retiring.json" }
+
+  /// Old resource definitions this node may still run (removed from the
+  /// configuration, or redefined) until it saw them stopped.
+  func loadRetiring() throws -> [ResourceSpec] {
+    guard let data = FileManager.default.contents(atPath: retiringPath) else { return [] }
+    do {
+      return try JSONDecoder().decode([ResourceSpec].self, from: data)
+    } catch {
+      throw StateError(
+        "\(retiringPath) is corrupt (\(error)); it lists resources this node may still run: "
+          + "stop them by hand, then move the file away")
+    }
+  }
+
+  func saveRetiring(_ definitions: [ResourceSpec]) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    try Self.writeAtomically(try encoder.encode(definitions), to: retiringPath)
+  }
+
   func save(_ document: ConfigDocument) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]

@@ -58,3 +58,65 @@ extension ResourceSpec {
       && parameters.map(\.value) == other.parameters.map(\.value)
   }
 }
+
+/// Stored so that a restarted daemon can still stop what an older
+/// definition started (a resource removed, or redefined, while it stopped).
+extension ResourceSpec: Codable {
+  private struct Stored: Codable {
+    var id: ResourceID
+    var agent: String
+    var parameters: [[String]]
+    var startTimeoutMs: Int64
+    var stopTimeoutMs: Int64
+    var monitorIntervalMs: Int64
+    var monitorTimeoutMs: Int64
+    var preferredNode: String?
+    var preferenceScore: Score
+    var stickiness: Score
+    var migrationThreshold: Int
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    try Stored(
+      id: id, agent: agent.description, parameters: parameters.map { [$0.name, $0.value] },
+      startTimeoutMs: start.timeout.milliseconds, stopTimeoutMs: stop.timeout.milliseconds,
+      monitorIntervalMs: monitor.interval.milliseconds, monitorTimeoutMs: monitor.timeout.milliseconds,
+      preferredNode: preferredNode, preferenceScore: preferenceScore, stickiness: stickiness,
+      migrationThreshold: migrationThreshold
+    ).encode(to: encoder)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let stored = try Stored(from: decoder)
+    let agent: AgentRef
+    switch AgentRef.parse(stored.agent) {
+    case .success(let parsed): agent = parsed
+    case .failure(let error):
+      throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.reason))
+    }
+    guard stored.parameters.allSatisfy({ $0.count == 2 }) else {
+      throw DecodingError.dataCorrupted(
+        .init(codingPath: decoder.codingPath, debugDescription: "a parameter is not a [name, value] pair"))
+    }
+    self.init(
+      id: stored.id, agent: agent, parameters: stored.parameters.map { ($0[0], $0[1]) },
+      start: OperationSpec(timeout: .milliseconds(stored.startTimeoutMs)),
+      stop: OperationSpec(timeout: .milliseconds(stored.stopTimeoutMs)),
+      monitor: OperationSpec(
+        interval: .milliseconds(stored.monitorIntervalMs), timeout: .milliseconds(stored.monitorTimeoutMs)),
+      preferredNode: stored.preferredNode, preferenceScore: stored.preferenceScore, stickiness: stored.stickiness,
+      migrationThreshold: stored.migrationThreshold)
+  }
+}
+
+extension ResourceSpec: Hashable {
+  /// A subset of what `==` compares: equal specs hash equally.
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(id)
+    hasher.combine(agent)
+    for parameter in parameters {
+      hasher.combine(parameter.name)
+      hasher.combine(parameter.value)
+    }
+  }
+}

@@ -61,6 +61,8 @@ public struct SimCluster: Sendable {
   // Configuration
   /// What each member stored (it survives crashes, like the election record).
   public private(set) var storedConfig: [NodeID: ConfigDocument] = [:]
+  /// What each member stored as old definitions it may still run.
+  public private(set) var storedRetiring: [NodeID: [ResourceSpec]] = [:]
   /// Every version ever stored, with its text: one text per version.
   public private(set) var configHistory: [ConfigVersion: ConfigDocument] = [:]
   /// The newest version an operator was told a quorum stored.
@@ -165,7 +167,7 @@ public struct SimCluster: Sendable {
     let running = (try? ConfigLoader.parse(document.text, file: "stored"))?.liveParts(over: config) ?? config
     var controller = NodeController(
       config: running, local: node, incarnation: incarnation, election: election[node] ?? ElectionRecord(),
-      now: localNow(node), document: document)
+      now: localNow(node), document: document, retiring: storedRetiring[node] ?? [])
     let effects = controller.start(now: localNow(node))
     controllers[node] = controller
     perform(effects, on: node)
@@ -374,6 +376,8 @@ public struct SimCluster: Sendable {
         election[node] = record
       case .persistConfig(let document):
         store(document, on: node)
+      case .persistRetiring(let definitions):
+        storedRetiring[node] = definitions
       case .runAgent(let call):
         let key = AgentKey(node: node, resource: call.resource, action: call.action)
         if case .hang(let times) = agentFaults[key] {

@@ -274,3 +274,49 @@ extension ReplicationTests {
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 }
+
+extension ReplicationTests {
+  /// Found by the simulator (seed 705327, before the fix): a daemon that
+  /// crashed while stopping a removed resource came back with a configuration
+  /// that no longer named it, so nobody ever stopped it.
+  @Test func aRemovedResourceStillStoppingWhenTheDaemonCrashesIsStoppedAfterTheRestart() throws {
+    var sim = settledCluster(
+      SimCluster.config(resources: [SimCluster.marker("vip"), SimCluster.marker("db")]))
+    #expect(sim.runs("db") == ["alpha"])
+    sim.stopLatency = .seconds(2)
+    var next = sim.runningConfig
+    next.resources.removeAll { $0.id == "db" }
+    _ = try sim.applyConfig(ConfigWriter.yaml(next), via: "alpha").get()
+    let stopping = sim.run(
+      until: { $0.controllers[$0.id("alpha")]!.localRole(of: "db") == .stopping }, within: .seconds(2))
+    #expect(stopping != nil)
+    #expect(sim.storedRetiring[sim.id("alpha")]?.map(\.id) == ["db"], "recorded before the configuration")
+    sim.crashDaemon(sim.id("alpha"))  // db keeps running on the machine
+    sim.restart(sim.id("alpha"))
+    sim.stopLatency = .milliseconds(20)
+    let stopped = sim.run(until: { $0.runs("db").isEmpty }, within: .seconds(5))
+    #expect(stopped != nil, "the orphan of a removed resource still runs: \(sim.runs("db"))")
+    let forgotten = sim.run(until: { $0.storedRetiring[$0.id("alpha")] == [] }, within: .seconds(1))
+    #expect(forgotten != nil)
+    #expect(sim.controllers[sim.id("alpha")]!.definition(of: "db") == nil)
+    #expect(sim.runs("vip") == ["alpha"])
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func aRestartedDaemonProbesAnOldDefinitionBeforeTheNewOne() throws {
+    var config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    var old = config.resources[0]
+    old.parameters = [("ip", "10.0.0.1")]
+    config.resources[0].parameters = [("ip", "10.0.0.2")]
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero, retiring: [old])
+    #expect(node.definition(of: "vip") == old, "agent calls use the old definition until it is known stopped")
+    let probe = node.start(now: .zero).compactMap { effect -> AgentCall? in
+      if case .runAgent(let call) = effect { return call } else { return nil }
+    }
+    #expect(probe.map(\.action) == [.monitor])
+    let effects = node.agentFinished(probe[0].id, outcome: .exited(7), now: .zero + .milliseconds(10), wallTime: 0)
+    #expect(node.definition(of: "vip") == config.resources[0])
+    #expect(effects.contains(.persistRetiring([])))
+  }
+}

@@ -129,4 +129,68 @@ struct ConfigApplyProcessTests {
     #expect(status.configuration?.version == "0.0", "nothing changed")
     #expect(storedVersion(cluster, "beta") == nil)
   }
+
+  /// Children of `pid` (by /proc), for killing the agent calls a crashed
+  /// daemon had in flight, as a machine crash would.
+  func children(of pid: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { candidate in
+      guard let stat = try? String(contentsOfFile: "/proc/\(candidate)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { return false }
+      let fields = stat[stat.index(after: close)...].split(separator: " ")
+      return fields.count > 2 && Int32(fields[1]) == pid
+    }
+  }
+
+  @Test func aRemovedResourceStillStoppingWhenItsDaemonDiesIsStoppedByTheNextOne() async throws {
+    let resources = """
+        - id: slow
+          agent: ocf:hactl:Daemon
+          params: { command: "trap '' TERM; exec sleep 100000", stop_grace: 2 }
+          monitor: { interval: 1s, timeout: 10s }
+          stop: { timeout: 20s }
+          prefer: { node: alpha, score: 50 }
+      """
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: resources))
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) {
+      $0.resource("slow")?.node == "alpha" && $0.resource("slow")?.state == .started
+    }
+    let pidfile = cluster.runtimeFolder("alpha") + "/Daemon-slow@alpha.pid"
+    let servicePid = try #require(
+      Int32((try String(contentsOfFile: pidfile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+    let original = try String(contentsOfFile: cluster.configPath, encoding: .utf8)
+    let withoutSlow =
+      String(original[..<(try #require(original.range(of: "resources:"))).lowerBound]) + "resources: []\n"
+    let applied = try apply(withoutSlow, as: "empty.yaml", in: cluster, via: "beta").result
+    #expect(applied.status == 0, "\(applied.errors)")
+    // alpha is stopping it (the service ignores TERM for 2 s): crash alpha's
+    // daemon and its stop call, as a power cut would, but not the service.
+    let daemon = try #require(cluster.pid("alpha"))
+    var stopCalls: [Int32] = []
+    let deadline = ContinuousClock.now + .seconds(10)
+    while stopCalls.isEmpty && ContinuousClock.now < deadline {
+      stopCalls = children(of: daemon)
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    try #require(!stopCalls.isEmpty, "alpha never started stopping the removed resource")
+    let retiring = try String(contentsOfFile: cluster.stateFolder("alpha") + "/retiring.json", encoding: .utf8)
+    #expect(retiring.contains("\"slow\""), "recorded before the configuration that drops it: \(retiring)")
+    for call in stopCalls { kill(-call, SIGKILL) }
+    cluster.crash("alpha")
+    #expect(kill(servicePid, 0) == 0, "the service outlived its daemon")
+    try cluster.start("alpha")
+    let stopDeadline = ContinuousClock.now + .seconds(20)
+    while kill(servicePid, 0) == 0 && ContinuousClock.now < stopDeadline {
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    #expect(kill(servicePid, 0) != 0, "nobody stopped the removed resource after the restart")
+    if kill(servicePid, 0) == 0 { kill(servicePid, SIGKILL) }
+    let forgotten = try await cluster.waitFor(via: "alpha", timeout: .seconds(10)) { _ in
+      (try? String(contentsOfFile: cluster.stateFolder("alpha") + "/retiring.json", encoding: .utf8)) == "[]"
+    }
+    #expect(forgotten.resources.isEmpty)
+  }
 }
