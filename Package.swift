@@ -109,7 +109,10 @@ let package = Package(
     .testTarget(name: "HactlExecutorTests", dependencies: ["HactlExecutor"]),
     .testTarget(
       name: "IntegrationTests",
-      dependencies: ["HactlControl", "HactlModel", "HactlLab", "HactlConfig", "HactlWire", "HactlTransport"]
+      dependencies: [
+        "HactlControl", "HactlModel", "HactlLab", "HactlConfig", "HactlWire", "HactlTransport", "HactlMembership",
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ]
     ),
   ]
 )

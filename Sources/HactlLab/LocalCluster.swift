@@ -322,7 +322,7 @@ public final class LocalCluster: @unchecked Sendable {
   }
 
   /// Ports the kernel says are free now on 127.0.0.1 (bound, read, released).
-  static func freeUDPPorts(count: Int) throws -> [UInt16] {
+  public static func freeUDPPorts(count: Int) throws -> [UInt16] {
     var ports: [UInt16] = []
     var sockets: [Int32] = []
     defer { for socket in sockets { close(socket) } }

@@ -52,6 +52,9 @@ public final class UDPTransport: Sendable {
     case open(any Channel)
   }
 
+  /// The largest UDP payload over IPv4.
+  public static let largestDatagram = 65_507
+
   public static func bind(
     links: [Endpoint], peers: [NodeID: [Endpoint]], key: ClusterKey, group: any EventLoopGroup
   ) async throws -> UDPTransport {
@@ -60,6 +63,10 @@ public final class UDPTransport: Sendable {
       receivers.append(
         try await DatagramBootstrap(group: group)
           .channelOption(.socketOption(.so_reuseaddr), value: 1)
+          // NIO reads datagrams into 2048-byte buffers by default and cuts
+          // the rest: a larger heartbeat or a configuration would then fail
+          // authentication. Room for the largest UDP payload.
+          .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.largestDatagram))
           .bind(host: link.host, port: Int(link.port))
           .flatMapThrowing { try Receiver(wrappingChannelSynchronously: $0) }
           .get())

@@ -320,3 +320,22 @@ extension ReplicationTests {
     #expect(effects.contains(.persistRetiring([])))
   }
 }
+
+extension ReplicationTests {
+  @Test func manyChangesInARowNeverCostTheLeaderItsFollowers() throws {
+    var sim = settledCluster(SimCluster.config(resources: [SimCluster.marker("vip")]))
+    let leader = try #require(sim.config.voters.first { sim.controllers[$0.id]!.membership.isLeader })
+    let follower = sim.config.nodes.first { $0.id != leader.id }!
+    let base = sim.runningConfig
+    for round in 0..<40 {
+      var next = base
+      next.resources[0].stickiness = Score(round + 1)
+      let request = try sim.applyConfig(ConfigWriter.yaml(next), via: follower.name).get()
+      let answered = sim.run(
+        until: { $0.answers[follower.id]?.contains { $0.id == request } == true }, within: .seconds(3))
+      #expect(answered.map { $0 < .milliseconds(100) } == true, "round \(round) took \(String(describing: answered))")
+    }
+    #expect(!sim.trace.contains { $0.contains("lost:") }, "\(sim.trace.filter { $0.contains("lost") })")
+    #expect(sim.controllers[leader.id]!.membership.isLeader)
+  }
+}

@@ -54,6 +54,7 @@ struct ConfigApplyProcessTests {
     let spare = try #require(original.range(of: "  - id: spare"))
     let next =
       String(original[..<spare.lowerBound])
+      + String(repeating: "# Operators write long comments; the text travels whole (over 2 KB here).\n", count: 100)
         + """
         # added by config apply
           - id: extra

@@ -124,6 +124,7 @@ enum MembershipBench {
       let response = try await ControlClient.send(.applyConfig(text: text), socketPath: cluster.socketPath(follower))
       guard response.ok else { throw LocalCluster.LabError("run \(run): \(response.error ?? "refused")") }
       samples.append((ContinuousClock.now - started).seconds * 1000)
+      print(String(format: "config apply run %2d via %@: %.1f ms", run, follower, samples.last!))
     }
     // The floor: the leader and one more member each store it durably, one
     // after the other, as hactld does (write, fsync, rename, fsync the folder).
