@@ -116,6 +116,9 @@ extension NodeController {
   /// started with, until it has stopped (it may have left the configuration).
   public func definition(of id: ResourceID) -> ResourceSpec? { resources[id]?.spec }
 
+  /// The longest stop timeout of the resources this node manages now.
+  public var longestStopTimeout: Duration { resources.values.map(\.spec.stop.timeout).max() ?? .zero }
+
   /// The role of one resource here, as this node's executor knows it.
   public func localRole(of id: ResourceID) -> ResourceRole? { resources[id]?.role }
 

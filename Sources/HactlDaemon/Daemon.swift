@@ -183,10 +183,6 @@ struct NodeService: Service {
 
   var tickPeriod: Duration { min(config.cluster.heartbeatInterval / 4, .milliseconds(50)) }
 
-  var leaveTimeout: Duration {
-    config.resources.map(\.stop.timeout).max().map { $0 + .seconds(5) } ?? .seconds(5)
-  }
-
   func run() async throws {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask {
@@ -195,11 +191,7 @@ struct NodeService: Service {
         // Deaf for good: hand everything over cleanly, then let the service
         // manager restart us with a fresh socket.
         logger.critical("the UDP socket closed: stopping resources and exiting")
-        await core.leave()
-        let deadline = ContinuousClock.now + leaveTimeout
-        while await !core.isQuiescent && ContinuousClock.now < deadline {
-          try? await Task.sleep(for: .milliseconds(20))
-        }
+        await core.leaveAndWait()
         exit(75)
       }
       tasks.addTask {
@@ -213,11 +205,7 @@ struct NodeService: Service {
       }
       await core.start()
       try? await gracefulShutdown()
-      await core.leave()
-      let deadline = ContinuousClock.now + leaveTimeout
-      while await !core.isQuiescent && ContinuousClock.now < deadline {
-        try? await Task.sleep(for: .milliseconds(20))
-      }
+      await core.leaveAndWait()
       // One last heartbeat so the leader sees everything stopped. Its writes
       // are queued on each channel's event loop before the closes below,
       // which `transport.close()` awaits: they go out first.

@@ -46,8 +46,16 @@ actor DaemonCore {
   func tick() { perform(controller.tick(now: now)) }
   func receive(_ packet: Packet, link: Int) { perform(controller.receive(packet, link: link, now: now)) }
 
-  func leave() { perform(controller.leave(now: now)) }
-  var isQuiescent: Bool { controller.isQuiescent }
+  /// Stops every resource here and waits for the stops, as long as the
+  /// slowest stop may take (of the resources it runs now, which a
+  /// configuration change may have altered since the start) and a margin.
+  func leaveAndWait() async {
+    perform(controller.leave(now: now))
+    let deadline = ContinuousClock.now + controller.longestStopTimeout + .seconds(5)
+    while !controller.isQuiescent && ContinuousClock.now < deadline {
+      try? await Task.sleep(for: .milliseconds(20))
+    }
+  }
 
   func agentFinished(_ call: AgentCall, _ run: AgentRun) {
     agentTasks[call.id] = nil
