@@ -164,7 +164,13 @@ public struct SimCluster: Sendable {
     sequence[node] = 0
     // A daemon starts from what it stored, as hactld does.
     let document = storedConfig[node] ?? initialDocument
-    let running = (try? ConfigLoader.parse(document.text, file: "stored"))?.liveParts(over: config) ?? config
+    var running = config
+    do {
+      running = try ConfigLoader.parse(document.text, file: "stored").liveParts(over: config)
+    } catch {
+      // hactld would refuse to start: a member stored text it could not read back.
+      violate("\(name(node)) stored configuration \(document.version) that does not load: \(error)")
+    }
     var controller = NodeController(
       config: running, local: node, incarnation: incarnation, election: election[node] ?? ElectionRecord(),
       now: localNow(node), document: document, retiring: storedRetiring[node] ?? [])

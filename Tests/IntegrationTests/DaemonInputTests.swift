@@ -107,7 +107,7 @@ struct DaemonInputTests {
     #expect(invalid.errors.contains("\(broken):1:10: cluster.key_file: missing required key 'key_file'"))
   }
 
-  @Test func daemonRefusesACorruptOrInvalidStoredConfigurationAndSaysWhatToDo() throws {
+  @Test func daemonRefusesCorruptOrInvalidStoredStateAndSaysWhatToDo() throws {
     let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))
     defer { cluster.shutdown() }
     let state = cluster.stateFolder("alpha")
@@ -124,5 +124,11 @@ struct DaemonInputTests {
     #expect(refused.status == 2)
     #expect(refused.errors.contains("the stored configuration 3.2 is invalid"), "\(refused.errors)")
     #expect(refused.errors.contains("(configuration 3.2):1:1"), "\(refused.errors)")
+    try FileManager.default.removeItem(atPath: state + "/config.json")
+    try "[{\"id\": 3}]".write(toFile: state + "/retiring.json", atomically: true, encoding: .utf8)
+    let retiring = try runDaemon(["--config", cluster.configPath, "--node", "alpha", "--state", state])
+    #expect(retiring.status == 2)
+    #expect(retiring.errors.contains("\(state)/retiring.json is corrupt"), "\(retiring.errors)")
+    #expect(retiring.errors.contains("stop them by hand"))
   }
 }
