@@ -122,7 +122,13 @@ final class AgentRunnerTests {
     let task = Task {
       await AgentRunner.run(AgentInvocation(path: path, action: "monitor", environment: [:], timeout: .seconds(60)))
     }
-    try await Task.sleep(for: .milliseconds(300))
+    // Cancel once the grandchild runs (it wrote its pid), not after a guess.
+    let deadline = ContinuousClock.now + .seconds(20)
+    while (try? String(contentsOfFile: pidFile, encoding: .utf8))?.hasSuffix("\n") != true
+      && ContinuousClock.now < deadline
+    {
+      try await Task.sleep(for: .milliseconds(5))
+    }
     task.cancel()
     let run = await task.value
     // Killed, not finished: the agent would otherwise sleep 30 s and exit 0.
