@@ -18,10 +18,17 @@ struct LocalResource: Sendable {
   /// The leader's decision this node last started the resource for.
   var lastStartToken: UInt64?
 
+  /// Not before this instant is another call started: the last one could
+  /// not even be spawned (out of descriptors or processes).
+  var retryNotBefore: Instant?
+
   struct InFlight: Sendable, Hashable {
     var id: UInt64
     var action: AgentAction
     var isProbe: Bool
+    /// What to return to if the agent could not be spawned at all.
+    var roleBefore: ResourceRole
+    var startTokenBefore: UInt64?
   }
 
   init(spec: ResourceSpec) { self.spec = spec }
@@ -114,7 +121,8 @@ struct LocalResource: Sendable {
 
   static func detail(_ result: OCFResult, _ outcome: AgentOutcome) -> String {
     switch outcome {
-    case .couldNotRun(let why): return why
+    case .notInstalled(let why), .couldNotSpawn(let why): return why
+    case .signaled(let signal): return "killed by signal \(signal)"
     case .timedOut: return "timed out"
     case .exited(let code): return "\(result) (exit \(code))"
     }

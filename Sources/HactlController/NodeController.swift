@@ -193,6 +193,9 @@ public struct NodeController: Sendable {
     return effects
   }
 
+  /// After an agent could not even be spawned, the wait before trying again.
+  public static let agentSpawnRetryDelay: Duration = .seconds(1)
+
   public mutating func agentFinished(
     _ callID: UInt64, outcome: AgentOutcome, now: Instant, wallTime: Int64
   ) -> [ControllerEffect] {
@@ -201,6 +204,21 @@ public struct NodeController: Sendable {
       var resource = resources[id], let call = resource.inFlight
     else { return effects + finish(now: now, forceBeat: false) }
     resource.inFlight = nil
+    if case .couldNotSpawn(let why) = outcome {
+      // The agent never ran: the resource is exactly as it was. Try again
+      // shortly; never read this as a result (a probe that could not run
+      // says nothing about whether the resource is stopped).
+      resource.role = call.roleBefore
+      resource.lastStartToken = call.startTokenBefore
+      resource.retryNotBefore = now + NodeController.agentSpawnRetryDelay
+      resources[id] = resource
+      let retry = DurationText.format(NodeController.agentSpawnRetryDelay)
+      return effects + [
+        .log(.error, "\(id): \(call.action.rawValue) could not be started (\(why)); retrying in \(retry)")
+      ]
+        + finish(now: now, forceBeat: false)
+    }
+    resource.retryNotBefore = nil
     let result = OCFResult(outcome: outcome)
     let log = resource.record(call: call, result: result, outcome: outcome, now: now, wallTime: wallTime)
     resources[id] = resource

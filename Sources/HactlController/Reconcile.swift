@@ -56,6 +56,7 @@ extension NodeController {
         resource.inFlight = nil
       }
       guard resource.inFlight == nil else { continue }
+      if let retry = resource.retryNotBefore, now < retry { continue }
       if resource.role == .stopped {
         // Known stopped as the old definition: forget it, or probe the new one.
         if resource.removed {
@@ -69,6 +70,7 @@ extension NodeController {
         }
       }
       let spec = resource.spec
+      let startTokenBefore = resource.lastStartToken
       var call: (AgentAction, Duration, Duration, Bool)?
       switch resource.role {
       case .unknown:
@@ -95,7 +97,9 @@ extension NodeController {
       guard let (action, timeout, interval, isProbe) = call else { continue }
       let callID = nextCallID
       nextCallID += 1
-      resource.inFlight = LocalResource.InFlight(id: callID, action: action, isProbe: isProbe)
+      resource.inFlight = LocalResource.InFlight(
+        id: callID, action: action, isProbe: isProbe, roleBefore: resource.role,
+        startTokenBefore: startTokenBefore)
       if action == .start { resource.role = .starting }
       if action == .stop && resource.role != .failed { resource.role = .stopping }
       resources[id] = resource

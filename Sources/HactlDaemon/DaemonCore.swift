@@ -62,7 +62,7 @@ actor DaemonCore {
     let failed: Bool
     switch run.outcome {
     case .exited(let code): failed = !(code == 0 || (call.action == .monitor && code == 7))
-    case .timedOut, .couldNotRun: failed = true
+    case .timedOut, .signaled, .notInstalled, .couldNotSpawn: failed = true
     }
     let elapsed = "\(run.elapsed.milliseconds) ms"
     if failed {

@@ -40,6 +40,10 @@ public struct AgentRun: Sendable {
 /// group: on timeout the whole group gets TERM, then KILL, so no grandchild
 /// of a hung agent survives it.
 public enum AgentRunner {
+  /// Output kept per call: the first half and the last half of this many
+  /// bytes (the `ocf-exit-reason:` line is usually near the end). Everything
+  /// in between is read and discarded, so a chatty agent never blocks on a
+  /// full pipe and never turns into an error.
   public static let outputLimit = 8192
 
   public static func run(_ invocation: AgentInvocation) async -> AgentRun {
@@ -47,33 +51,37 @@ public enum AgentRunner {
     let started = clock.now
     guard access(invocation.path, X_OK) == 0 else {
       let why = errno == ENOENT ? "agent not found: \(invocation.path)" : "agent not executable: \(invocation.path)"
-      return AgentRun(outcome: .couldNotRun(why), output: "", elapsed: clock.now - started)
+      return AgentRun(outcome: .notInstalled(why), output: "", elapsed: clock.now - started)
     }
-    let timedOut = Flag()
     let child = ChildProcess()
+    // Whatever happens below, the watchdog dies with this call: a timer left
+    // behind would signal a process group id that may since belong to
+    // another program.
+    defer { child.finished() }
     do {
       // Cancelling the calling task kills the agent's whole process group.
       let (status, output) = try await withTaskCancellationHandler {
-        try await spawn(invocation, timedOut: timedOut, child: child)
+        try await spawn(invocation, child: child)
       } onCancel: {
-        child.killGroup()
+        child.killGroup(SIGKILL)
       }
       let elapsed = clock.now - started
-      if timedOut.isSet { return AgentRun(outcome: .timedOut, output: output, elapsed: elapsed) }
+      if child.timedOut { return AgentRun(outcome: .timedOut, output: output, elapsed: elapsed) }
       switch status {
       case .exited(let code): return AgentRun(outcome: .exited(code), output: output, elapsed: elapsed)
-      case .signaled(let signal):
-        return AgentRun(outcome: .couldNotRun("killed by signal \(signal)"), output: output, elapsed: elapsed)
+      case .signaled(let signal): return AgentRun(outcome: .signaled(signal), output: output, elapsed: elapsed)
       }
     } catch {
+      // The agent never ran (no descriptors, no processes left): nothing
+      // about the resource changed. A spawn that failed after fork leaves no
+      // child either: Subprocess reaps it before it throws.
       return AgentRun(
-        outcome: .couldNotRun("cannot run \(invocation.path): \(error)"), output: "", elapsed: clock.now - started)
+        outcome: .couldNotSpawn("cannot start \(invocation.path): \(error)"), output: "",
+        elapsed: clock.now - started)
     }
   }
 
-  static func spawn(_ invocation: AgentInvocation, timedOut: Flag, child: ChildProcess) async throws -> (
-    TerminationStatus, String
-  ) {
+  static func spawn(_ invocation: AgentInvocation, child: ChildProcess) async throws -> (TerminationStatus, String) {
     var options = PlatformOptions()
     options.createSession = true
     var environment: [Environment.Key: String] = [:]
@@ -84,41 +92,97 @@ public enum AgentRunner {
       environment: .custom(environment),
       platformOptions: options,
       input: .none,
-      output: .string(limit: outputLimit),
-      error: .string(limit: outputLimit)
+      output: .sequence,
+      error: .combinedWithOutput
     ) { execution in
-      let pid = execution.processIdentifier.value
-      child.record(pid)
-      // The watchdog outlives this closure: `run` returns only when the
-      // agent exits, and cancels nothing, so we cancel it ourselves below.
-      return Task {
-        try await Task.sleep(for: invocation.timeout)
-        timedOut.set()
-        kill(-pid, SIGTERM)
-        try await Task.sleep(for: invocation.killGrace)
-        kill(-pid, SIGKILL)
+      child.started(execution.processIdentifier.value, invocation: invocation)
+      // A cancellation that came before the pid was known killed nothing.
+      if Task.isCancelled { child.killGroup(SIGKILL) }
+      // Ends when the agent exits, even if a background child it left
+      // behind still holds the pipe open (Subprocess stops reading then).
+      var kept = CappedOutput(limit: outputLimit)
+      for try await buffer in execution.standardOutput {
+        buffer.withUnsafeBytes { kept.append($0) }
       }
+      return kept.text
     }
-    result.closureResult.cancel()
-    child.exited()
-    return (result.terminationStatus, (result.standardOutput ?? "") + (result.standardError ?? ""))
+    return (result.terminationStatus, result.closureResult)
   }
 }
 
-/// The agent's pid while it runs, so that a cancellation can kill its group.
+/// The head and tail of an agent's output, whatever its size.
+struct CappedOutput {
+  let limit: Int
+  var head: [UInt8] = []
+  var tail: [UInt8] = []
+  var discarded = 0
+
+  init(limit: Int) { self.limit = limit }
+
+  mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    var rest = bytes[...]
+    let room = limit / 2 - head.count
+    if room > 0 {
+      head += rest.prefix(room)
+      rest = rest.dropFirst(room)
+    }
+    guard !rest.isEmpty else { return }
+    tail += rest
+    let excess = tail.count - limit / 2
+    if excess > 0 {
+      tail.removeFirst(excess)
+      discarded += excess
+    }
+  }
+
+  var text: String {
+    let marker = discarded > 0 ? Array("\n[... \(discarded) bytes of output discarded ...]\n".utf8) : []
+    return String(decoding: head + marker + tail, as: UTF8.self)
+  }
+}
+
+/// The agent's pid while it runs, and its watchdog. Signals go to the
+/// group only while the agent is known not to have been reaped (under the
+/// same lock that marks it finished), so that a reused pid is never hit.
 final class ChildProcess: Sendable {
-  private let pid = Atomic<Int32>(0)
-  func record(_ value: Int32) { pid.store(value, ordering: .sequentiallyConsistent) }
-  func exited() { pid.store(-1, ordering: .sequentiallyConsistent) }
-  func killGroup() {
-    let value = pid.load(ordering: .sequentiallyConsistent)
-    if value > 0 { kill(-value, SIGKILL) }
+  private struct State {
+    var pid: Int32 = 0
+    var done = false
+    var timedOut = false
+    var watchdog: Task<Void, Never>?
   }
-}
+  private let state = Mutex(State())
 
-/// A one-way flag shared between the watchdog and the caller.
-final class Flag: Sendable {
-  private let value = Atomic<Bool>(false)
-  func set() { value.store(true, ordering: .sequentiallyConsistent) }
-  var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
+  func started(_ pid: Int32, invocation: AgentInvocation) {
+    let watchdog = Task { [self] in
+      guard (try? await Task.sleep(for: invocation.timeout)) != nil else { return }
+      state.withLock { $0.timedOut = !$0.done }
+      killGroup(SIGTERM)
+      guard (try? await Task.sleep(for: invocation.killGrace)) != nil else { return }
+      killGroup(SIGKILL)
+    }
+    let cancelled: Bool = state.withLock { current in
+      current.pid = pid
+      current.watchdog = watchdog
+      return current.done
+    }
+    if cancelled { watchdog.cancel() }
+  }
+
+  var timedOut: Bool { state.withLock { $0.timedOut } }
+
+  func finished() {
+    let watchdog: Task<Void, Never>? = state.withLock { current in
+      current.done = true
+      defer { current.watchdog = nil }
+      return current.watchdog
+    }
+    watchdog?.cancel()
+  }
+
+  func killGroup(_ signal: Int32) {
+    state.withLock { current in
+      if current.pid > 0 && !current.done { kill(-current.pid, signal) }
+    }
+  }
 }

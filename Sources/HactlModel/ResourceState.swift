@@ -12,8 +12,15 @@ public enum AgentOutcome: Sendable, Hashable {
   case exited(Int32)
   /// Killed (the whole process group) after its timeout.
   case timedOut
-  /// The agent could not be run at all (missing, not executable).
-  case couldNotRun(String)
+  /// Killed by a signal the daemon did not send for a timeout (a crash, an
+  /// out-of-memory kill, a cancellation): its effect on the resource is unknown.
+  case signaled(Int32)
+  /// The agent is missing or not executable: it cannot have started
+  /// anything from here (OCF_ERR_INSTALLED, as pacemaker maps it).
+  case notInstalled(String)
+  /// The daemon could not start the agent at all (out of descriptors or
+  /// processes): the agent never ran, so the resource is as it was.
+  case couldNotSpawn(String)
 }
 
 /// OCF return codes (Resource Agent API, section "Return codes").
@@ -56,7 +63,13 @@ public enum OCFResult: Sendable, Hashable, CustomStringConvertible {
     case .exited(let code): self.init(exitCode: code)
     case .timedOut: self = .timedOut
     // Pacemaker maps an agent it cannot find or execute to "not installed".
-    case .couldNotRun: self = .notInstalled
+    case .notInstalled: self = .notInstalled
+    // Whatever the agent did before it died is unknown: a failure, never
+    // "not running" (pacemaker's PCMK_EXEC_ERROR).
+    case .signaled: self = .genericError
+    // Never reported as a result: the controller retries the call (see
+    // `NodeController.agentFinished`); should one get here, it is a failure.
+    case .couldNotSpawn: self = .genericError
     }
   }
 

@@ -1,4 +1,5 @@
 import HactlController
+import HactlMembership
 import HactlModel
 import HactlSimulation
 import HactlWire
@@ -354,5 +355,47 @@ struct ControllerTests {
     #expect(status.nodes.map(\.name) == ["alpha", "beta", "arbiter"])
     #expect(status.nodes.allSatisfy { $0.state == .online && $0.member })
     #expect(status.resources.map(\.state) == [.started])
+  }
+}
+
+/// The agent results that say nothing about the resource never count as "stopped".
+struct UnknownAgentOutcomeTests {
+  func probeCall(_ node: inout NodeController) -> AgentCall {
+    let calls = node.start(now: .zero).compactMap { effect -> AgentCall? in
+      if case .runAgent(let call) = effect { return call } else { return nil }
+    }
+    return calls[0]
+  }
+
+  func calls(_ effects: [ControllerEffect]) -> [AgentCall] {
+    effects.compactMap { effect -> AgentCall? in
+      if case .runAgent(let call) = effect { return call } else { return nil }
+    }
+  }
+
+  @Test func aProbeThatCouldNotBeSpawnedLeavesTheResourceUnknownAndIsRetried() {
+    let config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
+    let probe = probeCall(&node)
+    #expect(probe.isProbe)
+    let effects = node.agentFinished(
+      probe.id, outcome: .couldNotSpawn("Too many open files"), now: .zero + .milliseconds(5), wallTime: 0)
+    #expect(node.localRole(of: "vip") == .unknown, "a probe that never ran must not say 'stopped'")
+    #expect(calls(effects).isEmpty, "no retry before the back-off")
+    #expect(
+      node.status(now: .zero + .milliseconds(5)).resource("vip")?.failCounts.isEmpty == true, "no failure, no ban")
+    let retried = calls(node.tick(now: .zero + .milliseconds(5) + NodeController.agentSpawnRetryDelay))
+    #expect(retried.map(\.action) == [.monitor] && retried.first?.isProbe == true)
+  }
+
+  @Test func aProbeKilledByASignalIsAFailureNotAStop() {
+    let config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
+    let probe = probeCall(&node)
+    let effects = node.agentFinished(probe.id, outcome: .signaled(9), now: .zero + .milliseconds(5), wallTime: 0)
+    #expect(node.localRole(of: "vip") != .stopped)
+    #expect(calls(effects).map(\.action) == [.stop], "it may run: stop it before anyone starts it elsewhere")
   }
 }

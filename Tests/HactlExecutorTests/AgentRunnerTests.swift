@@ -86,13 +86,58 @@ final class AgentRunnerTests {
   @Test func missingOrNonExecutableAgentsCannotRun() async throws {
     let missing = await AgentRunner.run(
       AgentInvocation(path: folder + "/nope", action: "start", environment: [:], timeout: .seconds(5)))
-    #expect(missing.outcome == .couldNotRun("agent not found: \(folder)/nope"))
+    #expect(missing.outcome == .notInstalled("agent not found: \(folder)/nope"))
     #expect(OCFResult(outcome: missing.outcome) == .notInstalled)
     let plain = folder + "/plain"
     try "exit 0\n".write(toFile: plain, atomically: true, encoding: .utf8)
     let notExecutable = await AgentRunner.run(
       AgentInvocation(path: plain, action: "start", environment: [:], timeout: .seconds(5)))
-    #expect(notExecutable.outcome == .couldNotRun("agent not executable: \(plain)"))
+    #expect(notExecutable.outcome == .notInstalled("agent not executable: \(plain)"))
+  }
+
+  @Test func outputPastTheCapIsReadAndDiscardedNotAnError() async throws {
+    // ocf_log and OCF_TRACE_RA write to stderr; a running resource's probe
+    // that talks a lot is still a running resource.
+    let path = try script(
+      "chatty",
+      """
+      echo first-line
+      head -c 3000000 /dev/zero | tr '\\0' x >&2
+      echo "ocf-exit-reason:last words" >&2
+      exit 0
+      """)
+    let run = await AgentRunner.run(
+      AgentInvocation(path: path, action: "monitor", environment: [:], timeout: .seconds(20)))
+    #expect(run.outcome == .exited(0))
+    #expect(OCFResult(outcome: run.outcome).monitorMeaning == .running)
+    #expect(run.output.hasPrefix("first-line\n"))
+    #expect(run.output.hasSuffix("ocf-exit-reason:last words\n"))
+    #expect(run.output.contains("bytes of output discarded"))
+    #expect(run.output.utf8.count < AgentRunner.outputLimit + 100)
+  }
+
+  @Test func anAgentKilledByASignalHasAnUnknownOutcomeNeverStopped() async throws {
+    let path = try script("crashing", "kill -SEGV $$")
+    let run = await AgentRunner.run(
+      AgentInvocation(path: path, action: "monitor", environment: [:], timeout: .seconds(5)))
+    #expect(run.outcome == .signaled(SIGSEGV))
+    let result = OCFResult(outcome: run.outcome)
+    #expect(result.monitorMeaning == .failed)
+    #expect(result != .notInstalled && result != .notRunning)
+  }
+
+  @Test func anAgentThatCannotBeSpawnedIsNotCalledNotInstalled() async throws {
+    // Executable, but the kernel cannot run it (as when exec fails for want
+    // of descriptors or memory): the agent never ran.
+    let path = folder + "/garbage"
+    try Data([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 3]).write(to: URL(fileURLWithPath: path))
+    chmod(path, 0o755)
+    let run = await AgentRunner.run(
+      AgentInvocation(path: path, action: "monitor", environment: [:], timeout: .seconds(5)))
+    guard case .couldNotSpawn = run.outcome else {
+      Issue.record("expected couldNotSpawn, got \(run.outcome)")
+      return
+    }
   }
 
   @Test func timeoutKillsTheWholeProcessGroupIncludingGrandchildren() async throws {
@@ -132,7 +177,7 @@ final class AgentRunnerTests {
     task.cancel()
     let run = await task.value
     // Killed, not finished: the agent would otherwise sleep 30 s and exit 0.
-    #expect(run.outcome == .couldNotRun("killed by signal \(SIGKILL)"))
+    #expect(run.outcome == .signaled(SIGKILL))
     let grandchild = try #require(
       Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
     #expect(try await isGone(grandchild), "grandchild \(grandchild) survived the cancellation")
