@@ -28,7 +28,7 @@ struct LeaderState: Sendable {
     return (term << 24) | (tokenCounter & 0xFF_FFFF)
   }
 
-  static let answersKept = 32
+  static let answersKept = ClusterLimits.answersKept
 }
 
 struct RequestKey: Hashable, Sendable {

@@ -235,6 +235,7 @@ public struct NodeController: Sendable {
     case noQuorum(votes: Int, needed: Int)
     case invalidConfiguration(String)
     case needsRestart([String])
+    case tooManyPending(Int)
 
     public var description: String {
       switch self {
@@ -245,6 +246,9 @@ public struct NodeController: Sendable {
       case .needsRestart(let fields):
         return "these changes need a restart of every daemon, not `config apply`: \(fields.joined(separator: ", "))"
           + " (see hactl.yaml(5), CHANGING THE CONFIGURATION)"
+      case .tooManyPending(let limit):
+        return
+          "\(limit) requests made on this node still wait for the leader's answer: try again once they are answered"
       case .unknownResource(let id): return "no resource '\(id)' in the configuration"
       case .unknownNode(let name): return "no node '\(name)' in the configuration"
       case .notANode(let name): return "'\(name)' is the witness: it runs no resources"
@@ -264,6 +268,9 @@ public struct NodeController: Sendable {
       guard let member = config.member(named: target) else { return (.failure(.unknownNode(target)), []) }
       guard member.kind == .node else { return (.failure(.notANode(target)), []) }
       targetID = member.id
+    }
+    guard pendingRequests.count < ClusterLimits.pendingRequests else {
+      return (.failure(.tooManyPending(ClusterLimits.pendingRequests)), [])
     }
     let id = nextRequestID
     nextRequestID += 1

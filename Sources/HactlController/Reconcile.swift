@@ -127,10 +127,16 @@ extension NodeController {
   public func localRole(of id: ResourceID) -> ResourceRole? { resources[id]?.role }
 
   /// This node's resources, as carried in its heartbeats.
+  /// What it runs first, then what it still stops, within what a
+  /// heartbeat may carry (the leader refuses changes that would leave more;
+  /// this only guards against a configuration that got here another way).
   var localReport: NodeReport {
-    NodeReport(
+    let ordered =
+      resources.keys.sorted().filter { resources[$0]?.removed == false }
+      + resources.keys.sorted().filter { resources[$0]?.removed == true }
+    return NodeReport(
       probed: resources.values.allSatisfy { $0.role != .unknown },
       mode: localMode,
-      resources: resources.keys.sorted().compactMap { resources[$0]?.report })
+      resources: ordered.prefix(ClusterLimits.reportedResources).compactMap { resources[$0]?.report })
   }
 }

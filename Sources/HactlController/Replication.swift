@@ -52,6 +52,9 @@ extension NodeController {
       let restart = parsed.changesNeedingRestart(from: config)
       guard restart.isEmpty else { return (.failure(.needsRestart(restart)), effects) }
     }
+    guard replication.proposals.count < ClusterLimits.pendingProposals else {
+      return (.failure(.tooManyPending(ClusterLimits.pendingProposals)), effects)
+    }
     let id = nextRequestID
     nextRequestID += 1
     replication.proposals[id] = text
@@ -97,6 +100,7 @@ extension NodeController {
     }
     let restart = parsed.changesNeedingRestart(from: config)
     guard restart.isEmpty else { return refuse(RequestError.needsRestart(restart).description) }
+    if let crowded = nodeRetiringTooMany(after: parsed) { return refuse(crowded) }
     if proposal.text != document.text {
       let next = ConfigDocument(
         version: document.version.next(term: membership.term), base: document.version, text: proposal.text)
@@ -113,6 +117,22 @@ extension NodeController {
     }
     state.configWaiters.append(ConfigWaiter(request: key, version: document.version))
     return effects
+  }
+
+  /// A node reports what it runs and what it still stops: a change that
+  /// would leave it more than a heartbeat carries is refused (renaming every
+  /// resource at once, or while old stops hang), and can be made in steps.
+  func nodeRetiringTooMany(after parsed: ClusterConfig) -> String? {
+    let next = Set(parsed.resources.map(\.id))
+    for node in config.nodes {
+      guard let report = report(of: node.id) else { continue }
+      let leftover = report.resources.filter { !next.contains($0.id) && $0.role != .stopped }.count
+      guard parsed.resources.count + leftover > ClusterLimits.reportedResources else { continue }
+      return "\(node.name) would track \(parsed.resources.count) configured resources and \(leftover) still "
+        + "stopping, more than the \(ClusterLimits.reportedResources) a node reports: remove or rename fewer "
+        + "at once (or wait for hanging stops), then apply again"
+    }
+    return nil
   }
 
   /// Posts a leader's answer: in its heartbeats, and at once if asked here.

@@ -20,7 +20,15 @@ extension NodeController {
         leader: membership.leader == member.id, member: granted.contains(member.id), links: links)
     }
     let liveNodes = config.nodes.map(\.id).filter { membership.isAlive($0) }
-    let resources = config.resources.map { spec -> ResourceStatus in
+    // Resources gone from the configuration that some node still tracks (a
+    // stop in progress, or blocked after a failed stop) stay visible.
+    let configured = Set(config.resources.map(\.id))
+    let leftovers = Set(config.nodes.flatMap { report(of: $0.id)?.resources.map(\.id) ?? [] })
+      .subtracting(configured).sorted()
+    let shownResources: [(id: ResourceID, agent: String, removed: Bool)] =
+      config.resources.map { ($0.id, $0.agent.description, false) }
+      + leftovers.map { ($0, definition(of: $0)?.agent.description ?? "?", true) }
+    let resources = shownResources.map { spec -> ResourceStatus in
       var roles: [(node: NodeID, role: ResourceRole)] = []
       var failCounts: [String: Int] = [:]
       var lastFailure: NodeFailure?
@@ -32,18 +40,26 @@ extension NodeController {
         }
         if liveNodes.contains(node) { roles.append((node, resource.role)) }
       }
-      let missing = liveNodes.contains { report(of: $0)?.resource(spec.id) == nil }
+      let missing = !spec.removed && liveNodes.contains { report(of: $0)?.resource(spec.id) == nil }
       let state = Self.clusterRole(roles.map(\.role), missingReports: missing)
       let active = roles.filter { $0.role.mayBeActive && $0.role != .unknown }.map { name(of: $0.node) }
       let shown = roles.first { $0.role == state }.map { name(of: $0.node) }
       let waitingOn = unfenced.filter { $0.value.contains(spec.id) }.map { name(of: $0.key) }.sorted()
-      let note =
+      var note =
         waitingOn.isEmpty
         ? nil : "may still run on \(waitingOn.joined(separator: ", ")) (lost, not fenced): not taken over"
+      if spec.removed {
+        let blocked = roles.filter { $0.role == .blocked }.map { name(of: $0.node) }
+        note =
+          blocked.isEmpty
+          ? "removed from the configuration: stopping"
+          : "removed from the configuration, but its stop failed on \(blocked.joined(separator: ", ")): "
+            + "it may still run there; stop it by hand, then restart hactld there to probe it"
+      }
       return ResourceStatus(
-        id: spec.id.rawValue, agent: spec.agent.description, state: state,
+        id: spec.id.rawValue, agent: spec.agent, state: state,
         node: state == .stopped || state == .unknown ? nil : shown, activeOn: active,
-        failCounts: failCounts, lastFailure: lastFailure, note: state == .started ? nil : note)
+        failCounts: failCounts, lastFailure: lastFailure, note: state == .started && !spec.removed ? nil : note)
     }
     var status = ClusterStatus(
       cluster: config.cluster.name, localNode: local.name, term: membership.term,

@@ -7,6 +7,11 @@ public enum ClusterLimits {
   /// reasons at their limit, a leader's heartbeat still fits one datagram
   /// (a test encodes exactly that).
   public static let resources = 128
+  /// Resources gone from the configuration that a node still reports until
+  /// it has seen them stopped; a change that would leave more is refused.
+  public static let retiringResources = 16
+  /// Entries in one node's report: what it runs, and what it still stops.
+  public static var reportedResources: Int { resources + retiringResources }
   /// Failure reasons travel in every heartbeat: the rest is in the log.
   public static let failureReasonBytes = 200
   /// Below this the daemon would spend its time ticking.
@@ -14,4 +19,18 @@ public enum ClusterLimits {
   /// A replicated configuration travels in one datagram, with room for the
   /// header and the HMAC.
   public static let configurationBytes = 56_000
+  /// Operator requests (moves) a node carries in its heartbeats until the
+  /// leader answers; more are refused at the control socket.
+  public static let pendingRequests = 16
+  /// Configuration changes a node forwards to the leader at once.
+  public static let pendingProposals = 4
+  /// Answers a leader keeps in its heartbeats for the nodes that asked.
+  public static let answersKept = 16
+  /// An answer's message travels in every leader heartbeat: longer ones
+  /// (a long list of configuration errors) are cut; the asking node logs it whole.
+  public static let answerBytes = 200
+  /// Terms and configuration versions rise by one per election or change:
+  /// nothing real reaches this, and values from peers or files above it are
+  /// refused, so `term + 1` can never trap.
+  public static let largestCounter: UInt64 = 1 << 48
 }

@@ -365,7 +365,14 @@ public struct SimCluster: Sendable {
           sender: node, incarnation: incarnations[node]!, sequence: sequence[node]!,
           sentAt: localNow(node).nanoseconds)
         guard !cutLinks.contains(DirectedLink(from: node, to: peer)) else { continue }
-        let bytes = try! PacketCodec.encode(Packet(header: header, message: message))
+        let bytes: [UInt8]
+        do {
+          bytes = try PacketCodec.encode(Packet(header: header, message: message))
+        } catch {
+          // The daemon would log this and send nothing: its peers lose it.
+          violate("\(name(node)) cannot encode a packet for \(name(peer)): \(error)")
+          continue
+        }
         if bytes.count > 1500 && fragmentsDroppedTo.contains(peer) { continue }
         for link in 0..<config.linkCount {
           guard !cutLinks.contains(DirectedLink(from: node, to: peer, link: link)), !random.chance(loss) else {

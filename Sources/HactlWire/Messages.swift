@@ -133,7 +133,7 @@ public struct RequestAnswer: Sendable, Hashable {
     self.origin = origin
     self.id = id
     self.accepted = accepted
-    self.message = message
+    self.message = String(message.utf8Prefix(ClusterLimits.answerBytes))
     self.configVersion = configVersion
   }
 }

@@ -17,7 +17,9 @@ public enum PacketCodec {
 
   static let maxNodes = ClusterLimits.members
   static let maxResources = ClusterLimits.resources
-  static let maxRequests = 64
+  static let maxReported = ClusterLimits.reportedResources
+  static let maxRequests = ClusterLimits.pendingRequests
+  static let maxAnswers = ClusterLimits.answersKept
 
   enum Kind: UInt8 {
     case heartbeat = 1
@@ -33,21 +35,21 @@ public enum PacketCodec {
     switch packet.message {
     case .heartbeat(let beat):
       kind = .heartbeat
-      encode(beat, into: &payload)
+      try encode(beat, into: &payload)
     case .voteRequest(let request):
       kind = .voteRequest
-      payload.u64(request.term)
+      try payload.counter(request.term, of: "term")
       payload.bool(request.preVote)
-      encode(request.configVersion, into: &payload)
+      try encode(request.configVersion, into: &payload)
     case .voteReply(let reply):
       kind = .voteReply
-      payload.u64(reply.term)
+      try payload.counter(reply.term, of: "term")
       payload.bool(reply.granted)
       payload.bool(reply.preVote)
     case .configOffer(let document):
       kind = .configOffer
-      encode(document.version, into: &payload)
-      encode(document.base, into: &payload)
+      try encode(document.version, into: &payload)
+      try encode(document.base, into: &payload)
       payload.string(document.text)
     case .configProposal(let proposal):
       kind = .configProposal
@@ -87,9 +89,11 @@ public enum PacketCodec {
     case .heartbeat: message = .heartbeat(try decodeHeartbeat(&reader))
     case .voteRequest:
       message = .voteRequest(
-        VoteRequest(term: try reader.u64(), preVote: try reader.bool(), configVersion: try decodeVersion(&reader)))
+        VoteRequest(
+          term: try reader.counter(of: "term"), preVote: try reader.bool(), configVersion: try decodeVersion(&reader)))
     case .voteReply:
-      message = .voteReply(VoteReply(term: try reader.u64(), granted: try reader.bool(), preVote: try reader.bool()))
+      message = .voteReply(
+        VoteReply(term: try reader.counter(of: "term"), granted: try reader.bool(), preVote: try reader.bool()))
     case .configOffer:
       message = .configOffer(
         ConfigDocument(
@@ -112,12 +116,12 @@ public enum PacketCodec {
 
   // MARK: Heartbeat
 
-  static func encode(_ beat: Heartbeat, into out: inout WireWriter) {
-    out.u64(beat.membership.term)
+  static func encode(_ beat: Heartbeat, into out: inout WireWriter) throws(WireError) {
+    try out.counter(beat.membership.term, of: "term")
     out.optionalNode(beat.membership.leader)
-    encodeNodes(beat.membership.heard, into: &out)
-    encodeNodes(beat.membership.members, into: &out)
-    out.count(beat.membership.echoes.count)
+    try encodeNodes(beat.membership.heard, into: &out)
+    try encodeNodes(beat.membership.members, into: &out)
+    try out.count(beat.membership.echoes.count, limit: maxNodes, of: "echo list")
     for echo in beat.membership.echoes {
       out.u32(echo.node.rawValue)
       out.i64(echo.stamp)
@@ -126,7 +130,7 @@ public enum PacketCodec {
     if let report = beat.report {
       out.bool(report.probed)
       out.u8(report.mode == .standby ? 1 : 0)
-      out.count(report.resources.count)
+      try out.count(report.resources.count, limit: maxReported, of: "resource list")
       for resource in report.resources {
         out.string(resource.id.rawValue)
         out.u8(roleCode(resource.role))
@@ -143,14 +147,14 @@ public enum PacketCodec {
     }
     out.bool(beat.directives != nil)
     if let directives = beat.directives {
-      out.count(directives.assignments.count)
+      try out.count(directives.assignments.count, limit: maxResources, of: "assignment list")
       for assignment in directives.assignments {
         out.string(assignment.resource.rawValue)
         out.u32(assignment.node.rawValue)
         out.u64(assignment.token)
       }
     }
-    out.count(beat.requests.count)
+    try out.count(beat.requests.count, limit: maxRequests, of: "request list")
     for request in beat.requests {
       out.u64(request.id)
       switch request.kind {
@@ -160,30 +164,31 @@ public enum PacketCodec {
         out.optionalNode(target)
       }
     }
-    out.count(beat.answers.count)
+    try out.count(beat.answers.count, limit: maxAnswers, of: "answer list")
     for answer in beat.answers {
       out.u32(answer.origin.rawValue)
       out.u64(answer.id)
       out.bool(answer.accepted)
       out.string(answer.message)
       out.bool(answer.configVersion != nil)
-      if let version = answer.configVersion { encode(version, into: &out) }
+      if let version = answer.configVersion { try encode(version, into: &out) }
     }
-    encode(beat.config.version, into: &out)
+    try encode(beat.config.version, into: &out)
     out.u64(beat.config.digest)
   }
 
-  static func encode(_ version: ConfigVersion, into out: inout WireWriter) {
-    out.u64(version.epoch)
-    out.u64(version.version)
+  static func encode(_ version: ConfigVersion, into out: inout WireWriter) throws(WireError) {
+    try out.counter(version.epoch, of: "configuration epoch")
+    try out.counter(version.version, of: "configuration version")
   }
 
   static func decodeVersion(_ reader: inout WireReader) throws(WireError) -> ConfigVersion {
-    ConfigVersion(epoch: try reader.u64(), version: try reader.u64())
+    ConfigVersion(
+      epoch: try reader.counter(of: "configuration epoch"), version: try reader.counter(of: "configuration version"))
   }
 
   static func decodeHeartbeat(_ reader: inout WireReader) throws(WireError) -> Heartbeat {
-    let term = try reader.u64()
+    let term = try reader.counter(of: "term")
     let leader = try reader.optionalNode()
     let heard = try decodeNodes(&reader)
     let members = try decodeNodes(&reader)
@@ -203,7 +208,7 @@ public enum PacketCodec {
       case let other: throw .invalid("node mode \(other)")
       }
       var resources: [ResourceReport] = []
-      for _ in 0..<(try reader.count(limit: maxResources, of: "resource list")) {
+      for _ in 0..<(try reader.count(limit: maxReported, of: "resource list")) {
         let id = ResourceID(try reader.string())
         let role = try role(from: try reader.u8())
         let failCount = Int(try reader.u32())
@@ -238,7 +243,7 @@ public enum PacketCodec {
       case let other: throw .invalid("request kind \(other)")
       }
     }
-    for _ in 0..<(try reader.count(limit: maxRequests, of: "answer list")) {
+    for _ in 0..<(try reader.count(limit: maxAnswers, of: "answer list")) {
       var answer = RequestAnswer(
         origin: NodeID(try reader.u32()), id: try reader.u64(), accepted: try reader.bool(),
         message: try reader.string())
@@ -249,8 +254,8 @@ public enum PacketCodec {
     return beat
   }
 
-  static func encodeNodes(_ nodes: [NodeID], into out: inout WireWriter) {
-    out.count(nodes.count)
+  static func encodeNodes(_ nodes: [NodeID], into out: inout WireWriter) throws(WireError) {
+    try out.count(nodes.count, limit: maxNodes, of: "node list")
     for node in nodes { out.u32(node.rawValue) }
   }
 

@@ -1,3 +1,5 @@
+import HactlModel
+
 /// Why a packet could not be decoded. Every malformed packet ends here: the
 /// decoder never traps, whatever the bytes.
 public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -43,7 +45,19 @@ public struct WireWriter: Sendable {
     bytes += utf8
   }
 
-  public mutating func count(_ value: Int) { u16(UInt16(clamping: value)) }
+  /// An element count, refused above the same `limit` the reader applies:
+  /// the encoder never produces a packet its peers would drop.
+  public mutating func count(_ value: Int, limit: Int, of what: String) throws(WireError) {
+    guard value >= 0, value <= limit, value <= Int(UInt16.max) else { throw .tooLarge(what, value) }
+    u16(UInt16(value))
+  }
+
+  /// A counter that only grows (a term, a configuration version), refused
+  /// above `ClusterLimits.largestCounter` as the reader refuses it.
+  public mutating func counter(_ value: UInt64, of what: String) throws(WireError) {
+    guard value <= ClusterLimits.largestCounter else { throw .invalid("\(what) \(value) is beyond any real cluster") }
+    u64(value)
+  }
 
   public mutating func optionalNode(_ value: HactlModelNodeID?) {
     u32(value?.rawValue ?? 0)
@@ -103,6 +117,14 @@ public struct WireReader: Sendable {
   public mutating func count(limit: Int, of what: String) throws(WireError) -> Int {
     let value = Int(try u16())
     guard value <= limit else { throw .tooLarge(what, value) }
+    return value
+  }
+
+  /// A counter that only grows (a term, a configuration version): one
+  /// near the top of its range would make `+ 1` trap later.
+  public mutating func counter(of what: String) throws(WireError) -> UInt64 {
+    let value = try u64()
+    guard value <= ClusterLimits.largestCounter else { throw .invalid("\(what) \(value) is beyond any real cluster") }
     return value
   }
 

@@ -69,8 +69,18 @@ struct MigrateCommand: AsyncParsableCommand {
   @Flag(name: .customLong("no-wait"), help: "Return once the leader accepted the move.")
   var noWait = false
 
-  @Option(name: .long, help: "Seconds to wait for the resource to run on its new node.")
+  @Option(name: .long, help: "Seconds to wait for the resource to run on its new node (at most 86400).")
   var timeout: Double = 60
+
+  func validate() throws {
+    // Checked before anything is asked of the cluster: a NaN or 1e300 would
+    // trap when turned into a deadline, after the move was accepted.
+    guard timeout.isFinite, timeout > 0, timeout <= Self.longestTimeout else {
+      throw ValidationError("--timeout must be a number of seconds above 0 and at most \(Int(Self.longestTimeout))")
+    }
+  }
+
+  static let longestTimeout: Double = 86_400
 
   func run() async throws {
     let before = try await fetchStatus(socket: socket.path)

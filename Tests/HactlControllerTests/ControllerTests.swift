@@ -1,3 +1,4 @@
+import HactlConfig
 import HactlController
 import HactlMembership
 import HactlModel
@@ -397,5 +398,67 @@ struct UnknownAgentOutcomeTests {
     let effects = node.agentFinished(probe.id, outcome: .signaled(9), now: .zero + .milliseconds(5), wallTime: 0)
     #expect(node.localRole(of: "vip") != .stopped)
     #expect(calls(effects).map(\.action) == [.stop], "it may run: stop it before anyone starts it elsewhere")
+  }
+}
+
+/// Operator input is bounded where it enters, so no heartbeat grows past
+/// what peers accept.
+struct RequestLimitTests {
+  @Test func requestsBeyondTheLimitAreRefusedAndHeartbeatsStillEncode() {
+    var sim = SimCluster(config: SimCluster.config(resources: [SimCluster.marker("vip")]))
+    sim.run(until: { $0.runs("vip").count == 1 }, within: .seconds(10))
+    // Alone, alpha has no leader to answer: every request stays pending.
+    sim.crash("beta")
+    sim.crash("arbiter")
+    sim.run(for: .seconds(2))
+    var accepted = 0
+    for _ in 0..<(ClusterLimits.pendingRequests + 10) where sim.migrate("vip", to: nil, via: "alpha") != nil {
+      accepted += 1
+    }
+    #expect(accepted == ClusterLimits.pendingRequests)
+    sim.run(for: .seconds(1))
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+    #expect((sim.sent[sim.id("alpha")] ?? 0) > 0)
+  }
+
+  @Test func aChangeThatWouldLeaveANodeMoreToReportThanAHeartbeatCarriesIsRefused() throws {
+    let count = ClusterLimits.reportedResources / 2 + 1
+    let old = (0..<count).map { SimCluster.marker(ResourceID("old\($0)")) }
+    var sim = SimCluster(config: SimCluster.config(resources: old))
+    let ran = sim.run(until: { sim in old.allSatisfy { sim.runs($0.id).count == 1 } }, within: .seconds(30))
+    #expect(ran != nil)
+    // Renaming them all at once: the old ones still stop while the new run.
+    var renamed = sim.runningConfig
+    renamed.resources = (0..<count).map { SimCluster.marker(ResourceID("new\($0)")) }
+    let refused = try sim.applyConfig(ConfigWriter.yaml(renamed), via: "alpha").get()
+    sim.run(for: .seconds(1))
+    let answer = sim.answers[sim.id("alpha")]?.first { $0.id == refused }
+    #expect(answer?.accepted == false)
+    #expect(answer?.message.contains("at once") == true, "\(String(describing: answer))")
+    // In two steps it goes through.
+    var half = sim.runningConfig
+    half.resources = Array(renamed.resources.prefix(8))
+    let first = try sim.applyConfig(ConfigWriter.yaml(half), via: "alpha").get()
+    sim.run(for: .seconds(2))
+    #expect(sim.answers[sim.id("alpha")]?.first { $0.id == first }?.accepted == true)
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
+  @Test func aRemovedResourceWhoseStopFailedStaysVisibleInStatus() throws {
+    var sim = SimCluster(config: SimCluster.config(resources: [SimCluster.marker("vip"), SimCluster.marker("db")]))
+    let ran = sim.run(until: { $0.runs("db").count == 1 }, within: .seconds(10))
+    #expect(ran != nil)
+    let holder = try #require(sim.runs("db").first)
+    sim.fail(holder, "db", .stop)
+    var next = sim.runningConfig
+    next.resources.removeAll { $0.id == "db" }
+    _ = try sim.applyConfig(ConfigWriter.yaml(next), via: "alpha").get()
+    let blocked = sim.run(
+      until: { $0.controllers[$0.id(holder)]!.localRole(of: "db") == .blocked }, within: .seconds(5))
+    #expect(blocked != nil)
+    sim.run(for: .seconds(1))
+    let db = try #require(sim.status(via: "arbiter").resource("db"), "a blocked, removed resource vanished from status")
+    #expect(db.state == .blocked)
+    #expect(db.note?.contains("stop failed on \(holder)") == true, "\(String(describing: db.note))")
   }
 }

@@ -59,36 +59,98 @@ struct WireTests {
     let failure = ResourceFailure(
       action: .monitor, code: 1, reason: String(repeating: "é", count: 500), wallTime: 1_700_000_000)
     #expect(failure.reason.utf8.count <= ClusterLimits.failureReasonBytes)
-    let ids = (0..<ClusterLimits.resources).map {
+    let ids = (0..<ClusterLimits.reportedResources).map {
       ResourceID(String(repeating: "r", count: 56) + String(format: "%08d", $0))
     }
+    let largest = ClusterLimits.largestCounter
     let beat = Heartbeat(
       membership: MembershipBeat(
-        term: .max, leader: nodes[0], heard: nodes, members: nodes,
+        term: largest, leader: nodes[0], heard: nodes, members: nodes,
         echoes: nodes.map { MembershipBeat.Echo(node: $0, stamp: .max) }),
       report: NodeReport(
         probed: true, mode: .online,
         resources: ids.map {
           ResourceReport(id: $0, role: .failed, failCount: 99, lastFailure: failure, lastStartToken: .max)
         }),
-      directives: Directives(assignments: ids.map { Assignment(resource: $0, node: nodes[1], token: .max) }),
-      requests: (0..<64).map { OperatorRequest(id: UInt64($0), kind: .move(ids[$0], target: nodes[2])) },
-      answers: (0..<32).map {
-        RequestAnswer(
-          origin: nodes[3], id: UInt64($0), accepted: false, message: "moving \(ids[$0]) to \(ids[$0])",
-          configVersion: ConfigVersion(epoch: .max, version: .max))
+      directives: Directives(
+        assignments: ids.prefix(ClusterLimits.resources).map { Assignment(resource: $0, node: nodes[1], token: .max) }),
+      requests: (0..<ClusterLimits.pendingRequests).map {
+        OperatorRequest(id: UInt64($0), kind: .move(ids[$0], target: nodes[2]))
       },
-      config: ConfigStamp(version: ConfigVersion(epoch: .max, version: .max), digest: .max))
+      answers: (0..<ClusterLimits.answersKept).map {
+        RequestAnswer(
+          origin: nodes[3], id: UInt64($0), accepted: false, message: String(repeating: "x", count: 5000),
+          configVersion: ConfigVersion(epoch: largest, version: largest))
+      },
+      config: ConfigStamp(version: ConfigVersion(epoch: largest, version: largest), digest: .max))
+    #expect(beat.answers[0].message.utf8.count == ClusterLimits.answerBytes)
     let bytes = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(beat)))
     #expect(bytes.count <= PacketCodec.headerSize + PacketCodec.maximumPayload)
     #expect(try PacketCodec.decode(bytes) == Packet(header: Self.header, message: .heartbeat(beat)))
+  }
+
+  /// Every list one past its limit: the encoder refuses it, as the decoder
+  /// would, instead of producing a heartbeat every peer drops.
+  @Test func theEncoderRefusesWhatTheDecoderRefuses() throws {
+    let nodes = (1...UInt32(ClusterLimits.members + 1)).map { NodeID($0) }
+    let ids = (0...ClusterLimits.reportedResources).map { ResourceID("r\($0)") }
+    func refused(_ change: (inout Heartbeat) -> Void) -> Bool {
+      var beat = Self.fullHeartbeat
+      change(&beat)
+      do {
+        _ = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(beat)))
+        return false
+      } catch { return true }
+    }
+    #expect(refused { $0.membership.heard = nodes })
+    #expect(refused { $0.membership.members = nodes })
+    #expect(refused { $0.membership.echoes = nodes.map { MembershipBeat.Echo(node: $0, stamp: 1) } })
+    #expect(
+      refused {
+        $0.report = NodeReport(
+          probed: true, mode: .online, resources: ids.map { ResourceReport(id: $0, role: .started) })
+      })
+    #expect(
+      refused {
+        $0.directives = Directives(
+          assignments: ids.prefix(ClusterLimits.resources + 1).map {
+            Assignment(resource: $0, node: nodes[0], token: 1)
+          })
+      })
+    #expect(
+      refused {
+        $0.requests = (0...ClusterLimits.pendingRequests).map {
+          OperatorRequest(id: UInt64($0), kind: .move("r", target: nil))
+        }
+      })
+    #expect(
+      refused {
+        $0.answers = (0...ClusterLimits.answersKept).map {
+          RequestAnswer(origin: nodes[0], id: UInt64($0), accepted: true, message: "")
+        }
+      })
+    #expect(refused { $0.membership.term = ClusterLimits.largestCounter + 1 })
+    #expect(refused { $0.config.version = ConfigVersion(epoch: 1, version: .max) })
+  }
+
+  /// A term or version near the top of its range would make `+ 1` trap at
+  /// the next election or change, on every member that adopted it.
+  @Test func termsAndVersionsBeyondAnyRealClusterAreRefused() throws {
+    var writer = WireWriter()
+    writer.u64(.max)
+    var reader = WireReader(writer.bytes)
+    #expect(throws: WireError.self) { try reader.counter(of: "term") }
+    let request = Message.voteRequest(VoteRequest(term: 5, preVote: false, configVersion: .initial))
+    var bytes = try PacketCodec.encode(Packet(header: Self.header, message: request))
+    for index in PacketCodec.headerSize..<(PacketCodec.headerSize + 8) { bytes[index] = 0xff }
+    #expect(throws: WireError.self) { try PacketCodec.decode(bytes) }
   }
 
   @Test func theLargestConfigurationFitsOneDatagram() throws {
     let text = String(repeating: "#", count: ClusterLimits.configurationBytes)
     let offer = Message.configOffer(
       ConfigDocument(
-        version: ConfigVersion(epoch: .max, version: .max), base: ConfigVersion(epoch: .max, version: .max), text: text)
+        version: ConfigVersion(epoch: 7, version: 9), base: ConfigVersion(epoch: 7, version: 8), text: text)
     )
     let proposal = Message.configProposal(ConfigProposal(id: .max, text: text))
     for message in [offer, proposal] {
