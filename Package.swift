@@ -39,7 +39,7 @@ let package = Package(
     .target(
       name: "HactlTransport",
       dependencies: [
-        "HactlModel", "HactlWire",
+        "HactlModel", "HactlWire", "HactlConfig",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Crypto", package: "swift-crypto"),
@@ -60,7 +60,7 @@ let package = Package(
     .target(
       name: "HactlDaemon",
       dependencies: [
-        "HactlModel", "HactlConfig", "HactlController", "HactlTransport", "HactlExecutor",
+        "HactlModel", "HactlConfig", "HactlMembership", "HactlController", "HactlTransport", "HactlExecutor",
         "HactlControl",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

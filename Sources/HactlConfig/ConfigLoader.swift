@@ -15,9 +15,9 @@ public enum ConfigLoader {
     let data: Data
     switch readFile(path) {
     case .success(let bytes): data = bytes
-    case .failure(let reason):
+    case .failure(let failure):
       throw ConfigErrors([
-        ConfigError(file: path, line: 1, column: 1, field: "", message: "cannot read the file: \(reason)")
+        ConfigError(file: path, line: 1, column: 1, field: "", message: "cannot read the file: \(failure.reason)")
       ])
     }
     guard let text = String(data: data, encoding: .utf8) else {
@@ -98,30 +98,19 @@ public enum ConfigLoader {
     }
   }
 
-  /// The file's bytes, or the system's reason (strerror) for not having them.
-  static func readFile(_ path: String) -> Result<Data, ReadFailure> {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return .failure(ReadFailure(errno)) }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { return .failure(ReadFailure(errno)) }
-    guard info.st_mode & S_IFMT == S_IFREG else { return .failure(ReadFailure(message: "not a regular file")) }
-    var data = Data()
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-      let count = read(fd, &buffer, buffer.count)
-      if count < 0 { return .failure(ReadFailure(errno)) }
-      if count == 0 { return .success(data) }
-      data.append(contentsOf: buffer[0..<count])
-      if data.count > 16 << 20 { return .failure(ReadFailure(message: "larger than 16 MiB")) }
+  /// The file's bytes, or the reason for not having them.
+  static func readFile(_ path: String) -> Result<Data, LocalFile.Failure> {
+    Result { () throws(LocalFile.Failure) in
+      guard let data = try LocalFile.read(path, limit: maximumFileBytes) else {
+        throw LocalFile.Failure(path, String(cString: strerror(ENOENT)))
+      }
+      return data
     }
   }
 
-  struct ReadFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ code: Int32) { description = String(cString: strerror(code)) }
-    init(message: String) { description = message }
-  }
+  /// Far above what replication accepts: a larger file is refused before
+  /// it is parsed, with its size.
+  static let maximumFileBytes = 16 << 20
 }
 
 /// Reads each section; returns nil when anything was wrong (the reader holds why).

@@ -2,6 +2,11 @@ import Foundation
 import HactlModel
 import NIOCore
 import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 public enum ControlClientError: Error, Sendable, CustomStringConvertible {
   case notRunning(String)
@@ -69,31 +74,101 @@ public enum ControlClient {
 }
 
 /// `hactld`'s side: accepts connections and answers each request.
+///
+/// Every resource a client can hold is bounded: connections at once, the
+/// time to send a request, its size, and who may connect at all (root, the
+/// daemon's own user, and members of the admin group, checked with the
+/// kernel's peer credentials).
 public final class ControlServer: Sendable {
   let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
   public let path: String
+  let adminGroup: gid_t?
+  let active = Mutex(0)
+
+  /// Connections served at once; more are answered "busy" and closed, so a
+  /// client holding many open can never take the daemon's descriptors.
+  public static let maximumConnections = 16
+  /// A client must send its whole request within this time.
+  public static let requestDeadline: Duration = .seconds(5)
+
+  public struct BindError: Error, CustomStringConvertible {
+    public var description: String
+  }
 
   /// Binds the socket with mode 0660, owned by root and group `haclient`
-  /// when that group exists.
+  /// when that group exists. The socket is created closed to everyone but
+  /// the daemon's user and opened up only once its owner and mode are set:
+  /// if either fails, nothing is served.
   public static func bind(path: String, group: any EventLoopGroup) async throws -> ControlServer {
     let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    let channel = try await ServerBootstrap(group: group)
-      .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { child in
-        child.eventLoop.makeCompletedFuture {
-          try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+    try removeStaleSocket(at: path)
+    let previous = umask(0o177)
+    let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    do {
+      channel = try await ServerBootstrap(group: group)
+        // A client that closes its sending side after the request (as
+        // `socat` does) still gets its answer.
+        .childChannelOption(.allowRemoteHalfClosure, value: true)
+        .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false) { child in
+          child.eventLoop.makeCompletedFuture {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+          }
         }
-      }
-    chmod(path, 0o660)
-    if let admin = getgrnam(ControlDefaults.adminGroup) {
-      chown(path, 0, admin.pointee.gr_gid)
+      umask(previous)
+    } catch {
+      umask(previous)
+      throw error
     }
-    return ControlServer(channel: channel, path: path)
+    let admin = getgrnam(ControlDefaults.adminGroup).map { $0.pointee.gr_gid }
+    func refuse(_ what: String) async -> BindError {
+      let why = String(cString: strerror(errno))
+      try? await channel.channel.close()
+      unlink(path)
+      return BindError(description: "cannot \(what) of the control socket \(path): \(why)")
+    }
+    if let admin, chown(path, geteuid(), admin) != 0 { throw await refuse("set the group") }
+    guard chmod(path, 0o660) == 0 else { throw await refuse("set the mode") }
+    return ControlServer(channel: channel, path: path, adminGroup: admin)
   }
 
-  init(channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, path: String) {
+  /// A socket file left by a daemon that died is removed; one that answers
+  /// belongs to a running daemon, and anything else is not ours to delete.
+  static func removeStaleSocket(at path: String) throws {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    guard info.st_mode & S_IFMT == S_IFSOCK else {
+      throw BindError(description: "\(path) exists and is not a socket: refusing to replace it")
+    }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw BindError(description: "cannot test \(path): \(String(cString: strerror(errno)))") }
+    defer { _ = Glibc.close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+      throw BindError(description: "control socket path too long: \(path)")
+    }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+      for (index, byte) in bytes.enumerated() { raw[index] = byte }
+    }
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+      }
+    }
+    if connected == 0 {
+      throw BindError(description: "another hactld answers on \(path): one daemon per control socket")
+    }
+    unlink(path)
+  }
+
+  init(
+    channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, path: String, adminGroup: gid_t?
+  ) {
     self.channel = channel
     self.path = path
+    self.adminGroup = adminGroup
   }
 
   /// Serves until the server is closed; each connection is one request.
@@ -101,48 +176,158 @@ public final class ControlServer: Sendable {
     try await withThrowingDiscardingTaskGroup { group in
       try await channel.executeThenClose { connections in
         for try await connection in connections {
-          group.addTask {
-            try? await Self.answer(connection, handler)
+          let admitted = active.withLock { count in
+            guard count < Self.maximumConnections else { return false }
+            count += 1
+            return true
+          }
+          group.addTask { [self] in
+            defer { if admitted { active.withLock { $0 -= 1 } } }
+            guard admitted else {
+              try? await Self.reply(
+                .failure("hactld is busy: \(Self.maximumConnections) requests in progress; try again"), on: connection)
+              return
+            }
+            guard let refusal = await refusal(of: connection) else {
+              try? await Self.answer(connection, handler)
+              return
+            }
+            try? await Self.reply(.failure(refusal), on: connection)
           }
         }
       }
     }
   }
 
+  /// Why the connecting process may not use the socket, if it may not.
+  func refusal(of connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async -> String? {
+    guard let provider = connection.channel as? any SocketOptionProvider else {
+      return "cannot read the client's credentials"
+    }
+    let credentials: PeerCredentials
+    do {
+      credentials = try await provider.unsafeGetSocketOption(
+        level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(peerCredentialsOption)
+      ).get()
+    } catch {
+      return "cannot read the client's credentials: \(error)"
+    }
+    let access = ControlAccess(daemonUser: geteuid(), adminGroup: adminGroup)
+    guard access.allows(uid: credentials.uid, gid: credentials.gid) else {
+      return "uid \(credentials.uid) may not use hactld: root and members of '\(ControlDefaults.adminGroup)' only"
+    }
+    return nil
+  }
+
   /// A configuration at its size limit, even with every character escaped in JSON.
   static let maximumRequestBytes = 6 * ClusterLimits.configurationBytes + 1024
+
+  enum Received {
+    case line([UInt8])
+    case tooLarge
+    case closed
+    case late
+  }
+
+  /// The first line a client sends, within the deadline and the size limit.
+  static func receive(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>) async throws -> Received {
+    try await withThrowingTaskGroup(of: Received.self) { tasks in
+      tasks.addTask {
+        var bytes: [UInt8] = []
+        for try await chunk in inbound {
+          bytes += chunk.readableBytesView
+          if let end = bytes.firstIndex(of: UInt8(ascii: "\n")) { return .line(Array(bytes[..<end])) }
+          if bytes.count > maximumRequestBytes { return .tooLarge }
+        }
+        return bytes.isEmpty ? .closed : .line(bytes)
+      }
+      tasks.addTask {
+        try await Task.sleep(for: requestDeadline)
+        return .late
+      }
+      let first = try await tasks.next() ?? .closed
+      tasks.cancelAll()
+      return first
+    }
+  }
 
   static func answer(
     _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
     _ handler: @Sendable (ControlRequest) async -> ControlResponse
   ) async throws {
     try await connection.executeThenClose { inbound, outbound in
-      var bytes: [UInt8] = []
-      for try await chunk in inbound {
-        bytes += chunk.readableBytesView
-        if bytes.contains(UInt8(ascii: "\n")) || bytes.count > maximumRequestBytes { break }
-      }
       let response: ControlResponse
-      if bytes.count > maximumRequestBytes && !bytes.contains(UInt8(ascii: "\n")) {
-        response = .failure("request larger than \(maximumRequestBytes) bytes")
-      } else if let line = bytes.split(separator: UInt8(ascii: "\n")).first {
+      switch try await receive(inbound) {
+      case .tooLarge: response = .failure("request larger than \(maximumRequestBytes) bytes")
+      case .late: response = .failure("no complete request within \(requestDeadline)")
+      case .closed: response = .failure("empty request")
+      case .line(let line):
         do {
           response = await handler(try JSONDecoder().decode(ControlRequest.self, from: Data(line)))
         } catch {
           response = .failure("bad request: \(error)")
         }
-      } else {
-        response = .failure("empty request")
       }
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.sortedKeys]
-      let body = (try? encoder.encode(response)) ?? Data("{\"ok\":false,\"error\":\"encoding failed\"}".utf8)
-      try await outbound.write(ByteBuffer(bytes: body + Data("\n".utf8)))
+      try await outbound.write(encode(response))
     }
+  }
+
+  static func reply(_ response: ControlResponse, on connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async throws {
+    try await connection.executeThenClose { _, outbound in try await outbound.write(encode(response)) }
+  }
+
+  static func encode(_ response: ControlResponse) -> ByteBuffer {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let body = (try? encoder.encode(response)) ?? Data("{\"ok\":false,\"error\":\"encoding failed\"}".utf8)
+    return ByteBuffer(bytes: body + Data("\n".utf8))
   }
 
   public func close() async {
     try? await channel.channel.close()
     unlink(path)
+  }
+}
+
+/// Linux's `struct ucred`, which Swift's Glibc module does not export.
+struct PeerCredentials: Sendable {
+  var pid: Int32 = 0
+  var uid: UInt32 = 0
+  var gid: UInt32 = 0
+}
+
+/// SO_PEERCRED on Linux (asm-generic/socket.h), also not exported.
+let peerCredentialsOption: Int32 = 17
+
+/// Who may use the control socket: root, the daemon's own user, and
+/// members of the admin group (primary or supplementary). Being allowed is
+/// being root on every node: a member can apply any configuration, and
+/// configurations name the programs the daemons run as root.
+public struct ControlAccess: Sendable {
+  public var daemonUser: uid_t
+  public var adminGroup: gid_t?
+
+  public init(daemonUser: uid_t, adminGroup: gid_t?) {
+    self.daemonUser = daemonUser
+    self.adminGroup = adminGroup
+  }
+
+  public func allows(uid: uid_t, gid: gid_t, groups: (uid_t, gid_t) -> [gid_t] = ControlAccess.groups) -> Bool {
+    if uid == 0 || uid == daemonUser { return true }
+    guard let adminGroup else { return false }
+    return gid == adminGroup || groups(uid, gid).contains(adminGroup)
+  }
+
+  /// The user's groups from the system's databases.
+  public static func groups(of uid: uid_t, primary gid: gid_t) -> [gid_t] {
+    guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return [] }
+    var count: Int32 = 64
+    var groups = [gid_t](repeating: 0, count: Int(count))
+    if getgrouplist(name, gid, &groups, &count) < 0 {
+      guard count > 0, count <= 65536 else { return [] }
+      groups = [gid_t](repeating: 0, count: Int(count))
+      guard getgrouplist(name, gid, &groups, &count) >= 0 else { return [] }
+    }
+    return Array(groups.prefix(Int(count)))
   }
 }

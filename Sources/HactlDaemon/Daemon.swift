@@ -2,6 +2,7 @@ import Foundation
 import HactlConfig
 import HactlControl
 import HactlController
+import HactlMembership
 import HactlModel
 import HactlTransport
 import Logging
@@ -72,6 +73,11 @@ public enum Daemon {
       throw StartupError(description: "invalid configuration:\n\(error.description)", exitCode: 2)
     }
     let store = try StateStore(folder: options.stateFolder)
+    do {
+      try store.lock()
+    } catch {
+      throw StartupError(description: "\(error)", exitCode: 1)
+    }
     let (config, document) = try chooseConfiguration(file: file, store: store, options: options, logger: logger)
     guard let member = config.member(named: options.nodeName) else {
       let names = config.voters.map(\.name).joined(separator: ", ")
@@ -91,14 +97,16 @@ public enum Daemon {
     } catch {
       throw StartupError(description: error.description, exitCode: 2)
     }
-    let election = try store.loadElection()
+    let election: ElectionRecord
     let retiring: [ResourceSpec]
+    let incarnation: UInt64
     do {
+      election = try store.loadElection()
       retiring = try store.loadRetiring()
+      incarnation = try store.nextIncarnation()
     } catch {
       throw StartupError(description: "\(error)", exitCode: 2)
     }
-    let incarnation = try store.nextIncarnation()
 
     let group = MultiThreadedEventLoopGroup.singleton
     var peers: [NodeID: [Endpoint]] = [:]

@@ -1,4 +1,5 @@
 import Foundation
+import HactlConfig
 import HactlMembership
 import HactlModel
 
@@ -14,15 +15,60 @@ public struct StateStore {
       atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
   }
 
+  var lockPath: String { folder + "/lock" }
+
+  /// One daemon per state folder: a second one would share the vote record
+  /// and break one vote per term. The lock lasts as long as the process
+  /// (the descriptor is never closed; the kernel drops the lock at exit,
+  /// even after SIGKILL).
+  func lock() throws {
+    let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw StateError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+    guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+      let code = errno
+      var holder = [UInt8](repeating: 0, count: 32)
+      let count = pread(fd, &holder, holder.count, 0)
+      close(fd)
+      guard code == EWOULDBLOCK else {
+        throw StateError("cannot lock \(lockPath): \(String(cString: strerror(code)))")
+      }
+      let pid = String(decoding: holder.prefix(max(0, count)), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+      throw StateError(
+        "another hactld (pid \(pid.isEmpty ? "?" : pid)) already runs with the state folder \(folder); "
+          + "one daemon per node")
+    }
+    let pid = Array("\(getpid())\n".utf8)
+    _ = ftruncate(fd, 0)
+    _ = pwrite(fd, pid, pid.count, 0)
+  }
+
   var electionPath: String { folder + "/election.json" }
   var incarnationPath: String { folder + "/incarnation" }
   var configPath: String { folder + "/config.json" }
 
+  /// A state file's bytes, nil when it does not exist; any other failure
+  /// to read it is an error (treating it as absent could vote twice, or
+  /// forget a configuration or a resource still running).
+  func readState(_ path: String, limit: Int) throws -> Data? {
+    do {
+      return try LocalFile.read(path, limit: limit, noLinks: true)
+    } catch {
+      throw StateError("\(error); refusing to start without the state it holds")
+    }
+  }
+
   /// The replicated configuration this node last stored, if any.
   func loadConfig() throws -> ConfigDocument? {
-    guard let data = FileManager.default.contents(atPath: configPath) else { return nil }
+    // The text is at most `configurationBytes`, but JSON may escape each byte.
+    guard let data = try readState(configPath, limit: 6 * ClusterLimits.configurationBytes + 4096) else { return nil }
     do {
-      return try JSONDecoder().decode(ConfigDocument.self, from: data)
+      let document = try JSONDecoder().decode(ConfigDocument.self, from: data)
+      for counter in [document.version.epoch, document.version.version, document.base.epoch, document.base.version]
+      where counter > ClusterLimits.largestCounter {
+        throw StateError("version \(document.version) is beyond any real cluster")
+      }
+      return document
     } catch {
       throw StateError(
         "\(configPath) is corrupt (\(error)); refusing to start without the configuration it held "
@@ -35,7 +81,7 @@ public struct StateStore {
   /// Old resource definitions this node may still run (removed from the
   /// configuration, or redefined) until it saw them stopped.
   func loadRetiring() throws -> [ResourceSpec] {
-    guard let data = FileManager.default.contents(atPath: retiringPath) else { return [] }
+    guard let data = try readState(retiringPath, limit: 16 << 20) else { return [] }
     do {
       return try JSONDecoder().decode([ResourceSpec].self, from: data)
     } catch {
@@ -58,12 +104,18 @@ public struct StateStore {
   }
 
   func loadElection() throws -> ElectionRecord {
-    guard let data = FileManager.default.contents(atPath: electionPath) else { return ElectionRecord() }
+    guard let data = try readState(electionPath, limit: 4096) else { return ElectionRecord() }
+    let record: ElectionRecord
     do {
-      return try JSONDecoder().decode(ElectionRecord.self, from: data)
+      record = try JSONDecoder().decode(ElectionRecord.self, from: data)
     } catch {
       throw StateError("\(electionPath) is corrupt (\(error)); refusing to start with an unknown vote")
     }
+    guard record.term <= ClusterLimits.largestCounter else {
+      throw StateError(
+        "\(electionPath) holds term \(record.term), beyond any real cluster; refusing to start with an unknown vote")
+    }
+    return record
   }
 
   func save(_ record: ElectionRecord) throws {
@@ -73,43 +125,63 @@ public struct StateStore {
   /// A fresh boot incarnation: larger than the last one even if the clock
   /// went back, and larger than any earlier boot even if the folder was wiped
   /// (it starts from the wall clock in microseconds).
-  func nextIncarnation() throws -> UInt64 {
-    let stored =
-      FileManager.default.contents(atPath: incarnationPath)
-      .flatMap { String(data: $0, encoding: .utf8) }
-      .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
-    let clock = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000))
-    let next = max(stored + 1, clock)
+  func nextIncarnation(wallClockMicroseconds: UInt64 = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000)))
+    throws -> UInt64
+  {
+    var stored: UInt64 = 0
+    if let data = try readState(incarnationPath, limit: 64) {
+      let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+      guard let value = UInt64(text), value < Self.largestIncarnation else {
+        throw StateError(
+          "\(incarnationPath) does not hold a boot incarnation below \(Self.largestIncarnation) ('\(text.prefix(40))'); "
+            + "remove it to start (peers accept the next boot once they declared this node lost)")
+      }
+      stored = value
+    }
+    let next = max(stored + 1, min(wallClockMicroseconds, Self.largestIncarnation - 1))
     try Self.writeAtomically(Data("\(next)\n".utf8), to: incarnationPath)
     return next
   }
 
+  /// Far beyond any wall clock in microseconds (year 146,000), far below
+  /// the top of the range.
+  static let largestIncarnation: UInt64 = 1 << 62
+
   /// Also what benchmarks time as the floor of a durable change.
   public static func writeAtomically(_ data: Data, to path: String) throws {
+    func failure(_ what: String, _ code: Int32) -> StateError {
+      StateError("cannot write \(path): \(what): \(String(cString: strerror(code)))")
+    }
     let temporary = path + ".tmp"
-    let fd = open(temporary, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
-    guard fd >= 0 else { throw StateError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-    var ok = data.withUnsafeBytes { buffer -> Bool in
+    // O_NOFOLLOW: a link planted in the folder is never written through.
+    let fd = open(temporary, O_CREAT | O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw failure("open \(temporary)", errno) }
+    var code: Int32 = 0
+    data.withUnsafeBytes { buffer in
       var offset = 0
       while offset < buffer.count {
         let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-        if written <= 0 { return false }
+        if written < 0 && errno == EINTR { continue }
+        if written <= 0 {
+          code = written < 0 ? errno : ENOSPC
+          return
+        }
         offset += written
       }
-      return true
     }
-    ok = ok && fsync(fd) == 0
-    close(fd)
-    guard ok, rename(temporary, path) == 0 else {
+    if code == 0 && fsync(fd) != 0 { code = errno }
+    if close(fd) != 0 && code == 0 { code = errno }
+    if code == 0 && rename(temporary, path) != 0 { code = errno }
+    guard code == 0 else {
       unlink(temporary)
-      throw StateError("cannot write \(path): \(String(cString: strerror(errno)))")
+      throw failure("write, fsync or rename", code)
     }
+    // The rename is durable only once the folder is.
     let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    let dirfd = open(folder, O_RDONLY | O_DIRECTORY)
-    if dirfd >= 0 {
-      fsync(dirfd)
-      close(dirfd)
-    }
+    let dirfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard dirfd >= 0 else { throw failure("open folder \(folder)", errno) }
+    defer { close(dirfd) }
+    guard fsync(dirfd) == 0 else { throw failure("fsync folder \(folder)", errno) }
   }
 }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HactlConfig
 import HactlWire
 
 /// The shared secret of the cluster, and the HMAC-SHA256 that authenticates
@@ -11,32 +12,33 @@ public struct ClusterKey: Sendable {
   public static let minimumLength = 32
 
   public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
-    case unreadable(String, String)
+    case unreadable(String)
     case tooShort(String, Int)
-    case tooOpen(String, String)
 
     public var description: String {
       switch self {
-      case .unreadable(let path, let why): return "cannot read key file \(path): \(why)"
+      case .unreadable(let why): return "key file: \(why)"
       case .tooShort(let path, let count):
         return
           "key file \(path) holds \(count) bytes; at least \(ClusterKey.minimumLength) are needed (make one with 'hactl keygen \(path)')"
-      case .tooOpen(let path, let mode):
-        return
-          "key file \(path) has mode \(mode): it must not be readable or writable by group or others (chmod 600 \(path))"
       }
     }
   }
 
-  /// Loads the key file, refusing one that group or others could read.
+  /// The largest key file read: keys are 64 bytes; anything much larger is
+  /// not a key file.
+  public static let maximumLength = 4096
+
+  /// Loads the key file: a regular file (not a symbolic link) owned by this
+  /// daemon's user that group and others cannot read or write.
   public static func load(path: String, clusterName: String) throws(LoadError) -> ClusterKey {
-    var info = stat()
-    guard stat(path, &info) == 0 else { throw .unreadable(path, String(cString: strerror(errno))) }
-    let mode = info.st_mode & 0o777
-    guard mode & 0o077 == 0 else { throw .tooOpen(path, String(mode, radix: 8)) }
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw .unreadable(path, "permission denied or not a regular file")
+    let data: Data?
+    do {
+      data = try LocalFile.read(path, limit: maximumLength, private: true)
+    } catch {
+      throw .unreadable(error.description)
     }
+    guard let data else { throw .unreadable("cannot read \(path): \(String(cString: strerror(ENOENT)))") }
     guard data.count >= minimumLength else { throw .tooShort(path, data.count) }
     return ClusterKey(secret: Array(data), clusterName: clusterName)
   }

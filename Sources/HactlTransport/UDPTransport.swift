@@ -61,8 +61,9 @@ public final class UDPTransport: Sendable {
     var receivers: [Receiver] = []
     for link in links {
       receivers.append(
+        // No SO_REUSEADDR: with it, any local user (or a second hactld)
+        // could bind the same address and port and take this node's packets.
         try await DatagramBootstrap(group: group)
-          .channelOption(.socketOption(.so_reuseaddr), value: 1)
           // NIO reads datagrams into 2048-byte buffers by default and cuts
           // the rest: a larger heartbeat or a configuration would then fail
           // authentication. Room for the largest UDP payload.

@@ -286,24 +286,51 @@ struct KeyFileTests {
     NSTemporaryDirectory() + "hactl-key-\(UInt64.random(in: 0 ... .max))"
   }
 
+  func refusal(_ path: String) -> String? {
+    do {
+      _ = try ClusterKey.load(path: path, clusterName: "c")
+      return nil
+    } catch { return error.description }
+  }
+
   @Test func keyFilesMustBePrivateAndLongEnough() throws {
     let path = temporaryPath()
     defer { unlink(path) }
     try Data(repeating: 1, count: 64).write(to: URL(fileURLWithPath: path))
     chmod(path, 0o640)
-    #expect(throws: ClusterKey.LoadError.tooOpen(path, "640")) { try ClusterKey.load(path: path, clusterName: "c") }
+    #expect(refusal(path)?.contains("mode 640: it must not be readable or writable by group or others") == true)
     chmod(path, 0o604)
-    #expect(throws: ClusterKey.LoadError.tooOpen(path, "604")) { try ClusterKey.load(path: path, clusterName: "c") }
+    #expect(refusal(path)?.contains("mode 604") == true)
     chmod(path, 0o600)
-    _ = try ClusterKey.load(path: path, clusterName: "c")
+    #expect(refusal(path) == nil)
     try Data(repeating: 1, count: 16).write(to: URL(fileURLWithPath: path))
     chmod(path, 0o600)
     #expect(throws: ClusterKey.LoadError.tooShort(path, 16)) { try ClusterKey.load(path: path, clusterName: "c") }
-    do {
-      _ = try ClusterKey.load(path: "/nonexistent/key", clusterName: "c")
-      Issue.record("loaded a missing key")
-    } catch {
-      #expect(error.description == "cannot read key file /nonexistent/key: No such file or directory")
+    #expect(refusal("/nonexistent/key") == "key file: cannot read /nonexistent/key: No such file or directory")
+  }
+
+  /// A key reached through a link, owned by someone else, or not a file at
+  /// all could be swapped by whoever controls it.
+  @Test func keyFilesMustBeRegularFilesOfTheDaemonsUserNotLinks() throws {
+    let path = temporaryPath()
+    let link = path + ".link"
+    defer {
+      unlink(path)
+      unlink(link)
     }
+    try Data(repeating: 1, count: 64).write(to: URL(fileURLWithPath: path))
+    chmod(path, 0o600)
+    symlink(path, link)
+    #expect(refusal(link)?.contains("symbolic link") == true)
+    #expect(refusal(NSTemporaryDirectory())?.contains("not a regular file") == true)
+    if geteuid() == 0 {
+      chown(path, 65534, 65534)
+      #expect(refusal(path)?.contains("owned by uid 65534") == true)
+    }
+    let huge = temporaryPath()
+    defer { unlink(huge) }
+    try Data(repeating: 1, count: ClusterKey.maximumLength + 1).write(to: URL(fileURLWithPath: huge))
+    chmod(huge, 0o600)
+    #expect(refusal(huge)?.contains("larger than") == true)
   }
 }

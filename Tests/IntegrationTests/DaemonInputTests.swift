@@ -84,7 +84,7 @@ struct DaemonInputTests {
     #expect(result.status == 2)
     #expect(
       result.errors
-        == "hactld: key file \(cluster.folder)/authkey has mode 644: it must not be readable or writable by group or others (chmod 600 \(cluster.folder)/authkey)\n"
+        == "hactld: key file: cannot read \(cluster.folder)/authkey: mode 644: it must not be readable or writable by group or others (chmod 600 \(cluster.folder)/authkey)\n"
     )
   }
 
@@ -130,5 +130,30 @@ struct DaemonInputTests {
     #expect(retiring.status == 2)
     #expect(retiring.errors.contains("\(state)/retiring.json is corrupt"), "\(retiring.errors)")
     #expect(retiring.errors.contains("stop them by hand"))
+    try FileManager.default.removeItem(atPath: state + "/retiring.json")
+
+    // A state file that exists but cannot be read is not an absent one: a
+    // node that forgot its vote could vote twice in one term.
+    try FileManager.default.createDirectory(atPath: state + "/election.json", withIntermediateDirectories: false)
+    let unreadable = try runDaemon(["--config", cluster.configPath, "--node", "alpha", "--state", state])
+    #expect(unreadable.status == 2)
+    #expect(unreadable.errors.contains("\(state)/election.json: not a regular file"), "\(unreadable.errors)")
+    try FileManager.default.removeItem(atPath: state + "/election.json")
+    symlink(cluster.folder + "/elsewhere.json", state + "/election.json")
+    let linked = try runDaemon(["--config", cluster.configPath, "--node", "alpha", "--state", state])
+    #expect(linked.status == 2)
+    #expect(linked.errors.contains("symbolic link"), "\(linked.errors)")
+    try FileManager.default.removeItem(atPath: state + "/election.json")
+    try "{\"term\": 18446744073709551615}".write(toFile: state + "/election.json", atomically: true, encoding: .utf8)
+    let hugeTerm = try runDaemon(["--config", cluster.configPath, "--node", "alpha", "--state", state])
+    #expect(hugeTerm.status == 2)
+    #expect(hugeTerm.errors.contains("beyond any real cluster"), "\(hugeTerm.errors)")
+    try FileManager.default.removeItem(atPath: state + "/election.json")
+
+    // The largest incarnation once crashed the daemon at start, silently.
+    try "18446744073709551615\n".write(toFile: state + "/incarnation", atomically: true, encoding: .utf8)
+    let hugeIncarnation = try runDaemon(["--config", cluster.configPath, "--node", "alpha", "--state", state])
+    #expect(hugeIncarnation.status == 2)
+    #expect(hugeIncarnation.errors.contains("\(state)/incarnation does not hold a boot incarnation"))
   }
 }

@@ -1,0 +1,117 @@
+import Foundation
+import HactlControl
+import HactlModel
+import NIOPosix
+import Testing
+
+/// The control protocol against random and mutated requests, as the packet
+/// and configuration fuzzers do for theirs: every request gets one answer
+/// (or a refusal), nothing traps, and the server keeps serving.
+@Suite(.serialized)
+struct ControlFuzzTests {
+  static let valid: [ControlRequest] = [
+    .status, .migrate(resource: "vip", node: "beta"), .migrate(resource: "vip", node: nil),
+    .applyConfig(text: "cluster:\n  name: x\n"), .showConfig,
+  ]
+
+  func mutate(_ bytes: [UInt8], _ random: inout SeededRandom) -> [UInt8] {
+    func below(_ bound: Int) -> Int { Int.random(in: 0..<max(1, bound), using: &random) }
+    func byte() -> UInt8 { UInt8.random(in: 0 ... .max, using: &random) }
+    var bytes = bytes
+    switch below(5) {
+    case 0 where !bytes.isEmpty: bytes[below(bytes.count)] = byte()
+    case 1: bytes = Array(bytes.prefix(below(bytes.count + 1)))
+    case 2: bytes.insert(byte(), at: below(bytes.count + 1))
+    case 3: bytes = (0..<below(300)).map { _ in byte() }
+    default:
+      // Numbers and types where strings belong, and deep nesting.
+      let tricks = [
+        "{\"command\":1e300}", "{\"command\":\"migrate\",\"resource\":[[[[[[[[[]]]]]]]]]}",
+        String(repeating: "[", count: 5000), "{\"command\":\"migrate\",\"resource\":\"\u{0}\",\"node\":null}",
+        "{\"command\":\"config-apply\",\"text\":" + String(repeating: "\"", count: 3) + "}",
+      ]
+      bytes = Array(tricks[below(tricks.count)].utf8)
+    }
+    return bytes
+  }
+
+  @Test func randomAndMutatedRequestsAlwaysGetOneAnswer() async throws {
+    let path = NSTemporaryDirectory() + "hactl-fuzz-\(getpid())-\(UInt32.random(in: 0 ... .max)).sock"
+    let server = try await ControlServer.bind(path: path, group: MultiThreadedEventLoopGroup.singleton)
+    let serving = Task {
+      try await server.serve { request in ControlResponse(ok: true, message: "\(request)") }
+    }
+    defer {
+      serving.cancel()
+      unlink(path)
+    }
+    var random = SeededRandom(seed: 7)
+    let encoder = JSONEncoder()
+    var answered = 0
+    for round in 0..<300 {
+      let base = Array(try encoder.encode(Self.valid[round % Self.valid.count]))
+      var request = round % 10 == 0 ? base : mutate(base, &random)
+      request.removeAll { $0 == UInt8(ascii: "\n") }
+      let reply = try roundTrip(request + [UInt8(ascii: "\n")], path: path)
+      let line = try #require(reply.split(separator: UInt8(ascii: "\n")).first, "no answer to round \(round)")
+      let response = try JSONDecoder().decode(ControlResponse.self, from: Data(line))
+      #expect(response.ok || response.error != nil)
+      answered += 1
+    }
+    #expect(answered == 300)
+    // An oversized request is refused, not read forever.
+    let huge = [UInt8](repeating: UInt8(ascii: "a"), count: 2_000_000)
+    let refused = try roundTrip(huge, path: path)
+    #expect(String(decoding: refused, as: UTF8.self).contains("request larger than"))
+    // And it still serves.
+    let status = try await ControlClient.send(.status, socketPath: path, timeout: .seconds(5))
+    #expect(status.ok)
+    await server.close()
+  }
+
+  /// Writes the request and reads everything the server answers, with
+  /// plain blocking calls (the server's framing is under test, not ours).
+  func roundTrip(_ bytes: [UInt8], path: String) throws -> [UInt8] {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+      for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+    }
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+      }
+    }
+    try #require(connected == 0)
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var offset = 0
+    while offset < bytes.count {
+      let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+      if written <= 0 { break }  // the server stopped reading: it answers anyway
+      offset += written
+    }
+    shutdown(fd, Int32(SHUT_WR))
+    var reply: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let count = recv(fd, &buffer, buffer.count, 0)
+      if count <= 0 { break }
+      reply += buffer[0..<count]
+    }
+    return reply
+  }
+
+  @Test func onlyRootTheDaemonsUserAndTheAdminGroupMayConnect() {
+    let access = ControlAccess(daemonUser: 0, adminGroup: 990)
+    let noGroups: (uid_t, gid_t) -> [gid_t] = { _, _ in [] }
+    #expect(access.allows(uid: 0, gid: 0, groups: noGroups))
+    #expect(access.allows(uid: 1000, gid: 990, groups: noGroups))
+    #expect(access.allows(uid: 1000, gid: 100, groups: { _, _ in [100, 990] }))
+    #expect(!access.allows(uid: 1000, gid: 100, groups: { _, _ in [100, 27] }))
+    #expect(!ControlAccess(daemonUser: 0, adminGroup: nil).allows(uid: 1000, gid: 100, groups: noGroups))
+    #expect(ControlAccess(daemonUser: 1000, adminGroup: nil).allows(uid: 1000, gid: 100, groups: noGroups))
+  }
+}
