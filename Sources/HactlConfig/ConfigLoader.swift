@@ -47,6 +47,7 @@ public enum ConfigLoader {
             "the file is \(size) bytes; at most \(ClusterLimits.configurationBytes) fit the packet that replicates it")
       ])
     }
+    if let refused = YAMLGuard.check(text, file: file) { throw ConfigErrors([refused]) }
     var reader = NodeReader(file: file)
     let root: Node?
     do {

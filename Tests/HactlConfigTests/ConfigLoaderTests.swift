@@ -306,3 +306,60 @@ struct ConfigLoaderTests {
     #expect(DurationParsing.parse("") == nil)
   }
 }
+
+/// Texts built to make the parser work: they come from files, from the
+/// control socket and from peers, so each is refused at once with a position.
+struct ConfigBombTests {
+  func error(_ text: String) -> String? {
+    do {
+      _ = try ConfigLoader.parse(text, file: "bomb.yaml")
+      return nil
+    } catch { return error.description }
+  }
+
+  @Test func nestedAliasesAreRefusedBeforeTheyExpand() {
+    // Nine levels of ten aliases each: a billion nodes once expanded.
+    var lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in 1...9 {
+      let previous = "*a\(level - 1)"
+      lines.append("a\(level): &a\(level) [" + Array(repeating: previous, count: 10).joined(separator: ", ") + "]")
+    }
+    let text = lines.joined(separator: "\n") + "\n"
+    #expect(text.utf8.count < 600)
+    let clock = ContinuousClock()
+    var message: String?
+    let elapsed = clock.measure { message = error(text) }
+    #expect(message?.hasPrefix("bomb.yaml:2:") == true, "\(String(describing: message))")
+    #expect(message?.contains("YAML aliases (*name) are not accepted") == true)
+    // Not a timing assertion on the fix: a guard that let the aliases
+    // through would take minutes here, not a fraction of a second.
+    #expect(elapsed < .seconds(30))
+  }
+
+  @Test func deepNestingAndHugeNodeCountsAreRefused() {
+    let deep = String(repeating: "[", count: 500) + String(repeating: "]", count: 500) + "\n"
+    #expect(
+      error(deep)?.contains("bomb.yaml:1:33: nested deeper than 32 levels") == true,
+      "\(String(describing: error(deep)))")
+    // Deeper still, libyaml itself refuses: an error either way, never a crash.
+    let deeper = String(repeating: "[", count: 20_000) + String(repeating: "]", count: 20_000) + "\n"
+    #expect(error(deeper) != nil)
+    let wide = "x: [" + Array(repeating: "1", count: 27_000).joined(separator: ",") + "]\n"
+    #expect(wide.utf8.count <= ClusterLimits.configurationBytes)
+    #expect(error(wide) != nil)
+  }
+
+  @Test func anchorsWithoutAliasesAndOrdinaryFilesStillLoad() throws {
+    let text = """
+      cluster: &c
+        name: demo
+        key_file: /etc/hactl/authkey
+      nodes:
+        - { name: alpha, id: 1, address: 127.0.0.1 }
+        - { name: beta, id: 2, address: 127.0.0.2 }
+      witness: { name: arbiter, id: 3, address: 127.0.0.3 }
+
+      """
+    #expect(try ConfigLoader.parse(text, file: "ok.yaml").nodes.count == 2)
+  }
+}
