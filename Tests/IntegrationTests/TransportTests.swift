@@ -21,10 +21,11 @@ struct TransportTests {
       links: [endpoints[1]], peers: [NodeID(1): [endpoints[0]]], key: key, group: group)
     // A leader's heartbeat with many answers (NIO's default would cut it at
     // 2048 bytes), and a configuration at its size limit.
-    let answers = (0..<32).map {
+    let answers = (0..<ClusterLimits.answersKept).map {
       RequestAnswer(
         origin: NodeID(2), id: UInt64($0), accepted: true,
-        message: "configuration 1.\($0) is stored on members holding 2 of 3 votes",
+        message: "configuration 1.\($0) is stored on members holding 2 of 3 votes; "
+          + String(repeating: "z", count: 150),
         configVersion: ConfigVersion(epoch: 1, version: UInt64($0)))
     }
     let messages: [Message] = [
