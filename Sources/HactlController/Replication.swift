@@ -216,6 +216,17 @@ extension NodeController {
   /// A peer sent a configuration: take it if it is newer and valid here.
   mutating func receiveConfig(_ offered: ConfigDocument, from peer: NodeID, now: Instant) -> [ControllerEffect] {
     guard offered.version > document.version, !replication.refused.contains(offered.version) else { return [] }
+    // A version is made by the leader of its epoch: one from a term nobody
+    // has reached, or not above its own base, was not made by any leader.
+    let knownTerm = max(membership.term, replication.peers[peer]?.term ?? 0)
+    guard offered.version.epoch <= knownTerm, offered.base < offered.version else {
+      return [
+        .log(
+          .debug,
+          "ignoring configuration \(offered.version) (base \(offered.base)) from \(name(of: peer)): "
+            + "no leader of term \(offered.version.epoch) is known here (term \(knownTerm))")
+      ]
+    }
     switch parseConfiguration(offered.text) {
     case .failure(let errors):
       replication.refused.insert(offered.version)
@@ -226,6 +237,18 @@ extension NodeController {
         )
       ]
     case .success(let parsed):
+      // What `config apply` refuses, an offer may not bring in either: it
+      // would be stored now and stop the daemon from starting later.
+      let restart = parsed.changesNeedingRestart(from: config)
+      guard restart.isEmpty else {
+        replication.refused.insert(offered.version)
+        return [
+          .log(
+            .error,
+            "configuration \(offered.version) from \(name(of: peer)) changes \(restart.joined(separator: ", ")), "
+              + "which needs a restart of every daemon: refused; keeping \(document.version)")
+        ]
+      }
       let note = LogLevel.notice
       return [.log(note, "configuration \(offered.version) received from \(name(of: peer))")]
         + adopt(offered, parsed: parsed, now: now)

@@ -339,3 +339,58 @@ extension ReplicationTests {
     #expect(sim.controllers[leader.id]!.membership.isLeader)
   }
 }
+
+/// Offers come from any member, the witness included: they get the checks
+/// `config apply` gets.
+struct OfferBoundsTests {
+  func node() -> NodeController {
+    let config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    return NodeController(
+      config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(term: 4), now: .zero,
+      document: ConfigDocument(version: .initial, base: .initial, text: ConfigWriter.yaml(config)))
+  }
+
+  func offer(_ document: ConfigDocument, to node: inout NodeController, sequence: UInt64 = 1) -> [ControllerEffect] {
+    let packet = Packet(
+      header: PacketHeader(sender: NodeID(3), incarnation: 9, sequence: sequence, sentAt: 0),
+      message: .configOffer(document))
+    return node.receive(packet, now: .zero + .milliseconds(10))
+  }
+
+  @Test func anOfferThatNeedsARestartIsRefusedAndNotStored() {
+    var node = node()
+    var changed = node.config
+    changed.cluster.keyFile = "/tmp/another-key"
+    let document = ConfigDocument(
+      version: ConfigVersion(epoch: 4, version: 1), base: .initial, text: ConfigWriter.yaml(changed))
+    let effects = offer(document, to: &node)
+    #expect(!effects.contains { if case .persistConfig = $0 { return true } else { return false } })
+    #expect(node.document.version == .initial)
+    #expect(
+      effects.contains {
+        if case .log(.error, let text) = $0 { return text.contains("key_file") } else { return false }
+      })
+  }
+
+  @Test func anOfferFromATermNobodyReachedIsIgnored() {
+    var node = node()
+    var changed = node.config
+    changed.resources[0].stickiness = Score(7)
+    let beyond = ConfigDocument(
+      version: ConfigVersion(epoch: 1_000, version: 1), base: .initial, text: ConfigWriter.yaml(changed))
+    let ignored = offer(beyond, to: &node)
+    #expect(!ignored.contains { if case .persistConfig = $0 { return true } else { return false } })
+    let selfBased = ConfigDocument(
+      version: ConfigVersion(epoch: 4, version: 2), base: ConfigVersion(epoch: 4, version: 2),
+      text: ConfigWriter.yaml(changed))
+    #expect(
+      !offer(selfBased, to: &node, sequence: 2).contains {
+        if case .persistConfig = $0 { return true } else { return false }
+      })
+    let fine = ConfigDocument(
+      version: ConfigVersion(epoch: 4, version: 1), base: .initial, text: ConfigWriter.yaml(changed))
+    #expect(
+      offer(fine, to: &node, sequence: 3).contains { if case .persistConfig = $0 { return true } else { return false } }
+    )
+  }
+}
