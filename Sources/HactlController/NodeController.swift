@@ -103,9 +103,29 @@ public struct NodeController: Sendable {
   /// the leader can restart them elsewhere at once instead of after the dead time.
   public mutating func leave(now: Instant) -> [ControllerEffect] {
     leaving = true
-    let observed = apply(membership.observe(now: now), now: now)
+    var effects = apply(membership.observe(now: now), now: now)
     let note = local.kind == .node ? "leaving the cluster: stopping every resource here" : "leaving the cluster"
-    return observed + [.log(.notice, note)] + finish(now: now, forceBeat: true)
+    effects.append(.log(.notice, note))
+    // A start still running would finish after the daemon is gone and
+    // leave its resource running with nobody watching: kill it and stop
+    // what it may have begun.
+    for id in resources.keys.sorted() {
+      guard var resource = resources[id], let call = resource.inFlight, call.action == .start else { continue }
+      effects.append(.cancelAgent(call.id))
+      effects.append(.log(.notice, "\(id): start cancelled by the shutdown; stopping what it may have begun"))
+      resource.inFlight = nil
+      resource.role = .failed
+      resources[id] = resource
+    }
+    return effects + finish(now: now, forceBeat: true)
+  }
+
+  /// What may still be active here while the daemon goes away.
+  public var possiblyActive: [ResourceID] {
+    resources.keys.sorted().filter { id in
+      guard let resource = resources[id] else { return false }
+      return !(resource.role == .stopped && resource.inFlight == nil)
+    }
   }
 
   /// Nothing may be active here any more, and no agent call is in flight.

@@ -8,6 +8,11 @@ import HactlTransport
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 public struct DaemonOptions: Sendable {
   public var configPath: String
@@ -199,8 +204,18 @@ struct NodeService: Service {
         // Deaf for good: hand everything over cleanly, then let the service
         // manager restart us with a fresh socket.
         logger.critical("the UDP socket closed: stopping resources and exiting")
-        await core.leaveAndWait()
+        let left = await core.leaveAndWait()
+        if !left.isEmpty { logger.critical("may still run here: \(left.map(\.rawValue).joined(separator: ", "))") }
         exit(75)
+      }
+      tasks.addTask {
+        // Signals that would otherwise kill the daemon on the spot (its
+        // resources left running, its socket left behind) are only logged.
+        for await signal in await UnixSignalsSequence(trapping: Self.loggedSignals) {
+          logger.notice(
+            "\(signal): ignored (hactld reads its configuration only at start; change it with 'hactl config apply', stop it with SIGTERM)"
+          )
+        }
       }
       tasks.addTask {
         while !Task.isCancelled {
@@ -213,15 +228,33 @@ struct NodeService: Service {
       }
       await core.start()
       try? await gracefulShutdown()
-      await core.leaveAndWait()
+      let left = await core.leaveAndWait()
       // One last heartbeat so the leader sees everything stopped. Its writes
       // are queued on each channel's event loop before the closes below,
       // which `transport.close()` awaits: they go out first.
       await core.tick()
-      logger.notice("stopped")
       tasks.cancelAll()
       await control.close()
       await transport.close()
+      guard left.isEmpty else {
+        throw Daemon.StartupError(
+          description: "stopped, but these may still run here (a stop failed or did not finish): "
+            + left.map(\.rawValue).joined(separator: ", "),
+          exitCode: 1)
+      }
+      logger.notice("stopped")
     }
+  }
+
+  /// Common signals with a deadly default action that mean nothing to hactld.
+  static let loggedSignals: [UnixSignal] = [.sighup, .sigusr1, .sigusr2, .sigalrm]
+}
+
+/// Until the services own them, the signals they will handle are ignored:
+/// one arriving during start-up must not kill a daemon that is binding its
+/// sockets. Agents get default dispositions back (Subprocess resets them).
+public enum EarlySignals {
+  public static func ignore() {
+    for signal in [SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE] { Glibc.signal(signal, SIG_IGN) }
   }
 }

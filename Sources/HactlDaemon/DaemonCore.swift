@@ -49,13 +49,25 @@ actor DaemonCore {
   /// Stops every resource here and waits for the stops, as long as the
   /// slowest stop may take (of the resources it runs now, which a
   /// configuration change may have altered since the start) and a margin.
-  func leaveAndWait() async {
+  /// Returns what may still be active when it gives up (a blocked stop, a
+  /// stop still hanging): the daemon must not claim a clean exit then.
+  func leaveAndWait() async -> [ResourceID] {
     perform(controller.leave(now: now))
-    let deadline = ContinuousClock.now + controller.longestStopTimeout + .seconds(5)
+    let deadline = ContinuousClock.now + controller.longestStopTimeout + Self.shutdownMargin
     while !controller.isQuiescent && ContinuousClock.now < deadline {
       try? await Task.sleep(for: .milliseconds(20))
+      // Time passes for the controller too: a probe or a retry may be due.
+      tick()
     }
+    return controller.possiblyActive
   }
+
+  /// Beyond the longest stop: the kill grace of a cancelled start, a probe.
+  static let shutdownMargin: Duration = .seconds(5)
+
+  /// Set once the daemon can no longer keep its promises (its state cannot
+  /// be written): from then on it only stops what it runs, then exits.
+  var failing: String?
 
   func agentFinished(_ call: AgentCall, _ run: AgentRun) {
     agentTasks[call.id] = nil
@@ -134,6 +146,14 @@ actor DaemonCore {
 
   func perform(_ effects: [ControllerEffect]) {
     for effect in effects {
+      if failing != nil {
+        // Nothing more may be promised to the peers (a vote, a stored
+        // configuration) now that nothing can be stored: only stops run.
+        switch effect {
+        case .send, .persistElection, .persistConfig, .persistRetiring: continue
+        default: break
+        }
+      }
       switch effect {
       case .send(let peer, let message):
         sequence += 1
@@ -170,13 +190,22 @@ actor DaemonCore {
     }
   }
 
-  /// Durable state that cannot be written leaves one safe answer: stop.
+  /// Durable state that cannot be written leaves one safe answer: send
+  /// nothing more (what follows the write relied on it), stop every
+  /// resource here, then exit non-zero saying why.
   func durably(_ promise: String, _ write: () throws -> Void) {
     do {
       try write()
     } catch {
-      logger.critical("\(error); exiting to \(promise)")
-      exit(70)
+      guard failing == nil else { return }
+      failing = "\(error)"
+      logger.critical("\(error); to \(promise), this node stops its resources and exits")
+      Task {
+        let left = await leaveAndWait()
+        let still = left.isEmpty ? "" : "; may still run here: \(left.map(\.rawValue).joined(separator: ", "))"
+        logger.critical("exiting: durable state cannot be written\(still)")
+        exit(70)
+      }
     }
   }
 

@@ -155,6 +155,15 @@ public final class LocalCluster: @unchecked Sendable {
     lock.withLock { processes[member].flatMap { $0.isRunning ? $0.processIdentifier : nil } }
   }
 
+  /// The member's daemon's exit status once it has exited by itself within
+  /// `timeout`; nil while it still runs.
+  public func exitStatus(_ member: String, within timeout: Duration) -> Int32? {
+    guard let process = lock.withLock({ processes[member] }) else { return nil }
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+    return process.isRunning ? nil : process.terminationStatus
+  }
+
   /// Sends a signal to one member's daemon (only ever a pid we started).
   @discardableResult
   public func signal(_ member: String, _ signal: Int32) -> Bool {

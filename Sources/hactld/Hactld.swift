@@ -37,6 +37,7 @@ struct Hactld: AsyncParsableCommand {
   var verbose = false
 
   func run() async throws {
+    EarlySignals.ignore()
     let options = DaemonOptions(
       configPath: config, nodeName: node, witness: witness, stateFolder: state, socketPath: socket,
       ocfRoot: ocfRoot, agentRuntimeFolder: agentRuntime, verbose: verbose)

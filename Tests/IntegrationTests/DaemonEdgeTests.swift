@@ -142,3 +142,115 @@ struct DaemonEdgeTests {
     #expect(kill(pid, 0) == 0, "the daemon died")
   }
 }
+
+/// Signals and shutdown: the daemon never leaves a resource running behind
+/// its back, and says so when it cannot help it.
+@Suite(.serialized)
+struct ShutdownEdgeTests {
+  /// An agent whose start takes `delay` seconds and records its pid first.
+  func installSlowAgent(in cluster: LocalCluster) throws {
+    let folder = cluster.folder + "/ocf/resource.d/test"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let agent = """
+      #!/bin/sh
+      marker="$HA_RSCTMP/slow-$OCF_RESOURCE_INSTANCE"
+      case "$1" in
+        start) echo $$ > "$marker.starting"; sleep "${OCF_RESKEY_delay:-12}"; touch "$marker"; exit 0 ;;
+        stop) rm -f "$marker"; exit 0 ;;
+        monitor) [ -e "$marker" ] && exit 0; exit 7 ;;
+        meta-data) echo '<resource-agent name="Slow"/>'; exit 0 ;;
+        *) exit 3 ;;
+      esac
+
+      """
+    try agent.write(toFile: folder + "/Slow", atomically: true, encoding: .utf8)
+    chmod(folder + "/Slow", 0o755)
+  }
+
+  @Test func sigtermDuringASlowStartKillsTheStartAndStopsBeforeExiting() async throws {
+    // The start (12 s) outlasts the stop timeout and margin (2 s + 5 s):
+    // a daemon that only waited would exit, and the start would then finish
+    // with nobody watching.
+    let cluster = try LocalCluster(
+      options: LocalCluster.Options(
+        resourcesYAML: """
+            - id: slow
+              agent: ocf:test:Slow
+              params: { delay: "12" }
+              start: { timeout: 60s }
+              stop: { timeout: 2s }
+              prefer: { node: alpha }
+          """))
+    defer { cluster.shutdown() }
+    try installSlowAgent(in: cluster)
+    try cluster.startAll()
+    let starting = cluster.runtimeFolder("alpha") + "/slow-slow.starting"
+    let deadline = ContinuousClock.now + .seconds(20)
+    while !FileManager.default.fileExists(atPath: starting) && ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    let startPID = try #require(
+      Int32(try String(contentsOfFile: starting, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    #expect(cluster.signal("alpha", SIGTERM))
+    let status = cluster.exitStatus("alpha", within: .seconds(9))
+    #expect(
+      status == 0,
+      "hactld did not stop cleanly within 9 s: \(String(describing: status))\n\(cluster.tail(of: cluster.logPath("alpha")))"
+    )
+    #expect(kill(startPID, 0) != 0, "the start (pid \(startPID)) outlived the daemon")
+    #expect(!FileManager.default.fileExists(atPath: cluster.runtimeFolder("alpha") + "/slow-slow"))
+    #expect(cluster.tail(of: cluster.logPath("alpha")).contains("start cancelled by the shutdown"))
+  }
+
+  @Test func sighupAndOtherCommonSignalsAreLoggedNotFatal() async throws {
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: DaemonEdgeTests.resources))
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { $0.resource("marker")?.state == .started }
+    for signal in [SIGHUP, SIGUSR1, SIGUSR2] { #expect(cluster.signal("alpha", signal)) }
+    try await Task.sleep(for: .milliseconds(300))
+    let status = try await cluster.status(via: "alpha")
+    #expect(status.resource("marker")?.state == .started)
+    #expect(cluster.pid("alpha") != nil, "a signal killed the daemon")
+    #expect(cluster.tail(of: cluster.logPath("alpha")).contains("SIGHUP: ignored"))
+  }
+
+  static var canMount: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/mount") }
+
+  /// A node whose state can no longer be written cannot keep its promises
+  /// (one vote per term, configurations it claims to hold): it stops what
+  /// it runs first, then exits non-zero saying why.
+  @Test(.enabled(if: canMount))
+  func aDaemonThatCannotWriteItsStateStopsItsResourcesThenExits() async throws {
+    let cluster = try LocalCluster(
+      options: LocalCluster.Options(
+        resourcesYAML: """
+            - id: marker
+              agent: ocf:hactl:Marker
+              prefer: { node: alpha }
+          """))
+    defer { cluster.shutdown() }
+    let state = cluster.stateFolder("alpha")
+    try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+    let mounted = try Tool.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", state])
+    try #require(mounted.status == 0, "\(mounted.errors)")
+    defer { _ = try? Tool.run("/usr/bin/umount", ["-l", state]) }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) {
+      $0.resource("marker")?.state == .started && $0.resource("marker")?.node == "alpha"
+    }
+    // Fill it: the next state file cannot be written (ENOSPC).
+    _ = try Tool.run("/usr/bin/dd", ["if=/dev/zero", "of=\(state)/filler", "bs=4096"])
+    // Any durable write will do: a configuration change makes every member store it.
+    var text = try String(contentsOfFile: cluster.configPath, encoding: .utf8)
+    text += "# changed\n"
+    let changed = cluster.folder + "/changed.yaml"
+    try text.write(toFile: changed, atomically: true, encoding: .utf8)
+    _ = try Tool.run(try Tool.hactl(), ["config", "apply", changed, "--socket", cluster.socketPath("beta")])
+    let status = cluster.exitStatus("alpha", within: .seconds(20))
+    #expect(status == 70, "\(String(describing: status))\n\(cluster.tail(of: cluster.logPath("alpha")))")
+    let log = cluster.tail(of: cluster.logPath("alpha"), lines: 80)
+    #expect(log.contains("this node stops its resources and exits"))
+    #expect(!FileManager.default.fileExists(atPath: cluster.runtimeFolder("alpha") + "/Marker-marker@alpha"))
+  }
+}

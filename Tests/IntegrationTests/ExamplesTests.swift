@@ -28,6 +28,17 @@ struct ExamplesTests {
 
   func hactl(_ arguments: [String]) throws -> Tool.Result { try Tool.run(try Tool.hactl(), arguments) }
 
+  /// systemd's default kills every process of the unit on stop, the
+  /// services the agents started included, behind the stop agents' back.
+  @Test func theSystemdUnitLeavesStopsToHactld() throws {
+    let unit = try String(contentsOfFile: Self.root + "/examples/hactld.service", encoding: .utf8)
+    let settings = unit.split(separator: "\n").filter { !$0.hasPrefix("#") }
+    #expect(settings.contains("KillMode=process"))
+    #expect(settings.contains("KillSignal=SIGTERM"))
+    let timeout = settings.first { $0.hasPrefix("TimeoutStopSec=") }.flatMap { Int($0.dropFirst(15)) }
+    #expect((timeout ?? 0) >= 120)
+  }
+
   @Test func configCheckAcceptsAnExampleAndListsEveryErrorOfABrokenFile() throws {
     let good = try hactl(["config", "check", Self.root + "/examples/floating-ip-pair.yaml"])
     #expect(good.status == 0)
