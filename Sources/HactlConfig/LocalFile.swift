@@ -22,7 +22,9 @@ public enum LocalFile {
     -> Data?
   {
     let refuseLinks = `private` || noLinks
-    let fd = open(path, O_RDONLY | O_CLOEXEC | (refuseLinks ? O_NOFOLLOW : 0))
+    // O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise
+    // wait for a writer forever, before the file type could be checked.
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (refuseLinks ? O_NOFOLLOW : 0))
     guard fd >= 0 else {
       let code = errno
       if code == ENOENT { return nil }

@@ -23,6 +23,9 @@ public enum ControlClientError: Error, Sendable, CustomStringConvertible {
 
 /// `hactl`'s side of the control socket.
 public enum ControlClient {
+  /// Far above the largest status (every resource and node at its limits).
+  public static let maximumResponseBytes = 64 << 20
+
   public static func send(
     _ request: ControlRequest, socketPath: String, timeout: Duration = .seconds(60)
   ) async throws(ControlClientError) -> ControlResponse {
@@ -47,6 +50,9 @@ public enum ControlClient {
             for try await chunk in inbound {
               bytes += chunk.readableBytesView
               if bytes.last == UInt8(ascii: "\n") { break }
+              guard bytes.count <= maximumResponseBytes else {
+                throw ControlClientError.failed("hactld answered more than \(maximumResponseBytes) bytes")
+              }
             }
             return bytes
           }

@@ -1,3 +1,4 @@
+import Foundation
 import HactlConfig
 import HactlModel
 import Testing
@@ -361,5 +362,23 @@ struct ConfigBombTests {
 
       """
     #expect(try ConfigLoader.parse(text, file: "ok.yaml").nodes.count == 2)
+  }
+}
+
+struct ConfigFileTypeTests {
+  /// Opening a FIFO for reading waits for a writer: `hactl config check`
+  /// and hactld would hang before they could say what is wrong.
+  @Test func aFifoOrAFolderIsRefusedAtOnce() throws {
+    let path = NSTemporaryDirectory() + "hactl-fifo-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    try #require(mkfifo(path, 0o600) == 0)
+    defer { unlink(path) }
+    for target in [path, NSTemporaryDirectory()] {
+      do {
+        _ = try ConfigLoader.load(path: target)
+        Issue.record("loaded \(target)")
+      } catch {
+        #expect(error.description.contains("cannot read the file: not a regular file"), "\(error)")
+      }
+    }
   }
 }
