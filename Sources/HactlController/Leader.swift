@@ -13,7 +13,7 @@ struct LeaderState: Sendable {
   /// until the lease has run out, since it acts only under a fresh lease.
   var withdrawn: [ResourceID: [NodeID: Instant]] = [:]
   var moves: [ResourceID: NodeID] = [:]
-  var handled: Set<RequestKey> = []
+  var handled = HandledRequests()
   var answers: [RequestAnswer] = []
   var lastTransition: Transition?
   /// Configuration changes made in this term, until a quorum holds them.
@@ -34,6 +34,33 @@ struct LeaderState: Sendable {
 struct RequestKey: Hashable, Sendable {
   var origin: NodeID
   var id: UInt64
+}
+
+/// The requests a leader has handled, so that each is handled once while its
+/// origin repeats it in every heartbeat. Request ids only grow per origin
+/// (they start from the boot incarnation), so a bounded window per origin
+/// suffices: anything at or below the window's floor is old.
+struct HandledRequests: Sendable {
+  var origins: [NodeID: Window] = [:]
+
+  struct Window: Sendable {
+    var floor: UInt64 = 0
+    var ids: Set<UInt64> = []
+  }
+
+  static let remembered = 1024
+
+  /// True the first time `key` is seen; records it.
+  mutating func firstTime(_ key: RequestKey) -> Bool {
+    var window = origins[key.origin] ?? Window()
+    guard key.id > window.floor, window.ids.insert(key.id).inserted else { return false }
+    if window.ids.count > Self.remembered, let oldest = window.ids.min() {
+      window.ids.remove(oldest)
+      window.floor = oldest
+    }
+    origins[key.origin] = window
+    return true
+  }
 }
 
 extension NodeController {
@@ -174,9 +201,7 @@ extension NodeController {
     incoming.append((local.id, pendingRequests))
     for (origin, requests) in incoming.sorted(by: { $0.0 < $1.0 }) {
       for request in requests {
-        let key = RequestKey(origin: origin, id: request.id)
-        guard !state.handled.contains(key) else { continue }
-        state.handled.insert(key)
+        guard state.handled.firstTime(RequestKey(origin: origin, id: request.id)) else { continue }
         let (accepted, message) = decide(request, &state, nodes: nodes, situations: situations)
         let answer = RequestAnswer(origin: origin, id: request.id, accepted: accepted, message: message)
         effects += post(answer, in: &state)

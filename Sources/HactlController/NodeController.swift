@@ -72,6 +72,10 @@ public struct NodeController: Sendable {
     self.configFolder = configFolder
     self.local = member
     self.incarnation = incarnation
+    // Request ids grow across restarts too, so that a leader never takes a
+    // restarted node's new request for one it already handled, nor the node
+    // an old answer for its new request.
+    self.nextRequestID = max(1, incarnation)
     self.membership = Membership(
       settings: MembershipSettings(config: config, local: local), record: election, now: now)
     self.membership.configVersion = self.document.version

@@ -83,8 +83,7 @@ extension NodeController {
   mutating func handleProposal(_ proposal: ConfigProposal, from origin: NodeID, now: Instant) -> [ControllerEffect] {
     guard membership.isLeader, var state = leading else { return [] }
     let key = RequestKey(origin: origin, id: proposal.id)
-    guard !state.handled.contains(key) else { return [] }
-    state.handled.insert(key)
+    guard state.handled.firstTime(key) else { return [] }
     var effects: [ControllerEffect] = []
     func refuse(_ message: String) -> [ControllerEffect] {
       effects + post(RequestAnswer(origin: origin, id: proposal.id, accepted: false, message: message), in: &state)

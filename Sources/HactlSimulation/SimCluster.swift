@@ -159,7 +159,8 @@ public struct SimCluster: Sendable {
   // MARK: Faults
 
   mutating func boot(_ node: NodeID) {
-    let incarnation = (incarnations[node] ?? 0) + 1
+    // As hactld does: the wall clock in microseconds, and always above the last.
+    let incarnation = max((incarnations[node] ?? 0) + 1, UInt64(max(0, now.nanoseconds / 1000)))
     incarnations[node] = incarnation
     sequence[node] = 0
     // A daemon starts from what it stored, as hactld does.

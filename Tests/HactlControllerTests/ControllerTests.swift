@@ -462,3 +462,28 @@ struct RequestLimitTests {
     #expect(db.note?.contains("stop failed on \(holder)") == true, "\(String(describing: db.note))")
   }
 }
+
+struct RestartedOriginTests {
+  /// A restarted node numbers its requests from its new boot: the leader
+  /// once dropped its first move as "already handled" (same origin, id 1).
+  @Test func aRestartedNodesFirstMoveIsHandled() throws {
+    var sim = SimCluster(config: SimCluster.config(resources: [SimCluster.marker("vip")]))
+    sim.run(until: { $0.runs("vip").count == 1 }, within: .seconds(10))
+    let leader = try #require(sim.config.nodes.first { sim.controllers[$0.id]!.membership.isLeader })
+    let other = try #require(sim.config.nodes.first { $0.id != leader.id })
+    let firstID = sim.migrate("vip", to: nil, via: other.name)
+    let first = try #require(firstID)
+    sim.run(until: { $0.answers[other.id]?.contains { $0.id == first } == true }, within: .seconds(3))
+    sim.run(for: .seconds(1))
+    sim.crashDaemon(other.id)
+    sim.restartDaemon(other.name)
+    sim.run(until: { $0.controllers[other.id]!.membership.leader == leader.id }, within: .seconds(5))
+    sim.run(for: .seconds(2))
+    let secondID = sim.migrate("vip", to: nil, via: other.name)
+    let second = try #require(secondID)
+    #expect(second != first)
+    let answered = sim.run(
+      until: { $0.answers[other.id]?.contains { $0.id == second } == true }, within: .seconds(3))
+    #expect(answered != nil, "the restarted node's move was never answered")
+  }
+}
