@@ -1,6 +1,9 @@
 /// Parses durations as operators write them: `200ms`, `1s`, `1.5s`, `2m`, `1h`,
 /// or a bare number of seconds (pacemaker's convention).
 public enum DurationParsing {
+  /// The longest duration a configuration may hold.
+  public static let longest: Duration = .seconds(365 * 24 * 3600)
+
   public static func parse(_ text: String) -> Duration? {
     let trimmed = text.trimmingWhitespace()
     guard !trimmed.isEmpty else { return nil }

@@ -87,6 +87,12 @@ struct NodeReader {
       fail(at: node, field, "must be longer than zero")
       return nil
     }
+    // Deadlines are instants plus durations: a longer one would wrap the
+    // daemon's clock after years of uptime and fire at once, every time.
+    if value > DurationParsing.longest {
+      fail(at: node, field, "'\(text)' is longer than \(DurationParsing.format(DurationParsing.longest)) (365 days)")
+      return nil
+    }
     return value
   }
 

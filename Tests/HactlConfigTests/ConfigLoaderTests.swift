@@ -142,6 +142,10 @@ struct ConfigLoaderTests {
       ),
       ("port: 5405", "port: 70000", "cluster.port", "70000 is out of range (1...65535)"),
       (
+        "heartbeat_interval: 250ms", "heartbeat_interval: 2000000h", "cluster.heartbeat_interval",
+        "'2000000h' is longer than 31536000s (365 days)"
+      ),
+      (
         "no_quorum_policy: freeze", "no_quorum_policy: panic", "cluster.quorum.no_quorum_policy",
         "'panic' is not one of: stop, freeze, ignore"
       ),
