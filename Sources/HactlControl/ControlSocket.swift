@@ -146,24 +146,12 @@ public final class ControlServer: Sendable {
     guard info.st_mode & S_IFMT == S_IFSOCK else {
       throw BindError(description: "\(path) exists and is not a socket: refusing to replace it")
     }
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw BindError(description: "cannot test \(path): \(String(cString: strerror(errno)))") }
-    defer { _ = Glibc.close(fd) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+    guard path.utf8.count < UnixSocket.longestPath else {
       throw BindError(description: "control socket path too long: \(path)")
     }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-      for (index, byte) in bytes.enumerated() { raw[index] = byte }
-    }
-    let connected = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
-    if connected == 0 {
+    let fd = UnixSocket.connect(path)
+    if fd >= 0 {
+      _ = Glibc.close(fd)
       throw BindError(description: "another hactld answers on \(path): one daemon per control socket")
     }
     unlink(path)
@@ -292,6 +280,41 @@ public final class ControlServer: Sendable {
   public func close() async {
     try? await channel.channel.close()
     unlink(path)
+  }
+}
+
+/// A plain blocking connection to a Unix socket: the stale-socket check,
+/// and tests that speak the protocol by hand.
+public enum UnixSocket {
+  /// `sun_path` holds this many bytes, the terminating zero included.
+  public static let longestPath = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+
+  /// A connected descriptor, or -1 (with `errno` set).
+  public static func connect(_ path: String) -> Int32 {
+    let bytes = Array(path.utf8)
+    guard bytes.count < longestPath else {
+      errno = ENAMETOOLONG
+      return -1
+    }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return -1 }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+      for (index, byte) in bytes.enumerated() { raw[index] = byte }
+    }
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+      }
+    }
+    guard connected == 0 else {
+      let code = errno
+      _ = Glibc.close(fd)
+      errno = code
+      return -1
+    }
+    return fd
   }
 }
 

@@ -95,25 +95,6 @@ struct DaemonEdgeTests {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
   }
 
-  func connectUnix(_ path: String) -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-      for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-    }
-    let result = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
-    if result != 0 {
-      close(fd)
-      return -1
-    }
-    return fd
-  }
-
   /// Hundreds of idle connections once exhausted the daemon's descriptors:
   /// its agents could not spawn and it aborted with the resource running.
   @Test func idleConnectionsCannotExhaustTheDaemon() async throws {
@@ -126,7 +107,7 @@ struct DaemonEdgeTests {
     var held: [Int32] = []
     defer { for fd in held { close(fd) } }
     for _ in 0..<400 {
-      let fd = connectUnix(cluster.socketPath("alpha"))
+      let fd = UnixSocket.connect(cluster.socketPath("alpha"))
       if fd >= 0 { held.append(fd) }
     }
     try await Task.sleep(for: .milliseconds(500))
