@@ -421,6 +421,12 @@ struct ConfigBuilder {
         reader.fail(at: valueNode, "\(path).\(name)", "expected a single value, found \(valueNode.kindName)")
         continue
       }
+      // An environment variable ends at its first NUL: the agent would get
+      // another value than the one written.
+      guard !value.utf8.contains(0) else {
+        reader.fail(at: valueNode, "\(path).\(name)", "a NUL character cannot be passed to an agent")
+        continue
+      }
       result.append((name, value))
     }
     return result

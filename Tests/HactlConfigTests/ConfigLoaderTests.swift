@@ -141,6 +141,7 @@ struct ConfigLoaderTests {
         "'fast' is not a duration"
       ),
       ("port: 5405", "port: 70000", "cluster.port", "70000 is out of range (1...65535)"),
+      ("ip: 10.0.0.10", "ip: \"10.0.0.10\\0x\"", "resources[0].params.ip", "a NUL character cannot be passed"),
       (
         "heartbeat_interval: 250ms", "heartbeat_interval: 2000000h", "cluster.heartbeat_interval",
         "'2000000h' is longer than 31536000s (365 days)"
