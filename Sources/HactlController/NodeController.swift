@@ -235,6 +235,10 @@ public struct NodeController: Sendable {
       resource.role = call.roleBefore
       resource.lastStartToken = call.startTokenBefore
       resource.retryNotBefore = now + NodeController.agentSpawnRetryDelay
+      // Shown in status (no fail count: the resource did nothing wrong).
+      resource.lastFailure = ResourceFailure(
+        action: call.action, code: OCFResult.genericError.code, reason: "the agent could not be started: \(why)",
+        wallTime: wallTime)
       resources[id] = resource
       let retry = DurationText.format(NodeController.agentSpawnRetryDelay)
       return effects + [

@@ -384,8 +384,9 @@ struct UnknownAgentOutcomeTests {
       probe.id, outcome: .couldNotSpawn("Too many open files"), now: .zero + .milliseconds(5), wallTime: 0)
     #expect(node.localRole(of: "vip") == .unknown, "a probe that never ran must not say 'stopped'")
     #expect(calls(effects).isEmpty, "no retry before the back-off")
-    #expect(
-      node.status(now: .zero + .milliseconds(5)).resource("vip")?.failCounts.isEmpty == true, "no failure, no ban")
+    let vip = node.status(now: .zero + .milliseconds(5)).resource("vip")
+    #expect(vip?.failCounts.isEmpty == true, "no failure counted, no ban")
+    #expect(vip?.lastFailure?.reason.contains("could not be started: Too many open files") == true)
     let retried = calls(node.tick(now: .zero + .milliseconds(5) + NodeController.agentSpawnRetryDelay))
     #expect(retried.map(\.action) == [.monitor] && retried.first?.isProbe == true)
   }
