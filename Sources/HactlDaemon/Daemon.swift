@@ -77,7 +77,12 @@ public enum Daemon {
     } catch {
       throw StartupError(description: "invalid configuration:\n\(error.description)", exitCode: 2)
     }
-    let store = try StateStore(folder: options.stateFolder)
+    let store: StateStore
+    do {
+      store = try StateStore(folder: options.stateFolder)
+    } catch {
+      throw StartupError(description: "\(error)", exitCode: 2)
+    }
     do {
       try store.lock()
     } catch {

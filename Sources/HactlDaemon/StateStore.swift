@@ -13,6 +13,17 @@ public struct StateStore {
     self.folder = folder
     try FileManager.default.createDirectory(
       atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    // Whoever may write the folder may delete the vote record (a second
+    // vote in one term) or swap the configuration: only the daemon's user.
+    var info = stat()
+    guard stat(folder, &info) == 0 else {
+      throw StateError("cannot use the state folder \(folder): \(String(cString: strerror(errno)))")
+    }
+    guard info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
+      throw StateError(
+        "the state folder \(folder) must belong to this daemon's user (uid \(geteuid())) and not be writable by "
+          + "group or others (it is uid \(info.st_uid), mode \(String(info.st_mode & 0o777, radix: 8)))")
+    }
   }
 
   var lockPath: String { folder + "/lock" }

@@ -150,6 +150,13 @@ struct DaemonInputTests {
     #expect(hugeTerm.errors.contains("beyond any real cluster"), "\(hugeTerm.errors)")
     try FileManager.default.removeItem(atPath: state + "/election.json")
 
+    // A folder others may write: they could delete the vote record.
+    chmod(state, 0o777)
+    let open = try runDaemon(["--config", cluster.configPath, "--node", "alpha", "--state", state])
+    #expect(open.status == 2)
+    #expect(open.errors.contains("must belong to this daemon's user"), "\(open.errors)")
+    chmod(state, 0o700)
+
     // The largest incarnation once crashed the daemon at start, silently.
     try "18446744073709551615\n".write(toFile: state + "/incarnation", atomically: true, encoding: .utf8)
     let hugeIncarnation = try runDaemon(["--config", cluster.configPath, "--node", "alpha", "--state", state])
