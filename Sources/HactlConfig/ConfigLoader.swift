@@ -120,7 +120,7 @@ struct ConfigBuilder {
 
   static let topKeys = ["cluster", "nodes", "witness", "resources"]
   static let clusterKeys = [
-    "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root",
+    "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root", "encryption",
   ]
   static let quorumKeys = ["expected_votes", "no_quorum_policy", "two_node", "wait_for_all", "unfenced_takeover"]
   static let nodeKeys = ["name", "id", "address", "addresses", "port", "votes", "mode"]
@@ -188,6 +188,7 @@ struct ConfigBuilder {
     if let value = fields.string("ocf_root", &reader) {
       settings.ocfRoot = resolve(value)
     }
+    if let value = fields.boolean("encryption", &reader) { settings.encryption = value }
     if let node = fields["quorum"],
       let quorum = reader.fields(of: node, at: fields.path("quorum"), allowed: Self.quorumKeys)
     {

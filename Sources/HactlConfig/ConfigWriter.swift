@@ -14,6 +14,7 @@ public enum ConfigWriter {
       "  heartbeat_interval: \(duration(cluster.heartbeatInterval))",
       "  dead_time: \(duration(cluster.deadTime))",
       "  ocf_root: \(quoted(cluster.ocfRoot))",
+      "  encryption: \(cluster.encryption)",
       "  quorum:",
       "    no_quorum_policy: \(cluster.quorum.noQuorumPolicy.rawValue)",
       "    two_node: \(cluster.quorum.twoNode)",

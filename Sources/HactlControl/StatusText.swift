@@ -72,15 +72,22 @@ public enum StatusText {
       }
     }
     if let traffic = status.traffic {
-      let dropped = traffic.failedAuthentication + traffic.malformed + traffic.replayed + traffic.unknownSender
+      let dropped =
+        traffic.failedAuthentication + traffic.malformed + traffic.replayed + traffic.unknownSender
+        + traffic.unsupported
       var line = "Packets at \(status.localNode): \(traffic.sent) sent, \(traffic.received) received"
       if dropped > 0 {
         line +=
           ", dropped: \(traffic.failedAuthentication) failed authentication, \(traffic.malformed) malformed, "
           + "\(traffic.replayed) replayed, \(traffic.unknownSender) from unknown senders"
+        if traffic.unsupported > 0 { line += ", \(traffic.unsupported) from a newer version" }
       }
       lines.append("")
       lines.append(line)
+      if let key = traffic.key {
+        lines.append(
+          "Key \(key)" + (traffic.nextKey.map { ", next key \($0) loaded (rotation in progress)" } ?? ""))
+      }
     }
     return lines.joined(separator: "\n")
   }

@@ -30,6 +30,8 @@ public struct NodeController: Sendable {
   public private(set) var counters = Counters()
 
   var replay = ReplayFilter()
+  /// Each peer's newest boot incarnation, from any authentic packet.
+  var peerBoots: [NodeID: UInt64] = [:]
   var resources: [ResourceID: LocalResource] = [:]
   var peerReports: [NodeID: NodeReport] = [:]
   var peerRequests: [NodeID: [OperatorRequest]] = [:]
@@ -53,6 +55,8 @@ public struct NodeController: Sendable {
     /// The same packet again over another link (normal with redundant links).
     public var packetsDuplicate = 0
     public var packetsFromStrangers = 0
+    /// Authentic, but naming an earlier boot of this daemon (or none yet).
+    public var packetsBeforeHandshake = 0
   }
 
   /// `document` is the text `config` was read from, with its version; nil
@@ -157,9 +161,20 @@ public struct NodeController: Sendable {
 
   public mutating func receive(_ packet: Packet, link: Int = 0, now: Instant) -> [ControllerEffect] {
     let sender = packet.header.sender
-    guard sender != local.id, let member = config.member(id: sender) else {
+    guard sender != local.id, let member = config.member(id: sender),
+      packet.header.receiver.map({ $0 == local.id }) ?? true
+    else {
       counters.packetsFromStrangers += 1
       return []
+    }
+    // Only a packet naming this boot counts: one recorded before this
+    // daemon restarted (or sent before the peer heard of this boot) proves
+    // nothing now. It still tells which boot the peer runs, so that the
+    // answer names it: the handshake takes one packet each way.
+    let learned = learnBoot(of: sender, packet.header.incarnation)
+    guard packet.header.receiverIncarnation == incarnation else {
+      counters.packetsBeforeHandshake += 1
+      return learned ? heartbeatIfNeeded(force: true, now: now) : []
     }
     let linkOutputs = membership.heard(
       from: sender, onLink: link, incarnation: packet.header.incarnation, sequence: packet.header.sequence, now: now)
@@ -426,6 +441,16 @@ public struct NodeController: Sendable {
   }
 
   func name(of node: NodeID) -> String { config.member(id: node)?.name ?? node.description }
+
+  /// The boot of `peer` that packets to it must name (0 until heard).
+  public func receiverIncarnation(for peer: NodeID) -> UInt64 { peerBoots[peer] ?? 0 }
+
+  /// Records the newest boot heard from `peer`; true when it is new.
+  mutating func learnBoot(of peer: NodeID, _ boot: UInt64) -> Bool {
+    guard boot > peerBoots[peer] ?? 0 else { return false }
+    peerBoots[peer] = boot
+    return true
+  }
 }
 
 enum DurationText {

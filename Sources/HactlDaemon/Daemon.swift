@@ -101,12 +101,15 @@ public enum Daemon {
     if !options.witness && member.kind == .witness {
       throw StartupError(description: "'\(member.name)' is the witness: start it with --witness", exitCode: 2)
     }
-    let key: ClusterKey
+    let keys: (current: ClusterKey, next: ClusterKey?)
     do {
-      key = try ClusterKey.load(path: config.cluster.keyFile, clusterName: config.cluster.name)
+      keys = try loadKeys(config.cluster)
     } catch {
       throw StartupError(description: error.description, exitCode: 2)
     }
+    let sealer = PacketSealer(
+      protection: config.cluster.encryption ? .encrypted : .authenticated, local: member.id, current: keys.current,
+      next: keys.next)
     let election: ElectionRecord
     let retiring: [ResourceSpec]
     let incarnation: UInt64
@@ -123,7 +126,7 @@ public enum Daemon {
     for peer in config.voters where peer.id != member.id { peers[peer.id] = peer.links }
     let transport: UDPTransport
     do {
-      transport = try await UDPTransport.bind(links: member.links, peers: peers, key: key, group: group)
+      transport = try await UDPTransport.bind(links: member.links, peers: peers, sealer: sealer, group: group)
     } catch {
       let addresses = member.links.map(\.description).joined(separator: ", ")
       throw StartupError(description: "cannot bind UDP \(addresses): \(error)", exitCode: 1)
@@ -155,6 +158,14 @@ public enum Daemon {
 }
 
 extension Daemon {
+  /// The key file, and the next key of a rotation (`KEY_FILE.next`) when it
+  /// exists (docs/wire-format.md, "Keys").
+  static func loadKeys(_ cluster: ClusterSettings) throws(ClusterKey.LoadError) -> (ClusterKey, ClusterKey?) {
+    let current = try ClusterKey.load(path: cluster.keyFile, clusterName: cluster.name)
+    let next = try ClusterKey.load(path: cluster.keyFile + ".next", clusterName: cluster.name, optional: true)
+    return (current, next)
+  }
+
   /// The file a daemon starts from, unless it stored a replicated
   /// configuration: that one is newer (`hactl config apply` made it), and a
   /// quorum may have acknowledged it, so it wins.
@@ -217,9 +228,20 @@ struct NodeService: Service {
         // Signals that would otherwise kill the daemon on the spot (its
         // resources left running, its socket left behind) are only logged.
         for await signal in await UnixSignalsSequence(trapping: Self.loggedSignals) {
-          logger.notice(
-            "\(signal): ignored (hactld reads its configuration only at start; change it with 'hactl config apply', stop it with SIGTERM)"
-          )
+          guard signal == .sighup else {
+            logger.notice("\(signal): ignored (stop hactld with SIGTERM)")
+            continue
+          }
+          // Keys are all SIGHUP reloads: the configuration changes with
+          // 'hactl config apply', never from the file behind the cluster's back.
+          do {
+            let (current, next) = try Daemon.loadKeys(config.cluster)
+            transport.sealer.reload(current: current, next: next)
+            let nextNote = next.map { ", next key \(ClusterKey.hex($0.id))" } ?? ""
+            logger.notice("SIGHUP: keys reloaded: current key \(ClusterKey.hex(current.id))\(nextNote)")
+          } catch {
+            logger.error("SIGHUP: keys not reloaded, the old ones stay: \(error)")
+          }
         }
       }
       tasks.addTask {

@@ -94,11 +94,13 @@ actor DaemonCore {
       var status = controller.status(now: now)
       let wire = transport.statistics
       let counted = controller.counters
+      let keys = transport.sealer.keyIDs
       status.traffic = TrafficStatus(
         sent: wire.sent, bytesSent: wire.bytesSent, received: wire.received,
         failedAuthentication: wire.failedAuthentication,
         malformed: wire.malformed, replayed: counted.packetsReplayed + counted.packetsStale,
-        unknownSender: counted.packetsFromStrangers)
+        unknownSender: counted.packetsFromStrangers + wire.misdirected, unsupported: wire.unsupported,
+        key: ClusterKey.hex(keys.current), nextKey: keys.next.map(ClusterKey.hex))
       return ControlResponse(ok: true, status: status)
     case .migrate(let resource, let node):
       return await wait(for: controller.requestMove(resource: resource, to: node, now: now))
@@ -158,10 +160,11 @@ actor DaemonCore {
       case .send(let peer, let message):
         sequence += 1
         let header = PacketHeader(
-          sender: controller.local.id, incarnation: controller.incarnation, sequence: sequence,
+          sender: controller.local.id, receiver: peer, incarnation: controller.incarnation,
+          receiverIncarnation: controller.receiverIncarnation(for: peer), sequence: sequence,
           sentAt: now.nanoseconds)
         do {
-          transport.send(try PacketCodec.encode(Packet(header: header, message: message)), to: peer)
+          try transport.send(Packet(header: header, message: message))
         } catch {
           logger.error("cannot encode a packet for \(peer): \(error)")
         }

@@ -42,6 +42,9 @@ public struct ClusterSettings: Sendable, Equatable {
   public var quorum: QuorumOptions
   /// Where OCF agents are looked up (`resource.d/PROVIDER/TYPE` below it).
   public var ocfRoot: String
+  /// Packets are encrypted (ChaCha20-Poly1305) unless an operator turns it
+  /// off for a packet capture: then they are only authenticated (HMAC).
+  public var encryption: Bool = true
 
   public init(
     name: String, keyFile: String, port: UInt16 = ClusterSettings.defaultPort,

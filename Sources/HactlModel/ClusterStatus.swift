@@ -75,11 +75,18 @@ public struct TrafficStatus: Sendable, Codable, Equatable {
   public var failedAuthentication: Int
   public var malformed: Int
   public var replayed: Int
+  /// From no configured member, or meant for another one.
   public var unknownSender: Int
+  /// Another format version, or a message kind this version does not know:
+  /// a newer peer during an upgrade.
+  public var unsupported: Int
+  /// The key this node seals with, and the next one of a rotation (hex ids).
+  public var key: String?
+  public var nextKey: String?
 
   public init(
     sent: Int, bytesSent: Int = 0, received: Int, failedAuthentication: Int, malformed: Int, replayed: Int,
-    unknownSender: Int
+    unknownSender: Int, unsupported: Int = 0, key: String? = nil, nextKey: String? = nil
   ) {
     self.sent = sent
     self.bytesSent = bytesSent
@@ -88,13 +95,31 @@ public struct TrafficStatus: Sendable, Codable, Equatable {
     self.malformed = malformed
     self.replayed = replayed
     self.unknownSender = unknownSender
+    self.unsupported = unsupported
+    self.key = key
+    self.nextKey = nextKey
   }
 
   enum CodingKeys: String, CodingKey {
-    case sent, received, malformed, replayed
+    case sent, received, malformed, replayed, unsupported, key
     case failedAuthentication = "failed_authentication"
     case bytesSent = "bytes_sent"
     case unknownSender = "unknown_sender"
+    case nextKey = "next_key"
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    sent = try container.decode(Int.self, forKey: .sent)
+    bytesSent = try container.decodeIfPresent(Int.self, forKey: .bytesSent) ?? 0
+    received = try container.decode(Int.self, forKey: .received)
+    failedAuthentication = try container.decode(Int.self, forKey: .failedAuthentication)
+    malformed = try container.decode(Int.self, forKey: .malformed)
+    replayed = try container.decode(Int.self, forKey: .replayed)
+    unknownSender = try container.decode(Int.self, forKey: .unknownSender)
+    unsupported = try container.decodeIfPresent(Int.self, forKey: .unsupported) ?? 0
+    key = try container.decodeIfPresent(String.self, forKey: .key)
+    nextKey = try container.decodeIfPresent(String.self, forKey: .nextKey)
   }
 }
 

@@ -13,6 +13,7 @@ extension ClusterConfig {
     if cluster.deadTime != old.deadTime { changes.append("cluster.dead_time") }
     if cluster.quorum != old.quorum { changes.append("cluster.quorum") }
     if cluster.ocfRoot != old.ocfRoot { changes.append("cluster.ocf_root") }
+    if cluster.encryption != old.encryption { changes.append("cluster.encryption") }
     let members = voters.map { MemberIdentity($0) }
     let oldMembers = running.voters.map { MemberIdentity($0) }
     if members != oldMembers {

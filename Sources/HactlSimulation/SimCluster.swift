@@ -363,7 +363,8 @@ public struct SimCluster: Sendable {
         sent[node, default: 0] += 1
         sequence[node, default: 0] += 1
         let header = PacketHeader(
-          sender: node, incarnation: incarnations[node]!, sequence: sequence[node]!,
+          sender: node, receiver: peer, incarnation: incarnations[node]!,
+          receiverIncarnation: controllers[node]?.receiverIncarnation(for: peer) ?? 0, sequence: sequence[node]!,
           sentAt: localNow(node).nanoseconds)
         guard !cutLinks.contains(DirectedLink(from: node, to: peer)) else { continue }
         let bytes: [UInt8]

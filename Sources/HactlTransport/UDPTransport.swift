@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Authenticated UDP between members, on every link. The sockets bound to
+/// Encrypted (or authenticated) UDP between members, on every link. The sockets bound to
 /// this node's addresses (one per link) only receive: SwiftNIO closes a
 /// datagram channel on most write errors (an unreachable network, a
 /// blackhole route), and that must never make a node deaf. Sends go out
@@ -15,13 +15,18 @@ import Synchronization
 public final class UDPTransport: Sendable {
   public struct Counters: Sendable {
     public var sent = 0
-    /// Bytes sent, UDP payloads (HMAC tag included).
+    /// Bytes sent, UDP payloads (tag included).
     public var bytesSent = 0
     /// Sends the kernel refused (no route, network down): the next heartbeat retries.
     public var sendErrors = 0
     public var received = 0
     public var failedAuthentication = 0
     public var malformed = 0
+    /// From no configured peer, or meant for another member.
+    public var misdirected = 0
+    /// Another format version, or an authentic message of a kind this
+    /// version does not know: a newer peer (counted, logged by the daemon).
+    public var unsupported = 0
   }
 
   /// A packet and the link it came in on.
@@ -33,9 +38,10 @@ public final class UDPTransport: Sendable {
   typealias Receiver = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
 
   let receivers: [Receiver]
-  let key: ClusterKey
+  public let sealer: PacketSealer
   /// Each peer's address on each link.
   let peers: [NodeID: [SocketAddress]]
+  let peerIDs: Set<NodeID>
   let localHosts: [String]
   let group: any EventLoopGroup
   let counters = Mutex(Counters())
@@ -56,7 +62,7 @@ public final class UDPTransport: Sendable {
   public static let largestDatagram = 65_507
 
   public static func bind(
-    links: [Endpoint], peers: [NodeID: [Endpoint]], key: ClusterKey, group: any EventLoopGroup
+    links: [Endpoint], peers: [NodeID: [Endpoint]], sealer: PacketSealer, group: any EventLoopGroup
   ) async throws -> UDPTransport {
     var receivers: [Receiver] = []
     for link in links {
@@ -77,7 +83,7 @@ public final class UDPTransport: Sendable {
       addresses[id] = try endpoints.map { try SocketAddress(ipAddress: $0.host, port: Int($0.port)) }
     }
     let transport = UDPTransport(
-      receivers: receivers, key: key, peers: addresses, localHosts: links.map(\.host), group: group)
+      receivers: receivers, sealer: sealer, peers: addresses, localHosts: links.map(\.host), group: group)
     for peer in addresses.keys {
       for link in links.indices { try await transport.openSender(SenderKey(peer: peer, link: link)) }
     }
@@ -85,11 +91,12 @@ public final class UDPTransport: Sendable {
   }
 
   init(
-    receivers: [Receiver], key: ClusterKey, peers: [NodeID: [SocketAddress]], localHosts: [String],
+    receivers: [Receiver], sealer: PacketSealer, peers: [NodeID: [SocketAddress]], localHosts: [String],
     group: any EventLoopGroup
   ) {
     self.receivers = receivers
-    self.key = key
+    self.sealer = sealer
+    self.peerIDs = Set(peers.keys)
     self.peers = peers
     self.localHosts = localHosts
     self.group = group
@@ -109,9 +116,9 @@ public final class UDPTransport: Sendable {
 
   /// Sends on every link without waiting: a heartbeat that cannot go out is
   /// replaced by the next.
-  public func send(_ bytes: [UInt8], to peer: NodeID) {
-    guard let addresses = peers[peer] else { return }
-    let sealed = key.seal(bytes)
+  public func send(_ packet: Packet) throws(WireError) {
+    guard let peer = packet.header.receiver, let addresses = peers[peer] else { return }
+    let sealed = try sealer.seal(packet)
     for (link, address) in addresses.enumerated() where link < localHosts.count {
       send(sealed, to: address, via: SenderKey(peer: peer, link: link))
     }
@@ -160,16 +167,20 @@ public final class UDPTransport: Sendable {
         do {
           for try await envelope in inbound {
             let bytes = Array(envelope.data.readableBytesView)
-            guard let body = key.open(bytes) else {
-              counters.withLock { $0.failedAuthentication += 1 }
-              continue
+            switch sealer.open(bytes, peers: peerIDs) {
+            case .success(let packet):
+              counters.withLock { $0.received += 1 }
+              continuation.yield(Arrival(packet: packet, link: link))
+            case .failure(let refusal):
+              counters.withLock { counters in
+                switch refusal {
+                case .malformed: counters.malformed += 1
+                case .misdirected: counters.misdirected += 1
+                case .failedAuthentication: counters.failedAuthentication += 1
+                case .unsupportedVersion, .unknownKind: counters.unsupported += 1
+                }
+              }
             }
-            guard let packet = try? PacketCodec.decode(body) else {
-              counters.withLock { $0.malformed += 1 }
-              continue
-            }
-            counters.withLock { $0.received += 1 }
-            continuation.yield(Arrival(packet: packet, link: link))
           }
         } catch {}
       }

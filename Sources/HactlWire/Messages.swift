@@ -1,21 +1,33 @@
 import HactlMembership
 import HactlModel
 
-/// Who sent a packet, and where it sits in the sender's history. Covered by
-/// the HMAC, so a replayed or forged header is caught.
+/// Who sent a packet, to whom, and where it sits in both boots' histories.
+/// Authenticated with the payload, so a replayed or forged header is caught.
 public struct PacketHeader: Sendable, Hashable {
   public var sender: NodeID
+  /// The member it is meant for: a packet sent to one peer and replayed to
+  /// another is refused there. Nil only in tests of the codec.
+  public var receiver: NodeID?
   /// Changes on every daemon start: tells a restart from a late packet.
   public var incarnation: UInt64
+  /// The receiver's boot incarnation as the sender last heard it (0: not
+  /// heard yet). A receiver gives full weight only to packets naming its
+  /// own current boot, so nothing recorded before it restarted counts after.
+  public var receiverIncarnation: UInt64
   /// Strictly increasing within one incarnation.
   public var sequence: UInt64
   /// The sender's monotonic clock at sending (ns): echoed back for the lease,
   /// and used to recognise packets too old to prove the sender alive.
   public var sentAt: Int64
 
-  public init(sender: NodeID, incarnation: UInt64, sequence: UInt64, sentAt: Int64 = 0) {
+  public init(
+    sender: NodeID, receiver: NodeID? = nil, incarnation: UInt64, receiverIncarnation: UInt64 = 0,
+    sequence: UInt64, sentAt: Int64 = 0
+  ) {
     self.sender = sender
+    self.receiver = receiver
     self.incarnation = incarnation
+    self.receiverIncarnation = receiverIncarnation
     self.sequence = sequence
     self.sentAt = sentAt
   }

@@ -1,19 +1,26 @@
 import HactlMembership
 import HactlModel
 
-/// The versioned binary packet format (docs/wire-format.md):
+/// The versioned packet format (docs/wire-format.md, version 3): a clear
+/// header that the transport authenticates as associated data, then a
+/// payload of records (`RecordWriter`) that it encrypts, then the tag.
 ///
-///     magic "HACT" | version u8 | kind u8 | flags u16 | sender u32
-///     | incarnation u64 | sequence u64 | sent at i64 | payload length u32 | payload
+///     magic "HACT" | format u8 | kind u8 | protection u8 | reserved u8
+///     | key id u32 | next key id u32 | sender u32 | receiver u32 | sender incarnation u64
+///     | receiver incarnation u64 | sequence u64 | sent at i64
+///     | payload length u32 | payload | tag
 ///
-/// followed on the wire by an HMAC-SHA256 tag that the transport adds and checks.
+/// Everything a receiver checks before any cryptography is in the header:
+/// size, magic, format, protection, key id, sender and receiver.
 public enum PacketCodec {
   public static let magic: [UInt8] = Array("HACT".utf8)
-  public static let version: UInt8 = 2
-  public static let headerSize = 40
-  /// Comfortably under the IPv4 UDP limit; a heartbeat near it is refused at
-  /// encoding rather than silently truncated.
-  public static let maximumPayload = 60_000
+  /// The format's major version: a receiver drops (and counts) any other.
+  /// Fields and message kinds are added without changing it.
+  public static let version: UInt8 = 3
+  public static let headerSize = 60
+  /// With the header and the longest tag, under the largest UDP payload
+  /// (65,507 bytes); a packet near it is refused at encoding, never cut.
+  public static let maximumPayload = 65_000
 
   static let maxNodes = ClusterLimits.members
   static let maxResources = ClusterLimits.resources
@@ -21,7 +28,9 @@ public enum PacketCodec {
   static let maxRequests = ClusterLimits.pendingRequests
   static let maxAnswers = ClusterLimits.answersKept
 
-  enum Kind: UInt8 {
+  /// Message kinds. A kind a receiver does not know is dropped and counted
+  /// as unsupported, never as malformed: a newer daemon may add kinds.
+  public enum Kind: UInt8, Sendable {
     case heartbeat = 1
     case voteRequest = 2
     case voteReply = 3
@@ -29,242 +38,427 @@ public enum PacketCodec {
     case configProposal = 5
   }
 
-  public static func encode(_ packet: Packet) throws(WireError) -> [UInt8] {
-    var payload = WireWriter()
+  /// How the payload is protected, and with which key (transport's business;
+  /// the codec only carries it).
+  public struct Seal: Sendable, Hashable {
+    public var protection: UInt8
+    /// The key this packet is sealed with.
+    public var keyID: UInt32
+    /// A second key the sender has loaded for a rotation (0: none): a peer
+    /// holding the same one may switch to it (docs/wire-format.md, "Keys").
+    public var nextKeyID: UInt32
+    public init(protection: UInt8, keyID: UInt32, nextKeyID: UInt32 = 0) {
+      self.protection = protection
+      self.keyID = keyID
+      self.nextKeyID = nextKeyID
+    }
+    /// No cryptography: the simulator and codec tests.
+    public static let plain = Seal(protection: 0, keyID: 0)
+  }
+
+  /// A packet's header as read, before its payload is opened.
+  public struct Envelope: Sendable {
+    public var header: PacketHeader
+    public var kind: UInt8
+    public var seal: Seal
+    /// Where the payload lies in the datagram; the tag follows it.
+    public var payload: Range<Int>
+  }
+
+  // MARK: Encoding
+
+  public static func encodePayload(_ message: Message) throws(WireError) -> (Kind, [UInt8]) {
+    var out = RecordWriter()
     let kind: Kind
-    switch packet.message {
+    switch message {
     case .heartbeat(let beat):
       kind = .heartbeat
-      try encode(beat, into: &payload)
+      try encode(beat, into: &out)
     case .voteRequest(let request):
       kind = .voteRequest
-      try payload.counter(request.term, of: "term")
-      payload.bool(request.preVote)
-      try encode(request.configVersion, into: &payload)
+      try out.counter(1, request.term, of: "term")
+      out.bool(2, request.preVote)
+      try version(3, request.configVersion, into: &out)
     case .voteReply(let reply):
       kind = .voteReply
-      try payload.counter(reply.term, of: "term")
-      payload.bool(reply.granted)
-      payload.bool(reply.preVote)
+      try out.counter(1, reply.term, of: "term")
+      out.bool(2, reply.granted)
+      out.bool(3, reply.preVote)
     case .configOffer(let document):
       kind = .configOffer
-      try encode(document.version, into: &payload)
-      try encode(document.base, into: &payload)
-      payload.string(document.text)
+      try version(1, document.version, into: &out)
+      try version(2, document.base, into: &out)
+      try out.string(3, document.text)
     case .configProposal(let proposal):
       kind = .configProposal
-      payload.u64(proposal.id)
-      payload.string(proposal.text)
+      out.unsigned(1, proposal.id)
+      try out.string(2, proposal.text)
     }
-    guard payload.bytes.count <= maximumPayload else { throw .tooLarge("payload", payload.bytes.count) }
+    guard out.bytes.count <= maximumPayload else { throw .tooLarge("payload", out.bytes.count) }
+    return (kind, out.bytes)
+  }
+
+  public static func encodeHeader(_ header: PacketHeader, kind: Kind, seal: Seal, payloadLength: Int) -> [UInt8] {
     var out = WireWriter()
     for byte in magic { out.u8(byte) }
     out.u8(version)
     out.u8(kind.rawValue)
-    out.u16(0)
-    out.u32(packet.header.sender.rawValue)
-    out.u64(packet.header.incarnation)
-    out.u64(packet.header.sequence)
-    out.i64(packet.header.sentAt)
-    out.u32(UInt32(payload.bytes.count))
-    return out.bytes + payload.bytes
+    out.u8(seal.protection)
+    out.u8(0)
+    out.u32(seal.keyID)
+    out.u32(seal.nextKeyID)
+    out.u32(header.sender.rawValue)
+    out.u32(header.receiver?.rawValue ?? 0)
+    out.u64(header.incarnation)
+    out.u64(header.receiverIncarnation)
+    out.u64(header.sequence)
+    out.i64(header.sentAt)
+    out.u32(UInt32(payloadLength))
+    return out.bytes
   }
 
-  public static func decode(_ bytes: [UInt8]) throws(WireError) -> Packet {
+  /// Header and clear payload, with no tag: for the simulator and tests.
+  public static func encode(_ packet: Packet, seal: Seal = .plain) throws(WireError) -> [UInt8] {
+    let (kind, payload) = try encodePayload(packet.message)
+    return encodeHeader(packet.header, kind: kind, seal: seal, payloadLength: payload.count) + payload
+  }
+
+  // MARK: Decoding
+
+  /// The header alone, checked for everything that costs no cryptography:
+  /// size, magic, format, lengths. `tagLength` bytes follow the payload.
+  public static func readHeader(_ bytes: [UInt8], tagLength: Int) throws(WireError) -> Envelope {
+    guard bytes.count >= headerSize + tagLength else {
+      throw .truncated(needed: headerSize + tagLength, remaining: bytes.count)
+    }
     var reader = WireReader(bytes)
     guard Array(try reader.take(4)) == magic else { throw .badMagic }
-    let version = try reader.u8()
-    guard version == Self.version else { throw .unsupportedVersion(version) }
-    let rawKind = try reader.u8()
-    guard let kind = Kind(rawValue: rawKind) else { throw .unknownKind(rawKind) }
-    _ = try reader.u16()
+    let format = try reader.u8()
+    guard format == version else { throw .unsupportedVersion(format) }
+    let kind = try reader.u8()
+    let protection = try reader.u8()
+    _ = try reader.u8()
+    let keyID = try reader.u32()
+    let nextKeyID = try reader.u32()
     let sender = NodeID(try reader.u32())
     guard sender.rawValue != 0 else { throw .invalid("sender id 0") }
+    let receiverRaw = try reader.u32()
     let header = PacketHeader(
-      sender: sender, incarnation: try reader.u64(), sequence: try reader.u64(), sentAt: try reader.i64())
+      sender: sender, receiver: receiverRaw == 0 ? nil : NodeID(receiverRaw), incarnation: try reader.u64(),
+      receiverIncarnation: try reader.u64(), sequence: try reader.u64(), sentAt: try reader.i64())
     let length = Int(try reader.u32())
-    guard length == reader.remaining else { throw .lengthMismatch(declared: length, actual: reader.remaining) }
-    let message: Message
-    switch kind {
-    case .heartbeat: message = .heartbeat(try decodeHeartbeat(&reader))
-    case .voteRequest:
-      message = .voteRequest(
-        VoteRequest(
-          term: try reader.counter(of: "term"), preVote: try reader.bool(), configVersion: try decodeVersion(&reader)))
-    case .voteReply:
-      message = .voteReply(
-        VoteReply(term: try reader.counter(of: "term"), granted: try reader.bool(), preVote: try reader.bool()))
-    case .configOffer:
-      message = .configOffer(
-        ConfigDocument(
-          version: try decodeVersion(&reader), base: try decodeVersion(&reader), text: try reader.string()))
-    case .configProposal:
-      message = .configProposal(ConfigProposal(id: try reader.u64(), text: try reader.string()))
-    }
-    guard reader.remaining == 0 else { throw .invalid("\(reader.remaining) trailing bytes") }
-    return Packet(header: header, message: message)
+    let available = bytes.count - headerSize - tagLength
+    guard length == available else { throw .lengthMismatch(declared: length, actual: available) }
+    return Envelope(
+      header: header, kind: kind, seal: Seal(protection: protection, keyID: keyID, nextKeyID: nextKeyID),
+      payload: headerSize..<(headerSize + length))
   }
 
-  /// The header fields alone, for the transport to look up the sender before
-  /// checking the tag.
+  public static func decodePayload(kind raw: UInt8, _ bytes: [UInt8]) throws(WireError) -> Message {
+    guard let kind = Kind(rawValue: raw) else { throw .unknownKind(raw) }
+    var reader = RecordReader(bytes)
+    switch kind {
+    case .heartbeat: return .heartbeat(try decodeHeartbeat(&reader))
+    case .voteRequest:
+      var request = VoteRequest(term: 0)
+      try reader.forEach { (field) throws(WireError) in
+        switch field.tag {
+        case 1: request.term = try field.counter(of: "term")
+        case 2: request.preVote = try field.bool()
+        case 3: request.configVersion = try decodeVersion(field)
+        default: break
+        }
+      }
+      return .voteRequest(request)
+    case .voteReply:
+      var reply = VoteReply(term: 0, granted: false)
+      try reader.forEach { (field) throws(WireError) in
+        switch field.tag {
+        case 1: reply.term = try field.counter(of: "term")
+        case 2: reply.granted = try field.bool()
+        case 3: reply.preVote = try field.bool()
+        default: break
+        }
+      }
+      return .voteReply(reply)
+    case .configOffer:
+      var document = ConfigDocument(version: .initial, base: .initial, text: "")
+      try reader.forEach { (field) throws(WireError) in
+        switch field.tag {
+        case 1: document.version = try decodeVersion(field)
+        case 2: document.base = try decodeVersion(field)
+        case 3: document.text = try field.string()
+        default: break
+        }
+      }
+      return .configOffer(document)
+    case .configProposal:
+      var proposal = ConfigProposal(id: 0, text: "")
+      try reader.forEach { (field) throws(WireError) in
+        switch field.tag {
+        case 1: proposal.id = try field.unsigned()
+        case 2: proposal.text = try field.string()
+        default: break
+        }
+      }
+      return .configProposal(proposal)
+    }
+  }
+
+  /// Header and clear payload, with no tag: for the simulator and tests.
+  public static func decode(_ bytes: [UInt8]) throws(WireError) -> Packet {
+    let envelope = try readHeader(bytes, tagLength: 0)
+    let message = try decodePayload(kind: envelope.kind, Array(bytes[envelope.payload]))
+    return Packet(header: envelope.header, message: message)
+  }
+
+  /// The sender alone, for a transport that looks it up before anything else.
   public static func peekSender(_ bytes: [UInt8]) -> NodeID? {
     guard bytes.count >= headerSize, Array(bytes[0..<4]) == magic else { return nil }
-    var reader = WireReader(bytes, offset: 8)
-    guard let raw = try? reader.u32() else { return nil }
+    var reader = WireReader(bytes, offset: 16)
+    guard let raw = try? reader.u32(), raw != 0 else { return nil }
     return NodeID(raw)
   }
 
   // MARK: Heartbeat
 
-  static func encode(_ beat: Heartbeat, into out: inout WireWriter) throws(WireError) {
-    try out.counter(beat.membership.term, of: "term")
-    out.optionalNode(beat.membership.leader)
-    try encodeNodes(beat.membership.heard, into: &out)
-    try encodeNodes(beat.membership.members, into: &out)
-    try out.count(beat.membership.echoes.count, limit: maxNodes, of: "echo list")
-    for echo in beat.membership.echoes {
-      out.u32(echo.node.rawValue)
-      out.i64(echo.stamp)
+  enum Beat {
+    static let term: UInt8 = 1
+    static let leader: UInt8 = 2
+    static let heard: UInt8 = 3
+    static let member: UInt8 = 4
+    static let echo: UInt8 = 5
+    static let report: UInt8 = 6
+    static let directives: UInt8 = 7
+    static let request: UInt8 = 8
+    static let answer: UInt8 = 9
+    static let configVersion: UInt8 = 10
+    static let configDigest: UInt8 = 11
+  }
+
+  static func encode(_ beat: Heartbeat, into out: inout RecordWriter) throws(WireError) {
+    try out.counter(Beat.term, beat.membership.term, of: "term")
+    out.node(Beat.leader, beat.membership.leader)
+    try out.nodes(Beat.heard, beat.membership.heard, of: "node list")
+    try out.nodes(Beat.member, beat.membership.members, of: "node list")
+    try out.list(Beat.echo, beat.membership.echoes, limit: maxNodes, of: "echo list") {
+      (echo: inout RecordWriter, element) throws(WireError) in
+      echo.node(1, element.node)
+      echo.signed(2, element.stamp)
     }
-    out.bool(beat.report != nil)
     if let report = beat.report {
-      out.bool(report.probed)
-      out.u8(report.mode == .standby ? 1 : 0)
-      try out.count(report.resources.count, limit: maxReported, of: "resource list")
-      for resource in report.resources {
-        out.string(resource.id.rawValue)
-        out.u8(roleCode(resource.role))
-        out.u32(UInt32(clamping: resource.failCount))
-        out.u64(resource.lastStartToken ?? 0)
-        out.bool(resource.lastFailure != nil)
-        if let failure = resource.lastFailure {
-          out.u8(actionCode(failure.action))
-          out.i32(failure.code)
-          out.string(failure.reason)
-          out.i64(failure.wallTime)
+      try out.record(Beat.report) { (record: inout RecordWriter) throws(WireError) in
+        record.bool(1, report.probed)
+        record.unsigned(2, report.mode == .standby ? 1 : 0)
+        try record.list(3, report.resources, limit: maxReported, of: "resource list") {
+          (entry: inout RecordWriter, resource) throws(WireError) in
+          try entry.string(1, resource.id.rawValue)
+          entry.unsigned(2, UInt64(roleCode(resource.role)))
+          entry.unsigned(3, UInt64(UInt32(clamping: resource.failCount)))
+          if let token = resource.lastStartToken { entry.unsigned(4, token) }
+          if let failure = resource.lastFailure {
+            try entry.record(5) { (record: inout RecordWriter) throws(WireError) in
+              record.unsigned(1, UInt64(actionCode(failure.action)))
+              record.signed(2, Int64(failure.code))
+              try record.string(3, failure.reason)
+              record.signed(4, failure.wallTime)
+            }
+          }
         }
       }
     }
-    out.bool(beat.directives != nil)
     if let directives = beat.directives {
-      try out.count(directives.assignments.count, limit: maxResources, of: "assignment list")
-      for assignment in directives.assignments {
-        out.string(assignment.resource.rawValue)
-        out.u32(assignment.node.rawValue)
-        out.u64(assignment.token)
+      try out.record(Beat.directives) { (record: inout RecordWriter) throws(WireError) in
+        try record.list(1, directives.assignments, limit: maxResources, of: "assignment list") {
+          (entry: inout RecordWriter, assignment) throws(WireError) in
+          try entry.string(1, assignment.resource.rawValue)
+          entry.node(2, assignment.node)
+          entry.unsigned(3, assignment.token)
+        }
       }
     }
-    try out.count(beat.requests.count, limit: maxRequests, of: "request list")
-    for request in beat.requests {
-      out.u64(request.id)
+    try out.list(Beat.request, beat.requests, limit: maxRequests, of: "request list") {
+      (entry: inout RecordWriter, request) throws(WireError) in
+      entry.unsigned(1, request.id)
       switch request.kind {
       case .move(let resource, let target):
-        out.u8(1)
-        out.string(resource.rawValue)
-        out.optionalNode(target)
+        entry.unsigned(2, 1)
+        try entry.string(3, resource.rawValue)
+        entry.node(4, target)
       }
     }
-    try out.count(beat.answers.count, limit: maxAnswers, of: "answer list")
-    for answer in beat.answers {
-      out.u32(answer.origin.rawValue)
-      out.u64(answer.id)
-      out.bool(answer.accepted)
-      out.string(answer.message)
-      out.bool(answer.configVersion != nil)
-      if let version = answer.configVersion { try encode(version, into: &out) }
+    try out.list(Beat.answer, beat.answers, limit: maxAnswers, of: "answer list") {
+      (entry: inout RecordWriter, answer) throws(WireError) in
+      entry.node(1, answer.origin)
+      entry.unsigned(2, answer.id)
+      entry.bool(3, answer.accepted)
+      try entry.string(4, answer.message)
+      if let configVersion = answer.configVersion { try version(5, configVersion, into: &entry) }
     }
-    try encode(beat.config.version, into: &out)
-    out.u64(beat.config.digest)
+    try version(Beat.configVersion, beat.config.version, into: &out)
+    out.unsigned(Beat.configDigest, beat.config.digest)
   }
 
-  static func encode(_ version: ConfigVersion, into out: inout WireWriter) throws(WireError) {
-    try out.counter(version.epoch, of: "configuration epoch")
-    try out.counter(version.version, of: "configuration version")
-  }
-
-  static func decodeVersion(_ reader: inout WireReader) throws(WireError) -> ConfigVersion {
-    ConfigVersion(
-      epoch: try reader.counter(of: "configuration epoch"), version: try reader.counter(of: "configuration version"))
-  }
-
-  static func decodeHeartbeat(_ reader: inout WireReader) throws(WireError) -> Heartbeat {
-    let term = try reader.counter(of: "term")
-    let leader = try reader.optionalNode()
-    let heard = try decodeNodes(&reader)
-    let members = try decodeNodes(&reader)
-    var echoes: [MembershipBeat.Echo] = []
-    for _ in 0..<(try reader.count(limit: maxNodes, of: "echo list")) {
-      echoes.append(MembershipBeat.Echo(node: NodeID(try reader.u32()), stamp: try reader.i64()))
+  static func version(_ tag: UInt8, _ version: ConfigVersion, into out: inout RecordWriter) throws(WireError) {
+    try out.record(tag) { (record: inout RecordWriter) throws(WireError) in
+      try record.counter(1, version.epoch, of: "configuration epoch")
+      try record.counter(2, version.version, of: "configuration version")
     }
-    var beat = Heartbeat(
-      membership: MembershipBeat(
-        term: term, leader: leader, heard: heard, members: members, echoes: echoes))
-    if try reader.bool() {
-      let probed = try reader.bool()
-      let mode: NodeMode
-      switch try reader.u8() {
-      case 0: mode = .online
-      case 1: mode = .standby
-      case let other: throw .invalid("node mode \(other)")
+  }
+
+  static func decodeVersion(_ field: RecordField) throws(WireError) -> ConfigVersion {
+    var version = ConfigVersion.initial
+    var reader = field.record()
+    try reader.forEach { (inner) throws(WireError) in
+      switch inner.tag {
+      case 1: version.epoch = try inner.counter(of: "configuration epoch")
+      case 2: version.version = try inner.counter(of: "configuration version")
+      default: break
       }
-      var resources: [ResourceReport] = []
-      for _ in 0..<(try reader.count(limit: maxReported, of: "resource list")) {
-        let id = ResourceID(try reader.string())
-        let role = try role(from: try reader.u8())
-        let failCount = Int(try reader.u32())
-        let token = try reader.u64()
-        var failure: ResourceFailure?
-        if try reader.bool() {
-          failure = ResourceFailure(
-            action: try action(from: try reader.u8()), code: try reader.i32(), reason: try reader.string(),
-            wallTime: try reader.i64())
+    }
+    return version
+  }
+
+  static func decodeHeartbeat(_ reader: inout RecordReader) throws(WireError) -> Heartbeat {
+    var beat = Heartbeat(membership: MembershipBeat(term: 0, leader: nil, heard: [], members: []))
+    let limits: [UInt8: (Int, String)] = [
+      Beat.heard: (maxNodes, "node list"), Beat.member: (maxNodes, "node list"), Beat.echo: (maxNodes, "echo list"),
+      Beat.request: (maxRequests, "request list"), Beat.answer: (maxAnswers, "answer list"),
+      Beat.report: (1, "report"), Beat.directives: (1, "directives"),
+    ]
+    try reader.forEach(limits: limits) { (field) throws(WireError) in
+      switch field.tag {
+      case Beat.term: beat.membership.term = try field.counter(of: "term")
+      case Beat.leader: beat.membership.leader = try field.node()
+      case Beat.heard: beat.membership.heard.append(try field.node())
+      case Beat.member: beat.membership.members.append(try field.node())
+      case Beat.echo:
+        var node: NodeID?
+        var stamp: Int64 = 0
+        var inner = field.record()
+        try inner.forEach { (part) throws(WireError) in
+          switch part.tag {
+          case 1: node = try part.node()
+          case 2: stamp = try part.signed()
+          default: break
+          }
         }
-        resources.append(
-          ResourceReport(
-            id: id, role: role, failCount: failCount, lastFailure: failure, lastStartToken: token == 0 ? nil : token))
+        guard let node else { throw .invalid("echo without a node") }
+        beat.membership.echoes.append(MembershipBeat.Echo(node: node, stamp: stamp))
+      case Beat.report: beat.report = try decodeReport(field)
+      case Beat.directives:
+        var assignments: [Assignment] = []
+        var inner = field.record()
+        try inner.forEach(limits: [1: (maxResources, "assignment list")]) { (part) throws(WireError) in
+          guard part.tag == 1 else { return }
+          var resource: ResourceID?
+          var node: NodeID?
+          var token: UInt64 = 0
+          var entry = part.record()
+          try entry.forEach { (value) throws(WireError) in
+            switch value.tag {
+            case 1: resource = ResourceID(try value.string())
+            case 2: node = try value.node()
+            case 3: token = try value.unsigned()
+            default: break
+            }
+          }
+          guard let resource, let node else { throw .invalid("assignment without a resource or node") }
+          assignments.append(Assignment(resource: resource, node: node, token: token))
+        }
+        beat.directives = Directives(assignments: assignments)
+      case Beat.request:
+        var id: UInt64 = 0
+        var kind: UInt64 = 0
+        var resource: ResourceID?
+        var target: NodeID?
+        var inner = field.record()
+        try inner.forEach { (part) throws(WireError) in
+          switch part.tag {
+          case 1: id = try part.unsigned()
+          case 2: kind = try part.unsigned()
+          case 3: resource = ResourceID(try part.string())
+          case 4: target = try part.node()
+          default: break
+          }
+        }
+        // A request of a kind this version does not know is left to the
+        // leader that does: skipped, not refused.
+        guard kind == 1 else { return }
+        guard let resource else { throw .invalid("move without a resource") }
+        beat.requests.append(OperatorRequest(id: id, kind: .move(resource, target: target)))
+      case Beat.answer:
+        var origin: NodeID?
+        var answer = RequestAnswer(origin: NodeID(1), id: 0, accepted: false, message: "")
+        var inner = field.record()
+        try inner.forEach { (part) throws(WireError) in
+          switch part.tag {
+          case 1: origin = try part.node()
+          case 2: answer.id = try part.unsigned()
+          case 3: answer.accepted = try part.bool()
+          case 4: answer.message = String(try part.string().utf8Prefix(ClusterLimits.answerBytes))
+          case 5: answer.configVersion = try decodeVersion(part)
+          default: break
+          }
+        }
+        guard let origin else { throw .invalid("answer without an origin") }
+        answer.origin = origin
+        beat.answers.append(answer)
+      case Beat.configVersion: beat.config.version = try decodeVersion(field)
+      case Beat.configDigest: beat.config.digest = try field.unsigned()
+      default: break
       }
-      beat.report = NodeReport(probed: probed, mode: mode, resources: resources)
     }
-    if try reader.bool() {
-      var assignments: [Assignment] = []
-      for _ in 0..<(try reader.count(limit: maxResources, of: "assignment list")) {
-        assignments.append(
-          Assignment(
-            resource: ResourceID(try reader.string()), node: NodeID(try reader.u32()), token: try reader.u64()))
-      }
-      beat.directives = Directives(assignments: assignments)
-    }
-    for _ in 0..<(try reader.count(limit: maxRequests, of: "request list")) {
-      let id = try reader.u64()
-      switch try reader.u8() {
-      case 1:
-        beat.requests.append(
-          OperatorRequest(id: id, kind: .move(ResourceID(try reader.string()), target: try reader.optionalNode())))
-      case let other: throw .invalid("request kind \(other)")
-      }
-    }
-    for _ in 0..<(try reader.count(limit: maxAnswers, of: "answer list")) {
-      var answer = RequestAnswer(
-        origin: NodeID(try reader.u32()), id: try reader.u64(), accepted: try reader.bool(),
-        message: try reader.string())
-      if try reader.bool() { answer.configVersion = try decodeVersion(&reader) }
-      beat.answers.append(answer)
-    }
-    beat.config = ConfigStamp(version: try decodeVersion(&reader), digest: try reader.u64())
     return beat
   }
 
-  static func encodeNodes(_ nodes: [NodeID], into out: inout WireWriter) throws(WireError) {
-    try out.count(nodes.count, limit: maxNodes, of: "node list")
-    for node in nodes { out.u32(node.rawValue) }
-  }
-
-  static func decodeNodes(_ reader: inout WireReader) throws(WireError) -> [NodeID] {
-    var nodes: [NodeID] = []
-    for _ in 0..<(try reader.count(limit: maxNodes, of: "node list")) {
-      nodes.append(NodeID(try reader.u32()))
+  static func decodeReport(_ field: RecordField) throws(WireError) -> NodeReport {
+    var report = NodeReport(probed: false, mode: .online, resources: [])
+    var reader = field.record()
+    try reader.forEach(limits: [3: (maxReported, "resource list")]) { (part) throws(WireError) in
+      switch part.tag {
+      case 1: report.probed = try part.bool()
+      case 2:
+        switch try part.unsigned() {
+        case 0: report.mode = .online
+        case 1: report.mode = .standby
+        case let other: throw .invalid("node mode \(other)")
+        }
+      case 3:
+        var id: ResourceID?
+        var entry = ResourceReport(id: "", role: .unknown)
+        var inner = part.record()
+        try inner.forEach { (value) throws(WireError) in
+          switch value.tag {
+          case 1: id = ResourceID(try value.string())
+          case 2: entry.role = try role(from: try value.unsigned(as: UInt8.self))
+          case 3: entry.failCount = Int(try value.unsigned(as: UInt32.self))
+          case 4: entry.lastStartToken = try value.unsigned()
+          case 5:
+            var failure = ResourceFailure(action: .monitor, code: 0, reason: "", wallTime: 0)
+            var fields = value.record()
+            try fields.forEach { (item) throws(WireError) in
+              switch item.tag {
+              case 1: failure.action = try action(from: try item.unsigned(as: UInt8.self))
+              case 2:
+                guard let code = Int32(exactly: try item.signed()) else { throw .invalid("exit code out of range") }
+                failure.code = code
+              case 3: failure.reason = String(try item.string().utf8Prefix(ClusterLimits.failureReasonBytes))
+              case 4: failure.wallTime = try item.signed()
+              default: break
+              }
+            }
+            entry.lastFailure = failure
+          default: break
+          }
+        }
+        guard let id else { throw .invalid("resource report without an id") }
+        entry.id = id
+        report.resources.append(entry)
+      default: break
+      }
     }
-    return nodes
+    return report
   }
 
   static let roles: [ResourceRole] = [.unknown, .stopped, .starting, .started, .stopping, .failed, .blocked]

@@ -24,7 +24,7 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
   }
 }
 
-/// Big-endian writer for the payload.
+/// Big-endian writer for the fixed header.
 public struct WireWriter: Sendable {
   public private(set) var bytes: [UInt8] = []
   public init() {}
@@ -37,32 +37,6 @@ public struct WireWriter: Sendable {
   public mutating func i32(_ value: Int32) { u32(UInt32(bitPattern: value)) }
   public mutating func i64(_ value: Int64) { u64(UInt64(bitPattern: value)) }
 
-  public mutating func string(_ value: String) {
-    // Cut on a character boundary: a split UTF-8 sequence would make the
-    // receiver reject the whole packet.
-    let utf8 = Array(value.utf8Prefix(Int(UInt16.max)).utf8)
-    u16(UInt16(utf8.count))
-    bytes += utf8
-  }
-
-  /// An element count, refused above the same `limit` the reader applies:
-  /// the encoder never produces a packet its peers would drop.
-  public mutating func count(_ value: Int, limit: Int, of what: String) throws(WireError) {
-    guard value >= 0, value <= limit, value <= Int(UInt16.max) else { throw .tooLarge(what, value) }
-    u16(UInt16(value))
-  }
-
-  /// A counter that only grows (a term, a configuration version), refused
-  /// above `ClusterLimits.largestCounter` as the reader refuses it.
-  public mutating func counter(_ value: UInt64, of what: String) throws(WireError) {
-    guard value <= ClusterLimits.largestCounter else { throw .invalid("\(what) \(value) is beyond any real cluster") }
-    u64(value)
-  }
-
-  public mutating func optionalNode(_ value: HactlModelNodeID?) {
-    u32(value?.rawValue ?? 0)
-  }
-
   mutating func append(_ value: UInt64, width: Int) {
     for shift in stride(from: (width - 1) * 8, through: 0, by: -8) {
       bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
@@ -70,7 +44,7 @@ public struct WireWriter: Sendable {
   }
 }
 
-/// Big-endian reader that throws on every malformed input.
+/// Big-endian reader for the fixed header; throws on every malformed input.
 public struct WireReader: Sendable {
   let bytes: [UInt8]
   public private(set) var offset: Int
@@ -105,31 +79,4 @@ public struct WireReader: Sendable {
   public mutating func u64() throws(WireError) -> UInt64 { try read(width: 8) }
   public mutating func i32() throws(WireError) -> Int32 { Int32(bitPattern: try u32()) }
   public mutating func i64() throws(WireError) -> Int64 { Int64(bitPattern: try u64()) }
-
-  public mutating func string() throws(WireError) -> String {
-    let length = Int(try u16())
-    let raw = try take(length)
-    guard let text = String(validating: raw, as: UTF8.self) else { throw .invalid("string is not UTF-8") }
-    return text
-  }
-
-  /// An element count, refused above `limit` before anything is allocated.
-  public mutating func count(limit: Int, of what: String) throws(WireError) -> Int {
-    let value = Int(try u16())
-    guard value <= limit else { throw .tooLarge(what, value) }
-    return value
-  }
-
-  /// A counter that only grows (a term, a configuration version): one
-  /// near the top of its range would make `+ 1` trap later.
-  public mutating func counter(of what: String) throws(WireError) -> UInt64 {
-    let value = try u64()
-    guard value <= ClusterLimits.largestCounter else { throw .invalid("\(what) \(value) is beyond any real cluster") }
-    return value
-  }
-
-  public mutating func optionalNode() throws(WireError) -> HactlModelNodeID? {
-    let raw = try u32()
-    return raw == 0 ? nil : HactlModelNodeID(raw)
-  }
 }

@@ -184,7 +184,9 @@ struct ReplicationTests {
       config: config, local: NodeID(2), incarnation: 1, election: ElectionRecord(term: 4), now: .zero,
       document: current)
     func offer(_ document: ConfigDocument, sequence: UInt64) -> [ControllerEffect] {
-      let header = PacketHeader(sender: NodeID(1), incarnation: 1, sequence: sequence, sentAt: 0)
+      let header = PacketHeader(
+        sender: NodeID(1), receiver: NodeID(2), incarnation: 1, receiverIncarnation: node.incarnation,
+        sequence: sequence, sentAt: 0)
       return node.receive(Packet(header: header, message: .configOffer(document)), now: .zero)
     }
     var changed = config
@@ -352,7 +354,9 @@ struct OfferBoundsTests {
 
   func offer(_ document: ConfigDocument, to node: inout NodeController, sequence: UInt64 = 1) -> [ControllerEffect] {
     let packet = Packet(
-      header: PacketHeader(sender: NodeID(3), incarnation: 9, sequence: sequence, sentAt: 0),
+      header: PacketHeader(
+        sender: NodeID(3), receiver: NodeID(1), incarnation: 9, receiverIncarnation: node.incarnation,
+        sequence: sequence, sentAt: 0),
       message: .configOffer(document))
     return node.receive(packet, now: .zero + .milliseconds(10))
   }
@@ -392,5 +396,51 @@ struct OfferBoundsTests {
     #expect(
       offer(fine, to: &node, sequence: 3).contains { if case .persistConfig = $0 { return true } else { return false } }
     )
+  }
+}
+
+/// Packets recorded before this daemon's boot never count after it.
+struct BootHandshakeTests {
+  func beat(_ term: UInt64) -> Message {
+    .heartbeat(Heartbeat(membership: MembershipBeat(term: term, leader: NodeID(2), heard: [NodeID(1)], members: [])))
+  }
+
+  @Test func aPacketNamingAnEarlierBootIsOnlyAHandshake() {
+    let config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 500, election: ElectionRecord(term: 3), now: .zero)
+    // Recorded while this node ran as boot 400: it names boot 400.
+    let replayed = Packet(
+      header: PacketHeader(
+        sender: NodeID(2), receiver: NodeID(1), incarnation: 77, receiverIncarnation: 400, sequence: 9, sentAt: 0),
+      message: beat(9))
+    let answer = node.receive(replayed, now: .zero + .milliseconds(10))
+    #expect(!node.membership.isAlive(NodeID(2)), "a packet for another boot proved the peer alive")
+    #expect(node.membership.term == 3, "a packet for another boot raised the term")
+    #expect(node.counters.packetsBeforeHandshake == 1)
+    // It did tell which boot the peer runs: the answer names it at once.
+    #expect(node.receiverIncarnation(for: NodeID(2)) == 77)
+    #expect(answer.contains { if case .send(to: NodeID(2), _) = $0 { return true } else { return false } })
+    // The peer's next packet names this boot: now it counts.
+    let fresh = Packet(
+      header: PacketHeader(
+        sender: NodeID(2), receiver: NodeID(1), incarnation: 77, receiverIncarnation: 500, sequence: 10, sentAt: 0),
+      message: beat(9))
+    _ = node.receive(fresh, now: .zero + .milliseconds(20))
+    #expect(node.membership.isAlive(NodeID(2)))
+    #expect(node.membership.term == 9)
+  }
+
+  @Test func aPacketMeantForAnotherMemberIsRefused() {
+    let config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 500, election: ElectionRecord(term: 3), now: .zero)
+    let elsewhere = Packet(
+      header: PacketHeader(
+        sender: NodeID(2), receiver: NodeID(3), incarnation: 77, receiverIncarnation: 500, sequence: 1, sentAt: 0),
+      message: beat(9))
+    _ = node.receive(elsewhere, now: .zero + .milliseconds(10))
+    #expect(!node.membership.isAlive(NodeID(2)))
+    #expect(node.counters.packetsFromStrangers == 1)
   }
 }

@@ -197,7 +197,7 @@ struct ShutdownEdgeTests {
     let deadline = ContinuousClock.now + .seconds(10)
     func logged() -> Bool {
       let log = cluster.tail(of: cluster.logPath("alpha"), lines: 100)
-      return ["SIGHUP: ignored", "SIGUSR1: ignored", "SIGUSR2: ignored"].allSatisfy(log.contains)
+      return ["SIGHUP: keys reloaded", "SIGUSR1: ignored", "SIGUSR2: ignored"].allSatisfy(log.contains)
     }
     while !logged() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
     #expect(logged(), "\(cluster.tail(of: cluster.logPath("alpha")))")

@@ -41,34 +41,48 @@ struct DaemonInputTests {
     let config = try ConfigLoader.load(path: cluster.configPath)
     let realKey = try ClusterKey.load(path: config.cluster.keyFile, clusterName: config.cluster.name)
     let wrongKey = ClusterKey(secret: Array(repeating: 9, count: 64), clusterName: config.cluster.name)
-    // A heartbeat from beta claiming leadership of a huge term, from an old boot.
-    let forged = Packet(
-      header: PacketHeader(sender: NodeID(2), incarnation: 1, sequence: 1),
-      message: .heartbeat(
-        Heartbeat(membership: MembershipBeat(term: 1_000_000, leader: NodeID(2), heard: [], members: [NodeID(2)]))))
-    let forgedBytes = try PacketCodec.encode(forged)
+    let alphaBoot = try #require(
+      UInt64(
+        try String(contentsOfFile: cluster.stateFolder("alpha") + "/incarnation", encoding: .utf8)
+          .trimmingCharacters(in: .whitespacesAndNewlines)))
+    // A heartbeat from beta claiming leadership of a huge term, from an old
+    // boot of beta, naming alpha's current boot.
+    func forged(to receiver: UInt32 = 1) -> Packet {
+      Packet(
+        header: PacketHeader(
+          sender: NodeID(2), receiver: NodeID(receiver), incarnation: 1, receiverIncarnation: alphaBoot, sequence: 1),
+        message: .heartbeat(
+          Heartbeat(membership: MembershipBeat(term: 1_000_000, leader: NodeID(2), heard: [], members: [NodeID(2)]))))
+    }
+    let real = PacketSealer(protection: .encrypted, local: NodeID(2), current: realKey)
+    let wrong = PacketSealer(protection: .encrypted, local: NodeID(2), current: wrongKey)
     for _ in 0..<10 { sendUDP(Array("garbage".utf8), to: port) }
-    for _ in 0..<5 { sendUDP(wrongKey.seal(forgedBytes), to: port) }
-    for _ in 0..<3 { sendUDP(realKey.seal([1, 2, 3, 4]), to: port) }
-    for _ in 0..<2 { sendUDP(realKey.seal(forgedBytes), to: port) }
+    for _ in 0..<5 { sendUDP(try wrong.seal(forged()), to: port) }
+    for _ in 0..<3 { sendUDP(try real.seal(forged(to: 3)), to: port) }
+    for _ in 0..<2 { sendUDP(try real.seal(forged()), to: port) }
 
     let after = try await cluster.waitFor(via: "alpha", timeout: .seconds(10)) { status in
       guard let traffic = status.traffic else { return false }
-      return traffic.failedAuthentication >= 15 && traffic.malformed >= 3 && traffic.replayed >= 2
+      return traffic.failedAuthentication >= 5 && traffic.malformed >= 10 && traffic.replayed >= 2
+        && traffic.unknownSender >= 3
     }
     let traffic = try #require(after.traffic)
     // The control socket is for root and the admin group only.
     var info = stat()
     #expect(stat(cluster.socketPath("alpha"), &info) == 0)
     #expect(info.st_mode & 0o777 == 0o660)
-    #expect(traffic.failedAuthentication == 15)
-    #expect(traffic.malformed == 3)
+    #expect(traffic.failedAuthentication == 5)
+    #expect(traffic.malformed == 10)
     #expect(traffic.replayed == 2)
+    #expect(traffic.unknownSender == 3)
+    #expect(traffic.key == ClusterKey.hex(realKey.id))
     // None of it changed anything: same term, same leader, still running.
     #expect(after.term < 1_000_000)
     #expect(after.resource("marker")?.state == .started)
     #expect(after.nodes.allSatisfy { $0.state == .online })
-    #expect(StatusText.render(after).contains("dropped: 15 failed authentication, 3 malformed, 2 replayed"))
+    #expect(
+      StatusText.render(after).contains(
+        "dropped: 5 failed authentication, 10 malformed, 2 replayed, 3 from unknown senders"))
   }
 
   func runDaemon(_ arguments: [String]) throws -> Tool.Result { try Tool.run(try Tool.hactld(), arguments) }

@@ -13,12 +13,15 @@ struct TransportTests {
   @Test func largePacketsArriveWholeAndAuthenticated() async throws {
     let ports = try LocalCluster.freeUDPPorts(count: 2)
     let key = ClusterKey(secret: Array(repeating: 7, count: 32), clusterName: "big")
+    func sealer(_ local: UInt32) -> PacketSealer {
+      PacketSealer(protection: .encrypted, local: NodeID(local), current: key)
+    }
     let endpoints = ports.map { Endpoint(host: "127.0.0.1", port: $0) }
     let group = MultiThreadedEventLoopGroup.singleton
     let sender = try await UDPTransport.bind(
-      links: [endpoints[0]], peers: [NodeID(2): [endpoints[1]]], key: key, group: group)
+      links: [endpoints[0]], peers: [NodeID(2): [endpoints[1]]], sealer: sealer(1), group: group)
     let receiver = try await UDPTransport.bind(
-      links: [endpoints[1]], peers: [NodeID(1): [endpoints[0]]], key: key, group: group)
+      links: [endpoints[1]], peers: [NodeID(1): [endpoints[0]]], sealer: sealer(2), group: group)
     // A leader's heartbeat with many answers (NIO's default would cut it at
     // 2048 bytes), and a configuration at its size limit.
     let answers = (0..<ClusterLimits.answersKept).map {
@@ -39,10 +42,11 @@ struct TransportTests {
     var sent: [Packet] = []
     for (index, message) in messages.enumerated() {
       let packet = Packet(
-        header: PacketHeader(sender: NodeID(1), incarnation: 1, sequence: UInt64(index + 1)), message: message)
+        header: PacketHeader(sender: NodeID(1), receiver: NodeID(2), incarnation: 1, sequence: UInt64(index + 1)),
+        message: message)
       let bytes = try PacketCodec.encode(packet)
       #expect(bytes.count > 2048)
-      sender.send(bytes, to: NodeID(2))
+      try sender.send(packet)
       sent.append(packet)
     }
     var received: [Packet] = []
