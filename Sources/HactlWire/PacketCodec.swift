@@ -161,7 +161,7 @@ public enum PacketCodec {
     case .heartbeat: return .heartbeat(try decodeHeartbeat(&reader))
     case .voteRequest:
       var request = VoteRequest(term: 0)
-      try reader.forEach { (field) throws(WireError) in
+      try reader.readFields { (field) throws(WireError) in
         switch field.tag {
         case 1: request.term = try field.counter(of: "term")
         case 2: request.preVote = try field.bool()
@@ -172,7 +172,7 @@ public enum PacketCodec {
       return .voteRequest(request)
     case .voteReply:
       var reply = VoteReply(term: 0, granted: false)
-      try reader.forEach { (field) throws(WireError) in
+      try reader.readFields { (field) throws(WireError) in
         switch field.tag {
         case 1: reply.term = try field.counter(of: "term")
         case 2: reply.granted = try field.bool()
@@ -183,7 +183,7 @@ public enum PacketCodec {
       return .voteReply(reply)
     case .configOffer:
       var document = ConfigDocument(version: .initial, base: .initial, text: "")
-      try reader.forEach { (field) throws(WireError) in
+      try reader.readFields { (field) throws(WireError) in
         switch field.tag {
         case 1: document.version = try decodeVersion(field)
         case 2: document.base = try decodeVersion(field)
@@ -194,7 +194,7 @@ public enum PacketCodec {
       return .configOffer(document)
     case .configProposal:
       var proposal = ConfigProposal(id: 0, text: "")
-      try reader.forEach { (field) throws(WireError) in
+      try reader.readFields { (field) throws(WireError) in
         switch field.tag {
         case 1: proposal.id = try field.unsigned()
         case 2: proposal.text = try field.string()
@@ -309,7 +309,7 @@ public enum PacketCodec {
   static func decodeVersion(_ field: RecordField) throws(WireError) -> ConfigVersion {
     var version = ConfigVersion.initial
     var reader = field.record()
-    try reader.forEach { (inner) throws(WireError) in
+    try reader.readFields { (inner) throws(WireError) in
       switch inner.tag {
       case 1: version.epoch = try inner.counter(of: "configuration epoch")
       case 2: version.version = try inner.counter(of: "configuration version")
@@ -326,7 +326,7 @@ public enum PacketCodec {
       Beat.request: (maxRequests, "request list"), Beat.answer: (maxAnswers, "answer list"),
       Beat.report: (1, "report"), Beat.directives: (1, "directives"),
     ]
-    try reader.forEach(limits: limits) { (field) throws(WireError) in
+    try reader.readFields(limits: limits) { (field) throws(WireError) in
       switch field.tag {
       case Beat.term: beat.membership.term = try field.counter(of: "term")
       case Beat.leader: beat.membership.leader = try field.node()
@@ -336,7 +336,7 @@ public enum PacketCodec {
         var node: NodeID?
         var stamp: Int64 = 0
         var inner = field.record()
-        try inner.forEach { (part) throws(WireError) in
+        try inner.readFields { (part) throws(WireError) in
           switch part.tag {
           case 1: node = try part.node()
           case 2: stamp = try part.signed()
@@ -349,13 +349,13 @@ public enum PacketCodec {
       case Beat.directives:
         var assignments: [Assignment] = []
         var inner = field.record()
-        try inner.forEach(limits: [1: (maxResources, "assignment list")]) { (part) throws(WireError) in
+        try inner.readFields(limits: [1: (maxResources, "assignment list")]) { (part) throws(WireError) in
           guard part.tag == 1 else { return }
           var resource: ResourceID?
           var node: NodeID?
           var token: UInt64 = 0
           var entry = part.record()
-          try entry.forEach { (value) throws(WireError) in
+          try entry.readFields { (value) throws(WireError) in
             switch value.tag {
             case 1: resource = ResourceID(try value.string())
             case 2: node = try value.node()
@@ -373,7 +373,7 @@ public enum PacketCodec {
         var resource: ResourceID?
         var target: NodeID?
         var inner = field.record()
-        try inner.forEach { (part) throws(WireError) in
+        try inner.readFields { (part) throws(WireError) in
           switch part.tag {
           case 1: id = try part.unsigned()
           case 2: kind = try part.unsigned()
@@ -391,7 +391,7 @@ public enum PacketCodec {
         var origin: NodeID?
         var answer = RequestAnswer(origin: NodeID(1), id: 0, accepted: false, message: "")
         var inner = field.record()
-        try inner.forEach { (part) throws(WireError) in
+        try inner.readFields { (part) throws(WireError) in
           switch part.tag {
           case 1: origin = try part.node()
           case 2: answer.id = try part.unsigned()
@@ -415,7 +415,7 @@ public enum PacketCodec {
   static func decodeReport(_ field: RecordField) throws(WireError) -> NodeReport {
     var report = NodeReport(probed: false, mode: .online, resources: [])
     var reader = field.record()
-    try reader.forEach(limits: [3: (maxReported, "resource list")]) { (part) throws(WireError) in
+    try reader.readFields(limits: [3: (maxReported, "resource list")]) { (part) throws(WireError) in
       switch part.tag {
       case 1: report.probed = try part.bool()
       case 2:
@@ -428,7 +428,7 @@ public enum PacketCodec {
         var id: ResourceID?
         var entry = ResourceReport(id: "", role: .unknown)
         var inner = part.record()
-        try inner.forEach { (value) throws(WireError) in
+        try inner.readFields { (value) throws(WireError) in
           switch value.tag {
           case 1: id = ResourceID(try value.string())
           case 2: entry.role = try role(from: try value.unsigned(as: UInt8.self))
@@ -437,7 +437,7 @@ public enum PacketCodec {
           case 5:
             var failure = ResourceFailure(action: .monitor, code: 0, reason: "", wallTime: 0)
             var fields = value.record()
-            try fields.forEach { (item) throws(WireError) in
+            try fields.readFields { (item) throws(WireError) in
               switch item.tag {
               case 1: failure.action = try action(from: try item.unsigned(as: UInt8.self))
               case 2:

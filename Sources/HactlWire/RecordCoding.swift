@@ -179,7 +179,7 @@ public struct RecordReader: Sendable {
 
   /// Every field, each handed to `body`; a list's elements are counted
   /// against `limits` (tag → most) before anything is kept.
-  public mutating func forEach(
+  public mutating func readFields(
     limits: [UInt8: (Int, String)] = [:], _ body: (RecordField) throws(WireError) -> Void
   ) throws(WireError) {
     var counts: [UInt8: Int] = [:]
