@@ -82,6 +82,7 @@ public enum StatusText {
           + "\(traffic.replayed) replayed, \(traffic.unknownSender) from unknown senders"
         if traffic.unsupported > 0 { line += ", \(traffic.unsupported) from a newer version" }
       }
+      if traffic.earlierBoot > 0 { line += "; \(traffic.earlierBoot) named an earlier boot of this node" }
       lines.append("")
       lines.append(line)
       if let key = traffic.key {

@@ -100,7 +100,8 @@ actor DaemonCore {
         failedAuthentication: wire.failedAuthentication,
         malformed: wire.malformed, replayed: counted.packetsReplayed + counted.packetsStale,
         unknownSender: counted.packetsFromStrangers + wire.misdirected, unsupported: wire.unsupported,
-        key: ClusterKey.hex(keys.current), nextKey: keys.next.map(ClusterKey.hex))
+        earlierBoot: counted.packetsBeforeHandshake, key: ClusterKey.hex(keys.current),
+        nextKey: keys.next.map(ClusterKey.hex))
       return ControlResponse(ok: true, status: status)
     case .migrate(let resource, let node):
       return await wait(for: controller.requestMove(resource: resource, to: node, now: now))

@@ -80,13 +80,17 @@ public struct TrafficStatus: Sendable, Codable, Equatable {
   /// Another format version, or a message kind this version does not know:
   /// a newer peer during an upgrade.
   public var unsupported: Int
+  /// Authentic, but naming an earlier boot of this daemon: sent before the
+  /// peer heard it restart (a few after each restart), or recorded and
+  /// replayed. They count for nothing.
+  public var earlierBoot: Int
   /// The key this node seals with, and the next one of a rotation (hex ids).
   public var key: String?
   public var nextKey: String?
 
   public init(
     sent: Int, bytesSent: Int = 0, received: Int, failedAuthentication: Int, malformed: Int, replayed: Int,
-    unknownSender: Int, unsupported: Int = 0, key: String? = nil, nextKey: String? = nil
+    unknownSender: Int, unsupported: Int = 0, earlierBoot: Int = 0, key: String? = nil, nextKey: String? = nil
   ) {
     self.sent = sent
     self.bytesSent = bytesSent
@@ -96,6 +100,7 @@ public struct TrafficStatus: Sendable, Codable, Equatable {
     self.replayed = replayed
     self.unknownSender = unknownSender
     self.unsupported = unsupported
+    self.earlierBoot = earlierBoot
     self.key = key
     self.nextKey = nextKey
   }
@@ -106,6 +111,7 @@ public struct TrafficStatus: Sendable, Codable, Equatable {
     case bytesSent = "bytes_sent"
     case unknownSender = "unknown_sender"
     case nextKey = "next_key"
+    case earlierBoot = "earlier_boot"
   }
 
   public init(from decoder: any Decoder) throws {
@@ -118,6 +124,7 @@ public struct TrafficStatus: Sendable, Codable, Equatable {
     replayed = try container.decode(Int.self, forKey: .replayed)
     unknownSender = try container.decode(Int.self, forKey: .unknownSender)
     unsupported = try container.decodeIfPresent(Int.self, forKey: .unsupported) ?? 0
+    earlierBoot = try container.decodeIfPresent(Int.self, forKey: .earlierBoot) ?? 0
     key = try container.decodeIfPresent(String.self, forKey: .key)
     nextKey = try container.decodeIfPresent(String.self, forKey: .nextKey)
   }
