@@ -95,7 +95,10 @@ let package = Package(
     ),
     .executableTarget(
       name: "membership-bench",
-      dependencies: ["HactlLab", "HactlModel", "HactlConfig", "HactlControl", "HactlDaemon"],
+      dependencies: [
+        "HactlLab", "HactlModel", "HactlConfig", "HactlControl", "HactlDaemon", "HactlTransport", "HactlWire",
+        "HactlMembership",
+      ],
       path: "bench/membership"
     ),
     .testTarget(name: "HactlConfigTests", dependencies: ["HactlConfig"]),

@@ -3,7 +3,10 @@ import HactlConfig
 import HactlControl
 import HactlDaemon
 import HactlLab
+import HactlMembership
 import HactlModel
+import HactlTransport
+import HactlWire
 
 /// Two tables, from real `hactld` processes on 127.0.0.1:
 /// 1. failure detection: SIGKILL a node, time until a survivor's status shows
@@ -11,7 +14,9 @@ import HactlModel
 /// 2. idle cost per node for 2, 8 and 32 nodes: CPU seconds per hour and
 ///    bytes per second sent;
 /// 3. `hactl config apply` latency: asked on a follower, until a quorum
-///    stored it, against the floor of two durable writes in a row.
+///    stored it, against the floor of two durable writes in a row;
+/// 4. the cost of a flood of bad datagrams to one node: CPU per datagram for
+///    each kind, from refused before any cryptography to a failed tag.
 ///
 ///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS] [SIZES, e.g. 2,8,32]
 @main
@@ -24,6 +29,7 @@ enum MembershipBench {
     let sizes = arguments.count > 2 ? arguments[2].split(separator: ",").compactMap { Int($0) } : [2, 8, 32]
     try await idleCost(sizes: sizes, seconds: idleSeconds)
     try await configApply(runs: runs)
+    try await flood(seconds: max(2, idleSeconds / 3))
   }
 
   static func detection(runs: Int) async throws {
@@ -146,5 +152,65 @@ enum MembershipBench {
         format: "| asked on a follower → quorum stored it | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |",
         Statistics.percentile(sorted, 50), Statistics.percentile(sorted, 99), sorted.first!, sorted.last!, floor,
         Statistics.percentile(sorted, 50) / floor))
+  }
+
+  /// Datagrams to one node's port, as fast as one sender manages for
+  /// `seconds`, per kind; the node's CPU per datagram above its idle cost.
+  static func flood(seconds: Double) async throws {
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: ""))
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30)) { $0.leader != nil }
+    let port = cluster.ports["alpha"]!
+    let config = try ConfigLoader.load(path: cluster.configPath)
+    let key = try ClusterKey.load(path: config.cluster.keyFile, clusterName: config.cluster.name)
+    let beta = PacketSealer(protection: .encrypted, local: NodeID(2), current: key)
+    let heartbeat = Packet(
+      header: PacketHeader(sender: NodeID(2), receiver: NodeID(1), incarnation: 1, sequence: 1),
+      message: .heartbeat(Heartbeat(membership: MembershipBeat(term: 1, leader: nil, heard: [], members: []))))
+    let sealed = try beta.seal(heartbeat)
+    var badTag = sealed
+    badTag[badTag.count - 1] ^= 1
+    var stranger = sealed
+    stranger[19] = 99  // sender id 99: nobody in the cluster
+    let kinds: [(String, [UInt8])] = [
+      ("not a hactl packet (bad magic)", Array(repeating: 0x41, count: sealed.count)),
+      ("valid header, unknown sender", stranger),
+      ("valid header, known sender, bad tag (one AEAD open)", badTag),
+    ]
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    func idleCPU() async throws -> Double {
+      let before = cluster.cpuSeconds("alpha") ?? 0
+      try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+      return (cluster.cpuSeconds("alpha") ?? 0) - before
+    }
+    let idle = try await idleCPU()
+    print("")
+    print("| flood of \(sealed.count)-byte datagrams to one node | datagrams/s sent | node CPU µs per datagram |")
+    print("|---|---|---|")
+    for (name, datagram) in kinds {
+      let before = cluster.cpuSeconds("alpha") ?? 0
+      let started = ContinuousClock.now
+      var sent = 0
+      while (ContinuousClock.now - started).seconds < seconds {
+        for _ in 0..<200 {
+          let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+              sendto(fd, datagram, datagram.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+          }
+          if result > 0 { sent += 1 }
+        }
+      }
+      let elapsed = (ContinuousClock.now - started).seconds
+      let used = (cluster.cpuSeconds("alpha") ?? 0) - before - idle * elapsed / seconds
+      try await Task.sleep(for: .milliseconds(300))
+      print(String(format: "| %@ | %.0f | %.2f |", name, Double(sent) / elapsed, max(0, used) / Double(sent) * 1e6))
+    }
   }
 }
