@@ -331,27 +331,44 @@ public final class LocalCluster: @unchecked Sendable {
   }
 
   /// Ports the kernel says are free now on 127.0.0.1 (bound, read, released).
+  /// Free UDP ports on 127.0.0.1 below the kernel's ephemeral range: the
+  /// daemons' sending sockets take ephemeral ports (about N² of them for N
+  /// members), and one of them taking a member's port before that member
+  /// starts would keep it from binding (a 32-node benchmark run lost a node
+  /// that way).
   public static func freeUDPPorts(count: Int) throws -> [UInt16] {
+    let ephemeralStart =
+      (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+      .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
+    let range = 10_000..<max(10_001, min(ephemeralStart, 65_536))
     var ports: [UInt16] = []
     var sockets: [Int32] = []
     defer { for socket in sockets { close(socket) } }
+    var attempts = 0
     while ports.count < count {
+      attempts += 1
+      guard attempts < count * 100 else { throw LabError("no \(count) free UDP ports in \(range)") }
+      let port = UInt16(Int.random(in: range))
+      guard !ports.contains(port) else { continue }
       let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
       guard fd >= 0 else { throw LabError("socket(): \(String(cString: strerror(errno)))") }
-      sockets.append(fd)
       var address = sockaddr_in()
       address.sin_family = sa_family_t(AF_INET)
       address.sin_addr.s_addr = inet_addr("127.0.0.1")
-      address.sin_port = 0
-      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+      address.sin_port = port.bigEndian
       let bound = withUnsafeMutablePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-          bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+          bind(fd, raw, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
         }
       }
-      guard bound else { throw LabError("bind(): \(String(cString: strerror(errno)))") }
-      ports.append(UInt16(bigEndian: address.sin_port))
+      guard bound else {
+        close(fd)
+        continue
+      }
+      sockets.append(fd)
+      ports.append(port)
     }
     return ports
   }
+
 }
