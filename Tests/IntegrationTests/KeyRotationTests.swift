@@ -56,3 +56,30 @@ struct KeyRotationTests {
     #expect(oldID != newID)
   }
 }
+
+/// `encryption: false` is a working mode, not a flag nobody tried: a pair
+/// forms, runs a resource and fails over with packets in clear.
+@Suite(.serialized)
+struct AuthenticatedOnlyTests {
+  @Test func aClusterWithEncryptionOffRunsAndFailsOver() async throws {
+    var options = LocalCluster.Options(
+      resourcesYAML: """
+          - id: marker
+            agent: ocf:hactl:Marker
+            prefer: { node: alpha }
+        """)
+    options.extraClusterYAML = "  encryption: false"
+    let cluster = try LocalCluster(options: options)
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) {
+      $0.resource("marker")?.node == "alpha" && $0.resource("marker")?.state == .started
+    }
+    cluster.crash("alpha")
+    let after = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) {
+      $0.resource("marker")?.node == "beta" && $0.resource("marker")?.state == .started
+    }
+    #expect(after.traffic?.failedAuthentication == 0)
+    #expect(after.traffic?.malformed == 0)
+  }
+}
