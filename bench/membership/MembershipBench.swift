@@ -19,10 +19,15 @@ import HactlWire
 ///    each kind, from refused before any cryptography to a failed tag.
 ///
 ///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS] [SIZES, e.g. 2,8,32]
+///     .build/release/membership-bench flood [SECONDS]
 @main
 enum MembershipBench {
   static func main() async throws {
     let arguments = CommandLine.arguments.dropFirst().map { $0 }
+    if arguments.first == "flood" {
+      try await flood(seconds: arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5)
+      return
+    }
     let runs = arguments.first.flatMap(Int.init) ?? 30
     let idleSeconds = arguments.count > 1 ? Double(arguments[1]) ?? 20 : 20
     try await detection(runs: runs)
@@ -191,9 +196,16 @@ enum MembershipBench {
     }
     let idle = try await idleCPU()
     print("")
-    print("| flood of \(sealed.count)-byte datagrams to one node | datagrams/s sent | node CPU µs per datagram |")
-    print("|---|---|---|")
+    print(
+      "| flood of \(sealed.count)-byte datagrams to one node | sent/s | refused by the node/s | node CPU µs per refused datagram |"
+    )
+    print("|---|---|---|---|")
+    func refused() async throws -> Int {
+      let traffic = try await cluster.status(via: "alpha").traffic!
+      return traffic.malformed + traffic.unknownSender + traffic.failedAuthentication
+    }
     for (name, datagram) in kinds {
+      let refusedBefore = try await refused()
       let before = cluster.cpuSeconds("alpha") ?? 0
       let started = ContinuousClock.now
       var sent = 0
@@ -210,7 +222,12 @@ enum MembershipBench {
       let elapsed = (ContinuousClock.now - started).seconds
       let used = (cluster.cpuSeconds("alpha") ?? 0) - before - idle * elapsed / seconds
       try await Task.sleep(for: .milliseconds(300))
-      print(String(format: "| %@ | %.0f | %.2f |", name, Double(sent) / elapsed, max(0, used) / Double(sent) * 1e6))
+      // The kernel drops what the node cannot read in time: count what it refused.
+      let processed = max(1, try await refused() - refusedBefore)
+      print(
+        String(
+          format: "| %@ | %.0f | %.0f | %.2f |", name, Double(sent) / elapsed, Double(processed) / elapsed,
+          max(0, used) / Double(processed) * 1e6))
     }
   }
 }
