@@ -18,19 +18,7 @@ struct DaemonInputTests {
         monitor: { interval: 1s, timeout: 10s }
     """
 
-  func sendUDP(_ bytes: [UInt8], to port: UInt16) {
-    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) { pointer in
-      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-        sendto(fd, bytes, bytes.count, 0, raw, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
-    }
-  }
+  func sendUDP(_ bytes: [UInt8], to port: UInt16) { try? LoopbackSender().send(bytes, to: port) }
 
   @Test func forgedGarbledAndReplayedPacketsAreDroppedAndCounted() async throws {
     let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))

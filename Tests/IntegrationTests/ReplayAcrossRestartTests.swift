@@ -44,20 +44,6 @@ final class LoopbackRecorder: @unchecked Sendable {
 
 @Suite(.serialized, .enabled(if: getuid() == 0))
 struct ReplayAcrossRestartTests {
-  func send(_ bytes: [UInt8], to port: UInt16) {
-    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
-    }
-  }
-
   /// Packets from its peers, recorded while alpha ran, replayed to alpha
   /// restarted alone: once they gave it quorum; now they count for nothing.
   @Test func packetsRecordedBeforeARestartGiveNoQuorumAfterIt() async throws {
@@ -81,8 +67,9 @@ struct ReplayAcrossRestartTests {
     // peer alive, is the failure.
     _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { $0.localNode == "alpha" }
     var sawQuorum: String?
+    let sender = try LoopbackSender()
     for _ in 0..<30 {
-      for datagram in recorded { send(datagram, to: port) }
+      for datagram in recorded { sender.send(datagram, to: port) }
       try await Task.sleep(for: .milliseconds(20))
       let seen = try await cluster.status(via: "alpha")
       if seen.quorum.quorate || seen.nodes.contains(where: { $0.name != "alpha" && $0.state != .lost }) {

@@ -183,12 +183,7 @@ enum MembershipBench {
       ("valid header, unknown sender", stranger),
       ("valid header, known sender, bad tag (one AEAD open)", badTag),
     ]
-    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let sender = try LoopbackSender()
     func idleCPU() async throws -> Double {
       let before = cluster.cpuSeconds("alpha") ?? 0
       try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
@@ -210,14 +205,7 @@ enum MembershipBench {
       let started = ContinuousClock.now
       var sent = 0
       while (ContinuousClock.now - started).seconds < seconds {
-        for _ in 0..<200 {
-          let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-              sendto(fd, datagram, datagram.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-          }
-          if result > 0 { sent += 1 }
-        }
+        for _ in 0..<200 where sender.send(datagram, to: port) { sent += 1 }
       }
       let elapsed = (ContinuousClock.now - started).seconds
       let used = (cluster.cpuSeconds("alpha") ?? 0) - before - idle * elapsed / seconds
