@@ -43,7 +43,28 @@ actor DaemonCore {
   var now: Instant { Instant(nanoseconds: (clock.now - origin).nanosecondsClamped) }
 
   func start() { perform(controller.start(now: now)) }
-  func tick() { perform(controller.tick(now: now)) }
+  func tick() {
+    perform(controller.tick(now: now))
+    warnAboutNewerPeers()
+  }
+
+  /// Packets this version cannot read (another format, unknown message
+  /// kinds) come from a newer hactld: a mixed cluster is said out loud, at
+  /// most once a minute, not only counted.
+  var unsupportedSeen = 0
+  var lastUnsupportedWarning: ContinuousClock.Instant?
+
+  func warnAboutNewerPeers() {
+    let unsupported = transport.statistics.unsupported
+    guard unsupported > unsupportedSeen else { return }
+    if let last = lastUnsupportedWarning, clock.now - last < .seconds(60) { return }
+    let count = unsupported - unsupportedSeen
+    logger.warning(
+      "\(count) packets in a wire format or of a kind this hactld does not know: a newer version runs on another member; upgrade this one (docs/wire-format.md, Compatibility)"
+    )
+    unsupportedSeen = unsupported
+    lastUnsupportedWarning = clock.now
+  }
   func receive(_ packet: Packet, link: Int) { perform(controller.receive(packet, link: link, now: now)) }
 
   /// Stops every resource here and waits for the stops, as long as the

@@ -73,6 +73,29 @@ struct DaemonInputTests {
         "dropped: 5 failed authentication, 10 malformed, 2 replayed, 3 from unknown senders"))
   }
 
+  /// A newer release's packets are counted apart and said out loud: the
+  /// operator of a half-upgraded cluster learns it from the log.
+  @Test func packetsFromANewerFormatAreCountedAndLogged() async throws {
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))
+    defer { cluster.shutdown() }
+    try cluster.start("alpha")
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { $0.localNode == "alpha" }
+    let port = try #require(cluster.ports["alpha"])
+    let future = Array("HACT".utf8) + [PacketCodec.version + 1] + [UInt8](repeating: 0, count: 120)
+    for _ in 0..<4 { sendUDP(future, to: port) }
+    let status = try await cluster.waitFor(via: "alpha", timeout: .seconds(10)) {
+      ($0.traffic?.unsupported ?? 0) >= 4
+    }
+    #expect(status.traffic?.malformed == 0)
+    let deadline = ContinuousClock.now + .seconds(5)
+    while !cluster.tail(of: cluster.logPath("alpha")).contains("a newer version runs on another member")
+      && ContinuousClock.now < deadline
+    {
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    #expect(cluster.tail(of: cluster.logPath("alpha")).contains("a newer version runs on another member"))
+  }
+
   func runDaemon(_ arguments: [String]) throws -> Tool.Result { try Tool.run(try Tool.hactld(), arguments) }
 
   @Test func daemonRefusesAKeyReadableByOthers() throws {
