@@ -138,13 +138,11 @@ public final class PacketSealer: Sendable {
     }
   }
 
-  /// Which key goes to each peer: the next one once the peer showed it holds
+  /// Which key goes to a peer: the next one once the peer showed it holds
   /// it, else the current one.
-  public func keyFor(_ peer: NodeID) -> UInt32 {
-    state.withLock { state in
-      if let next = state.next, state.peerHolds[peer] == next.id { return next.id }
-      return state.current.id
-    }
+  static func sendingKey(to peer: NodeID?, in state: State) -> ClusterKey {
+    if let peer, let next = state.next, state.peerHolds[peer] == next.id { return next }
+    return state.current
   }
 
   public var keyIDs: (current: UInt32, next: UInt32?) { state.withLock { ($0.current.id, $0.next?.id) } }
@@ -175,13 +173,7 @@ public final class PacketSealer: Sendable {
   public func seal(_ packet: Packet) throws(WireError) -> [UInt8] {
     let (kind, payload) = try PacketCodec.encodePayload(packet.message)
     return state.withLock { state -> [UInt8] in
-      let peer = packet.header.receiver
-      let keyID =
-        peer.map { peer in
-          if let next = state.next, state.peerHolds[peer] == next.id { return next.id }
-          return state.current.id
-        } ?? state.current.id
-      let key = key(keyID, in: state) ?? state.current
+      let key = Self.sendingKey(to: packet.header.receiver, in: state)
       let seal = PacketCodec.Seal(protection: protection.rawValue, keyID: key.id, nextKeyID: state.next?.id ?? 0)
       let header = PacketCodec.encodeHeader(packet.header, kind: kind, seal: seal, payloadLength: payload.count)
       switch protection {
