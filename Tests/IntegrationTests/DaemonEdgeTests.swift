@@ -9,11 +9,7 @@ import Testing
 /// no client can exhaust.
 @Suite(.serialized)
 struct DaemonEdgeTests {
-  static let resources = """
-      - id: marker
-        agent: ocf:hactl:Marker
-        monitor: { interval: 1s, timeout: 10s }
-    """
+  static let resources = LabResources.marker
 
   func runDaemon(_ arguments: [String]) throws -> Tool.Result { try Tool.run(try Tool.hactld(), arguments) }
 
@@ -214,12 +210,7 @@ struct ShutdownEdgeTests {
   @Test(.enabled(if: canMount))
   func aDaemonThatCannotWriteItsStateStopsItsResourcesThenExits() async throws {
     let cluster = try LocalCluster(
-      options: LocalCluster.Options(
-        resourcesYAML: """
-            - id: marker
-              agent: ocf:hactl:Marker
-              prefer: { node: alpha }
-          """))
+      options: LocalCluster.Options(resourcesYAML: LabResources.markerOnAlpha))
     defer { cluster.shutdown() }
     let state = cluster.stateFolder("alpha")
     try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)

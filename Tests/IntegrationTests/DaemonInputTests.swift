@@ -12,11 +12,7 @@ import Testing
 /// dropped and counted; a bad key or configuration stops it at once.
 @Suite(.serialized)
 struct DaemonInputTests {
-  static let resources = """
-      - id: marker
-        agent: ocf:hactl:Marker
-        monitor: { interval: 1s, timeout: 10s }
-    """
+  static let resources = LabResources.marker
 
   func sendUDP(_ bytes: [UInt8], to port: UInt16) { try? LoopbackSender().send(bytes, to: port) }
 

@@ -11,12 +11,7 @@ import Testing
 struct KeyRotationTests {
   @Test func aKeyRotatesOnARunningClusterWithNoNodeLost() async throws {
     let cluster = try LocalCluster(
-      options: LocalCluster.Options(
-        resourcesYAML: """
-            - id: marker
-              agent: ocf:hactl:Marker
-              monitor: { interval: 1s, timeout: 10s }
-          """))
+      options: LocalCluster.Options(resourcesYAML: LabResources.marker))
     defer { cluster.shutdown() }
     try cluster.startAll()
     let before = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) {
@@ -62,12 +57,7 @@ struct KeyRotationTests {
 @Suite(.serialized)
 struct AuthenticatedOnlyTests {
   @Test func aClusterWithEncryptionOffRunsAndFailsOver() async throws {
-    var options = LocalCluster.Options(
-      resourcesYAML: """
-          - id: marker
-            agent: ocf:hactl:Marker
-            prefer: { node: alpha }
-        """)
+    var options = LocalCluster.Options(resourcesYAML: LabResources.markerOnAlpha)
     options.extraClusterYAML = "  encryption: false"
     let cluster = try LocalCluster(options: options)
     defer { cluster.shutdown() }

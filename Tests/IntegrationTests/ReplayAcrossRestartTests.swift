@@ -48,12 +48,7 @@ struct ReplayAcrossRestartTests {
   /// restarted alone: once they gave it quorum; now they count for nothing.
   @Test func packetsRecordedBeforeARestartGiveNoQuorumAfterIt() async throws {
     let cluster = try LocalCluster(
-      options: LocalCluster.Options(
-        resourcesYAML: """
-            - id: marker
-              agent: ocf:hactl:Marker
-              prefer: { node: alpha }
-          """))
+      options: LocalCluster.Options(resourcesYAML: LabResources.markerOnAlpha))
     defer { cluster.shutdown() }
     try cluster.startAll()
     _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { $0.resource("marker")?.state == .started }

@@ -39,3 +39,20 @@ enum Tool {
       errors: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
   }
 }
+
+/// The resources most process tests run, as `LocalCluster.Options` wants them.
+enum LabResources {
+  /// One marker with a 1 s monitor, placed wherever the leader likes.
+  static let marker = """
+      - id: marker
+        agent: ocf:hactl:Marker
+        monitor: { interval: 1s, timeout: 10s }
+    """
+
+  /// One marker that prefers alpha, so a test knows where it runs.
+  static let markerOnAlpha = """
+      - id: marker
+        agent: ocf:hactl:Marker
+        prefer: { node: alpha }
+    """
+}
