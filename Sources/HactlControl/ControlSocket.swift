@@ -86,7 +86,7 @@ public enum ControlClient {
 /// daemon's own user, and members of the admin group, checked with the
 /// kernel's peer credentials).
 public final class ControlServer: Sendable {
-  let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+  let channel: NIOAsyncChannel<AcceptedConnection, Never>
   public let path: String
   let adminGroup: gid_t?
   let active = Mutex(0)
@@ -110,7 +110,7 @@ public final class ControlServer: Sendable {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     try removeStaleSocket(at: path)
     let previous = umask(0o177)
-    let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    let channel: NIOAsyncChannel<AcceptedConnection, Never>
     do {
       channel = try await ServerBootstrap(group: group)
         // A client that closes its sending side after the request (as
@@ -118,7 +118,7 @@ public final class ControlServer: Sendable {
         .childChannelOption(.allowRemoteHalfClosure, value: true)
         .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false) { child in
           child.eventLoop.makeCompletedFuture {
-            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+            AcceptedConnection(try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child))
           }
         }
       umask(previous)
@@ -157,9 +157,7 @@ public final class ControlServer: Sendable {
     unlink(path)
   }
 
-  init(
-    channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, path: String, adminGroup: gid_t?
-  ) {
+  init(channel: NIOAsyncChannel<AcceptedConnection, Never>, path: String, adminGroup: gid_t?) {
     self.channel = channel
     self.path = path
     self.adminGroup = adminGroup
@@ -169,14 +167,18 @@ public final class ControlServer: Sendable {
   public func serve(_ handler: @escaping @Sendable (ControlRequest) async -> ControlResponse) async throws {
     try await withThrowingDiscardingTaskGroup { group in
       try await channel.executeThenClose { connections in
-        for try await connection in connections {
+        for try await accepted in connections {
+          let connection = accepted.connection
           let admitted = active.withLock { count in
             guard count < Self.maximumConnections else { return false }
             count += 1
             return true
           }
           group.addTask { [self] in
-            defer { if admitted { active.withLock { $0 -= 1 } } }
+            defer {
+              if admitted { active.withLock { $0 -= 1 } }
+              withExtendedLifetime(accepted) {}
+            }
             guard admitted else {
               try? await Self.reply(
                 .failure("hactld is busy: \(Self.maximumConnections) requests in progress; try again"), on: connection)
@@ -280,6 +282,23 @@ public final class ControlServer: Sendable {
   public func close() async {
     try? await channel.channel.close()
     unlink(path)
+  }
+}
+
+/// A connection the server accepted, whether or not it is ever served.
+///
+/// NIO traps when a connection's writer is dropped unfinished, and the
+/// connections accepted but not yet taken from the queue are dropped when
+/// the server stops serving: a client connecting during shutdown would
+/// crash the daemon. Whatever drops this closes the connection instead.
+final class AcceptedConnection: Sendable {
+  let connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+  init(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) { self.connection = connection }
+
+  deinit {
+    connection.outbound.finish()
+    connection.channel.close(promise: nil)
   }
 }
 

@@ -157,11 +157,18 @@ public final class LocalCluster: @unchecked Sendable {
 
   /// The member's daemon's exit status once it has exited by itself within
   /// `timeout`; nil while it still runs.
-  public func exitStatus(_ member: String, within timeout: Duration) -> Int32? {
+  public func exitStatus(_ member: String, within timeout: Duration) async -> Int32? {
     guard let process = lock.withLock({ processes[member] }) else { return nil }
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+    await Self.waitForExit(of: process, within: timeout)
     return process.isRunning ? nil : process.terminationStatus
+  }
+
+  /// Polls with the task asleep: tests run in parallel on a cooperative
+  /// pool as wide as the machine has cores, and a thread blocked here for
+  /// seconds would starve every other test's tasks.
+  static func waitForExit(of process: Process, within timeout: Duration) async {
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
   }
 
   /// Sends a signal to one member's daemon (only ever a pid we started).
@@ -179,12 +186,11 @@ public final class LocalCluster: @unchecked Sendable {
   }
 
   /// SIGTERM (graceful: resources stop), SIGKILL after `timeout`.
-  public func stop(_ member: String, timeout: Duration = .seconds(30)) {
+  public func stop(_ member: String, timeout: Duration = .seconds(30)) async {
     guard let process = lock.withLock({ processes[member] }), process.isRunning else { return }
     kill(process.processIdentifier, SIGCONT)
     kill(process.processIdentifier, SIGTERM)
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+    await Self.waitForExit(of: process, within: timeout)
     if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     process.waitUntilExit()
   }
@@ -226,14 +232,20 @@ public final class LocalCluster: @unchecked Sendable {
 
   /// Stops every daemon, kills what their agents left running (pids from the
   /// agents' own pid files, in folders this cluster made), removes the folder.
+  /// It blocks (it runs in `defer`), but only at a test's end and mostly
+  /// for well under a second.
   public func shutdown(keepFolder: Bool = false) {
-    for member in members {
-      if let process = lock.withLock({ processes[member] }), process.isRunning {
-        kill(process.processIdentifier, SIGCONT)
-        kill(process.processIdentifier, SIGTERM)
-      }
+    let running = lock.withLock { members.compactMap { processes[$0] }.filter(\.isRunning) }
+    for process in running {
+      kill(process.processIdentifier, SIGCONT)
+      kill(process.processIdentifier, SIGTERM)
     }
-    for member in members { stop(member, timeout: .seconds(10)) }
+    let deadline = ContinuousClock.now + .seconds(10)
+    while running.contains(where: \.isRunning) && ContinuousClock.now < deadline { usleep(10_000) }
+    for process in running {
+      if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+      process.waitUntilExit()
+    }
     for member in members {
       let folder = runtimeFolder(member)
       for file in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where file.hasSuffix(".pid") {

@@ -118,8 +118,8 @@ struct ConfigApplyProcessTests {
     #expect(slower.errors.contains("cluster.dead_time"), "\(slower.errors)")
 
     // beta alone: one vote of three.
-    cluster.stop("alpha")
-    cluster.stop("arbiter")
+    await cluster.stop("alpha")
+    await cluster.stop("arbiter")
     _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) { !$0.quorum.quorate }
     let alone = try apply(
       original.replacingOccurrences(of: "score: 50", with: "score: 60"), as: "changed.yaml", in: cluster, via: "beta"

@@ -52,7 +52,7 @@ struct ControlFuzzTests {
       let base = Array(try encoder.encode(Self.valid[round % Self.valid.count]))
       var request = round % 10 == 0 ? base : mutate(base, &random)
       request.removeAll { $0 == UInt8(ascii: "\n") }
-      let reply = try roundTrip(request + [UInt8(ascii: "\n")], path: path)
+      let reply = try await roundTrip(request + [UInt8(ascii: "\n")], path: path)
       let line = try #require(reply.split(separator: UInt8(ascii: "\n")).first, "no answer to round \(round)")
       let response = try JSONDecoder().decode(ControlResponse.self, from: Data(line))
       #expect(response.ok || response.error != nil)
@@ -61,7 +61,7 @@ struct ControlFuzzTests {
     #expect(answered == 300)
     // An oversized request is refused, not read forever.
     let huge = [UInt8](repeating: UInt8(ascii: "a"), count: 2_000_000)
-    let refused = try roundTrip(huge, path: path)
+    let refused = try await roundTrip(huge, path: path)
     #expect(String(decoding: refused, as: UTF8.self).contains("request larger than"))
     // And it still serves.
     let status = try await ControlClient.send(.status, socketPath: path, timeout: .seconds(5))
@@ -70,20 +70,27 @@ struct ControlFuzzTests {
   }
 
   /// Writes the request and reads everything the server answers, with
-  /// plain blocking calls (the server's framing is under test, not ours).
-  func roundTrip(_ bytes: [UInt8], path: String) throws -> [UInt8] {
-    let fd = UnixSocket.connect(path)
-    try #require(fd >= 0)
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var offset = 0
-    while offset < bytes.count {
-      let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-      if written <= 0 { break }  // the server stopped reading: it answers anyway
-      offset += written
+  /// plain blocking calls (the server's framing is under test, not ours),
+  /// on a thread of their own: the server's tasks need the pool's threads.
+  func roundTrip(_ bytes: [UInt8], path: String) async throws -> [UInt8] {
+    try await Blocking.run {
+      let fd = UnixSocket.connect(path)
+      guard fd >= 0 else { throw Blocking.Failure("cannot connect to \(path): errno \(errno)") }
+      defer { close(fd) }
+      var timeout = timeval(tv_sec: 60, tv_usec: 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+      var offset = 0
+      while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if written <= 0 { break }  // the server stopped reading: it answers anyway
+        offset += written
+      }
+      shutdown(fd, Int32(SHUT_WR))
+      return Self.readToEnd(fd)
     }
-    shutdown(fd, Int32(SHUT_WR))
+  }
+
+  static func readToEnd(_ fd: Int32) -> [UInt8] {
     var reply: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
@@ -92,6 +99,30 @@ struct ControlFuzzTests {
       reply += buffer[0..<count]
     }
     return reply
+  }
+
+  /// Clients that connect while the server is not taking connections (as
+  /// during the daemon's shutdown) are closed when it stops; the connection
+  /// objects NIO queued for them used to trap in their deinit.
+  @Test func connectionsLeftQueuedAtCloseAreClosedNotCrashed() async throws {
+    let path = NSTemporaryDirectory() + "hactl-queued-\(getpid())-\(UInt32.random(in: 0 ... .max)).sock"
+    var server: ControlServer? = try await ControlServer.bind(
+      path: path, group: MultiThreadedEventLoopGroup.singleton)
+    let clients = (0..<3).map { _ in UnixSocket.connect(path) }
+    defer { for fd in clients where fd >= 0 { close(fd) } }
+    #expect(clients.allSatisfy { $0 >= 0 })
+    // Accepting happens on NIO's event loop, not on this task's pool.
+    try await Task.sleep(for: .milliseconds(500))
+    await server?.close()
+    server = nil
+    let ends = try await Blocking.run {
+      clients.map { fd -> [UInt8] in
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return Self.readToEnd(fd)
+      }
+    }
+    #expect(ends.allSatisfy { $0.isEmpty })
   }
 
   @Test func onlyRootTheDaemonsUserAndTheAdminGroupMayConnect() {

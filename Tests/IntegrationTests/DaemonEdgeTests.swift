@@ -174,7 +174,7 @@ struct ShutdownEdgeTests {
     let startPID = try #require(
       Int32(try String(contentsOfFile: starting, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
     #expect(cluster.signal("alpha", SIGTERM))
-    let status = cluster.exitStatus("alpha", within: .seconds(9))
+    let status = await cluster.exitStatus("alpha", within: .seconds(9))
     #expect(
       status == 0,
       "hactld did not stop cleanly within 9 s: \(String(describing: status))\n\(cluster.tail(of: cluster.logPath("alpha")))"
@@ -229,7 +229,7 @@ struct ShutdownEdgeTests {
     let changed = cluster.folder + "/changed.yaml"
     try text.write(toFile: changed, atomically: true, encoding: .utf8)
     _ = try Tool.run(try Tool.hactl(), ["config", "apply", changed, "--socket", cluster.socketPath("beta")])
-    let status = cluster.exitStatus("alpha", within: .seconds(20))
+    let status = await cluster.exitStatus("alpha", within: .seconds(20))
     #expect(status == 70, "\(String(describing: status))\n\(cluster.tail(of: cluster.logPath("alpha")))")
     let log = cluster.tail(of: cluster.logPath("alpha"), lines: 80)
     #expect(log.contains("this node stops its resources and exits"))

@@ -86,7 +86,7 @@ struct FailoverProcessTests {
     defer { cluster.shutdown() }
     try cluster.startAll()
     _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha"))
-    cluster.stop("alpha")  // SIGTERM, then waits for it to exit
+    await cluster.stop("alpha")  // SIGTERM, then waits for it to exit
     #expect(!markerExists(cluster, on: "alpha"), "alpha stopped its resources before it exited")
     _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20), runsOnly(on: "beta"))
     // beta took over while alpha was still a member handing over, not after

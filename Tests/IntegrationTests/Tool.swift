@@ -40,6 +40,22 @@ enum Tool {
   }
 }
 
+/// Blocking calls made on a thread of their own, so that they never hold
+/// one of the cooperative pool's threads (as many as the machine has
+/// cores) that in-process servers under test need.
+enum Blocking {
+  struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+  }
+
+  static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+      Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+  }
+}
+
 /// The resources most process tests run, as `LocalCluster.Options` wants them.
 enum LabResources {
   /// One marker with a 1 s monitor, placed wherever the leader likes.
