@@ -44,7 +44,7 @@ public enum ConfigLoader {
         ConfigError(
           file: file, line: 1, column: 1, field: "",
           message:
-            "the file is \(size) bytes; at most \(ClusterLimits.configurationBytes) fit the packet that replicates it")
+            "the file is \(size) bytes; at most \(ClusterLimits.configurationBytes) fit the packets that replicate it")
       ])
     }
     if let refused = YAMLGuard.check(text, file: file) { throw ConfigErrors([refused]) }

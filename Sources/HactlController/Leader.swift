@@ -131,8 +131,11 @@ extension NodeController {
     for node in offVersion where state.offVersionSince[node] == nil { state.offVersionSince[node] = now }
     let cannotTakeConfig = Set(
       offVersion.filter { now - state.offVersionSince[$0]! >= membership.settings.deadTime })
+    // A report not held at the version its node last announced is waited
+    // for like a probe: deciding on an older one could start a second copy.
     let unprobed = memberNodes.filter {
-      report(of: $0)?.probed != true || (offVersion.contains($0) && !cannotTakeConfig.contains($0))
+      report(of: $0)?.probed != true || !reportIsCurrent($0)
+        || (offVersion.contains($0) && !cannotTakeConfig.contains($0))
     }
     guard unprobed.isEmpty else { return [] }
     let nodes = schedulerNodes(now: now).map { node in

@@ -34,6 +34,10 @@ public struct NodeController: Sendable {
   var peerBoots: [NodeID: UInt64] = [:]
   var resources: [ResourceID: LocalResource] = [:]
   var peerReports: [NodeID: NodeReport] = [:]
+  var peerSections: [NodeID: PeerSections] = [:]
+  var ownSections = OwnSections()
+  /// Whether the part just handled completed a whole.
+  var partCompletedSomething = false
   var peerRequests: [NodeID: [OperatorRequest]] = [:]
   var followedDirectives: Directives?
   var leading: LeaderState?
@@ -57,6 +61,9 @@ public struct NodeController: Sendable {
     public var packetsFromStrangers = 0
     /// Authentic, but naming an earlier boot of this daemon (or none yet).
     public var packetsBeforeHandshake = 0
+    /// Parts received, and wholes that did not decode once complete.
+    public var partsReceived = 0
+    public var partsMalformed = 0
   }
 
   /// `document` is the text `config` was read from, with its version; nil
@@ -172,6 +179,7 @@ public struct NodeController: Sendable {
     // nothing now. It still tells which boot the peer runs, so that the
     // answer names it: the handshake takes one packet each way.
     let learned = learnBoot(of: sender, packet.header.incarnation)
+    if learned { ownSections.forget(sender) }
     guard packet.header.receiverIncarnation == incarnation else {
       counters.packetsBeforeHandshake += 1
       return learned ? heartbeatIfNeeded(force: true, now: now) : []
@@ -200,22 +208,31 @@ public struct NodeController: Sendable {
       return apply(heardOutputs, now: now) + finish(now: now, forceBeat: false)
     }
     counters.packetsReceived += 1
+    effects += handle(
+      packet.message, from: member, incarnation: packet.header.incarnation, outputs: heardOutputs, now: now)
+    // A part that completes nothing changes no decision: with a thousand
+    // resources, deciding again at every part would cost more than the rest.
+    if case .part = packet.message, !partCompletedSomething { return effects }
+    effects += finish(now: now, forceBeat: false)
+    return effects
+  }
+
+  /// One authentic, fresh message (or a whole reassembled from parts).
+  mutating func handle(
+    _ message: Message, from member: Member, incarnation: UInt64, outputs heardOutputs: [MembershipOutput],
+    now: Instant
+  ) -> [ControllerEffect] {
+    let sender = member.id
+    var effects: [ControllerEffect] = []
     var outputs = heardOutputs
-    switch packet.message {
+    switch message {
     case .heartbeat(let beat):
-      if member.kind == .node {
-        peerReports[sender] = beat.report
-        if beat.report != nil { unfenced[sender] = nil }
-      }
-      peerRequests[sender] = beat.requests
+      takeSections(of: beat, from: sender, incarnation: incarnation)
       effects += heardConfig(beat.config, from: sender, beat: beat.membership, now: now)
       outputs += membership.receive(beat.membership, from: sender, now: now)
       effects += apply(outputs, now: now)
       outputs = []
-      if membership.leader == sender && beat.membership.term == membership.term {
-        followedDirectives = beat.directives
-        effects += takeAnswers(beat.answers)
-      }
+      effects += useSections(of: sender, kind: member.kind)
     case .voteRequest(let request):
       outputs += membership.receive(request, from: sender, now: now)
     case .voteReply(let reply):
@@ -226,9 +243,25 @@ public struct NodeController: Sendable {
       effects += apply(outputs, now: now)
       outputs = []
       effects += handleProposal(proposal, from: sender, now: now)
+    case .part(let part):
+      counters.partsReceived += 1
+      effects += apply(outputs, now: now)
+      outputs = []
+      partCompletedSomething = false
+      do {
+        if let whole = try takePart(part, from: sender, incarnation: incarnation) {
+          partCompletedSomething = true
+          guard case .part = whole else {
+            return effects + handle(whole, from: member, incarnation: incarnation, outputs: [], now: now)
+          }
+        }
+      } catch {
+        counters.partsMalformed += 1
+        return effects + [.log(.warning, "\(member.name) sent parts of \(part.stream) that do not decode: \(error)")]
+      }
+      effects += useSections(of: sender, kind: member.kind)
     }
     effects += apply(outputs, now: now)
-    effects += finish(now: now, forceBeat: false)
     return effects
   }
 
@@ -421,9 +454,16 @@ public struct NodeController: Sendable {
     // Only a change of content sends at once; clocks and echoes ride along.
     var content = beat
     content.membership = beat.membership.content
-    guard force || content != lastSentBeat else { return [] }
+    // The sections' versions follow their values at every heartbeat sent.
+    if content != lastSentBeat { ownSections.update(from: beat) }
+    guard force || content != lastSentBeat || ownSections.withheldIsDue(now: now, batchEvery: batchSectionsEvery)
+    else { return [] }
     lastSentBeat = content
-    return membership.settings.peers.map { .send(to: $0, .heartbeat(beat)) }
+    var effects: [ControllerEffect] = []
+    for peer in membership.settings.peers {
+      effects.append(.send(to: peer, .heartbeat(self.beat(beat, for: peer, now: now))))
+    }
+    return effects
   }
 
   mutating func takeAnswers(_ answers: [RequestAnswer]) -> [ControllerEffect] {

@@ -10,9 +10,13 @@ extension NodeController {
     case keep
   }
 
-  func want(_ id: ResourceID, now: Instant) -> Want {
+  func want(_ id: ResourceID, now: Instant) -> Want { want(id, given: wanted(now: now)) }
+
+  /// What every resource here wants, before looking at the resource: it
+  /// depends on the node and the cluster only, so reconciling a thousand
+  /// resources works it out once.
+  func wanted(now: Instant) -> Want? {
     if localMode == .standby || membership.excluded { return .stop }
-    if let resource = resources[id], resource.removed || resource.replacement != nil { return .stop }
     // Without quorum, or with the lease on it running out, the policy decides.
     let withoutQuorum: Want?
     switch config.cluster.quorum.noQuorumPolicy {
@@ -36,8 +40,15 @@ extension NodeController {
     } else {
       directives = nil
     }
-    guard let directives else { return .keep }
-    guard let assignment = directives.assignment(for: id), assignment.node == local.id else { return .stop }
+    return directives == nil ? .keep : nil
+  }
+
+  func want(_ id: ResourceID, given common: Want?) -> Want {
+    if let common, common == .stop { return .stop }
+    if let resource = resources[id], resource.removed || resource.replacement != nil { return .stop }
+    if let common { return common }
+    let directives = membership.isLeader ? leading?.directives : followedDirectives
+    guard let assignment = directives?.assignment(for: id), assignment.node == local.id else { return .stop }
     return .run(token: assignment.token)
   }
 
@@ -45,12 +56,13 @@ extension NodeController {
   /// wanted. At most one call per resource is in flight.
   mutating func reconcile(now: Instant) -> [ControllerEffect] {
     var effects: [ControllerEffect] = []
+    let common = wanted(now: now)
     for id in resources.keys.sorted() {
       guard var resource = resources[id] else { continue }
       // A monitor must not delay a stop that is due (after a stall, a lost
       // lease): cancel it, as pacemaker cancels recurring monitors first.
       if let call = resource.inFlight, call.action == .monitor, resource.role == .started,
-        want(id, now: now) == .stop
+        want(id, given: common) == .stop
       {
         effects.append(.cancelAgent(call.id))
         resource.inFlight = nil
@@ -80,7 +92,7 @@ extension NodeController {
       case .failed:
         call = (.stop, spec.stop.timeout, .zero, false)
       case .started:
-        switch want(id, now: now) {
+        switch want(id, given: common) {
         case .stop:
           call = (.stop, spec.stop.timeout, .zero, false)
         case .run, .keep:
@@ -89,7 +101,7 @@ extension NodeController {
           }
         }
       case .stopped:
-        if case .run(let token) = want(id, now: now), resource.lastStartToken != token {
+        if case .run(let token) = want(id, given: common), resource.lastStartToken != token {
           resource.lastStartToken = token
           call = (.start, spec.start.timeout, .zero, false)
         }
@@ -131,12 +143,13 @@ extension NodeController {
   /// heartbeat may carry (the leader refuses changes that would leave more;
   /// this only guards against a configuration that got here another way).
   var localReport: NodeReport {
-    let ordered =
-      resources.keys.sorted().filter { resources[$0]?.removed == false }
-      + resources.keys.sorted().filter { resources[$0]?.removed == true }
+    // Configured ones in the configuration's order (no sorting at every
+    // heartbeat), then the removed ones still tracked.
+    let configured = config.resources.compactMap { resources[$0.id] }.filter { !$0.removed }
+    let removed = resources.values.filter(\.removed).sorted { $0.spec.id < $1.spec.id }
     return NodeReport(
       probed: resources.values.allSatisfy { $0.role != .unknown },
       mode: localMode,
-      resources: ordered.prefix(ClusterLimits.reportedResources).compactMap { resources[$0]?.report })
+      resources: (configured + removed).prefix(ClusterLimits.reportedResources).map(\.report))
   }
 }

@@ -277,10 +277,7 @@ extension NodeController {
 
   /// Old definitions this node may still run: removed, or replaced.
   var retiringDefinitions: [ResourceSpec] {
-    resources.keys.sorted().compactMap { id in
-      guard let resource = resources[id], resource.removed || resource.replacement != nil else { return nil }
-      return resource.spec
-    }
+    resources.values.filter { $0.removed || $0.replacement != nil }.map(\.spec).sorted { $0.id < $1.id }
   }
 
   mutating func storeRetiringIfChanged() -> [ControllerEffect] {

@@ -180,13 +180,15 @@ actor DaemonCore {
       }
       switch effect {
       case .send(let peer, let message):
-        sequence += 1
-        let header = PacketHeader(
-          sender: controller.local.id, receiver: peer, incarnation: controller.incarnation,
-          receiverIncarnation: controller.receiverIncarnation(for: peer), sequence: sequence,
-          sentAt: now.nanoseconds)
         do {
-          try transport.send(Packet(header: header, message: message))
+          for datagram in try MessageParts.fit(message) {
+            sequence += 1
+            let header = PacketHeader(
+              sender: controller.local.id, receiver: peer, incarnation: controller.incarnation,
+              receiverIncarnation: controller.receiverIncarnation(for: peer), sequence: sequence,
+              sentAt: now.nanoseconds)
+            try transport.send(Packet(header: header, message: datagram))
+          }
         } catch {
           logger.error("cannot encode a packet for \(peer): \(error)")
         }

@@ -2,11 +2,13 @@
 /// refuses larger lists before allocating anything) and the configuration
 /// loader (which refuses a cluster the packets could not carry).
 public enum ClusterLimits {
+  /// With every id at its largest, a heartbeat without its sections still
+  /// fits one datagram (a test encodes exactly that).
   public static let members = 64
-  /// With every resource failed and assigned, ids of 64 characters and
-  /// reasons at their limit, a leader's heartbeat still fits one datagram
-  /// (a test encodes exactly that).
-  public static let resources = 128
+  /// With every resource failed, ids of 64 characters and reasons at their
+  /// limit, a node's report still fits the parts one whole may have (a
+  /// test encodes exactly that).
+  public static let resources = 1_024
   /// Resources gone from the configuration that a node still reports until
   /// it has seen them stopped; a change that would leave more is refused.
   public static let retiringResources = 16
@@ -16,9 +18,9 @@ public enum ClusterLimits {
   public static let failureReasonBytes = 200
   /// Below this the daemon would spend its time ticking.
   public static let minimumHeartbeatInterval: Duration = .milliseconds(10)
-  /// A replicated configuration travels in one datagram, with room for the
-  /// header and the HMAC.
-  public static let configurationBytes = 56_000
+  /// A replicated configuration, offered in parts: about 300 bytes for
+  /// each resource at the limit.
+  public static let configurationBytes = 320_000
   /// Operator requests (moves) a node carries in its heartbeats until the
   /// leader answers; more are refused at the control socket.
   public static let pendingRequests = 16

@@ -59,9 +59,11 @@ public struct ConfigStamp: Sendable, Hashable, Codable {
 
   /// FNV-1a over the UTF-8 bytes: a mismatch detector, not a security check
   /// (packets are already authenticated).
-  public static func digest(of text: String) -> UInt64 {
+  public static func digest(of text: String) -> UInt64 { digest(of: text.utf8) }
+
+  public static func digest<Bytes: Sequence<UInt8>>(of bytes: Bytes) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in text.utf8 {
+    for byte in bytes {
       hash ^= UInt64(byte)
       hash = hash &* 0x0000_0100_0000_01b3
     }

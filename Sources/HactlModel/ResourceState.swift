@@ -215,13 +215,27 @@ public struct NodeReport: Sendable, Hashable {
   /// True once every configured resource was probed since this daemon started.
   public var probed: Bool
   public var mode: NodeMode
-  public var resources: [ResourceReport]
+  public var resources: [ResourceReport] {
+    didSet { positions = Self.positions(of: resources) }
+  }
+  /// Where each resource is in `resources`: lookups stay cheap with a
+  /// thousand resources (derived, so equality is unaffected).
+  private var positions: [ResourceID: Int]
 
   public init(probed: Bool, mode: NodeMode, resources: [ResourceReport]) {
     self.probed = probed
     self.mode = mode
     self.resources = resources
+    self.positions = Self.positions(of: resources)
   }
 
-  public func resource(_ id: ResourceID) -> ResourceReport? { resources.first { $0.id == id } }
+  static func positions(of resources: [ResourceReport]) -> [ResourceID: Int] {
+    var positions: [ResourceID: Int] = [:]
+    for (index, resource) in resources.enumerated() where positions[resource.id] == nil {
+      positions[resource.id] = index
+    }
+    return positions
+  }
+
+  public func resource(_ id: ResourceID) -> ResourceReport? { positions[id].map { resources[$0] } }
 }

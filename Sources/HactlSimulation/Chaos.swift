@@ -65,7 +65,7 @@ public enum Chaos {
     }
     if options.configChanges {
       // Like a real file with many settings: its offers are larger than one
-      // frame, so a path that drops IP fragments loses them.
+      // datagram, so they travel as parts, and a path that drops parts loses them.
       resources[0].parameters = [("description", String(repeating: "a long description ", count: 80))]
     }
     var linkRandom = SeededRandom(seed: seed ^ 0x4C49_4E4B_5345_4544)
@@ -106,7 +106,7 @@ public enum Chaos {
     // Heal everything and demand convergence.
     for item in pending { apply(item.heal, to: &sim) }
     sim.cutLinks = []
-    sim.fragmentsDroppedTo = []
+    sim.partsDroppedTo = []
     sim.linkLoss = [:]
     sim.loss = 0
     sim.jitter = .zero
@@ -138,16 +138,16 @@ public enum Chaos {
 
   /// An operator applies a configuration on a random running member: mostly
   /// valid resource changes, sometimes text that must be refused at once.
-  /// Or a member's path starts dropping IP fragments, so configurations
-  /// (large datagrams) stop reaching it: the returned heal ends that.
+  /// Or a member's path starts dropping parts, so configurations (larger
+  /// than a datagram) stop reaching it: the returned heal ends that.
   static func changeConfig(_ sim: inout SimCluster, _ random: inout SeededRandom) -> Heal? {
     let up = sim.config.voters.map(\.id).filter { !sim.crashed.contains($0) && !sim.stalled.contains($0) }
     guard !up.isEmpty, let controller = sim.controllers[random.pick(up)] else { return nil }
     if random.chance(0.25) {
       let victim = random.pick(sim.config.voters.map(\.id))
-      sim.fragmentsDroppedTo.insert(victim)
-      sim.trace.append("\(sim.now) FAULT the path to \(sim.name(victim)) drops IP fragments")
-      return .fragmentsPass(victim)
+      sim.partsDroppedTo.insert(victim)
+      sim.trace.append("\(sim.now) FAULT the path to \(sim.name(victim)) drops parts")
+      return .partsPass(victim)
     }
     let via = controller.local.name
     var config = controller.config
@@ -205,7 +205,7 @@ public enum Chaos {
     case unstall(NodeID)
     case reconnect(Set<SimCluster.DirectedLink>)
     case calmNetwork
-    case fragmentsPass(NodeID)
+    case partsPass(NodeID)
   }
 
   static func apply(_ heal: Heal, to sim: inout SimCluster) {
@@ -217,9 +217,9 @@ public enum Chaos {
     case .reconnect(let links):
       sim.cutLinks.subtract(links)
       sim.trace.append("\(sim.now) FAULT links restored")
-    case .fragmentsPass(let node):
-      sim.fragmentsDroppedTo.remove(node)
-      sim.trace.append("\(sim.now) FAULT fragments reach \(sim.name(node)) again")
+    case .partsPass(let node):
+      sim.partsDroppedTo.remove(node)
+      sim.trace.append("\(sim.now) FAULT parts reach \(sim.name(node)) again")
     case .calmNetwork:
       sim.loss = 0
       sim.linkLoss = [:]

@@ -25,9 +25,12 @@ public struct SimCluster: Sendable {
   public var duplication: Double = 0
   /// Directed links that deliver nothing: `[from, to]`, on one link or all.
   public var cutLinks: Set<DirectedLink> = []
-  /// Members whose path drops IP fragments: datagrams larger than one
-  /// Ethernet frame (configuration offers) never reach them.
-  public var fragmentsDroppedTo: Set<NodeID> = []
+  /// Members that never receive a part of anything larger than a datagram
+  /// (a large configuration offer, a large section): as if a middlebox
+  /// dropped them.
+  public var partsDroppedTo: Set<NodeID> = []
+  /// Extra loss for parts only: wholes must still complete from repeats.
+  public var partLoss: Double = 0
 
   // Agents
   public var agentLatency: Duration = .milliseconds(20)
@@ -356,37 +359,53 @@ public struct SimCluster: Sendable {
     checkInvariants()
   }
 
+  mutating func send(_ message: Message, from node: NodeID, to peer: NodeID) {
+    sent[node, default: 0] += 1
+    sequence[node, default: 0] += 1
+    let header = PacketHeader(
+      sender: node, receiver: peer, incarnation: incarnations[node]!,
+      receiverIncarnation: controllers[node]?.receiverIncarnation(for: peer) ?? 0, sequence: sequence[node]!,
+      sentAt: localNow(node).nanoseconds)
+    guard !cutLinks.contains(DirectedLink(from: node, to: peer)) else { return }
+    let bytes: [UInt8]
+    do {
+      bytes = try PacketCodec.encode(Packet(header: header, message: message))
+    } catch {
+      violate("\(name(node)) cannot encode a packet for \(name(peer)): \(error)")
+      return
+    }
+    if bytes.count + PacketCodec.longestTag > PacketCodec.maximumDatagram {
+      violate("\(name(node)) sent \(name(peer)) a datagram of \(bytes.count) bytes before its tag")
+    }
+    if case .part = message {
+      if partsDroppedTo.contains(peer) || random.chance(partLoss) { return }
+    }
+    for link in 0..<config.linkCount {
+      guard !cutLinks.contains(DirectedLink(from: node, to: peer, link: link)), !random.chance(loss) else {
+        continue
+      }
+      if let extra = linkLoss[link], random.chance(extra) { continue }
+      let copies = random.chance(duplication) ? 2 : 1
+      for _ in 0..<copies {
+        let extra = jitter > .zero ? random.milliseconds(0...Int(jitter.milliseconds)) : .zero
+        packets.append((now + latency + extra, peer, bytes, link))
+      }
+    }
+  }
+
   mutating func perform(_ effects: [ControllerEffect], on node: NodeID) {
     for effect in effects {
       switch effect {
       case .send(let peer, let message):
-        sent[node, default: 0] += 1
-        sequence[node, default: 0] += 1
-        let header = PacketHeader(
-          sender: node, receiver: peer, incarnation: incarnations[node]!,
-          receiverIncarnation: controllers[node]?.receiverIncarnation(for: peer) ?? 0, sequence: sequence[node]!,
-          sentAt: localNow(node).nanoseconds)
-        guard !cutLinks.contains(DirectedLink(from: node, to: peer)) else { continue }
-        let bytes: [UInt8]
+        let datagrams: [Message]
         do {
-          bytes = try PacketCodec.encode(Packet(header: header, message: message))
+          datagrams = try MessageParts.fit(message)
         } catch {
           // The daemon would log this and send nothing: its peers lose it.
           violate("\(name(node)) cannot encode a packet for \(name(peer)): \(error)")
           continue
         }
-        if bytes.count > 1500 && fragmentsDroppedTo.contains(peer) { continue }
-        for link in 0..<config.linkCount {
-          guard !cutLinks.contains(DirectedLink(from: node, to: peer, link: link)), !random.chance(loss) else {
-            continue
-          }
-          if let extra = linkLoss[link], random.chance(extra) { continue }
-          let copies = random.chance(duplication) ? 2 : 1
-          for _ in 0..<copies {
-            let extra = jitter > .zero ? random.milliseconds(0...Int(jitter.milliseconds)) : .zero
-            packets.append((now + latency + extra, peer, bytes, link))
-          }
-        }
+        for datagram in datagrams { send(datagram, from: node, to: peer) }
       case .persistElection(let record):
         election[node] = record
       case .persistConfig(let document):

@@ -171,7 +171,7 @@ public final class PacketSealer: Sendable {
 
   /// The datagram for `packet` (its header names the receiver).
   public func seal(_ packet: Packet) throws(WireError) -> [UInt8] {
-    let (kind, payload) = try PacketCodec.encodePayload(packet.message)
+    let (kind, payload) = try PacketCodec.encodeDatagramPayload(packet.message)
     return state.withLock { state -> [UInt8] in
       let key = Self.sendingKey(to: packet.header.receiver, in: state)
       let seal = PacketCodec.Seal(protection: protection.rawValue, keyID: key.id, nextKeyID: state.next?.id ?? 0)

@@ -58,8 +58,12 @@ public final class UDPTransport: Sendable {
     case open(any Channel)
   }
 
-  /// The largest UDP payload over IPv4.
-  public static let largestDatagram = 65_507
+  /// One more than any datagram of ours, so a larger one is seen as such
+  /// (and refused), never cut to fit.
+  static let receiveBufferBytes = PacketCodec.maximumDatagram + 1
+  /// Room in the kernel for a burst of parts (a large configuration offer)
+  /// while the daemon is busy; the kernel caps it at net.core.rmem_max.
+  static let socketReceiveBuffer = 4 << 20
 
   public static func bind(
     links: [Endpoint], peers: [NodeID: [Endpoint]], sealer: PacketSealer, group: any EventLoopGroup
@@ -70,10 +74,8 @@ public final class UDPTransport: Sendable {
         // No SO_REUSEADDR: with it, any local user (or a second hactld)
         // could bind the same address and port and take this node's packets.
         try await DatagramBootstrap(group: group)
-          // NIO reads datagrams into 2048-byte buffers by default and cuts
-          // the rest: a larger heartbeat or a configuration would then fail
-          // authentication. Room for the largest UDP payload.
-          .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.largestDatagram))
+          .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.receiveBufferBytes))
+          .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(Self.socketReceiveBuffer))
           .bind(host: link.host, port: Int(link.port))
           .flatMapThrowing { try Receiver(wrappingChannelSynchronously: $0) }
           .get())

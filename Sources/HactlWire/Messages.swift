@@ -51,6 +51,64 @@ public enum Message: Sendable, Hashable {
   /// An operator's new configuration, from the node it was asked on to the
   /// leader; sent again each interval until the leader answers.
   case configProposal(ConfigProposal)
+  /// One datagram's share of something larger than a datagram: a heartbeat
+  /// section, a configuration offer or proposal (`MessageParts`).
+  case part(MessagePart)
+}
+
+/// The parts of a heartbeat that can grow with the cluster. Each travels
+/// with a version of its own: a receiver that holds it says so in its
+/// heartbeats, and the sender stops carrying it until it changes.
+public enum Section: UInt8, Sendable, Hashable, CaseIterable, Comparable {
+  case report = 1
+  case directives = 2
+  case requests = 3
+  case answers = 4
+
+  public static func < (lhs: Section, rhs: Section) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// A version per section; a section absent is at version 0 (never sent).
+public struct SectionVersions: Sendable, Hashable {
+  public var versions: [Section: UInt64]
+  public init(_ versions: [Section: UInt64] = [:]) { self.versions = versions }
+  public subscript(section: Section) -> UInt64 {
+    get { versions[section] ?? 0 }
+    set { versions[section] = newValue == 0 ? nil : newValue }
+  }
+}
+
+/// What a part belongs to. Sections are numbered as `Section`.
+public enum PartStream: UInt8, Sendable, Hashable {
+  case report = 1
+  case directives = 2
+  case requests = 3
+  case answers = 4
+  case configOffer = 5
+  case configProposal = 6
+
+  public init(_ section: Section) { self = PartStream(rawValue: section.rawValue)! }
+  public var section: Section? { Section(rawValue: rawValue) }
+}
+
+/// `count` parts with the same stream and id make one whole: the bytes of
+/// a section (its heartbeat fields) or of a message's payload.
+public struct MessagePart: Sendable, Hashable {
+  public var stream: PartStream
+  /// A section's version, or a digest of a message's payload: parts sent
+  /// again for the same content combine with those that came before.
+  public var id: UInt64
+  public var index: Int
+  public var count: Int
+  public var bytes: [UInt8]
+
+  public init(stream: PartStream, id: UInt64, index: Int, count: Int, bytes: [UInt8]) {
+    self.stream = stream
+    self.id = id
+    self.index = index
+    self.count = count
+    self.bytes = bytes
+  }
 }
 
 public struct ConfigProposal: Sendable, Hashable {
@@ -65,7 +123,10 @@ public struct ConfigProposal: Sendable, Hashable {
 
 /// Sent by every member to every peer each interval, and at once when
 /// something changes. Everything in it is a whole state, never a delta, so a
-/// lost heartbeat is repaired by the next one.
+/// lost heartbeat is repaired by the next one. The sections (report,
+/// directives, requests, answers) are whole states too, each with its own
+/// version: a heartbeat carries only those its receiver does not hold yet,
+/// and those too large for its datagram travel as parts just before it.
 public struct Heartbeat: Sendable, Hashable {
   public var membership: MembershipBeat
   /// The sender's own resources; nil from a witness.
@@ -78,6 +139,14 @@ public struct Heartbeat: Sendable, Hashable {
   public var answers: [RequestAnswer]
   /// The sender's durable configuration.
   public var config: ConfigStamp
+  /// The version of each of the sender's sections as of this heartbeat.
+  public var sections = SectionVersions()
+  /// The sections whose values this packet carries; the others stand as the
+  /// receiver last got them at `sections`' versions (by parts, or earlier).
+  public var carried: Set<Section> = Set(Section.allCases)
+  /// The versions of the receiver's sections the sender holds: the
+  /// receiver stops carrying those to it.
+  public var held = SectionVersions()
 
   public init(
     membership: MembershipBeat, report: NodeReport? = nil, directives: Directives? = nil,
@@ -93,15 +162,41 @@ public struct Heartbeat: Sendable, Hashable {
   }
 }
 
+extension Heartbeat {
+  /// A section's value as a packet that does not carry it decodes.
+  public mutating func clear(_ section: Section) {
+    switch section {
+    case .report: report = nil
+    case .directives: directives = nil
+    case .requests: requests = []
+    case .answers: answers = []
+    }
+  }
+}
+
 /// The leader's decision: each resource that should run, and where. A
 /// resource absent from the list must run nowhere.
 public struct Directives: Sendable, Hashable {
-  public var assignments: [Assignment]
-  public init(assignments: [Assignment]) { self.assignments = assignments }
-
-  public func assignment(for resource: ResourceID) -> Assignment? {
-    assignments.first { $0.resource == resource }
+  public var assignments: [Assignment] {
+    didSet { positions = Self.positions(of: assignments) }
   }
+  /// Where each resource's assignment is (derived, so equality is unaffected).
+  private var positions: [ResourceID: Int]
+
+  public init(assignments: [Assignment]) {
+    self.assignments = assignments
+    self.positions = Self.positions(of: assignments)
+  }
+
+  static func positions(of assignments: [Assignment]) -> [ResourceID: Int] {
+    var positions: [ResourceID: Int] = [:]
+    for (index, assignment) in assignments.enumerated() where positions[assignment.resource] == nil {
+      positions[assignment.resource] = index
+    }
+    return positions
+  }
+
+  public func assignment(for resource: ResourceID) -> Assignment? { positions[resource].map { assignments[$0] } }
 }
 
 public struct Assignment: Sendable, Hashable {

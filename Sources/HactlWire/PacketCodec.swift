@@ -18,9 +18,14 @@ public enum PacketCodec {
   /// Fields and message kinds are added without changing it.
   public static let version: UInt8 = 3
   public static let headerSize = 60
-  /// With the header and the longest tag, under the largest UDP payload
-  /// (65,507 bytes); a packet near it is refused at encoding, never cut.
-  public static let maximumPayload = 65_000
+  /// Every datagram, header and tag included, is at most this size: it
+  /// fits a 1,500-byte Ethernet frame under IPv6 and UDP headers with room
+  /// for a tunnel's, so no packet is ever fragmented by IP (fragments are
+  /// lost on real networks). What is larger travels as parts.
+  public static let maximumDatagram = 1_400
+  /// The longest tag (HMAC-SHA256).
+  public static let longestTag = 32
+  public static let maximumPayload = maximumDatagram - headerSize - longestTag
 
   static let maxNodes = ClusterLimits.members
   static let maxResources = ClusterLimits.resources
@@ -36,6 +41,7 @@ public enum PacketCodec {
     case voteReply = 3
     case configOffer = 4
     case configProposal = 5
+    case part = 6
   }
 
   /// How the payload is protected, and with which key (transport's business;
@@ -93,9 +99,25 @@ public enum PacketCodec {
       kind = .configProposal
       out.unsigned(1, proposal.id)
       try out.string(2, proposal.text)
+    case .part(let part):
+      kind = .part
+      guard part.count >= 1, part.count <= MessageParts.maximumParts, part.index >= 0, part.index < part.count,
+        part.bytes.count <= MessageParts.chunkBytes
+      else { throw .invalid("part \(part.index) of \(part.count) with \(part.bytes.count) bytes") }
+      out.unsigned(1, UInt64(part.stream.rawValue))
+      out.unsigned(2, part.id)
+      out.unsigned(3, UInt64(part.index))
+      out.unsigned(4, UInt64(part.count))
+      out.data(5, part.bytes)
     }
-    guard out.bytes.count <= maximumPayload else { throw .tooLarge("payload", out.bytes.count) }
     return (kind, out.bytes)
+  }
+
+  /// A payload that fits one datagram: what `MessageParts.fit` makes of any message.
+  public static func encodeDatagramPayload(_ message: Message) throws(WireError) -> (Kind, [UInt8]) {
+    let (kind, payload) = try encodePayload(message)
+    guard payload.count <= maximumPayload else { throw .tooLarge("payload", payload.count) }
+    return (kind, payload)
   }
 
   public static func encodeHeader(_ header: PacketHeader, kind: Kind, seal: Seal, payloadLength: Int) -> [UInt8] {
@@ -119,7 +141,7 @@ public enum PacketCodec {
 
   /// Header and clear payload, with no tag: for the simulator and tests.
   public static func encode(_ packet: Packet, seal: Seal = .plain) throws(WireError) -> [UInt8] {
-    let (kind, payload) = try encodePayload(packet.message)
+    let (kind, payload) = try encodeDatagramPayload(packet.message)
     return encodeHeader(packet.header, kind: kind, seal: seal, payloadLength: payload.count) + payload
   }
 
@@ -131,6 +153,7 @@ public enum PacketCodec {
     guard bytes.count >= headerSize + tagLength else {
       throw .truncated(needed: headerSize + tagLength, remaining: bytes.count)
     }
+    guard bytes.count <= maximumDatagram else { throw .tooLarge("datagram", bytes.count) }
     var reader = WireReader(bytes)
     guard Array(try reader.take(4)) == magic else { throw .badMagic }
     let format = try reader.u8()
@@ -202,6 +225,28 @@ public enum PacketCodec {
         }
       }
       return .configProposal(proposal)
+    case .part:
+      var stream: UInt64 = 0
+      var part = MessagePart(stream: .report, id: 0, index: 0, count: 0, bytes: [])
+      try reader.readFields { (field) throws(WireError) in
+        switch field.tag {
+        case 1: stream = try field.unsigned()
+        case 2: part.id = try field.unsigned()
+        case 3: part.index = Int(try field.unsigned(as: UInt16.self))
+        case 4: part.count = Int(try field.unsigned(as: UInt16.self))
+        case 5: part.bytes = field.data()
+        default: break
+        }
+      }
+      // A stream this version does not know belongs to a newer peer.
+      guard let known = UInt8(exactly: stream).flatMap(PartStream.init(rawValue:)) else {
+        throw .unknownKind(UInt8(clamping: stream))
+      }
+      part.stream = known
+      guard part.count >= 1, part.count <= MessageParts.maximumParts, part.index < part.count,
+        part.bytes.count <= MessageParts.chunkBytes
+      else { throw .invalid("part \(part.index) of \(part.count) with \(part.bytes.count) bytes") }
+      return .part(part)
     }
   }
 
@@ -234,6 +279,9 @@ public enum PacketCodec {
     static let answer: UInt8 = 9
     static let configVersion: UInt8 = 10
     static let configDigest: UInt8 = 11
+    static let sections: UInt8 = 12
+    static let held: UInt8 = 13
+    static let carried: UInt8 = 14
   }
 
   static func encode(_ beat: Heartbeat, into out: inout RecordWriter) throws(WireError) {
@@ -246,7 +294,49 @@ public enum PacketCodec {
       echo.node(1, element.node)
       echo.signed(2, element.stamp)
     }
-    if let report = beat.report {
+    for section in beat.carried.sorted() { try encode(section, of: beat, into: &out) }
+    try version(Beat.configVersion, beat.config.version, into: &out)
+    out.unsigned(Beat.configDigest, beat.config.digest)
+    try versions(Beat.sections, beat.sections, into: &out)
+    try versions(Beat.held, beat.held, into: &out)
+    for section in beat.carried.sorted() { out.unsigned(Beat.carried, UInt64(section.rawValue)) }
+  }
+
+  static func versions(_ tag: UInt8, _ versions: SectionVersions, into out: inout RecordWriter) throws(WireError) {
+    for (section, number) in versions.versions.sorted(by: { $0.key < $1.key }) {
+      try out.record(tag) { (record: inout RecordWriter) throws(WireError) in
+        record.unsigned(1, UInt64(section.rawValue))
+        try record.counter(2, number, of: "section version")
+      }
+    }
+  }
+
+  /// One section's fields, as a heartbeat carries them and as its parts
+  /// reassemble to.
+  public static func sectionBytes(_ section: Section, of beat: Heartbeat) throws(WireError) -> [UInt8] {
+    var out = RecordWriter()
+    try encode(section, of: beat, into: &out)
+    return out.bytes
+  }
+
+  /// A section's value from its reassembled bytes, set into `beat`.
+  public static func decodeSection(
+    _ section: Section, _ bytes: [UInt8], into beat: inout Heartbeat
+  ) throws(WireError) {
+    var reader = RecordReader(bytes)
+    let decoded = try decodeHeartbeat(&reader)
+    switch section {
+    case .report: beat.report = decoded.report
+    case .directives: beat.directives = decoded.directives
+    case .requests: beat.requests = decoded.requests
+    case .answers: beat.answers = decoded.answers
+    }
+  }
+
+  static func encode(_ section: Section, of beat: Heartbeat, into out: inout RecordWriter) throws(WireError) {
+    switch section {
+    case .report:
+      guard let report = beat.report else { return }
       try out.record(Beat.report) { (record: inout RecordWriter) throws(WireError) in
         record.bool(1, report.probed)
         record.unsigned(2, report.mode == .standby ? 1 : 0)
@@ -266,8 +356,8 @@ public enum PacketCodec {
           }
         }
       }
-    }
-    if let directives = beat.directives {
+    case .directives:
+      guard let directives = beat.directives else { return }
       try out.record(Beat.directives) { (record: inout RecordWriter) throws(WireError) in
         try record.list(1, directives.assignments, limit: maxResources, of: "assignment list") {
           (entry: inout RecordWriter, assignment) throws(WireError) in
@@ -276,27 +366,27 @@ public enum PacketCodec {
           entry.unsigned(3, assignment.token)
         }
       }
-    }
-    try out.list(Beat.request, beat.requests, limit: maxRequests, of: "request list") {
-      (entry: inout RecordWriter, request) throws(WireError) in
-      entry.unsigned(1, request.id)
-      switch request.kind {
-      case .move(let resource, let target):
-        entry.unsigned(2, 1)
-        try entry.string(3, resource.rawValue)
-        entry.node(4, target)
+    case .requests:
+      try out.list(Beat.request, beat.requests, limit: maxRequests, of: "request list") {
+        (entry: inout RecordWriter, request) throws(WireError) in
+        entry.unsigned(1, request.id)
+        switch request.kind {
+        case .move(let resource, let target):
+          entry.unsigned(2, 1)
+          try entry.string(3, resource.rawValue)
+          entry.node(4, target)
+        }
+      }
+    case .answers:
+      try out.list(Beat.answer, beat.answers, limit: maxAnswers, of: "answer list") {
+        (entry: inout RecordWriter, answer) throws(WireError) in
+        entry.node(1, answer.origin)
+        entry.unsigned(2, answer.id)
+        entry.bool(3, answer.accepted)
+        try entry.string(4, answer.message)
+        if let configVersion = answer.configVersion { try version(5, configVersion, into: &entry) }
       }
     }
-    try out.list(Beat.answer, beat.answers, limit: maxAnswers, of: "answer list") {
-      (entry: inout RecordWriter, answer) throws(WireError) in
-      entry.node(1, answer.origin)
-      entry.unsigned(2, answer.id)
-      entry.bool(3, answer.accepted)
-      try entry.string(4, answer.message)
-      if let configVersion = answer.configVersion { try version(5, configVersion, into: &entry) }
-    }
-    try version(Beat.configVersion, beat.config.version, into: &out)
-    out.unsigned(Beat.configDigest, beat.config.digest)
   }
 
   static func version(_ tag: UInt8, _ version: ConfigVersion, into out: inout RecordWriter) throws(WireError) {
@@ -321,10 +411,13 @@ public enum PacketCodec {
 
   static func decodeHeartbeat(_ reader: inout RecordReader) throws(WireError) -> Heartbeat {
     var beat = Heartbeat(membership: MembershipBeat(term: 0, leader: nil, heard: [], members: []))
+    beat.carried = []
+    let sectionLimit = (Section.allCases.count, "section list")
     let limits: [UInt8: (Int, String)] = [
       Beat.heard: (maxNodes, "node list"), Beat.member: (maxNodes, "node list"), Beat.echo: (maxNodes, "echo list"),
       Beat.request: (maxRequests, "request list"), Beat.answer: (maxAnswers, "answer list"),
-      Beat.report: (1, "report"), Beat.directives: (1, "directives"),
+      Beat.report: (1, "report"), Beat.directives: (1, "directives"), Beat.sections: sectionLimit,
+      Beat.held: sectionLimit, Beat.carried: sectionLimit,
     ]
     try reader.readFields(limits: limits) { (field) throws(WireError) in
       switch field.tag {
@@ -406,14 +499,38 @@ public enum PacketCodec {
         beat.answers.append(answer)
       case Beat.configVersion: beat.config.version = try decodeVersion(field)
       case Beat.configDigest: beat.config.digest = try field.unsigned()
+      case Beat.sections: try decodeVersion(field, into: &beat.sections)
+      case Beat.held: try decodeVersion(field, into: &beat.held)
+      case Beat.carried:
+        // A section a newer peer added is skipped like any unknown field.
+        if let section = UInt8(exactly: try field.unsigned()).flatMap(Section.init(rawValue:)) {
+          beat.carried.insert(section)
+        }
       default: break
       }
     }
     return beat
   }
 
+  static func decodeVersion(_ field: RecordField, into versions: inout SectionVersions) throws(WireError) {
+    var code: UInt64 = 0
+    var number: UInt64 = 0
+    var reader = field.record()
+    try reader.readFields { (inner) throws(WireError) in
+      switch inner.tag {
+      case 1: code = try inner.unsigned()
+      case 2: number = try inner.counter(of: "section version")
+      default: break
+      }
+    }
+    guard let section = UInt8(exactly: code).flatMap(Section.init(rawValue:)) else { return }
+    versions[section] = number
+  }
+
   static func decodeReport(_ field: RecordField) throws(WireError) -> NodeReport {
     var report = NodeReport(probed: false, mode: .online, resources: [])
+    // Collected, then set once: the report indexes its list on each set.
+    var resources: [ResourceReport] = []
     var reader = field.record()
     try reader.readFields(limits: [3: (maxReported, "resource list")]) { (part) throws(WireError) in
       switch part.tag {
@@ -454,10 +571,11 @@ public enum PacketCodec {
         }
         guard let id else { throw .invalid("resource report without an id") }
         entry.id = id
-        report.resources.append(entry)
+        resources.append(entry)
       default: break
       }
     }
+    report.resources = resources
     return report
   }
 

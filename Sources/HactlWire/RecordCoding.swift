@@ -57,6 +57,12 @@ public struct RecordWriter: Sendable {
     bytes += utf8
   }
 
+  /// Opaque bytes (a part of something larger).
+  public mutating func data(_ tag: UInt8, _ value: [UInt8]) {
+    header(tag, length: value.count)
+    bytes += value
+  }
+
   public mutating func record(_ tag: UInt8, _ body: (inout RecordWriter) throws(WireError) -> Void) throws(WireError) {
     var inner = RecordWriter()
     try body(&inner)
@@ -140,6 +146,8 @@ public struct RecordField: Sendable {
   }
 
   public func record() -> RecordReader { RecordReader(bytes, range: range) }
+
+  public func data() -> [UInt8] { Array(bytes[range]) }
 }
 
 /// Reads a record's fields in order; every malformed length is an error,

@@ -182,7 +182,7 @@ struct ConfigLoaderTests {
     #expect(tooMany.map(\.field) == ["nodes"])
     #expect(tooMany.first?.message == "65 members (nodes and witness); a cluster has at most 64")
     var resources = ""
-    for index in 1...129 { resources += "  - { id: r\(index), agent: ocf:hactl:Marker }\n" }
+    for index in 1...(ClusterLimits.resources + 1) { resources += "  - { id: r\(index), agent: ocf:hactl:Marker }\n" }
     let tooMuch = errors(Self.valid.replacingOccurrences(of: "resources:\n", with: "resources:\n" + resources))
     #expect(tooMuch.map(\.field) == ["resources"])
     let fast = try #require(onlyError(replacing("heartbeat_interval: 250ms", with: "heartbeat_interval: 1ms")))

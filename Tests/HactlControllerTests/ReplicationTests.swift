@@ -216,11 +216,11 @@ extension ReplicationTests {
     let other = "alpha"
     #expect(sim.runs("vip") == [holder])
     try #require(sim.controllers[sim.id(other)]!.membership.isLeader)
-    // Its path drops IP fragments: every offer (a large datagram) is lost.
-    sim.fragmentsDroppedTo = [sim.id(holder)]
+    // Its path drops parts: every offer (larger than a datagram) is lost.
+    sim.partsDroppedTo = [sim.id(holder)]
     var next = sim.runningConfig
     next.resources.append(SimCluster.marker("db", prefer: holder))
-    next.resources[1].parameters = [("comment", String(repeating: "padding ", count: 200))]  // over one frame
+    next.resources[1].parameters = [("comment", String(repeating: "padding ", count: 200))]  // over one datagram
     _ = try sim.applyConfig(ConfigWriter.yaml(next), via: other).get()
     // Within the dead time the leader waits for it; after, it moves on without it.
     sim.run(for: sim.config.cluster.deadTime / 2)
@@ -229,7 +229,7 @@ extension ReplicationTests {
     #expect(movedOn != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
     #expect(sim.status(via: other).configuration?.behind == [holder])
     // Once its path is fixed it catches up and may run resources again.
-    sim.fragmentsDroppedTo = []
+    sim.partsDroppedTo = []
     let caughtUp = sim.run(
       until: { $0.controllers[$0.id(holder)]!.document == $0.controllers[$0.id(other)]!.document }, within: .seconds(2))
     #expect(caughtUp != nil)
@@ -242,7 +242,7 @@ extension ReplicationTests {
 
 extension ReplicationTests {
   /// Raft's election restriction, shown in a whole cluster: gamma never gets
-  /// the change (its path drops the large datagrams), alpha and beta
+  /// the change (its path drops parts), alpha and beta
   /// acknowledge it, alpha dies. Were gamma elected, its next change would be
   /// made from a configuration without the acknowledged one, losing it.
   @Test(arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
@@ -253,10 +253,10 @@ extension ReplicationTests {
     let leader = try #require(config.nodes.first { sim.controllers[$0.id]!.membership.isLeader })
     let behind = config.nodes.first { $0.id != leader.id }!
     let holder = config.nodes.first { $0.id != leader.id && $0.id != behind.id }!
-    sim.fragmentsDroppedTo = [behind.id]
+    sim.partsDroppedTo = [behind.id]
     var first = sim.runningConfig
     first.resources[0].stickiness = 123
-    first.resources[0].parameters = [("comment", String(repeating: "padding ", count: 200))]  // over one frame
+    first.resources[0].parameters = [("comment", String(repeating: "padding ", count: 200))]  // over one datagram
     let request = try sim.applyConfig(ConfigWriter.yaml(first), via: leader.name).get()
     #expect(
       sim.run(

@@ -54,19 +54,20 @@ struct WireTests {
     #expect(PacketCodec.peekSender(bytes) == NodeID(2))
   }
 
-  @Test func theLargestHeartbeatALeaderCanSendFitsOneDatagram() throws {
-    let nodes = (1...UInt32(ClusterLimits.members)).map { NodeID($0) }
+  /// The largest state the limits allow: every member, every resource
+  /// failed with the longest id and reason, every request and answer.
+  static var largestHeartbeat: Heartbeat {
+    let nodes = (1...UInt32(ClusterLimits.members)).map { NodeID(UInt32.max - $0) }
     let failure = ResourceFailure(
       action: .monitor, code: 1, reason: String(repeating: "é", count: 500), wallTime: 1_700_000_000)
-    #expect(failure.reason.utf8.count <= ClusterLimits.failureReasonBytes)
     let ids = (0..<ClusterLimits.reportedResources).map {
       ResourceID(String(repeating: "r", count: 56) + String(format: "%08d", $0))
     }
     let largest = ClusterLimits.largestCounter
-    let beat = Heartbeat(
+    var beat = Heartbeat(
       membership: MembershipBeat(
         term: largest, leader: nodes[0], heard: nodes, members: nodes,
-        echoes: nodes.map { MembershipBeat.Echo(node: $0, stamp: .max) }),
+        echoes: [MembershipBeat.Echo(node: nodes[1], stamp: .max)]),
       report: NodeReport(
         probed: true, mode: .online,
         resources: ids.map {
@@ -83,10 +84,75 @@ struct WireTests {
           configVersion: ConfigVersion(epoch: largest, version: largest))
       },
       config: ConfigStamp(version: ConfigVersion(epoch: largest, version: largest), digest: .max))
+    for section in Section.allCases {
+      beat.sections[section] = largest - UInt64(section.rawValue)
+      beat.held[section] = largest - 10 - UInt64(section.rawValue)
+    }
+    return beat
+  }
+
+  /// Parts reassembled the way a receiver does, into the heartbeat they
+  /// came with.
+  static func reassemble(_ datagrams: [Message]) throws -> Heartbeat? {
+    var assembler = PartAssembler()
+    var sections: [Section: [UInt8]] = [:]
+    var core: Heartbeat?
+    for datagram in datagrams {
+      let bytes = try PacketCodec.encode(Packet(header: header, message: datagram))
+      #expect(bytes.count + PacketCodec.longestTag <= PacketCodec.maximumDatagram)
+      switch try PacketCodec.decode(bytes).message {
+      case .part(let part):
+        if let whole = assembler.add(part), let section = part.stream.section { sections[section] = whole }
+      case .heartbeat(let beat): core = beat
+      default: Issue.record("unexpected \(datagram)")
+      }
+    }
+    guard var beat = core else { return nil }
+    for (section, bytes) in sections {
+      try PacketCodec.decodeSection(section, bytes, into: &beat)
+      beat.carried.insert(section)
+    }
+    return beat
+  }
+
+  @Test func theLargestStateTravelsInDatagramsThatFitTheLimit() throws {
+    let beat = Self.largestHeartbeat
+    #expect(beat.report?.resources.first?.lastFailure?.reason.utf8.count == ClusterLimits.failureReasonBytes)
     #expect(beat.answers[0].message.utf8.count == ClusterLimits.answerBytes)
-    let bytes = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(beat)))
-    #expect(bytes.count <= PacketCodec.headerSize + PacketCodec.maximumPayload)
-    #expect(try PacketCodec.decode(bytes) == Packet(header: Self.header, message: .heartbeat(beat)))
+    let datagrams = try MessageParts.fit(.heartbeat(beat))
+    #expect(datagrams.count > 1)
+    let parts = datagrams.filter { if case .part = $0 { true } else { false } }
+    #expect(parts.count < MessageParts.maximumParts)
+    #expect(try Self.reassemble(datagrams) == beat)
+    // Without its sections the heartbeat itself fits one datagram.
+    var core = beat
+    core.carried = []
+    #expect(try MessageParts.fit(.heartbeat(core)) == [.heartbeat(core)])
+  }
+
+  /// Parts arrive in any order, some twice, some only in a second round:
+  /// the whole completes once each index has come once.
+  @Test func partsCombineAcrossRoundsAndOrders() throws {
+    let beat = Self.largestHeartbeat
+    let parts = try MessageParts.fit(.heartbeat(beat)).compactMap { message -> MessagePart? in
+      if case .part(let part) = message { part } else { nil }
+    }
+    var random = SeededRandom(seed: 11)
+    var assembler = PartAssembler()
+    var completed: Set<PartStream> = []
+    let firstRound = parts.filter { _ in !random.chance(0.3) }.shuffled(using: &random)
+    for part in firstRound where assembler.add(part) != nil { completed.insert(part.stream) }
+    #expect(completed.count < Set(parts.map(\.stream)).count, "the first round was meant to lose parts")
+    for part in parts.shuffled(using: &random) where assembler.add(part) != nil { completed.insert(part.stream) }
+    #expect(completed == Set(parts.map(\.stream)))
+    // A part of a newer version drops the older one in progress.
+    var fresh = PartAssembler()
+    let report = parts.filter { $0.stream == .report }
+    _ = fresh.add(report[0])
+    var newer = report[1]
+    newer.id += 1
+    _ = fresh.add(newer)
+    for part in report.dropFirst(2) { #expect(fresh.add(part) == nil) }
   }
 
   /// Every list one past its limit: the encoder refuses it, as the decoder
@@ -150,7 +216,7 @@ struct WireTests {
         == .voteRequest(VoteRequest(term: ClusterLimits.largestCounter)))
   }
 
-  @Test func theLargestConfigurationFitsOneDatagram() throws {
+  @Test func theLargestConfigurationTravelsInParts() throws {
     let text = String(repeating: "#", count: ClusterLimits.configurationBytes)
     let offer = Message.configOffer(
       ConfigDocument(
@@ -158,10 +224,47 @@ struct WireTests {
     )
     let proposal = Message.configProposal(ConfigProposal(id: .max, text: text))
     for message in [offer, proposal] {
-      let bytes = try PacketCodec.encode(Packet(header: Self.header, message: message))
-      #expect(bytes.count <= PacketCodec.headerSize + PacketCodec.maximumPayload)
-      #expect(try PacketCodec.decode(bytes) == Packet(header: Self.header, message: message))
+      let datagrams = try MessageParts.fit(message)
+      var assembler = PartAssembler()
+      var whole: Message?
+      for datagram in datagrams {
+        let bytes = try PacketCodec.encode(Packet(header: Self.header, message: datagram))
+        #expect(bytes.count + PacketCodec.longestTag <= PacketCodec.maximumDatagram)
+        guard case .part(let part) = try PacketCodec.decode(bytes).message else {
+          Issue.record("not a part")
+          continue
+        }
+        if let bytes = assembler.add(part) { whole = try MessageParts.message(of: part.stream, bytes) }
+      }
+      #expect(whole == message)
     }
+    // A small one still goes whole.
+    let small = Message.configProposal(ConfigProposal(id: 1, text: "nodes: []\n"))
+    #expect(try MessageParts.fit(small) == [small])
+  }
+
+  /// What no receiver would take is never sent: a datagram over the
+  /// limit, a part out of range, more parts than a whole may have.
+  @Test func datagramsAndPartsOutOfBoundsAreRefusedBothWays() throws {
+    let tooMany = [UInt8](repeating: 1, count: MessageParts.maximumWholeBytes + 1)
+    #expect(throws: WireError.self) { try MessageParts.split(tooMany, stream: .configOffer, id: 1) }
+    for part in [
+      MessagePart(stream: .report, id: 1, index: 2, count: 2, bytes: []),
+      MessagePart(stream: .report, id: 1, index: 0, count: MessageParts.maximumParts + 1, bytes: []),
+      MessagePart(stream: .report, id: 1, index: 0, count: 1, bytes: .init(repeating: 0, count: 1_201)),
+    ] {
+      #expect(throws: WireError.self) { try PacketCodec.encode(Packet(header: Self.header, message: .part(part))) }
+      var writer = RecordWriter()
+      writer.unsigned(1, UInt64(part.stream.rawValue))
+      writer.unsigned(2, part.id)
+      writer.unsigned(3, UInt64(part.index))
+      writer.unsigned(4, UInt64(part.count))
+      writer.data(5, part.bytes)
+      let header = PacketCodec.encodeHeader(Self.header, kind: .part, seal: .plain, payloadLength: writer.bytes.count)
+      #expect(throws: WireError.self) { try PacketCodec.decode(header + writer.bytes) }
+    }
+    let big = [UInt8](repeating: 0, count: PacketCodec.maximumDatagram + 1)
+    #expect(throws: WireError.self) { try PacketCodec.readHeader(big, tagLength: 0) }
   }
 
   /// Version 3's promise: a field or a message kind added by a newer
