@@ -20,12 +20,17 @@ public struct ChaosOptions: Sendable {
   /// resources, and ones that must be refused), from their own random stream
   /// for the same reason as links.
   public var configChanges = true
+  /// Half the runs carry state larger than a datagram (40 more resources
+  /// with long ids, so reports and directives travel in parts) and lose
+  /// parts now and then; from their own stream too.
+  public var largeState = false
   public init() {}
 }
 
 public struct ChaosReport: Sendable {
   public var seed: UInt64
   public var violations: [String]
+  public var largeState = false
   public var faults: Int
   public var simulated: Duration
   public var description: String
@@ -42,7 +47,9 @@ public struct ChaosReport: Sendable {
   public var failureReport: String {
     var lines = ["seed \(seed) failed: \(description)"]
     lines += violations.map { "  violation: \($0)" }
-    let flags = (redundantLinks ? "" : " --single-link") + (configChanges ? "" : " --no-config-changes")
+    let flags =
+      (redundantLinks ? "" : " --single-link") + (configChanges ? "" : " --no-config-changes")
+      + (largeState ? " --large-state" : "")
     lines.append("  replay: swift run hactl-sim --seed \(seed) --trace\(flags)")
     lines.append("  trace (last \(traceTail.count) lines):")
     lines += traceTail.map { "    " + $0 }
@@ -52,6 +59,12 @@ public struct ChaosReport: Sendable {
 
 public enum Chaos {
   public static func run(seed: UInt64, options: ChaosOptions = ChaosOptions(), keepTrace: Int = 150) -> ChaosReport {
+    var report = runScenario(seed: seed, options: options, keepTrace: keepTrace)
+    report.largeState = options.largeState
+    return report
+  }
+
+  static func runScenario(seed: UInt64, options: ChaosOptions, keepTrace: Int) -> ChaosReport {
     var random = SeededRandom(seed: seed)
     let nodeCount = random.pick([2, 2, 2, 3, 3, 4])
     let witness = nodeCount % 2 == 0 || random.chance(0.3)
@@ -68,6 +81,15 @@ public enum Chaos {
       // datagram, so they travel as parts, and a path that drops parts loses them.
       resources[0].parameters = [("description", String(repeating: "a long description ", count: 80))]
     }
+    var stateRandom = SeededRandom(seed: seed ^ 0x5354_4154_4550_5254)
+    let bulky = options.largeState && stateRandom.chance(0.5)
+    if bulky {
+      resources += (0..<40).map {
+        SimCluster.marker(
+          ResourceID("bulk-\($0)-" + String(repeating: "x", count: 48)), prefer: nil, threshold: 3,
+          timeout: .seconds(2))
+      }
+    }
     var linkRandom = SeededRandom(seed: seed ^ 0x4C49_4E4B_5345_4544)
     let links = options.redundantLinks && linkRandom.chance(0.3) ? 2 : 1
     let config = SimCluster.config(nodes: nodeCount, witness: witness, resources: resources, links: links)
@@ -75,7 +97,7 @@ public enum Chaos {
     sim.stopLatency = random.milliseconds(5...200)
     sim.agentLatency = random.milliseconds(5...100)
     let description =
-      "\(nodeCount) nodes\(witness ? " + witness" : ""), \(resourceCount) resources, \(links) link(s), "
+      "\(nodeCount) nodes\(witness ? " + witness" : ""), \(resources.count) resources, \(links) link(s), "
       + "stop \(sim.stopLatency.milliseconds) ms"
     var faults = 0
     var configRandom = SeededRandom(seed: seed ^ 0x434F_4E46_4947_5321)
@@ -95,6 +117,11 @@ public enum Chaos {
         sim.trace.append("\(sim.now) FAULT \(fault)")
         if let heal { pending.append((sim.now + random.milliseconds(300...6000), heal)) }
       }
+      if bulky && stateRandom.chance(0.3) {
+        sim.partLoss = Double.random(in: 0.1...0.7, using: &stateRandom)
+        sim.trace.append("\(sim.now) FAULT \(Int(sim.partLoss * 100))% of parts lost")
+        pending.append((sim.now + stateRandom.milliseconds(500...8000), .partsArrive))
+      }
       if options.configChanges && configRandom.chance(0.3) {
         if let heal = changeConfig(&sim, &configRandom) {
           pending.append((sim.now + configRandom.milliseconds(1000...15000), heal))
@@ -107,6 +134,7 @@ public enum Chaos {
     for item in pending { apply(item.heal, to: &sim) }
     sim.cutLinks = []
     sim.partsDroppedTo = []
+    sim.partLoss = 0
     sim.linkLoss = [:]
     sim.loss = 0
     sim.jitter = .zero
@@ -206,6 +234,7 @@ public enum Chaos {
     case reconnect(Set<SimCluster.DirectedLink>)
     case calmNetwork
     case partsPass(NodeID)
+    case partsArrive
   }
 
   static func apply(_ heal: Heal, to sim: inout SimCluster) {
@@ -220,6 +249,9 @@ public enum Chaos {
     case .partsPass(let node):
       sim.partsDroppedTo.remove(node)
       sim.trace.append("\(sim.now) FAULT parts reach \(sim.name(node)) again")
+    case .partsArrive:
+      sim.partLoss = 0
+      sim.trace.append("\(sim.now) FAULT parts arrive again")
     case .calmNetwork:
       sim.loss = 0
       sim.linkLoss = [:]

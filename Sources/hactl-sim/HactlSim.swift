@@ -17,12 +17,15 @@ struct HactlSim: ParsableCommand {
   var singleLink = false
   @Flag(name: .customLong("no-config-changes"), help: "No operator configuration changes (as regression seeds use).")
   var noConfigChanges = false
+  @Flag(name: .customLong("large-state"), help: "Half the runs carry state in parts, and lose parts.")
+  var largeState = false
 
   func run() throws {
     var options = ChaosOptions()
     options.duration = .seconds(seconds)
     options.redundantLinks = !singleLink
     options.configChanges = !noConfigChanges
+    options.largeState = largeState
     if let seed {
       let report = Chaos.run(seed: seed, options: options, keepTrace: trace ? .max : 150)
       if trace { print(report.traceTail.joined(separator: "\n")) }

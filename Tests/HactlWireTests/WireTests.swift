@@ -128,6 +128,7 @@ struct WireTests {
     var core = beat
     core.carried = []
     #expect(try MessageParts.fit(.heartbeat(core)) == [.heartbeat(core)])
+    #expect(try PacketCodec.encodePayload(.heartbeat(core)).1.count < 1_000, "docs/wire-format.md says so")
   }
 
   /// Parts arrive in any order, some twice, some only in a second round:
