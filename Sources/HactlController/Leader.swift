@@ -73,10 +73,18 @@ extension NodeController {
     node == local.id ? (local.kind == .node ? localReport : nil) : peerReports[node]
   }
 
-  func schedulerNodes(now: Instant) -> [SchedulerNode] {
+  /// Every member's report, this node's worked out once: a leader looks
+  /// them up for every resource, and a thousand resources make that count.
+  var reports: [NodeID: NodeReport] {
+    var reports = peerReports
+    if local.kind == .node { reports[local.id] = localReport }
+    return reports
+  }
+
+  func schedulerNodes(reports: [NodeID: NodeReport], now: Instant) -> [SchedulerNode] {
     let members = Set(memberNodes)
     return config.nodes.map { spec in
-      let report = members.contains(spec.id) ? report(of: spec.id) : nil
+      let report = members.contains(spec.id) ? reports[spec.id] : nil
       // It must also hear us (echo our recent packets), or it would never
       // see the decision to start anything: a one-way cut towards it.
       let hearsUs =
@@ -89,11 +97,13 @@ extension NodeController {
   /// Where each resource is, from the reports of the members. Nodes outside
   /// the partition are taken as running nothing: without fencing that is an
   /// assumption, and docs/ARCHITECTURE.md says so.
-  func situations(withdrawn: [ResourceID: [NodeID: Instant]] = [:]) -> [ResourceID: ResourceSituation] {
+  func situations(reports: [NodeID: NodeReport], withdrawn: [ResourceID: [NodeID: Instant]])
+    -> [ResourceID: ResourceSituation]
+  {
     var result: [ResourceID: ResourceSituation] = [:]
     for spec in config.resources { result[spec.id] = ResourceSituation() }
     for node in memberNodes {
-      guard let report = report(of: node) else { continue }
+      guard let report = reports[node] else { continue }
       for resource in report.resources where result[resource.id] != nil {
         result[resource.id]!.failCounts[node] = resource.failCount
         switch resource.role {
@@ -125,6 +135,7 @@ extension NodeController {
     // member behind gets it within an interval). One that still does not
     // after a dead time cannot take it (another release refusing it): it
     // runs nothing new rather than hold every decision back.
+    let reports = self.reports
     let offVersion = Set(
       memberNodes.filter { $0 != local.id && replication.peers[$0]?.stamp.version != document.version })
     state.offVersionSince = state.offVersionSince.filter { offVersion.contains($0.key) }
@@ -134,11 +145,11 @@ extension NodeController {
     // A report not held at the version its node last announced is waited
     // for like a probe: deciding on an older one could start a second copy.
     let unprobed = memberNodes.filter {
-      report(of: $0)?.probed != true || !reportIsCurrent($0)
+      reports[$0]?.probed != true || !reportIsCurrent($0)
         || (offVersion.contains($0) && !cannotTakeConfig.contains($0))
     }
     guard unprobed.isEmpty else { return [] }
-    let nodes = schedulerNodes(now: now).map { node in
+    let nodes = schedulerNodes(reports: reports, now: now).map { node in
       cannotTakeConfig.contains(node.id) ? SchedulerNode(id: node.id, name: node.name, eligible: false) : node
     }
     for (resource, nodes) in state.withdrawn {
@@ -148,7 +159,7 @@ extension NodeController {
       }
       if state.withdrawn[resource]?.isEmpty == true { state.withdrawn[resource] = nil }
     }
-    let situations = situations(withdrawn: state.withdrawn)
+    let situations = situations(reports: reports, withdrawn: state.withdrawn)
     var effects = handleRequests(&state, nodes: nodes, situations: situations)
     for (resource, target) in state.moves {
       let situation = situations[resource] ?? ResourceSituation()
@@ -164,7 +175,7 @@ extension NodeController {
       guard let target = decision.target, !transition.startWaits(for: decision.resource) else { continue }
       let previous = state.directives?.assignment(for: decision.resource)
       let isRunning = situations[decision.resource]?.activeOn.contains(target) ?? false
-      let used = report(of: target)?.resource(decision.resource)?.lastStartToken
+      let used = reports[target]?.resource(decision.resource)?.lastStartToken
       // Keep the decision while it runs or is yet to be acted on; once the
       // node used it and the resource stopped (failure, lost lease), decide
       // again: a node never starts twice on one decision.

@@ -31,8 +31,22 @@ struct WireTests {
     ],
     config: ConfigStamp(version: ConfigVersion(epoch: 7, version: 3), digest: 0xDEAD_BEEF_0123_4567))
 
+  /// As peers send once sections are in play: some carried, some only named.
+  static let sectionedHeartbeat: Heartbeat = {
+    var beat = fullHeartbeat
+    beat.sections = SectionVersions([.report: 4, .directives: 9, .requests: 1, .answers: 2])
+    beat.held = SectionVersions([.report: 3, .answers: 1])
+    beat.carried = [.report, .answers]
+    beat.clear(.directives)
+    beat.clear(.requests)
+    return beat
+  }()
+
   static let messages: [Message] = [
     .heartbeat(fullHeartbeat),
+    .heartbeat(sectionedHeartbeat),
+    .part(MessagePart(stream: .directives, id: 9, index: 1, count: 3, bytes: Array("a part ✓".utf8))),
+    .part(MessagePart(stream: .configOffer, id: .max, index: 0, count: 1, bytes: [])),
     .heartbeat(Heartbeat(membership: MembershipBeat(term: 0, leader: nil, heard: [], members: []))),
     .voteRequest(VoteRequest(term: 12)),
     .voteRequest(VoteRequest(term: 13, preVote: true, configVersion: ConfigVersion(epoch: 9, version: 41))),
@@ -339,19 +353,31 @@ struct WireTests {
 
   @Test func randomAndMutatedBytesNeverCrashTheDecoder() throws {
     var random = SeededRandom(seed: 0x4841_4354)
-    let valid = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(Self.fullHeartbeat)))
+    let valid = try Self.messages.map { try PacketCodec.encode(Packet(header: Self.header, message: $0)) }
     var decodedMutants = 0
+    // Parts that survive mutation go on to reassembly and decoding, as a
+    // receiver's would.
+    var assembler = PartAssembler()
     for round in 0..<20_000 {
       var bytes: [UInt8]
       if round % 4 == 0 {
         bytes = (0..<Int.random(in: 0..<400, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
       } else {
-        bytes = valid
+        bytes = valid[round % valid.count]
         for _ in 0..<Int.random(in: 1...4, using: &random) {
           bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
         }
       }
-      if (try? PacketCodec.decode(bytes)) != nil { decodedMutants += 1 }
+      guard let packet = try? PacketCodec.decode(bytes) else { continue }
+      decodedMutants += 1
+      if case .part(let part) = packet.message, let whole = assembler.add(part) {
+        if let section = part.stream.section {
+          var beat = Self.fullHeartbeat
+          _ = try? PacketCodec.decodeSection(section, whole, into: &beat)
+        } else {
+          _ = try? MessageParts.message(of: part.stream, whole)
+        }
+      }
     }
     // Some mutations land in harmless places (a reason string's letters);
     // the decoder must simply survive every one.

@@ -26,19 +26,38 @@ final class LoopbackRecorder: @unchecked Sendable {
 
   /// The UDP payloads sent to `port` during `duration`.
   func record(for duration: Duration) -> [[UInt8]] {
-    var datagrams: [[UInt8]] = []
-    var buffer = [UInt8](repeating: 0, count: 70_000)
     let deadline = ContinuousClock.now + duration
-    while ContinuousClock.now < deadline {
+    return capture(until: { ContinuousClock.now >= deadline }) { $0 == port }.compactMap(\.payload)
+  }
+
+  struct Captured {
+    /// Nil for an IP fragment other than the first.
+    var payload: [UInt8]?
+    /// IP says more fragments follow, or this one is not the first.
+    var fragment: Bool
+  }
+
+  /// Every IPv4 UDP datagram to a port `wanted` accepts, and every IP
+  /// fragment of one.
+  func capture(until done: () -> Bool, to wanted: (UInt16) -> Bool) -> [Captured] {
+    var captured: [Captured] = []
+    var buffer = [UInt8](repeating: 0, count: 70_000)
+    while !done() {
       let count = recv(fd, &buffer, buffer.count, 0)
       guard count > 28, buffer[0] >> 4 == 4, buffer[9] == 17 else { continue }  // IPv4, UDP
       let ipHeader = Int(buffer[0] & 0x0f) * 4
+      let flagsAndOffset = UInt16(buffer[6]) << 8 | UInt16(buffer[7])
+      let moreFragments = flagsAndOffset & 0x2000 != 0
+      guard flagsAndOffset & 0x1fff == 0 else {
+        captured.append(Captured(payload: nil, fragment: true))
+        continue
+      }
       guard count > ipHeader + 8 else { continue }
       let destination = UInt16(buffer[ipHeader + 2]) << 8 | UInt16(buffer[ipHeader + 3])
-      guard destination == port else { continue }
-      datagrams.append(Array(buffer[(ipHeader + 8)..<count]))
+      guard wanted(destination) else { continue }
+      captured.append(Captured(payload: Array(buffer[(ipHeader + 8)..<count]), fragment: moreFragments))
     }
-    return datagrams
+    return captured
   }
 }
 
@@ -54,7 +73,7 @@ struct ReplayAcrossRestartTests {
     _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { $0.resource("marker")?.state == .started }
     let port = try #require(cluster.ports["alpha"])
     let recorder = try #require(LoopbackRecorder(port: port))
-    let recorded = recorder.record(for: .seconds(1))
+    let recorded = try await Blocking.run { recorder.record(for: .seconds(1)) }
     try #require(recorded.count >= 5, "recorded only \(recorded.count) datagrams to alpha")
     for member in cluster.members { cluster.crash(member) }
     try cluster.start("alpha")
