@@ -216,7 +216,7 @@ public struct NodeReport: Sendable, Hashable {
   public var probed: Bool
   public var mode: NodeMode
   public var resources: [ResourceReport] {
-    didSet { positions = Self.positions(of: resources) }
+    didSet { positions = resources.firstPositions(by: \.id) }
   }
   /// Where each resource is in `resources`: lookups stay cheap with a
   /// thousand resources (derived, so equality is unaffected).
@@ -226,16 +226,17 @@ public struct NodeReport: Sendable, Hashable {
     self.probed = probed
     self.mode = mode
     self.resources = resources
-    self.positions = Self.positions(of: resources)
-  }
-
-  static func positions(of resources: [ResourceReport]) -> [ResourceID: Int] {
-    var positions: [ResourceID: Int] = [:]
-    for (index, resource) in resources.enumerated() where positions[resource.id] == nil {
-      positions[resource.id] = index
-    }
-    return positions
+    self.positions = resources.firstPositions(by: \.id)
   }
 
   public func resource(_ id: ResourceID) -> ResourceReport? { positions[id].map { resources[$0] } }
+}
+
+extension Array {
+  /// The index of the first element with each key.
+  public func firstPositions<Key: Hashable>(by key: (Element) -> Key) -> [Key: Int] {
+    var positions: [Key: Int] = [:]
+    for (index, element) in enumerated() where positions[key(element)] == nil { positions[key(element)] = index }
+    return positions
+  }
 }

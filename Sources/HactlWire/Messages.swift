@@ -178,22 +178,14 @@ extension Heartbeat {
 /// resource absent from the list must run nowhere.
 public struct Directives: Sendable, Hashable {
   public var assignments: [Assignment] {
-    didSet { positions = Self.positions(of: assignments) }
+    didSet { positions = assignments.firstPositions(by: \.resource) }
   }
   /// Where each resource's assignment is (derived, so equality is unaffected).
   private var positions: [ResourceID: Int]
 
   public init(assignments: [Assignment]) {
     self.assignments = assignments
-    self.positions = Self.positions(of: assignments)
-  }
-
-  static func positions(of assignments: [Assignment]) -> [ResourceID: Int] {
-    var positions: [ResourceID: Int] = [:]
-    for (index, assignment) in assignments.enumerated() where positions[assignment.resource] == nil {
-      positions[assignment.resource] = index
-    }
-    return positions
+    self.positions = assignments.firstPositions(by: \.resource)
   }
 
   public func assignment(for resource: ResourceID) -> Assignment? { positions[resource].map { assignments[$0] } }

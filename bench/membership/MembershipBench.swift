@@ -16,16 +16,29 @@ import HactlWire
 /// 3. `hactl config apply` latency: asked on a follower, until a quorum
 ///    stored it, against the floor of two durable writes in a row;
 /// 4. the cost of a flood of bad datagrams to one node: CPU per datagram for
-///    each kind, from refused before any cryptography to a failed tag.
+///    each kind, from refused before any cryptography to a failed tag;
+/// 5. (`scale`) idle cost per node with 10, 100 and 1,000 resources at 2, 8
+///    and 32 nodes, and the time a changed resource state takes to reach
+///    every node after the node it changed on shows it.
 ///
 ///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS] [SIZES, e.g. 2,8,32]
 ///     .build/release/membership-bench flood [SECONDS]
+///     .build/release/membership-bench scale [IDLE_SECONDS] [SIZES] [RESOURCE COUNTS, e.g. 10,100,1000] [MOVES]
 @main
 enum MembershipBench {
   static func main() async throws {
     let arguments = CommandLine.arguments.dropFirst().map { $0 }
     if arguments.first == "flood" {
       try await flood(seconds: arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5)
+      return
+    }
+    if arguments.first == "scale" {
+      func list(_ index: Int, _ fallback: [Int]) -> [Int] {
+        arguments.count > index ? arguments[index].split(separator: ",").compactMap { Int($0) } : fallback
+      }
+      try await scale(
+        seconds: arguments.count > 1 ? Double(arguments[1]) ?? 10 : 10, sizes: list(2, [2, 8, 32]),
+        counts: list(3, [10, 100, 1000]), moves: list(4, [5]).first ?? 5)
       return
     }
     let runs = arguments.first.flatMap(Int.init) ?? 30
@@ -92,26 +105,104 @@ enum MembershipBench {
         status.nodes.allSatisfy { $0.state == .online && $0.member } && status.leader != nil
       }
       try await Task.sleep(for: .seconds(2))
-      let cpuBefore = options.nodes.compactMap { cluster.cpuSeconds($0) }.reduce(0, +)
-      var before: [String: TrafficStatus] = [:]
-      for node in options.nodes { before[node] = try await cluster.status(via: node).traffic }
-      let started = ContinuousClock.now
-      try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-      let elapsed = (ContinuousClock.now - started).seconds
-      let cpuAfter = options.nodes.compactMap { cluster.cpuSeconds($0) }.reduce(0, +)
-      var bytes = 0
-      var packets = 0
-      for node in options.nodes {
-        let after = try await cluster.status(via: node).traffic!
-        bytes += after.bytesSent - before[node]!.bytesSent
-        packets += after.sent - before[node]!.sent
-      }
-      let perNode = Double(size)
-      print(
-        String(
-          format: "| %d | %.1f | %.0f | %.1f |", size, (cpuAfter - cpuBefore) / elapsed * 3600 / perNode,
-          Double(bytes) / elapsed / perNode, Double(packets) / elapsed / perNode))
+      let idle = try await idleFigures(cluster, nodes: options.nodes, seconds: seconds)
+      print(String(format: "| %d | %.1f | %.0f | %.1f |", size, idle.cpu, idle.bytes, idle.packets))
     }
+  }
+
+  /// Per node, while nothing changes: CPU seconds per hour, bytes and packets sent per second.
+  static func idleFigures(_ cluster: LocalCluster, nodes: [String], seconds: Double) async throws -> (
+    cpu: Double, bytes: Double, packets: Double
+  ) {
+    let cpuBefore = nodes.compactMap { cluster.cpuSeconds($0) }.reduce(0, +)
+    var before: [String: TrafficStatus] = [:]
+    for node in nodes { before[node] = try await cluster.status(via: node).traffic }
+    let started = ContinuousClock.now
+    try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+    let elapsed = (ContinuousClock.now - started).seconds
+    let cpuAfter = nodes.compactMap { cluster.cpuSeconds($0) }.reduce(0, +)
+    var bytes = 0
+    var packets = 0
+    for node in nodes {
+      let after = try await cluster.status(via: node).traffic!
+      bytes += after.bytesSent - before[node]!.bytesSent
+      packets += after.sent - before[node]!.sent
+    }
+    let perNode = Double(nodes.count)
+    return (
+      (cpuAfter - cpuBefore) / elapsed * 3600 / perNode, Double(bytes) / elapsed / perNode,
+      Double(packets) / elapsed / perNode
+    )
+  }
+
+  /// Resources that cost almost nothing to run: a marker file each, and a
+  /// monitor once an hour, so the daemons' own cost is what is measured.
+  static func quietResources(_ count: Int) -> String {
+    (0..<count).map { index in
+      "  - id: service-\(index)\n    agent: ocf:hactl:Marker\n    monitor: { interval: 1h, timeout: 20s }\n"
+        + "    start: { timeout: 60s }\n    stop: { timeout: 60s }\n"
+    }.joined()
+  }
+
+  static func scale(seconds: Double, sizes: [Int], counts: [Int], moves: Int) async throws {
+    var rows: [String] = []
+    for size in sizes {
+      for count in counts {
+        var options = LocalCluster.Options(resourcesYAML: quietResources(count))
+        options.nodes = (1...size).map { "n\($0)" }
+        options.witness = nil
+        let cluster = try LocalCluster(options: options)
+        defer { cluster.shutdown() }
+        try cluster.startAll()
+        let began = ContinuousClock.now
+        _ = try await cluster.waitFor(via: "n1", timeout: .seconds(900), every: .milliseconds(500)) { status in
+          status.nodes.allSatisfy { $0.state == .online && $0.member } && status.leader != nil
+            && status.resources.filter { $0.state == .started }.count == count
+        }
+        let settled = (ContinuousClock.now - began).seconds
+        try await Task.sleep(for: .seconds(3))
+        let idle = try await idleFigures(cluster, nodes: options.nodes, seconds: seconds)
+        let spread = try await propagation(cluster, nodes: options.nodes, moves: moves)
+        let row = String(
+          format: "| %d | %d | %.1f | %.0f | %.1f | %.0f | %.0f | %.0f |", size, count, idle.cpu, idle.bytes,
+          idle.packets, Statistics.percentile(spread, 50), Statistics.percentile(spread, 99), settled)
+        print(row)
+        rows.append(row)
+      }
+    }
+    print("")
+    print(
+      "| nodes | resources | CPU s per node per hour (idle) | bytes/s sent per node | packets/s sent per node "
+        + "| state reaches every node (ms, median) | p99 | start to all running (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows { print(row) }
+  }
+
+  /// A resource moves; from the moment its new node shows it started, how
+  /// long until every node does (polled every few ms).
+  static func propagation(_ cluster: LocalCluster, nodes: [String], moves: Int) async throws -> [Double] {
+    var samples: [Double] = []
+    for move in 0..<moves {
+      let resource = "service-\(move)"
+      let status = try await cluster.status(via: nodes[0])
+      guard let from = status.resource(resource)?.node else { continue }
+      let target = nodes.first { $0 != from }!
+      _ = try await ControlClient.send(
+        .migrate(resource: resource, node: target), socketPath: cluster.socketPath(from), timeout: .seconds(60))
+      var seen: [String: ContinuousClock.Instant] = [:]
+      let deadline = ContinuousClock.now + .seconds(60)
+      while seen.count < nodes.count && ContinuousClock.now < deadline {
+        for node in nodes where seen[node] == nil {
+          let view = try await cluster.status(via: node)
+          if view.resource(resource)?.node == target && view.resource(resource)?.state == .started {
+            seen[node] = ContinuousClock.now
+          }
+        }
+      }
+      guard seen.count == nodes.count, let local = seen[target], let last = seen.values.max() else { continue }
+      samples.append((last - local).seconds * 1000)
+    }
+    return samples.isEmpty ? [.nan] : samples.sorted()
   }
 
   static func configApply(runs: Int) async throws {
