@@ -57,6 +57,7 @@ extension NodeController {
   mutating func reconcile(now: Instant) -> [ControllerEffect] {
     var effects: [ControllerEffect] = []
     let common = wanted(now: now)
+    var callsInFlight = resources.values.count { $0.inFlight != nil }
     for id in resources.keys.sorted() {
       guard var resource = resources[id] else { continue }
       // A monitor must not delay a stop that is due (after a stall, a lost
@@ -107,6 +108,10 @@ extension NodeController {
         }
       }
       guard let (action, timeout, interval, isProbe) = call else { continue }
+      // Probes, starts and monitors wait for a free slot (as pacemaker's
+      // node-action-limit); a stop never waits: it is what safety needs.
+      if action != .stop && callsInFlight >= Self.agentCallsAtOnce { continue }
+      callsInFlight += 1
       let callID = nextCallID
       nextCallID += 1
       resource.inFlight = LocalResource.InFlight(
@@ -124,6 +129,10 @@ extension NodeController {
     effects += storeRetiringIfChanged()
     return effects
   }
+
+  /// Agent calls running at once on a node, stops not counted: a thousand
+  /// resources probed at once would take every process slot and core.
+  public static let agentCallsAtOnce = 32
 
   /// Whether this node means to keep `id` running (it is not stopping it).
   public func wantsRunning(_ id: ResourceID, now: Instant) -> Bool { want(id, now: now) != .stop }

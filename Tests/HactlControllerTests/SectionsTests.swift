@@ -1,4 +1,5 @@
 import HactlController
+import HactlMembership
 import HactlModel
 import HactlSimulation
 import HactlWire
@@ -75,5 +76,29 @@ struct SectionsTests {
     let sent = (sim.sent[sim.id("beta")] ?? 0) - sentBefore
     #expect(parts == 0, "\(parts) parts in 5 idle seconds")
     #expect(sent > 0)
+  }
+}
+
+/// A node with many resources runs a bounded number of agents at once.
+struct AgentConcurrencyTests {
+  @Test func probesWaitForAFreeSlotAndEveryResourceIsProbed() {
+    let config = SimCluster.config(resources: (0..<100).map { SimCluster.marker(ResourceID("r\($0)")) })
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
+    func calls(_ effects: [ControllerEffect]) -> [AgentCall] {
+      effects.compactMap { if case .runAgent(let call) = $0 { call } else { nil } }
+    }
+    var running = calls(node.start(now: .zero))
+    #expect(running.count == NodeController.agentCallsAtOnce)
+    var probed = 0
+    var now = Instant.zero
+    while let call = running.first {
+      running.removeFirst()
+      now = now + .milliseconds(1)
+      running += calls(node.agentFinished(call.id, outcome: .exited(7), now: now, wallTime: 0))
+      probed += 1
+      #expect(running.count <= NodeController.agentCallsAtOnce)
+    }
+    #expect(probed == 100)
   }
 }
