@@ -4,10 +4,11 @@ extension NodeController {
   /// The cluster as this node sees it now.
   public func status(now: Instant) -> ClusterStatus {
     let granted = Set(membership.isLeader ? membership.members(now: now) : membership.grantedMembers)
+    let reports = self.reports
     let nodes = config.voters.map { member -> NodeStatus in
       let alive = membership.isAlive(member.id)
       var state: NodeStatus.State = alive ? .online : .lost
-      if alive, member.kind == .node, report(of: member.id)?.mode == .standby { state = .standby }
+      if alive, member.kind == .node, reports[member.id]?.mode == .standby { state = .standby }
       let up = membership.links(of: member.id)
       let links =
         member.id == local.id
@@ -23,7 +24,7 @@ extension NodeController {
     // Resources gone from the configuration that some node still tracks (a
     // stop in progress, or blocked after a failed stop) stay visible.
     let configured = Set(config.resources.map(\.id))
-    let leftovers = Set(config.nodes.flatMap { report(of: $0.id)?.resources.map(\.id) ?? [] })
+    let leftovers = Set(config.nodes.flatMap { reports[$0.id]?.resources.map(\.id) ?? [] })
       .subtracting(configured).sorted()
     let shownResources: [(id: ResourceID, agent: String, removed: Bool)] =
       config.resources.map { ($0.id, $0.agent.description, false) }
@@ -33,14 +34,14 @@ extension NodeController {
       var failCounts: [String: Int] = [:]
       var lastFailure: NodeFailure?
       for node in config.nodes.map(\.id) {
-        guard let resource = report(of: node)?.resource(spec.id) else { continue }
+        guard let resource = reports[node]?.resource(spec.id) else { continue }
         if resource.failCount > 0 { failCounts[name(of: node)] = resource.failCount }
         if let failure = resource.lastFailure, failure.wallTime >= (lastFailure?.time ?? .min) {
           lastFailure = NodeFailure(node: name(of: node), failure: failure)
         }
         if liveNodes.contains(node) { roles.append((node, resource.role)) }
       }
-      let missing = !spec.removed && liveNodes.contains { report(of: $0)?.resource(spec.id) == nil }
+      let missing = !spec.removed && liveNodes.contains { reports[$0]?.resource(spec.id) == nil }
       let state = Self.clusterRole(roles.map(\.role), missingReports: missing)
       let active = roles.filter { $0.role.mayBeActive && $0.role != .unknown }.map { name(of: $0.node) }
       let shown = roles.first { $0.role == state }.map { name(of: $0.node) }
