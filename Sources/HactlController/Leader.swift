@@ -171,8 +171,9 @@ extension NodeController {
     let transition = Scheduler.plan(
       SchedulerInput(resources: config.resources, nodes: nodes, situations: situations, moves: state.moves))
     var assignments: [Assignment] = []
+    let startsWaiting = transition.startsWaiting
     for decision in transition.decisions {
-      guard let target = decision.target, !transition.startWaits(for: decision.resource) else { continue }
+      guard let target = decision.target, !startsWaiting.contains(decision.resource) else { continue }
       let previous = state.directives?.assignment(for: decision.resource)
       let isRunning = situations[decision.resource]?.activeOn.contains(target) ?? false
       let used = reports[target]?.resource(decision.resource)?.lastStartToken

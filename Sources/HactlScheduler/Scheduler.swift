@@ -91,8 +91,12 @@ public struct Transition: Sendable, Hashable {
   /// Whether `resource` must wait for stops before it starts on its target.
   /// A resource already running on its target keeps running there while
   /// extra copies elsewhere are stopped.
-  public func startWaits(for resource: ResourceID) -> Bool {
-    actions.contains { $0.resource == resource && $0.kind == .start && !$0.after.isEmpty }
+  public func startWaits(for resource: ResourceID) -> Bool { startsWaiting.contains(resource) }
+
+  /// Every resource whose start waits for stops: one pass, for a leader
+  /// that asks about each of a thousand resources.
+  public var startsWaiting: Set<ResourceID> {
+    Set(actions.filter { $0.kind == .start && !$0.after.isEmpty }.map(\.resource))
   }
 }
 
