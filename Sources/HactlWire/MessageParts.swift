@@ -83,6 +83,11 @@ public struct PartAssembler: Sendable, Hashable {
 
   /// The whole's bytes once its last part arrives.
   public mutating func add(_ part: MessagePart) -> [UInt8]? {
+    // The decoder refuses these already; a caller that did not decode
+    // must not be able to make the assembly trap.
+    guard part.count >= 1, part.count <= MessageParts.maximumParts, (0..<part.count).contains(part.index),
+      part.bytes.count <= MessageParts.chunkBytes
+    else { return nil }
     var whole = wholes[part.stream] ?? Whole(id: part.id, count: part.count)
     if whole.id != part.id || whole.count != part.count { whole = Whole(id: part.id, count: part.count) }
     whole.chunks[part.index] = part.bytes

@@ -168,6 +168,10 @@ struct WireTests {
     newer.id += 1
     _ = fresh.add(newer)
     for part in report.dropFirst(2) { #expect(fresh.add(part) == nil) }
+    // A part out of its own range is ignored, never counted towards a whole.
+    var strict = PartAssembler()
+    #expect(strict.add(MessagePart(stream: .answers, id: 1, index: 5, count: 1, bytes: [])) == nil)
+    #expect(strict.add(MessagePart(stream: .answers, id: 1, index: 0, count: 1, bytes: [7])) == [7])
   }
 
   /// Every list one past its limit: the encoder refuses it, as the decoder
