@@ -50,6 +50,9 @@ public struct NodeController: Sendable {
   var unfenced: [NodeID: Set<ResourceID>] = [:]
   /// Set by a graceful shutdown: run nothing, so the leader moves it all away.
   public private(set) var leaving = false
+  /// When this node last decided (`finish`): a time limit crossed since
+  /// then has not been acted on yet (see `wakeAt`).
+  var decidedAt: Instant
 
   public struct Counters: Sendable, Hashable {
     public var packetsReceived = 0
@@ -77,6 +80,7 @@ public struct NodeController: Sendable {
       preconditionFailure("local node \(local) is not in the configuration; the shell checks this first")
     }
     self.config = config
+    self.decidedAt = now
     let document = document ?? ConfigDocument(version: .initial, base: .initial, text: "")
     self.document = document
     self.documentStamp = document.stamp
@@ -212,7 +216,10 @@ public struct NodeController: Sendable {
       packet.message, from: member, incarnation: packet.header.incarnation, outputs: heardOutputs, now: now)
     // A part that completes nothing changes no decision: with a thousand
     // resources, deciding again at every part would cost more than the rest.
-    if case .part = packet.message, !partCompletedSomething { return effects }
+    // (Unless it is the first word from a peer: a peer joining is news.)
+    if case .part = packet.message, !partCompletedSomething, heardOutputs.isEmpty, linkOutputs.isEmpty {
+      return effects
+    }
     effects += finish(now: now, forceBeat: false)
     return effects
   }
@@ -435,13 +442,24 @@ public struct NodeController: Sendable {
   // MARK: After every input
 
   mutating func finish(now: Instant, forceBeat: Bool) -> [ControllerEffect] {
+    decidedAt = now
     var effects = forwardProposals(now: now)
-    effects += scheduleIfLeader(now: now)
+    // A leader's own resources are part of what it decides on: when acting
+    // on its decision changes them (a stop or a start begun), it decides
+    // again at once rather than at its next input. Each round begins calls
+    // only for resources with none in flight, so a few rounds settle it.
+    for _ in 0..<Self.decisionRounds {
+      effects += scheduleIfLeader(now: now)
+      let (calls, changedRoles) = reconcile(now: now)
+      effects += calls
+      guard changedRoles && membership.isLeader else { break }
+    }
     effects += answerAcknowledgedConfigs(now: now)
-    effects += reconcile(now: now)
     effects += heartbeatIfNeeded(force: forceBeat, now: now)
     return effects
   }
+
+  static let decisionRounds = 4
 
   mutating func heartbeatIfNeeded(force: Bool, now: Instant) -> [ControllerEffect] {
     let beat = Heartbeat(

@@ -53,9 +53,12 @@ extension NodeController {
   }
 
   /// Starts the agent calls that move this node's resources toward what is
-  /// wanted. At most one call per resource is in flight.
-  mutating func reconcile(now: Instant) -> [ControllerEffect] {
+  /// wanted. At most one call per resource is in flight. `changedRoles`:
+  /// whether this node's report changed (a start or stop begun, a removed
+  /// resource forgotten).
+  mutating func reconcile(now: Instant) -> (effects: [ControllerEffect], changedRoles: Bool) {
     var effects: [ControllerEffect] = []
+    var changedRoles = false
     let common = wanted(now: now)
     var callsInFlight = resources.values.count { $0.inFlight != nil }
     for id in resources.keys.sorted() {
@@ -73,6 +76,7 @@ extension NodeController {
       if resource.role == .stopped {
         // Known stopped as the old definition: forget it, or probe the new one.
         if resource.removed {
+          changedRoles = true
           resources[id] = nil
           effects.append(.log(.notice, "\(id): removed from the configuration and stopped here"))
           continue
@@ -119,6 +123,7 @@ extension NodeController {
         startTokenBefore: startTokenBefore)
       if action == .start { resource.role = .starting }
       if action == .stop && resource.role != .failed { resource.role = .stopping }
+      if action == .start || action == .stop { changedRoles = true }
       resources[id] = resource
       effects.append(
         .runAgent(
@@ -127,7 +132,7 @@ extension NodeController {
     }
     // A retired definition known stopped is forgotten: so is its record.
     effects += storeRetiringIfChanged()
-    return effects
+    return (effects, changedRoles)
   }
 
   /// Agent calls running at once on a node, stops not counted: a thousand

@@ -99,12 +99,21 @@ struct OwnSections: Sendable {
   /// the heartbeat that carries it goes out without waiting for the next
   /// interval.
   func withheldIsDue(now: Instant, batchEvery: Duration) -> Bool {
-    carried.contains { peer, sections in
-      sections.contains { section, last in
-        last.version != versions[section] && acknowledged[peer]?[section] != versions[section]
-          && now - last.at >= batchEvery
+    nextWithheld(batchEvery: batchEvery).map { now >= $0 } ?? false
+  }
+
+  /// When the first section held back by batching falls due (see
+  /// `withheldIsDue`).
+  func nextWithheld(batchEvery: Duration) -> Instant? {
+    var next: Instant?
+    for (peer, sections) in carried {
+      for (section, last) in sections
+      where last.version != versions[section] && acknowledged[peer]?[section] != versions[section] {
+        let due = last.at + batchEvery
+        if next.map({ due < $0 }) ?? true { next = due }
       }
     }
+    return next
   }
 
   /// A peer that restarted holds nothing of ours.

@@ -423,12 +423,65 @@ public struct Membership: Sendable {
     return outputs
   }
 
+  // MARK: Deadlines
+
+  /// The earliest moment at which `tick` would change anything, if no other
+  /// input comes: the next heartbeat, a peer's or a link's dead time, the
+  /// leader's silence, an election step. It may already have passed (a
+  /// heartbeat fell due while packets kept the node busy): tick at once.
+  /// A tick at that moment always moves it on, so ticking there never spins.
+  public var tickDue: Instant {
+    var due = lastHeartbeat.map { $0 + settings.heartbeatInterval } ?? .zero
+    func consider(_ moment: Instant?) {
+      if let moment, moment < due { due = moment }
+    }
+    for state in peers.values {
+      if state.alive { consider(state.lastHeard.map { ($0 + settings.deadTime).justAfter }) }
+      for link in state.linkUp.indices where state.linkUp[link] {
+        consider(state.linkHeard[link].map { ($0 + settings.deadTime).justAfter })
+      }
+    }
+    if role == .follower, leader != nil { consider(leaderContact.map { ($0 + settings.deadTime).justAfter }) }
+    let mayStand = isCandidateEligible && quorate
+    switch role {
+    case .leader where !quorate, .preCandidate where !mayStand, .candidate where !mayStand:
+      // Stepping down or giving up a campaign waits for no one.
+      consider(lastInput ?? .zero)
+    case .preCandidate, .candidate:
+      consider(electionNotBefore)
+      consider((lastVoteRequest ?? .zero) + settings.heartbeatInterval / 2)
+    case .follower where mayStand:
+      consider(standsForElectionAt)
+    case .follower, .leader:
+      break
+    }
+    return due
+  }
+
+  /// The moments at which this node's right to run resources may run out
+  /// (`mayRunResources` turns false only at one of them, between inputs),
+  /// and at which a peer stops counting as hearing this node. Past ones
+  /// are listed too: the caller knows which it has acted on.
+  public var leaseEnds: [Instant] {
+    var ends: [Instant] = []
+    for state in peers.values {
+      if let echo = state.echoOfOurs { ends.append((echo + settings.lease).justAfter) }
+    }
+    if role == .follower, leader != nil, let contact = leaderContact {
+      ends.append((contact + settings.lease).justAfter)
+    }
+    return ends
+  }
+
   // MARK: Steps
 
   mutating func noteInput(now: Instant) -> [MembershipOutput] {
     defer { lastInput = now }
     guard let last = lastInput else { return [] }
-    let gap = now - last
+    // The node sleeps until its next deadline: only time past that moment
+    // is a gap in its listening (a stall, a starved process), not time it
+    // chose to sleep. Packets would have woken it before.
+    let gap = now - max(last, tickDue)
     if gap > settings.heartbeatInterval / 2 && gap <= settings.deadTime {
       // A hiccup (a pause, a starved process): packets may be waiting unread.
       // Time in which we could not listen is not the peers' silence, or we
@@ -519,10 +572,17 @@ public struct Membership: Sendable {
       }
       return []
     }
-    if let contact = leaderContact, now - contact <= settings.deadTime { return [] }
-    let due = max(electionNotBefore, (leaderContact ?? .zero) + settings.deadTime)
-    guard now >= due + settings.heartbeatInterval * electionRank else { return [] }
+    guard now >= standsForElectionAt else { return [] }
     return startPreVote(now: now)
+  }
+
+  /// When a quorate follower that hears no leader stands for election: a
+  /// dead time after the leader was last heard, later by one interval per
+  /// live candidate ranked before it.
+  var standsForElectionAt: Instant {
+    let leaderSilent = (leaderContact ?? .zero) + settings.deadTime
+    let due = max(electionNotBefore, leaderSilent) + settings.heartbeatInterval * electionRank
+    return leaderContact == nil ? due : max(due, leaderSilent.justAfter)
   }
 
   /// Starts asking for votes (pre-votes or real ones) with only our own.

@@ -7,6 +7,12 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
   public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
 
   public static let zero = Instant(nanoseconds: 0)
+  /// Later than any moment a clock will reach: "no deadline".
+  public static let distantFuture = Instant(nanoseconds: .max)
+
+  /// The first moment strictly after this one: a check written as
+  /// `now - since > limit` first holds at `(since + limit).justAfter`.
+  public var justAfter: Instant { Instant(nanoseconds: nanoseconds == .max ? .max : nanoseconds + 1) }
 
   public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 

@@ -24,6 +24,10 @@ public struct ChaosOptions: Sendable {
   /// with long ids, so reports and directives travel in parts) and lose
   /// parts now and then; from their own stream too.
   public var largeState = false
+  /// At every input that comes before a node's deadline, check on a copy
+  /// that a tick then would do nothing (`SimCluster.probeDeadlines`). Soaks
+  /// may turn it off: it costs about a third more time.
+  public var probeDeadlines = true
   public init() {}
 }
 
@@ -94,6 +98,7 @@ public enum Chaos {
     let links = options.redundantLinks && linkRandom.chance(0.3) ? 2 : 1
     let config = SimCluster.config(nodes: nodeCount, witness: witness, resources: resources, links: links)
     var sim = SimCluster(config: config, seed: random.next())
+    sim.probeDeadlines = options.probeDeadlines
     sim.stopLatency = random.milliseconds(5...200)
     sim.agentLatency = random.milliseconds(5...100)
     let description =

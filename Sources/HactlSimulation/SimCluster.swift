@@ -49,7 +49,10 @@ public struct SimCluster: Sendable {
   /// of a later incarnation is an orphan of a crashed daemon.
   public var startedBy: [NodeID: [ResourceID: UInt64]] = [:]
   /// How far ahead each node's monotonic clock is.
-  public var clockOffset: [NodeID: Duration] = [:]
+  public var clockOffset: [NodeID: Duration] = [:] {
+    // A clock that jumps brings its deadline nearer or further.
+    didSet { for node in controllers.keys { rearm(node) } }
+  }
 
   // What happened
   public var trace: [String] = []
@@ -81,7 +84,6 @@ public struct SimCluster: Sendable {
   var sequence: [NodeID: UInt64] = [:]
   var incarnations: [NodeID: UInt64] = [:]
   var election: [NodeID: ElectionRecord] = [:]
-  var lastTick: Instant = .zero
 
   public struct DirectedLink: Hashable, Sendable {
     public var from: NodeID
@@ -293,6 +295,7 @@ public struct SimCluster: Sendable {
   /// The operator's command stops waiting (hactld gives up after 10 s).
   public mutating func giveUp(_ request: UInt64, via name: String) {
     controllers[id(name)]!.cancelRequest(request)
+    rearm(id(name))
   }
 
   /// The configuration the members converge to: the leader's, else any.
@@ -311,52 +314,107 @@ public struct SimCluster: Sendable {
 
   // MARK: Running
 
-  /// Advances time in 5 ms steps: delivers packets, completes agent calls,
-  /// ticks every node every 50 ms, and checks the invariants after each step.
+  /// Moves from event to event (a packet arriving, an agent call ending, a
+  /// node's own deadline) until `duration` has passed, checking the
+  /// invariants after every event.
   public mutating func run(for duration: Duration) {
     let end = now + duration
-    while now < end { step() }
+    while let next = nextEvent(), next <= end { step(to: next) }
+    now = end
+    checkInvariants()
   }
 
-  /// Runs until `condition` holds; returns the time it took, nil on timeout.
+  /// Runs until `condition` holds, looking after every event; returns the
+  /// time it took, nil if it does not hold within `limit`.
   public mutating func run(until condition: (SimCluster) -> Bool, within limit: Duration) -> Duration? {
     let start = now
-    while now - start < limit {
-      if condition(self) { return now - start }
-      step()
+    let end = now + limit
+    while !condition(self) {
+      guard let next = nextEvent(), next <= end else {
+        now = end
+        checkInvariants()
+        return condition(self) ? limit : nil
+      }
+      step(to: next)
     }
-    return condition(self) ? now - start : nil
+    return now - start
   }
 
-  mutating func step() {
-    now = now + .milliseconds(5)
+  /// The moment of the next event: nil when nothing will ever happen.
+  func nextEvent() -> Instant? {
+    var next = Instant.distantFuture
+    for packet in packets where packet.at < next && !stalled.contains(packet.to) { next = packet.at }
+    for call in calls where call.at < next && !stalled.contains(call.node) { next = call.at }
+    for (node, wake) in wakeAt where wake < next && !crashed.contains(node) && !stalled.contains(node) {
+      next = wake
+    }
+    return next == .distantFuture ? nil : max(next, now)
+  }
+
+  /// Everything due at `moment`: packets in arrival then send order, agent
+  /// results, then the nodes whose deadline came, in node order.
+  mutating func step(to moment: Instant) {
+    now = moment
     let due = packets.enumerated().filter { $0.element.at <= now && !stalled.contains($0.element.to) }
     for index in due.map(\.offset).reversed() { packets.remove(at: index) }
-    // Delivery order among packets due in the same step is by arrival time,
-    // then by send order: deterministic for a seed.
     for packet in due.sorted(by: { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }).map(\.element)
     where !crashed.contains(packet.to) {
       let decoded = try! PacketCodec.decode(packet.bytes)
+      probeDeadline(of: packet.to)
       let effects = controllers[packet.to]!.receive(decoded, link: packet.link, now: localNow(packet.to))
       perform(effects, on: packet.to)
+      checkInvariants()
     }
     let finished = calls.enumerated().filter { $0.element.at <= now && !stalled.contains($0.element.node) }
     for index in finished.map(\.offset).reversed() { calls.remove(at: index) }
     for item in finished.map(\.element) where !crashed.contains(item.node) {
       let outcome = agent(item.call, on: item.node)
+      probeDeadline(of: item.node)
       let effects = controllers[item.node]!.agentFinished(
         item.call.id, outcome: outcome, now: localNow(item.node),
         wallTime: 1_700_000_000 + Int64(now.nanoseconds / 1_000_000_000))
       perform(effects, on: item.node)
+      checkInvariants()
     }
-    if now - lastTick >= .milliseconds(50) {
-      lastTick = now
-      for node in controllers.keys.sorted() where !crashed.contains(node) && !stalled.contains(node) {
-        let effects = controllers[node]!.tick(now: localNow(node))
-        perform(effects, on: node)
+    for node in controllers.keys.sorted()
+    where !crashed.contains(node) && !stalled.contains(node) && wakeAt[node].map({ $0 <= now }) == true {
+      ticks += 1
+      let effects = controllers[node]!.tick(now: localNow(node))
+      perform(effects, on: node)
+      if let wake = wakeAt[node], wake <= now {
+        violate("\(name(node)) asks to be woken at \(wake) again after its tick at \(now): it would spin")
+        wakeAt[node] = now + .milliseconds(1)
       }
+      checkInvariants()
     }
-    checkInvariants()
+  }
+
+  /// When each node's controller asked to be woken, on the simulator's clock.
+  var wakeAt: [NodeID: Instant] = [:]
+  /// Ticks the nodes asked for, all nodes together.
+  public private(set) var ticks = 0
+
+  /// Checks, on a copy, that a tick at any moment before a node's deadline
+  /// would do nothing: an input arriving early is the chance to look. A
+  /// deadline set too late would leave a node asleep while it should act
+  /// (stop a resource whose lease ran out, declare a peer lost). On by
+  /// default in tests; soaks turn it off for speed (`ChaosOptions`).
+  public var probeDeadlines = true
+
+  mutating func probeDeadline(of node: NodeID) {
+    guard probeDeadlines, let wake = wakeAt[node], now < wake, var copy = controllers[node] else { return }
+    let effects = copy.tick(now: localNow(node))
+    if !effects.isEmpty {
+      violate("\(name(node)) would act at \(now), before its deadline \(wake): \(effects.prefix(3))")
+    }
+  }
+
+  /// After every input, the node's new deadline in the simulator's time.
+  mutating func rearm(_ node: NodeID) {
+    guard let controller = controllers[node] else { return }
+    let local = controller.wakeAt
+    let offset = (clockOffset[node] ?? .zero).nanosecondsClamped
+    wakeAt[node] = local == .distantFuture ? local : Instant(nanoseconds: local.nanoseconds &- offset)
   }
 
   mutating func send(_ message: Message, from node: NodeID, to peer: NodeID) {
@@ -394,6 +452,7 @@ public struct SimCluster: Sendable {
   }
 
   mutating func perform(_ effects: [ControllerEffect], on node: NodeID) {
+    defer { rearm(node) }
     for effect in effects {
       switch effect {
       case .send(let peer, let message):

@@ -19,6 +19,10 @@ struct HactlSim: ParsableCommand {
   var noConfigChanges = false
   @Flag(name: .customLong("large-state"), help: "Half the runs carry state in parts, and lose parts.")
   var largeState = false
+  @Flag(
+    name: .customLong("probe-deadlines"),
+    help: "Check at every early input that a tick before the node's deadline would do nothing.")
+  var probeDeadlines = false
 
   func run() throws {
     var options = ChaosOptions()
@@ -26,6 +30,7 @@ struct HactlSim: ParsableCommand {
     options.redundantLinks = !singleLink
     options.configChanges = !noConfigChanges
     options.largeState = largeState
+    options.probeDeadlines = probeDeadlines || seed != nil
     if let seed {
       let report = Chaos.run(seed: seed, options: options, keepTrace: trace ? .max : 150)
       if trace { print(report.traceTail.joined(separator: "\n")) }

@@ -488,3 +488,25 @@ struct RestartedOriginTests {
     #expect(answered != nil, "the restarted node's move was never answered")
   }
 }
+
+/// Time as an output, for whole nodes: an idle cluster is woken only for
+/// what is due, and nothing that is due is slept through (every input
+/// before a node's deadline checks that a tick then would do nothing).
+struct WakeTests {
+  @Test func anIdleClusterWakesOnlyForHeartbeatsAndMonitors() {
+    var sim = SimCluster(config: SimCluster.config(resources: [SimCluster.marker("vip")]))
+    #expect(sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(10)) != nil)
+    sim.run(for: .seconds(2))
+    let before = sim.ticks
+    let seconds = 20
+    sim.run(for: .seconds(seconds))
+    let interval = sim.config.cluster.heartbeatInterval
+    // Three members, one heartbeat each per interval, and vip's monitor
+    // once a second; nothing else wakes anyone.
+    let heartbeats = 3 * seconds * Int(Duration.seconds(1) / interval)
+    let monitors = seconds
+    #expect(sim.ticks - before <= heartbeats + monitors + 3, "\(sim.ticks - before) wakes")
+    #expect(sim.ticks - before >= heartbeats - 3)
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+}

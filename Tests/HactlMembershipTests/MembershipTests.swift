@@ -299,3 +299,72 @@ struct MembershipTests {
     #expect(solo.leaders == [NodeID(1)])
   }
 }
+
+/// Time as an output: a node says when it next needs a tick, and ticking
+/// only then loses nothing.
+struct DeadlineTests {
+  @Test func aFollowersDeadlineIsItsNextHeartbeatOrTheLeadersDeadTimeWhicheverComesFirst() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    let leader = trio.leaders.first!
+    let followerID = leader == NodeID(1) ? NodeID(2) : NodeID(1)
+    var follower = trio.members[followerID]!
+    let heardLeaderAt = trio.now
+    // While the leader is heard, the next heartbeat comes first.
+    let due = follower.tickDue
+    #expect(due > trio.now && due <= trio.now + Trio.interval)
+    #expect(follower.tick(now: Instant(nanoseconds: due.nanoseconds - 1)).isEmpty, "nothing is due before it")
+    #expect(follower.tick(now: due) == [.heartbeatDue])
+    // The leader (and the witness) fall silent: ticking only at the
+    // deadlines, the follower sends its heartbeats on time and declares
+    // the leader lost exactly a dead time after it last heard it.
+    var wakes = 0
+    var lostAt: Instant?
+    while lostAt == nil, wakes < 50 {
+      let now = follower.tickDue
+      wakes += 1
+      let outputs = follower.tick(now: now)
+      // No wake is wasted: each sends a heartbeat or notices a silence.
+      #expect(
+        outputs.contains(.heartbeatDue) || outputs.contains { if case .event = $0 { true } else { false } },
+        "woken at \(now) for nothing")
+      if outputs.contains(.event(.peerLost(leader))) { lostAt = now }
+    }
+    #expect(lostAt == (heardLeaderAt + Trio.dead).justAfter)
+    // One wake per heartbeat in the dead time, and one for the witness's silence.
+    #expect(wakes <= Int(Trio.dead / Trio.interval) + 2)
+  }
+
+  @Test func aLeadersDeadlineIsItsNextHeartbeatAndAQuorumLossStepsItDownAtOnce() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    let leaderID = trio.leaders.first!
+    var leader = trio.members[leaderID]!
+    #expect(leader.tickDue <= trio.now + Trio.interval)
+    // Nobody answers any more: the leader loses its peers at their dead
+    // time, and at that same tick its quorum and its leadership.
+    var steppedDown = false
+    for _ in 0..<20 where !steppedDown {
+      let outputs = leader.tick(now: leader.tickDue)
+      steppedDown = outputs.contains(.event(.leaderChanged(term: leader.term, leader: nil)))
+    }
+    #expect(steppedDown)
+    #expect(!leader.isLeader)
+    #expect(leader.tickDue > Instant.zero, "nothing left that is due at once")
+  }
+
+  @Test func sleepingUntilTheDeadlineIsNotAStallButWakingLateIs() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    let followerID = trio.leaders.first == NodeID(1) ? NodeID(2) : NodeID(1)
+    var follower = trio.members[followerID]!
+    // It slept until its deadline, as the daemon does: no hiccup, no stall.
+    let due = follower.tickDue
+    #expect(!follower.tick(now: due).contains { if case .event(.stalled) = $0 { return true } else { return false } })
+    // Woken 1.5 s after its deadline (a stopped process): a stall.
+    let late = follower.tickDue + .milliseconds(1500)
+    let outputs = follower.tick(now: late)
+    #expect(outputs.contains { if case .event(.stalled) = $0 { return true } else { return false } })
+    #expect(follower.excluded)
+  }
+}
