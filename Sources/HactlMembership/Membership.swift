@@ -223,8 +223,12 @@ public struct Membership: Sendable {
   public func mayRunResources(now: Instant) -> Bool {
     guard quorate, !excluded else { return false }
     if role == .leader {
-      let fresh = peers.filter { $0.value.echoOfOurs.map { now - $0 <= settings.lease } == true }.map(\.key)
-      return hasQuorum(Set([settings.local] + fresh))
+      // Asked at every decision: count without building sets.
+      var votes = settings.votes[settings.local] ?? 0
+      for (peer, state) in peers where state.echoOfOurs.map({ now - $0 <= settings.lease }) == true {
+        votes += settings.votes[peer] ?? 0
+      }
+      return votes >= settings.votesNeeded
     }
     guard role == .follower, let leader, let contact = leaderContact, now - contact <= settings.lease,
       let echo = peers[leader]?.echoOfOurs, now - echo <= settings.lease
@@ -548,10 +552,7 @@ public struct Membership: Sendable {
 
   /// Position among live candidates, lowest id first: staggers elections so
   /// that normally exactly one node stands.
-  var electionRank: Int {
-    let live = settings.candidates.filter { isAlive($0) }.sorted()
-    return live.firstIndex(of: settings.local) ?? 0
-  }
+  var electionRank: Int { settings.candidates.count { $0 < settings.local && isAlive($0) } }
 
   mutating func electionStep(now: Instant) -> [MembershipOutput] {
     guard isCandidateEligible, role != .leader, quorate else {

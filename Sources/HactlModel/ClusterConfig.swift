@@ -15,16 +15,20 @@ public struct ClusterConfig: Sendable, Equatable {
   }
 
   /// Every member that votes: the nodes, then the witness.
-  public var voters: [Member] {
-    nodes.map { Member(id: $0.id, name: $0.name, links: $0.links, votes: $0.votes, kind: .node) }
-      + (witness.map { [Member(id: $0.id, name: $0.name, links: $0.links, votes: $0.votes, kind: .witness)] } ?? [])
-  }
+  public var voters: [Member] { nodes.map(Member.init) + (witness.map { [Member($0)] } ?? []) }
 
   /// Links per member: every member has the same number (link i talks to link i).
   public var linkCount: Int { voters.first?.links.count ?? 1 }
 
-  public func member(named name: String) -> Member? { voters.first { $0.name == name } }
-  public func member(id: NodeID) -> Member? { voters.first { $0.id == id } }
+  public func member(named name: String) -> Member? {
+    if let node = nodes.first(where: { $0.name == name }) { return Member(node) }
+    return witness.flatMap { $0.name == name ? Member($0) : nil }
+  }
+  /// Asked for every packet: found without building `voters`.
+  public func member(id: NodeID) -> Member? {
+    if let node = nodes.first(where: { $0.id == id }) { return Member(node) }
+    return witness.flatMap { $0.id == id ? Member($0) : nil }
+  }
   public func resource(_ id: ResourceID) -> ResourceSpec? { resources.first { $0.id == id } }
 
   /// The votes expected: the sum of all votes unless configured.
@@ -180,6 +184,21 @@ public struct Member: Sendable, Equatable {
   public var kind: Kind
 
   public var endpoint: Endpoint { links[0] }
+
+  public init(id: NodeID, name: String, links: [Endpoint], votes: Int, kind: Kind) {
+    self.id = id
+    self.name = name
+    self.links = links
+    self.votes = votes
+    self.kind = kind
+  }
+
+  public init(_ node: NodeSpec) {
+    self.init(id: node.id, name: node.name, links: node.links, votes: node.votes, kind: .node)
+  }
+  public init(_ witness: WitnessSpec) {
+    self.init(id: witness.id, name: witness.name, links: witness.links, votes: witness.votes, kind: .witness)
+  }
 }
 
 /// Which program implements a resource: `ocf:PROVIDER:TYPE`.

@@ -11,7 +11,7 @@ import HactlWire
 /// `run(for:)`. Everything random comes from one seed.
 public struct SimCluster: Sendable {
   public private(set) var config: ClusterConfig
-  public private(set) var controllers: [NodeID: NodeController] = [:]
+  public private(set) var controllers: Controllers
   public private(set) var now = Instant.zero
   public var random: SeededRandom
 
@@ -118,6 +118,7 @@ public struct SimCluster: Sendable {
   /// `down`: members whose daemons are not started yet (`restart` starts them).
   public init(config: ClusterConfig, seed: UInt64 = 1, down: Set<String> = []) {
     self.config = config
+    controllers = Controllers(config.voters.map(\.id))
     initialDocument = ConfigDocument(version: .initial, base: .initial, text: ConfigWriter.yaml(config))
     everyResource = Set(config.resources.map(\.id))
     random = SeededRandom(seed: seed)
@@ -376,7 +377,7 @@ public struct SimCluster: Sendable {
       perform(effects, on: item.node)
       checkInvariants()
     }
-    for node in controllers.keys.sorted()
+    for node in controllers.keys
     where !crashed.contains(node) && !stalled.contains(node) && wakeAt[node].map({ $0 <= now }) == true {
       ticks += 1
       let effects = controllers[node]!.tick(now: localNow(node))
@@ -411,8 +412,7 @@ public struct SimCluster: Sendable {
 
   /// After every input, the node's new deadline in the simulator's time.
   mutating func rearm(_ node: NodeID) {
-    guard let controller = controllers[node] else { return }
-    let local = controller.wakeAt
+    guard let local = controllers[node]?.wakeAt else { return }
     let offset = (clockOffset[node] ?? .zero).nanosecondsClamped
     wakeAt[node] = local == .distantFuture ? local : Instant(nanoseconds: local.nanoseconds &- offset)
   }
@@ -422,7 +422,8 @@ public struct SimCluster: Sendable {
     sequence[node, default: 0] += 1
     let header = PacketHeader(
       sender: node, receiver: peer, incarnation: incarnations[node]!,
-      receiverIncarnation: controllers[node]?.receiverIncarnation(for: peer) ?? 0, sequence: sequence[node]!,
+      receiverIncarnation: controllers[node]?.receiverIncarnation(for: peer) ?? 0,
+      sequence: sequence[node]!,
       sentAt: localNow(node).nanoseconds)
     guard !cutLinks.contains(DirectedLink(from: node, to: peer)) else { return }
     let bytes: [UInt8]
@@ -537,7 +538,12 @@ public struct SimCluster: Sendable {
   /// its probe, is the documented gap that only fencing closes; the leader
   /// resolves the last kind once the probes are in.
   mutating func checkInvariants() {
-    for resource in everyResource.sorted() {
+    // Only a resource on two machines at once can break the rule.
+    var copies: [ResourceID: Int] = [:]
+    for running in world.values {
+      for resource in running { copies[resource, default: 0] += 1 }
+    }
+    for resource in copies.filter({ $0.value > 1 }).keys.sorted() {
       let entitled = config.nodes.filter {
         world[$0.id]?.contains(resource) == true && isEntitled($0.id, to: resource)
       }
@@ -556,8 +562,10 @@ public struct SimCluster: Sendable {
           "acknowledged configuration \(acknowledgedConfig) is stored by members with \(votes) votes, \(needed) needed")
       }
     }
-    for (node, controller) in controllers where !crashed.contains(node) && controller.membership.isLeader {
-      let term = controller.membership.term
+    for node in config.voters.map(\.id) where !crashed.contains(node) {
+      guard controllers[node]?.membership.isLeader == true, let term = controllers[node]?.membership.term else {
+        continue
+      }
       if let other = leaders[term], other != node {
         violate("two leaders in term \(term): \(name(other)) and \(name(node))")
       }
@@ -605,4 +613,35 @@ extension Result {
     if case .failure = self { return true }
     return false
   }
+}
+
+/// The members' controllers by node id, kept in an array: reading one or
+/// changing it in place never copies it, where a dictionary's subscript
+/// moves the whole controller out and back in at every event.
+public struct Controllers: Sendable {
+  var slots: [NodeController?]
+  let index: [NodeID: Int]
+  public let keys: [NodeID]
+
+  init(_ members: [NodeID]) {
+    keys = members.sorted()
+    index = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
+    slots = Array(repeating: nil, count: keys.count)
+  }
+
+  public subscript(node: NodeID) -> NodeController? {
+    _read {
+      if let position = index[node] { yield slots[position] } else { yield nil }
+    }
+    _modify {
+      guard let position = index[node] else {
+        var absent: NodeController?
+        yield &absent
+        return
+      }
+      yield &slots[position]
+    }
+  }
+
+  public var values: [NodeController] { slots.compactMap { $0 } }
 }
