@@ -120,7 +120,8 @@ struct ConfigBuilder {
 
   static let topKeys = ["cluster", "nodes", "witness", "resources"]
   static let clusterKeys = [
-    "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root", "encryption",
+    "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root", "encryption", "realtime",
+    "lock_memory",
   ]
   static let quorumKeys = ["expected_votes", "no_quorum_policy", "two_node", "wait_for_all", "unfenced_takeover"]
   static let nodeKeys = ["name", "id", "address", "addresses", "port", "votes", "mode"]
@@ -189,6 +190,8 @@ struct ConfigBuilder {
       settings.ocfRoot = resolve(value)
     }
     if let value = fields.boolean("encryption", &reader) { settings.encryption = value }
+    if let value = fields.boolean("realtime", &reader) { settings.realtime = value }
+    if let value = fields.boolean("lock_memory", &reader) { settings.lockMemory = value }
     if let node = fields["quorum"],
       let quorum = reader.fields(of: node, at: fields.path("quorum"), allowed: Self.quorumKeys)
     {

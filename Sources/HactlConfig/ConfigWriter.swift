@@ -15,6 +15,8 @@ public enum ConfigWriter {
       "  dead_time: \(duration(cluster.deadTime))",
       "  ocf_root: \(quoted(cluster.ocfRoot))",
       "  encryption: \(cluster.encryption)",
+      "  realtime: \(cluster.realtime)",
+      "  lock_memory: \(cluster.lockMemory)",
       "  quorum:",
       "    no_quorum_policy: \(cluster.quorum.noQuorumPolicy.rawValue)",
       "    two_node: \(cluster.quorum.twoNode)",

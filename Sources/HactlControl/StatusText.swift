@@ -90,6 +90,12 @@ public enum StatusText {
           "Key \(key)" + (traffic.nextKey.map { ", next key \($0) loaded (rotation in progress)" } ?? ""))
       }
     }
+    if let timing = status.timing {
+      lines.append(
+        "Timing at \(status.localNode): \(timing.wakeups) wake-ups, longest silence from a peer "
+          + "\(timing.longestSilenceMilliseconds) ms, \(timing.peersLost) peers lost; real-time: \(timing.realtime); "
+          + "memory: \(timing.memory)")
+    }
     return lines.joined(separator: "\n")
   }
 

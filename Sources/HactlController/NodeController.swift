@@ -67,6 +67,8 @@ public struct NodeController: Sendable {
     /// Parts received, and wholes that did not decode once complete.
     public var partsReceived = 0
     public var partsMalformed = 0
+    /// Peers declared lost since start.
+    public var peersLost = 0
   }
 
   /// `document` is the text `config` was read from, with its version; nil
@@ -404,6 +406,7 @@ public struct NodeController: Sendable {
       let address = config.member(id: peer)?.links[safe: link]?.description ?? "?"
       return [.log(.notice, "link \(link) to \(name(of: peer)) (\(address)) is up again")]
     case .peerLost(let peer):
+      counters.peersLost += 1
       // What it last said is stale: it must report afresh when it returns,
       // before the leader counts it (its first packet may not be a heartbeat).
       if config.cluster.quorum.twoNode && !config.cluster.quorum.unfencedTakeover, let report = peerReports[peer] {

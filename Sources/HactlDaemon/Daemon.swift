@@ -138,6 +138,13 @@ public enum Daemon {
       await transport.close()
       throw StartupError(description: "cannot create control socket \(options.socketPath): \(error)", exitCode: 1)
     }
+    // After the sockets, whose threads now exist and take it too.
+    let protections = Protections.apply(realtime: config.cluster.realtime, lockMemory: config.cluster.lockMemory)
+    if protections.realtime.hasPrefix("refused") || protections.memory.hasPrefix("refused") {
+      logger.warning(
+        "timing protections: real-time scheduling \(protections.realtime), memory \(protections.memory); a busy machine may delay heartbeats (hactld(8), TIMING)"
+      )
+    }
     let origin = ContinuousClock.now
     let controller = NodeController(
       config: config, local: member.id, incarnation: incarnation, election: election, now: .zero,
@@ -145,7 +152,7 @@ public enum Daemon {
     let core = DaemonCore(
       controller: controller, transport: transport, store: store, logger: logger,
       ocfRoot: options.ocfRoot ?? config.cluster.ocfRoot, agentRuntimeFolder: options.agentRuntimeFolder,
-      origin: origin)
+      origin: origin, protections: protections)
     logger.notice(
       "\(member.kind == .witness ? "witness" : "node") \(member.name) (id \(member.id.rawValue)) on \(member.links.map(\.description).joined(separator: " and ")), control socket \(options.socketPath)"
     )
@@ -200,7 +207,8 @@ extension Daemon {
   }
 }
 
-/// The one long-running service: packet loop, ticks and the control socket.
+/// The one long-running service: packets, signals and the control socket
+/// (the controller's own timer lives in `DaemonCore`).
 /// On graceful shutdown it stops its resources before it leaves, so the
 /// survivors restart them at once rather than after the dead time.
 struct NodeService: Service {
@@ -209,8 +217,6 @@ struct NodeService: Service {
   let control: ControlServer
   let config: ClusterConfig
   let logger: Logger
-
-  var tickPeriod: Duration { min(config.cluster.heartbeatInterval / 4, .milliseconds(50)) }
 
   func run() async throws {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -245,12 +251,6 @@ struct NodeService: Service {
         }
       }
       tasks.addTask {
-        while !Task.isCancelled {
-          try await Task.sleep(for: tickPeriod)
-          await core.tick()
-        }
-      }
-      tasks.addTask {
         try await control.serve { request in await core.control(request) }
       }
       await core.start()
@@ -260,6 +260,7 @@ struct NodeService: Service {
       // are queued on each channel's event loop before the closes below,
       // which `transport.close()` awaits: they go out first.
       await core.tick()
+      await core.stopTimer()
       tasks.cancelAll()
       await control.close()
       await transport.close()

@@ -27,9 +27,12 @@ actor DaemonCore {
 
   static let requestTimeout: Duration = .seconds(10)
 
+  /// Real-time scheduling and locked memory, as granted at start-up.
+  let protections: Protections
+
   init(
     controller: NodeController, transport: UDPTransport, store: StateStore, logger: Logger, ocfRoot: String,
-    agentRuntimeFolder: String?, origin: ContinuousClock.Instant
+    agentRuntimeFolder: String?, origin: ContinuousClock.Instant, protections: Protections
   ) {
     self.controller = controller
     self.transport = transport
@@ -38,6 +41,7 @@ actor DaemonCore {
     self.ocfRoot = ocfRoot
     self.agentRuntimeFolder = agentRuntimeFolder
     self.origin = origin
+    self.protections = protections
   }
 
   var now: Instant { Instant(nanoseconds: (clock.now - origin).nanosecondsClamped) }
@@ -46,6 +50,71 @@ actor DaemonCore {
   func tick() {
     perform(controller.tick(now: now))
     warnAboutNewerPeers()
+  }
+
+  // MARK: Waking
+
+  /// The one timer: set to the controller's deadline after every input
+  /// (`NodeController.wakeAt`). Nothing else wakes the daemon but packets,
+  /// agent results and requests: no period, no polling.
+  var timer: Task<Void, Never>?
+  var timerDeadline: Instant?
+  /// Timer firings since start (shown in status): an idle daemon wakes
+  /// about once per heartbeat interval.
+  var wakeups = 0
+  var lastThreadSweep: ContinuousClock.Instant?
+
+  func rearm() {
+    let wake = controller.wakeAt
+    guard wake != timerDeadline else { return }
+    timer?.cancel()
+    timerDeadline = wake
+    guard wake != .distantFuture else {
+      timer = nil
+      return
+    }
+    let moment = origin + .nanoseconds(wake.nanoseconds)
+    timer = Task {
+      try? await Task.sleep(until: moment, clock: .continuous)
+      guard !Task.isCancelled else { return }
+      await self.timerFired(wake)
+    }
+  }
+
+  func timerFired(_ deadline: Instant) {
+    guard deadline == timerDeadline else { return }
+    timerDeadline = nil
+    wakeups += 1
+    if protections.realtimeGranted, lastThreadSweep.map({ clock.now - $0 >= .seconds(10) }) ?? true {
+      // Threads the runtime made since start-up (without real-time) get it.
+      lastThreadSweep = clock.now
+      for thread in Protections.threads() { _ = Protections.setRealtime(thread) }
+    }
+    tick()
+  }
+
+  func stopTimer() {
+    timer?.cancel()
+    timer = nil
+    timerDeadline = nil
+  }
+
+  /// Whoever waits for the next input (`leaveAndWait`).
+  var inputWaiter: CheckedContinuation<Void, Never>?
+
+  func waitForAnInput(until deadline: ContinuousClock.Instant) async {
+    await withCheckedContinuation { continuation in
+      inputWaiter = continuation
+      Task {
+        try? await Task.sleep(until: deadline, clock: .continuous)
+        self.inputHappened()
+      }
+    }
+  }
+
+  func inputHappened() {
+    inputWaiter?.resume()
+    inputWaiter = nil
   }
 
   /// Packets this version cannot read (another format, unknown message
@@ -75,10 +144,10 @@ actor DaemonCore {
   func leaveAndWait() async -> [ResourceID] {
     perform(controller.leave(now: now))
     let deadline = ContinuousClock.now + controller.longestStopTimeout + Self.shutdownMargin
+    // The timer goes on ticking meanwhile (a probe or a retry may be due);
+    // every agent result is an input.
     while !controller.isQuiescent && ContinuousClock.now < deadline {
-      try? await Task.sleep(for: .milliseconds(20))
-      // Time passes for the controller too: a probe or a retry may be due.
-      tick()
+      await waitForAnInput(until: deadline)
     }
     return controller.possiblyActive
   }
@@ -123,6 +192,10 @@ actor DaemonCore {
         unknownSender: counted.packetsFromStrangers + wire.misdirected, unsupported: wire.unsupported,
         earlierBoot: counted.packetsBeforeHandshake, key: ClusterKey.hex(keys.current),
         nextKey: keys.next.map(ClusterKey.hex))
+      status.timing = TimingStatus(
+        wakeups: wakeups, peersLost: counted.peersLost,
+        longestSilenceMilliseconds: controller.membership.longestSilence.milliseconds,
+        realtime: protections.realtime, memory: protections.memory)
       return ControlResponse(ok: true, status: status)
     case .migrate(let resource, let node):
       return await wait(for: controller.requestMove(resource: resource, to: node, now: now))
@@ -160,6 +233,7 @@ actor DaemonCore {
   func expire(_ id: UInt64) {
     guard let waiter = waiters.removeValue(forKey: id) else { return }
     controller.cancelRequest(id)
+    rearm()
     let why =
       configWaiters.remove(id) != nil
       ? "no leader confirmed the change within \(Self.requestTimeout): it may or may not have been applied "
@@ -168,7 +242,14 @@ actor DaemonCore {
     waiter.resume(returning: .failure(why))
   }
 
+  /// Performs the effects of one input, in order, then sleeps until the
+  /// controller's next deadline.
   func perform(_ effects: [ControllerEffect]) {
+    if protections.realtimeGranted { Protections.keepCurrentThread() }
+    defer {
+      rearm()
+      inputHappened()
+    }
     for effect in effects {
       if failing != nil {
         // Nothing more may be promised to the peers (a vote, a stored

@@ -114,6 +114,9 @@ public struct Membership: Sendable {
   /// it must run nothing until a leader lists it as a member again, even if
   /// it regains quorum before it hears that leader.
   public private(set) var excluded = false
+  /// The longest silence between two packets from a peer that was alive:
+  /// how near the dead time came to declaring a live peer lost.
+  public private(set) var longestSilence: Duration = .zero
   /// This node's durable configuration version, kept up to date by its owner:
   /// candidates with an older one get no vote.
   public var configVersion: ConfigVersion = .initial
@@ -310,6 +313,8 @@ public struct Membership: Sendable {
     if state.incarnation != incarnation {
       state.stamp = nil
       state.echoOfOurs = nil
+    } else if state.alive, let last = state.lastHeard, now - last > longestSilence {
+      longestSilence = now - last
     }
     state.incarnation = incarnation
     state.lastHeard = now

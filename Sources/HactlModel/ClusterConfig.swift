@@ -49,6 +49,12 @@ public struct ClusterSettings: Sendable, Equatable {
   /// Packets are encrypted (ChaCha20-Poly1305) unless an operator turns it
   /// off for a packet capture: then they are only authenticated (HMAC).
   public var encryption: Bool = true
+  /// Real-time scheduling for hactld, so that busy processes never delay
+  /// a heartbeat (corosync does the same); refused by the system, it is
+  /// logged and the daemon runs on.
+  public var realtime: Bool = true
+  /// Lock hactld's memory, so that memory pressure never pages it out.
+  public var lockMemory: Bool = true
 
   public init(
     name: String, keyFile: String, port: UInt16 = ClusterSettings.defaultPort,

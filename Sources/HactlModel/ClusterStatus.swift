@@ -16,6 +16,8 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
   public var traffic: TrafficStatus?
   /// The answering node's replicated configuration.
   public var configuration: ConfigurationStatus?
+  /// How the answering daemon keeps time; filled in by the daemon.
+  public var timing: TimingStatus?
 
   public init(
     cluster: String, localNode: String, term: UInt64, leader: String?, quorum: QuorumStatus,
@@ -32,12 +34,44 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case schema, cluster, term, leader, quorum, nodes, resources, traffic, configuration
+    case schema, cluster, term, leader, quorum, nodes, resources, traffic, configuration, timing
     case localNode = "local_node"
   }
 
   public func resource(_ id: String) -> ResourceStatus? { resources.first { $0.id == id } }
   public func node(_ name: String) -> NodeStatus? { nodes.first { $0.name == name } }
+}
+
+/// How the answering daemon keeps time since it started: how often it
+/// woke by itself, what it heard, and what protects its timing.
+public struct TimingStatus: Sendable, Codable, Equatable {
+  /// Timer firings: an idle daemon wakes about once per heartbeat interval.
+  public var wakeups: Int
+  /// Peers declared lost (silent for the dead time).
+  public var peersLost: Int
+  /// The longest silence between two packets from a live peer: how close
+  /// the dead time came to declaring it lost.
+  public var longestSilenceMilliseconds: Int64
+  /// "SCHED_RR priority N", "off", or "refused: why".
+  public var realtime: String
+  /// "locked", "off", or "refused: why".
+  public var memory: String
+
+  public init(
+    wakeups: Int, peersLost: Int, longestSilenceMilliseconds: Int64, realtime: String, memory: String
+  ) {
+    self.wakeups = wakeups
+    self.peersLost = peersLost
+    self.longestSilenceMilliseconds = longestSilenceMilliseconds
+    self.realtime = realtime
+    self.memory = memory
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case wakeups, realtime, memory
+    case peersLost = "peers_lost"
+    case longestSilenceMilliseconds = "longest_silence_ms"
+  }
 }
 
 /// Which configuration the answering node runs, and who is not on it yet.

@@ -14,6 +14,8 @@ extension ClusterConfig {
     if cluster.quorum != old.quorum { changes.append("cluster.quorum") }
     if cluster.ocfRoot != old.ocfRoot { changes.append("cluster.ocf_root") }
     if cluster.encryption != old.encryption { changes.append("cluster.encryption") }
+    if cluster.realtime != old.realtime { changes.append("cluster.realtime") }
+    if cluster.lockMemory != old.lockMemory { changes.append("cluster.lock_memory") }
     let members = voters.map { MemberIdentity($0) }
     let oldMembers = running.voters.map { MemberIdentity($0) }
     if members != oldMembers {

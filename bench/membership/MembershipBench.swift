@@ -8,7 +8,7 @@ import HactlModel
 import HactlTransport
 import HactlWire
 
-/// Two tables, from real `hactld` processes on 127.0.0.1:
+/// Tables from real `hactld` processes on 127.0.0.1:
 /// 1. failure detection: SIGKILL a node, time until a survivor's status shows
 ///    it lost, against the configured dead time;
 /// 2. idle cost per node for 2, 8 and 32 nodes: CPU seconds per hour and
@@ -19,17 +19,25 @@ import HactlWire
 ///    each kind, from refused before any cryptography to a failed tag;
 /// 5. (`scale`) idle cost per node with 10, 100 and 1,000 resources at 2, 8
 ///    and 32 nodes, and the time a changed resource state takes to reach
-///    every node after the node it changed on shows it.
+///    every node after the node it changed on shows it;
+/// 6. (`load`) a pair under CPU saturation and under memory pressure:
+///    false losses and the worst silence heard, against no load.
 ///
 ///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS] [SIZES, e.g. 2,8,32]
 ///     .build/release/membership-bench flood [SECONDS]
 ///     .build/release/membership-bench scale [IDLE_SECONDS] [SIZES] [RESOURCE COUNTS, e.g. 10,100,1000] [MOVES]
+///     .build/release/membership-bench load [SECONDS] [cpu|memory]
 @main
 enum MembershipBench {
   static func main() async throws {
     let arguments = CommandLine.arguments.dropFirst().map { $0 }
     if arguments.first == "flood" {
       try await flood(seconds: arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5)
+      return
+    }
+    if arguments.first == "load" {
+      let kinds = arguments.count > 2 ? [arguments[2]] : ["cpu", "memory"]
+      try await load(seconds: arguments.count > 1 ? Double(arguments[1]) ?? 60 : 60, kinds: kinds)
       return
     }
     if arguments.first == "scale" {
@@ -92,8 +100,10 @@ enum MembershipBench {
   }
 
   static func idleCost(sizes: [Int], seconds: Double) async throws {
-    print("| nodes | CPU s per node per hour | bytes/s sent per node | packets/s sent per node |")
-    print("|---|---|---|---|")
+    print(
+      "| nodes | CPU s per node per hour | bytes/s sent per node | packets/s sent per node | timer wake-ups/s per node | RSS MB per node | PSS MB per node |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for size in sizes {
       var options = LocalCluster.Options(resourcesYAML: "")
       options.nodes = (1...size).map { "n\($0)" }
@@ -105,8 +115,20 @@ enum MembershipBench {
         status.nodes.allSatisfy { $0.state == .online && $0.member } && status.leader != nil
       }
       try await Task.sleep(for: .seconds(2))
+      var wakeupsBefore = 0
+      for node in options.nodes { wakeupsBefore += try await cluster.status(via: node).timing?.wakeups ?? 0 }
+      let started = ContinuousClock.now
       let idle = try await idleFigures(cluster, nodes: options.nodes, seconds: seconds)
-      print(String(format: "| %d | %.1f | %.0f | %.1f |", size, idle.cpu, idle.bytes, idle.packets))
+      var wakeupsAfter = 0
+      for node in options.nodes { wakeupsAfter += try await cluster.status(via: node).timing?.wakeups ?? 0 }
+      let wakeups = Double(wakeupsAfter - wakeupsBefore) / (ContinuousClock.now - started).seconds / Double(size)
+      let memory = options.nodes.compactMap { residentMemory(cluster, $0) }
+      let rss = memory.map(\.rss).reduce(0, +) / Double(max(1, memory.count))
+      let pss = memory.map(\.pss).reduce(0, +) / Double(max(1, memory.count))
+      print(
+        String(
+          format: "| %d | %.1f | %.0f | %.1f | %.1f | %.1f | %.1f |", size, idle.cpu, idle.bytes, idle.packets, wakeups,
+          rss, pss))
     }
   }
 
@@ -133,6 +155,101 @@ enum MembershipBench {
       (cpuAfter - cpuBefore) / elapsed * 3600 / perNode, Double(bytes) / elapsed / perNode,
       Double(packets) / elapsed / perNode
     )
+  }
+
+  /// Resident memory of one daemon in MB: RSS counts shared libraries whole,
+  /// PSS shares them among the processes that map them.
+  static func residentMemory(_ cluster: LocalCluster, _ node: String) -> (rss: Double, pss: Double)? {
+    guard let pid = cluster.pid(node),
+      let text = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8)
+    else { return nil }
+    func field(_ name: String) -> Double? {
+      guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
+      return line.split(separator: " ").dropFirst().first.flatMap { Double($0) }.map { $0 / 1024 }
+    }
+    guard let rss = field("Rss"), let pss = field("Pss") else { return nil }
+    return (rss, pss)
+  }
+
+  /// A pair at default settings under load: every core saturated by
+  /// ordinary-priority busy processes, or memory pressure (a process that
+  /// keeps touching all but 512 MB of the available memory). Counts the
+  /// peers declared lost, the worst silence any node heard from a live
+  /// peer, and resource moves, against the same run with no load.
+  static func load(seconds: Double, kinds: [String]) async throws {
+    print(
+      "| load | seconds | false losses | worst silence heard (ms) | dead time (ms) | resource moves | real-time | memory |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for kind in ["none"] + kinds {
+      let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: quietResources(1)))
+      defer { cluster.shutdown() }
+      try cluster.startAll()
+      let settled = try await cluster.waitFor(via: "alpha", timeout: .seconds(30)) { status in
+        status.resources.allSatisfy { $0.state == .started }
+          && status.nodes.allSatisfy { $0.state == .online && $0.member }
+      }
+      let home = settled.resources.map { ($0.id, $0.node) }
+      let nodes = cluster.members
+      var before: [String: TimingStatus] = [:]
+      for node in nodes { before[node] = try await cluster.status(via: node).timing }
+      let hogs = try startLoad(kind)
+      try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+      for hog in hogs where hog.isRunning { kill(hog.processIdentifier, SIGKILL) }
+      for hog in hogs { hog.waitUntilExit() }
+      var lost = 0
+      var worst: Int64 = 0
+      var timing: TimingStatus?
+      for node in nodes {
+        let after = try await cluster.status(via: node)
+        guard let now = after.timing else { continue }
+        timing = now
+        lost += now.peersLost - (before[node]?.peersLost ?? 0)
+        worst = max(worst, now.longestSilenceMilliseconds)
+      }
+      let final = try await cluster.status(via: "alpha")
+      let moves = home.filter { id, node in final.resource(id)?.node != node }.count
+      let deadTime = DurationParsing.parse(cluster.options.deadTime)!.milliseconds
+      print(
+        "| \(kind) | \(Int(seconds)) | \(lost) | \(worst) | \(deadTime) | \(moves) | \(timing?.realtime ?? "?") | \(timing?.memory ?? "?") |"
+      )
+    }
+  }
+
+  /// Ordinary-priority processes that load the machine until killed.
+  static func startLoad(_ kind: String) throws -> [Process] {
+    func spawn(_ arguments: [String]) throws -> Process {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/bin/sh")
+      process.arguments = ["-c"] + arguments
+      try process.run()
+      return process
+    }
+    switch kind {
+    case "cpu":
+      // Twice as many busy loops as cores.
+      let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+      return try (0..<(2 * cores)).map { _ in try spawn(["while :; do :; done"]) }
+    case "memory":
+      // All but 512 MB of what is available, touched over and over; the
+      // kernel must reclaim page cache (and unlocked program text) for it.
+      // It is the first choice of the OOM killer, not a daemon.
+      let script = """
+        echo 1000 > /proc/self/oom_score_adj
+        exec python3 -c '
+        import mmap, re, time
+        available = int(re.search(r"MemAvailable:\\s+(\\d+)", open("/proc/meminfo").read()).group(1)) * 1024
+        size = max(64 << 20, available - (512 << 20))
+        block = mmap.mmap(-1, size)
+        while True:
+            for offset in range(0, size, 4096):
+                block[offset] = 1
+        '
+        """
+      return [try spawn([script])]
+    default:
+      return []
+    }
   }
 
   /// Resources that cost almost nothing to run: a marker file each, and a

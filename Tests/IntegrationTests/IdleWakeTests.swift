@@ -1,0 +1,38 @@
+import Foundation
+import HactlConfig
+import HactlLab
+import HactlModel
+import Testing
+
+/// An idle daemon wakes by itself no more often than its heartbeats need:
+/// counted from its own timer firings (status `timing.wakeups`), so a daemon
+/// that polled on a period (it ticked every 50 ms before) fails this at once.
+@Suite(.serialized)
+struct IdleWakeTests {
+  @Test func anIdleDaemonWakesAboutOncePerHeartbeatInterval() async throws {
+    var options = LocalCluster.Options(resourcesYAML: "")
+    options.witness = nil
+    let cluster = try LocalCluster(options: options)
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) { status in
+      status.leader != nil && status.nodes.allSatisfy { $0.state == .online && $0.member }
+    }
+    let interval = try #require(DurationParsing.parse(options.heartbeatInterval))
+    for node in ["alpha", "beta"] {
+      let before = try #require(try await cluster.status(via: node).timing)
+      let started = ContinuousClock.now
+      try await Task.sleep(for: .seconds(3))
+      let after = try #require(try await cluster.status(via: node).timing)
+      let elapsed = ContinuousClock.now - started
+      let wakeups = after.wakeups - before.wakeups
+      // One heartbeat per interval; the peer's packets wake it too, but as
+      // inputs, not as timer firings.
+      let needed = Int((elapsed / interval).rounded(.up))
+      #expect(wakeups <= needed + 2, "\(node) woke \(wakeups) times in \(elapsed) (\(needed) heartbeats)")
+      #expect(wakeups >= needed / 2, "\(node) woke only \(wakeups) times: is it still sending heartbeats?")
+      #expect(after.peersLost == 0)
+      #expect(after.longestSilenceMilliseconds < DurationParsing.parse(options.deadTime)!.milliseconds)
+    }
+  }
+}
