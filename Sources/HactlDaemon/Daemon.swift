@@ -126,7 +126,7 @@ public enum Daemon {
     for peer in config.voters where peer.id != member.id { peers[peer.id] = peer.links }
     let transport: UDPTransport
     do {
-      transport = try await UDPTransport.bind(links: member.links, peers: peers, sealer: sealer, group: group)
+      transport = try await UDPTransport.bind(links: member.links, peers: peers, sealer: sealer, loop: group.next())
     } catch {
       let addresses = member.links.map(\.description).joined(separator: ", ")
       throw StartupError(description: "cannot bind UDP \(addresses): \(error)", exitCode: 1)
@@ -221,7 +221,13 @@ struct NodeService: Service {
   func run() async throws {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask {
-        for await arrival in transport.packets() { await core.receive(arrival.packet, link: arrival.link) }
+        // Packets are handled where they are read: the core runs on the
+        // transport's event loop.
+        await withCheckedContinuation { (deaf: CheckedContinuation<Void, Never>) in
+          transport.receive(
+            deliver: { arrival in core.assumeIsolated { $0.receive(arrival.packet, link: arrival.link) } },
+            closed: { deaf.resume() })
+        }
         guard !Task.isCancelled else { return }
         // Deaf for good: hand everything over cleanly, then let the service
         // manager restart us with a fresh socket.

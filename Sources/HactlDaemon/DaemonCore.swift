@@ -7,10 +7,15 @@ import HactlModel
 import HactlTransport
 import HactlWire
 import Logging
+import NIOCore
 
 /// The imperative shell around one `NodeController`: it feeds the controller
 /// its inputs with the time, and performs the effects it returns, in order.
 actor DaemonCore {
+  /// The core runs on the transport's event loop: packets are handled as
+  /// they are read, and what it sends is written without a hand-over.
+  nonisolated var unownedExecutor: UnownedSerialExecutor { transport.loop.executor.asUnownedSerialExecutor() }
+
   var controller: NodeController
   let transport: UDPTransport
   let store: StateStore
@@ -57,7 +62,7 @@ actor DaemonCore {
   /// The one timer: set to the controller's deadline after every input
   /// (`NodeController.wakeAt`). Nothing else wakes the daemon but packets,
   /// agent results and requests: no period, no polling.
-  var timer: Task<Void, Never>?
+  var timer: Scheduled<Void>?
   var timerDeadline: Instant?
   /// Timer firings since start (shown in status): an idle daemon wakes
   /// about once per heartbeat interval.
@@ -65,6 +70,7 @@ actor DaemonCore {
   var lastThreadSweep: ContinuousClock.Instant?
 
   func rearm() {
+    guard !timerStopped else { return }
     let wake = controller.wakeAt
     guard wake != timerDeadline else { return }
     timer?.cancel()
@@ -73,11 +79,9 @@ actor DaemonCore {
       timer = nil
       return
     }
-    let moment = origin + .nanoseconds(wake.nanoseconds)
-    timer = Task {
-      try? await Task.sleep(until: moment, clock: .continuous)
-      guard !Task.isCancelled else { return }
-      await self.timerFired(wake)
+    let delay = origin + .nanoseconds(wake.nanoseconds) - clock.now
+    timer = transport.loop.scheduleTask(in: .nanoseconds(max(0, delay.nanosecondsClamped))) { [self] in
+      assumeIsolated { $0.timerFired(wake) }
     }
   }
 
@@ -93,7 +97,11 @@ actor DaemonCore {
     tick()
   }
 
+  /// Set once the daemon has left: nothing wakes it any more.
+  var timerStopped = false
+
   func stopTimer() {
+    timerStopped = true
     timer?.cancel()
     timer = nil
     timerDeadline = nil

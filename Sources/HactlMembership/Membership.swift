@@ -491,7 +491,12 @@ public struct Membership: Sendable {
     // is a gap in its listening (a stall, a starved process), not time it
     // chose to sleep. Packets would have woken it before.
     let gap = now - max(last, tickDue)
-    if gap > settings.heartbeatInterval / 2 && gap <= settings.deadTime {
+    // The peers judge by what they heard: a node whose last heartbeat is
+    // more than a dead time old has been declared lost by them, however
+    // long it slept on purpose before the stall began.
+    let unheard = lastHeartbeat.map { now - $0 } ?? .zero
+    let stalled = unheard > settings.deadTime || gap > settings.deadTime
+    if gap > settings.heartbeatInterval / 2 && !stalled {
       // A hiccup (a pause, a starved process): packets may be waiting unread.
       // Time in which we could not listen is not the peers' silence, or we
       // would declare live members lost and hand their resources on while
@@ -504,8 +509,10 @@ public struct Membership: Sendable {
       leaderContact = leaderContact.map { $0 + gap }
       return []
     }
-    guard gap > settings.deadTime else { return [] }
+    guard stalled else { return [] }
     excluded = true
+    // Judged once: the next tick sends a heartbeat at once.
+    lastHeartbeat = nil
     var outputs: [MembershipOutput] = [.event(.stalled(now - last))]
     for id in peers.keys.sorted() where peers[id]?.alive == true {
       peers[id]?.alive = false

@@ -35,15 +35,19 @@ public final class UDPTransport: Sendable {
     public var link: Int
   }
 
-  typealias Receiver = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
-
-  let receivers: [Receiver]
+  let receivers = Mutex<[any Channel]>([])
+  /// Where authenticated packets go, and who hears when a socket closes.
+  let inbox = Mutex<Inbox?>(nil)
   public let sealer: PacketSealer
   /// Each peer's address on each link.
   let peers: [NodeID: [SocketAddress]]
   let peerIDs: Set<NodeID>
   let localHosts: [String]
-  let group: any EventLoopGroup
+  /// Every socket lives on this one event loop, and so may the daemon's
+  /// core: a packet is read, opened and handled, and the answer written, on
+  /// one thread with no hand-over (issue 9: an idle node's cost is mostly
+  /// threads waking each other).
+  public let loop: any EventLoop
   let counters = Mutex(Counters())
   let senders = Mutex<[SenderKey: SenderState]>([:])
 
@@ -65,49 +69,52 @@ public final class UDPTransport: Sendable {
   /// while the daemon is busy; the kernel caps it at net.core.rmem_max.
   static let socketReceiveBuffer = 4 << 20
 
+  struct Inbox: Sendable {
+    var deliver: @Sendable (Arrival) -> Void
+    var closed: @Sendable () -> Void
+  }
+
   public static func bind(
-    links: [Endpoint], peers: [NodeID: [Endpoint]], sealer: PacketSealer, group: any EventLoopGroup
+    links: [Endpoint], peers: [NodeID: [Endpoint]], sealer: PacketSealer, loop: any EventLoop
   ) async throws -> UDPTransport {
-    var receivers: [Receiver] = []
-    for link in links {
-      receivers.append(
-        // No SO_REUSEADDR: with it, any local user (or a second hactld)
-        // could bind the same address and port and take this node's packets.
-        try await DatagramBootstrap(group: group)
-          .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.receiveBufferBytes))
-          .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(Self.socketReceiveBuffer))
-          .bind(host: link.host, port: Int(link.port))
-          .flatMapThrowing { try Receiver(wrappingChannelSynchronously: $0) }
-          .get())
-    }
     var addresses: [NodeID: [SocketAddress]] = [:]
     for (id, endpoints) in peers {
       addresses[id] = try endpoints.map { try SocketAddress(ipAddress: $0.host, port: Int($0.port)) }
     }
-    let transport = UDPTransport(
-      receivers: receivers, sealer: sealer, peers: addresses, localHosts: links.map(\.host), group: group)
+    let transport = UDPTransport(sealer: sealer, peers: addresses, localHosts: links.map(\.host), loop: loop)
+    for (index, link) in links.enumerated() {
+      // No SO_REUSEADDR: with it, any local user (or a second hactld)
+      // could bind the same address and port and take this node's packets.
+      let channel = try await DatagramBootstrap(group: loop)
+        .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.receiveBufferBytes))
+        .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(Self.socketReceiveBuffer))
+        .channelInitializer { channel in
+          channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ArrivalHandler(transport: transport, link: index))
+          }
+        }
+        .bind(host: link.host, port: Int(link.port))
+        .get()
+      transport.receivers.withLock { $0.append(channel) }
+    }
     for peer in addresses.keys {
       for link in links.indices { try await transport.openSender(SenderKey(peer: peer, link: link)) }
     }
     return transport
   }
 
-  init(
-    receivers: [Receiver], sealer: PacketSealer, peers: [NodeID: [SocketAddress]], localHosts: [String],
-    group: any EventLoopGroup
-  ) {
-    self.receivers = receivers
+  init(sealer: PacketSealer, peers: [NodeID: [SocketAddress]], localHosts: [String], loop: any EventLoop) {
     self.sealer = sealer
     self.peerIDs = Set(peers.keys)
     self.peers = peers
     self.localHosts = localHosts
-    self.group = group
+    self.loop = loop
   }
 
   public var statistics: Counters { counters.withLock { $0 } }
 
   func openSender(_ key: SenderKey) async throws {
-    let channel = try await DatagramBootstrap(group: group).bind(host: localHosts[key.link], port: 0).get()
+    let channel = try await DatagramBootstrap(group: loop).bind(host: localHosts[key.link], port: 0).get()
     senders.withLock { $0[key] = .open(channel) }
     channel.closeFuture.whenComplete { [self] _ in
       senders.withLock { states in
@@ -160,45 +167,72 @@ public final class UDPTransport: Sendable {
     }
   }
 
-  /// Authenticated, decoded packets from every link, until the sockets close.
-  public func packets() -> AsyncStream<Arrival> {
-    let (stream, continuation) = AsyncStream.makeStream(of: Arrival.self, bufferingPolicy: .bufferingNewest(1024))
-    let tasks = receivers.enumerated().map { link, receiver in
-      let inbound = receiver.inbound
-      return Task { [self] in
-        do {
-          for try await envelope in inbound {
-            let bytes = Array(envelope.data.readableBytesView)
-            switch sealer.open(bytes, peers: peerIDs) {
-            case .success(let packet):
-              counters.withLock { $0.received += 1 }
-              continuation.yield(Arrival(packet: packet, link: link))
-            case .failure(let refusal):
-              counters.withLock { counters in
-                switch refusal {
-                case .malformed: counters.malformed += 1
-                case .misdirected: counters.misdirected += 1
-                case .failedAuthentication: counters.failedAuthentication += 1
-                case .unsupportedVersion, .unknownKind: counters.unsupported += 1
-                }
-              }
-            }
-          }
-        } catch {}
+  /// Hands every authenticated, decoded packet to `deliver`, on `loop`, as
+  /// it is read; `closed` is called once if a receiving socket closes (the
+  /// node is deaf from then on).
+  public func receive(
+    deliver: @escaping @Sendable (Arrival) -> Void, closed: @escaping @Sendable () -> Void
+  ) {
+    // On the loop, where packets arrive: those that came before anyone
+    // listened go first, in order.
+    loop.execute { [self] in
+      inbox.withLock { $0 = Inbox(deliver: deliver, closed: closed) }
+      for arrival in early.withLock({ early in
+        defer { early = [] }
+        return early
+      }) {
+        deliver(arrival)
       }
     }
-    Task {
-      for task in tasks { await task.value }
-      continuation.finish()
-    }
-    continuation.onTermination = { _ in
-      for task in tasks { task.cancel() }
-    }
+  }
+
+  /// Packets read before `receive` was called (the daemon binds its
+  /// sockets before it starts listening), up to a limit.
+  let early = Mutex<[Arrival]>([])
+  static let earlyLimit = 256
+
+  /// The same packets as a stream (tests), until a socket closes.
+  public func packets() -> AsyncStream<Arrival> {
+    let (stream, continuation) = AsyncStream.makeStream(of: Arrival.self, bufferingPolicy: .bufferingNewest(1024))
+    receive(deliver: { continuation.yield($0) }, closed: { continuation.finish() })
     return stream
   }
 
+  /// One datagram read on link `link`: opened, counted, delivered.
+  func arrived(_ bytes: [UInt8], link: Int) {
+    switch sealer.open(bytes, peers: peerIDs) {
+    case .success(let packet):
+      counters.withLock { $0.received += 1 }
+      let arrival = Arrival(packet: packet, link: link)
+      guard let inbox = inbox.withLock({ $0 }) else {
+        early.withLock { if $0.count < Self.earlyLimit { $0.append(arrival) } }
+        return
+      }
+      inbox.deliver(arrival)
+    case .failure(let refusal):
+      counters.withLock { counters in
+        switch refusal {
+        case .malformed: counters.malformed += 1
+        case .misdirected: counters.misdirected += 1
+        case .failedAuthentication: counters.failedAuthentication += 1
+        case .unsupportedVersion, .unknownKind: counters.unsupported += 1
+        }
+      }
+    }
+  }
+
+  func receiverClosed() {
+    let inbox = inbox.withLock { inbox in
+      defer { inbox = nil }
+      return inbox
+    }
+    inbox?.closed()
+  }
+
   public func close() async {
-    for receiver in receivers { try? await receiver.channel.close() }
+    // Whoever listens hears that it ends (and knows it asked for it).
+    receiverClosed()
+    for receiver in receivers.withLock({ $0 }) { try? await receiver.close() }
     let channels: [any Channel] = senders.withLock { states in
       states.values.compactMap { state in
         if case .open(let channel) = state { return channel }
@@ -206,5 +240,34 @@ public final class UDPTransport: Sendable {
       }
     }
     for channel in channels { try? await channel.close() }
+  }
+}
+
+/// Reads datagrams on a receiving socket and hands them to the transport,
+/// on the socket's event loop.
+final class ArrivalHandler: ChannelInboundHandler, Sendable {
+  typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+  let transport: UDPTransport
+  let link: Int
+
+  init(transport: UDPTransport, link: Int) {
+    self.transport = transport
+    self.link = link
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let envelope = unwrapInboundIn(data)
+    transport.arrived(Array(envelope.data.readableBytesView), link: link)
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    transport.receiverClosed()
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    // A read error (ICMP port unreachable reported on the socket, say) is
+    // not a reason to stop listening.
   }
 }

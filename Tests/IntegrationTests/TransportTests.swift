@@ -20,9 +20,9 @@ struct TransportTests {
     let endpoints = ports.map { Endpoint(host: "127.0.0.1", port: $0) }
     let group = MultiThreadedEventLoopGroup.singleton
     let sender = try await UDPTransport.bind(
-      links: [endpoints[0]], peers: [NodeID(2): [endpoints[1]]], sealer: sealer(1), group: group)
+      links: [endpoints[0]], peers: [NodeID(2): [endpoints[1]]], sealer: sealer(1), loop: group.next())
     let receiver = try await UDPTransport.bind(
-      links: [endpoints[1]], peers: [NodeID(1): [endpoints[0]]], sealer: sealer(2), group: group)
+      links: [endpoints[1]], peers: [NodeID(1): [endpoints[0]]], sealer: sealer(2), loop: group.next())
     // A leader's heartbeat with many answers, and a configuration of 34 KB.
     let answers = (0..<ClusterLimits.answersKept).map {
       RequestAnswer(
