@@ -80,13 +80,8 @@ struct OwnSections: Sendable {
     var result: Set<Section> = []
     for section in Section.allCases where acknowledged[peer]?[section] != versions[section] {
       let last = carried[peer]?[section]
-      let small = sizes[section] ?? 0 <= Self.smallSection
-      // A large section changing at every agent result (a thousand
-      // resources starting) goes out at most every `batchEvery`: each
-      // version costs many datagrams, and the next heartbeat brings the
-      // newest anyway.
       let due =
-        last == nil || small || now - last!.at >= resendAfter
+        last == nil || !isBatched(section) || now - last!.at >= resendAfter
         || (last!.version != versions[section] && now - last!.at >= batchEvery)
       guard due else { continue }
       result.insert(section)
@@ -108,12 +103,23 @@ struct OwnSections: Sendable {
     var next: Instant?
     for (peer, sections) in carried {
       for (section, last) in sections
-      where last.version != versions[section] && acknowledged[peer]?[section] != versions[section] {
+      where isBatched(section) && last.version != versions[section]
+        && acknowledged[peer]?[section] != versions[section]
+      {
         let due = last.at + batchEvery
         if next.map({ due < $0 }) ?? true { next = due }
       }
     }
     return next
+  }
+
+  /// A large report or directives section, changing at every agent result
+  /// (a thousand resources starting), goes out at most every `batchEvery`:
+  /// each version costs many datagrams, and the next heartbeat brings the
+  /// newest anyway. Requests and answers change at an operator's pace, who
+  /// waits for them: they are never held back.
+  func isBatched(_ section: Section) -> Bool {
+    (section == .report || section == .directives) && sizes[section] ?? 0 > Self.smallSection
   }
 
   /// A peer that restarted holds nothing of ours.
