@@ -26,7 +26,7 @@ import HactlWire
 ///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS] [SIZES, e.g. 2,8,32]
 ///     .build/release/membership-bench flood [SECONDS]
 ///     .build/release/membership-bench scale [IDLE_SECONDS] [SIZES] [RESOURCE COUNTS, e.g. 10,100,1000] [MOVES]
-///     .build/release/membership-bench load [SECONDS] [cpu|memory]
+///     .build/release/membership-bench load [SECONDS] [cpu|memory|cpu-unprotected|memory-unprotected]
 @main
 enum MembershipBench {
   static func main() async throws {
@@ -182,7 +182,11 @@ enum MembershipBench {
     )
     print("|---|---|---|---|---|---|---|---|")
     for kind in ["none"] + kinds {
-      let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: quietResources(1)))
+      // "cpu-unprotected", "memory-unprotected": the same load on daemons
+      // that neither run real-time nor lock their memory.
+      var options = LocalCluster.Options(resourcesYAML: quietResources(1))
+      if kind.hasSuffix("-unprotected") { options.extraClusterYAML = "  realtime: false\n  lock_memory: false" }
+      let cluster = try LocalCluster(options: options)
       defer { cluster.shutdown() }
       try cluster.startAll()
       let settled = try await cluster.waitFor(via: "alpha", timeout: .seconds(30)) { status in
@@ -193,8 +197,10 @@ enum MembershipBench {
       let nodes = cluster.members
       var before: [String: TimingStatus] = [:]
       for node in nodes { before[node] = try await cluster.status(via: node).timing }
-      let hogs = try startLoad(kind)
-      try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+      let hogs = try startLoad(String(kind.prefix { $0 != "-" }))
+      // The quiet baseline needs no more than a minute.
+      let duration = kind == "none" ? min(seconds, 60) : seconds
+      try await Task.sleep(for: .milliseconds(Int(duration * 1000)))
       for hog in hogs where hog.isRunning { kill(hog.processIdentifier, SIGKILL) }
       for hog in hogs { hog.waitUntilExit() }
       var lost = 0
@@ -211,7 +217,7 @@ enum MembershipBench {
       let moves = home.filter { id, node in final.resource(id)?.node != node }.count
       let deadTime = DurationParsing.parse(cluster.options.deadTime)!.milliseconds
       print(
-        "| \(kind) | \(Int(seconds)) | \(lost) | \(worst) | \(deadTime) | \(moves) | \(timing?.realtime ?? "?") | \(timing?.memory ?? "?") |"
+        "| \(kind) | \(Int(duration)) | \(lost) | \(worst) | \(deadTime) | \(moves) | \(timing?.realtime ?? "?") | \(timing?.memory ?? "?") |"
       )
     }
   }
