@@ -12,7 +12,7 @@ extension NodeController {
   /// the last decision, since a decision after it has already acted on it,
   /// and what else it waits for (a free agent slot, a leader) comes as an
   /// input, which decides again. A tick before this moment changes nothing;
-  /// the simulator checks that at random moments.
+  /// the simulator checks that at every input that comes before it.
   public var wakeAt: Instant {
     var wake = membership.tickDue
     func limit(_ moment: Instant?) {

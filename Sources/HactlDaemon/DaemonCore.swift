@@ -110,14 +110,8 @@ actor DaemonCore {
   /// Whoever waits for the next input (`leaveAndWait`).
   var inputWaiter: CheckedContinuation<Void, Never>?
 
-  func waitForAnInput(until deadline: ContinuousClock.Instant) async {
-    await withCheckedContinuation { continuation in
-      inputWaiter = continuation
-      Task {
-        try? await Task.sleep(until: deadline, clock: .continuous)
-        self.inputHappened()
-      }
-    }
+  func waitForAnInput() async {
+    await withCheckedContinuation { inputWaiter = $0 }
   }
 
   func inputHappened() {
@@ -153,9 +147,14 @@ actor DaemonCore {
     perform(controller.leave(now: now))
     let deadline = ContinuousClock.now + controller.longestStopTimeout + Self.shutdownMargin
     // The timer goes on ticking meanwhile (a probe or a retry may be due);
-    // every agent result is an input.
+    // every agent result is an input; one more wakes the wait at the end.
+    let giveUp = Task {
+      try? await Task.sleep(until: deadline, clock: .continuous)
+      self.inputHappened()
+    }
+    defer { giveUp.cancel() }
     while !controller.isQuiescent && ContinuousClock.now < deadline {
-      await waitForAnInput(until: deadline)
+      await waitForAnInput()
     }
     return controller.possiblyActive
   }

@@ -22,10 +22,10 @@ struct Protections: Sendable {
     var result = Protections(realtime: "off", memory: "off", realtimeGranted: false)
     if realtime {
       var failure: Int32 = 0
-      // Every thread that exists now; threads made later inherit it, and
-      // a thread that handles an input without it takes it then
-      // (`keepCurrentThread`), since some thread pools make new threads
-      // from threads that never had it.
+      // Every thread that exists now. Threads made later start without it
+      // (SCHED_RESET_ON_FORK applies to threads too): one that handles an
+      // input takes it then (`keepCurrentThread`), and the daemon sweeps
+      // its threads every 10 s of timer wake-ups.
       for thread in threads() where !setRealtime(thread) { failure = errno }
       if failure == 0 {
         result.realtime = "SCHED_RR priority \(priority)"

@@ -20,14 +20,13 @@ public struct ClusterConfig: Sendable, Equatable {
   /// Links per member: every member has the same number (link i talks to link i).
   public var linkCount: Int { voters.first?.links.count ?? 1 }
 
-  public func member(named name: String) -> Member? {
-    if let node = nodes.first(where: { $0.name == name }) { return Member(node) }
-    return witness.flatMap { $0.name == name ? Member($0) : nil }
-  }
+  public func member(named name: String) -> Member? { member { $0.name == name } }
+  public func member(id: NodeID) -> Member? { member { $0.id == id } }
+
   /// Asked for every packet: found without building `voters`.
-  public func member(id: NodeID) -> Member? {
-    if let node = nodes.first(where: { $0.id == id }) { return Member(node) }
-    return witness.flatMap { $0.id == id ? Member($0) : nil }
+  func member(where matches: (Member) -> Bool) -> Member? {
+    if let node = nodes.lazy.map(Member.init).first(where: matches) { return node }
+    return witness.map(Member.init).flatMap { matches($0) ? $0 : nil }
   }
   public func resource(_ id: ResourceID) -> ResourceSpec? { resources.first { $0.id == id } }
 
