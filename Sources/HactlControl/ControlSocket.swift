@@ -108,6 +108,7 @@ public final class ControlServer: Sendable {
   public static func bind(path: String, group: any EventLoopGroup) async throws -> ControlServer {
     let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try checkFolder(folder)
     try removeStaleSocket(at: path)
     let previous = umask(0o177)
     let channel: NIOAsyncChannel<AcceptedConnection, Never>
@@ -133,9 +134,30 @@ public final class ControlServer: Sendable {
       unlink(path)
       return BindError(description: "cannot \(what) of the control socket \(path): \(why)")
     }
-    if let admin, chown(path, geteuid(), admin) != 0 { throw await refuse("set the group") }
+    if let admin, lchown(path, geteuid(), admin) != 0 { throw await refuse("set the group") }
     guard chmod(path, 0o660) == 0 else { throw await refuse("set the mode") }
     return ControlServer(channel: channel, path: path, adminGroup: admin)
+  }
+
+  /// The socket's owner and mode are set by path after it is bound; in a
+  /// folder where someone else can rename files, that someone could put a
+  /// link to /etc/shadow there in between and have root hand it to group
+  /// haclient. So the folder must be root's or the daemon's, and writable
+  /// by nobody else unless sticky (as /tmp is, where nobody may rename
+  /// another user's file).
+  static func checkFolder(_ folder: String) throws {
+    func refuse(_ why: String) -> BindError {
+      BindError(description: "the folder \(folder) of the control socket \(why)")
+    }
+    var info = stat()
+    guard stat(folder, &info) == 0 else { throw refuse("cannot be used: \(String(cString: strerror(errno)))") }
+    guard info.st_uid == 0 || info.st_uid == geteuid() else {
+      throw refuse("belongs to uid \(info.st_uid), not to root or this daemon's user")
+    }
+    guard info.st_mode & 0o022 == 0 || info.st_mode & S_ISVTX != 0 else {
+      let mode = String(info.st_mode & 0o7777, radix: 8)
+      throw refuse("is writable by others (mode \(mode)) and not sticky: anyone could swap the socket")
+    }
   }
 
   /// A socket file left by a daemon that died is removed; one that answers

@@ -125,6 +125,33 @@ struct ControlFuzzTests {
     #expect(ends.allSatisfy { $0.isEmpty })
   }
 
+  /// Whoever may rename files in the socket's folder could swap the socket
+  /// for a link between its bind and its chown, and have the daemon give
+  /// that file to group haclient.
+  @Test func theSocketsFolderMustNotLetOthersSwapTheSocket() async throws {
+    let folder = NSTemporaryDirectory() + "hactl-open-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    chmod(folder, 0o777)
+    await #expect(throws: ControlServer.BindError.self) {
+      _ = try await ControlServer.bind(path: folder + "/hactld.sock", group: MultiThreadedEventLoopGroup.singleton)
+    }
+    #expect(!FileManager.default.fileExists(atPath: folder + "/hactld.sock"))
+    if getuid() == 0 {
+      chmod(folder, 0o755)
+      chown(folder, 65534, 65534)
+      await #expect(throws: ControlServer.BindError.self) {
+        _ = try await ControlServer.bind(path: folder + "/hactld.sock", group: MultiThreadedEventLoopGroup.singleton)
+      }
+      chown(folder, 0, 0)
+    }
+    // Sticky, as /tmp is: nobody may rename another user's file there.
+    chmod(folder, 0o1777)
+    let server = try await ControlServer.bind(
+      path: folder + "/hactld.sock", group: MultiThreadedEventLoopGroup.singleton)
+    await server.close()
+  }
+
   @Test func onlyRootTheDaemonsUserAndTheAdminGroupMayConnect() {
     let access = ControlAccess(daemonUser: 0, adminGroup: 990)
     let noGroups: (uid_t, gid_t) -> [gid_t] = { _, _ in [] }

@@ -69,6 +69,16 @@ struct ExamplesTests {
     #expect(again.errors.contains("exists; use --force"))
   }
 
+  /// A timeout that cannot be a deadline once trapped after the move had
+  /// been accepted; it must be refused before anything is asked (the socket
+  /// named here does not exist, so reaching it would be another error).
+  @Test(arguments: ["nan", "1e300", "inf", "-1", "0", "86401"])
+  func migrateRefusesATimeoutThatIsNotADeadline(timeout: String) throws {
+    let result = try hactl(["migrate", "db", "--timeout=\(timeout)", "--socket", "/nonexistent/hactld.sock"])
+    #expect(result.status == 64, "\(result.errors)")
+    #expect(result.errors.contains("--timeout must be a number of seconds above 0"), "\(result.errors)")
+  }
+
   @Test func statusTextShowsWhereThingsRunAndWhy() {
     var status = ClusterStatus(
       cluster: "lb", localNode: "lb2", term: 4, leader: "lb2",
