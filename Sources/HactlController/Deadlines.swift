@@ -1,3 +1,4 @@
+import HactlMembership
 import HactlModel
 
 extension NodeController {
@@ -7,16 +8,20 @@ extension NodeController {
   ///
   /// Two kinds of moment make it up. Membership's own (`tickDue`) are
   /// cleared by the tick they call for. The others are limits that a
-  /// decision compares with `now` (a lease, a monitor's interval, a retry,
-  /// a withdrawal, a batch of sections): each counts only if it comes after
-  /// the last decision, since a decision after it has already acted on it,
+  /// decision compares with `now` (`decisionLimit`). A tick before this
+  /// moment changes nothing; the simulator checks that at every input that
+  /// comes before it.
+  public var wakeAt: Instant { min(membership.tickDue, decisionLimit) }
+
+  /// The first limit a decision compares with `now` (a lease, a monitor's
+  /// interval, a retry, a withdrawal, a batch of sections) that comes after
+  /// the last decision: a decision after a limit has already acted on it,
   /// and what else it waits for (a free agent slot, a leader) comes as an
-  /// input, which decides again. A tick before this moment changes nothing;
-  /// the simulator checks that at every input that comes before it.
-  public var wakeAt: Instant {
-    var wake = membership.tickDue
+  /// input, which decides again.
+  var decisionLimit: Instant {
+    var earliest = Instant.distantFuture
     func limit(_ moment: Instant?) {
-      if let moment, moment > decidedAt, moment < wake { wake = moment }
+      if let moment, moment > decidedAt, moment < earliest { earliest = moment }
     }
     for end in membership.leaseEnds { limit(end) }
     for resource in resources.values where resource.inFlight == nil {
@@ -34,6 +39,48 @@ extension NodeController {
       limit(replication.lastForwarded.map { $0 + settings.heartbeatInterval })
     }
     limit(ownSections.nextWithheld(batchEvery: batchSectionsEvery))
-    return wake
+    return earliest
+  }
+
+  /// What a decision reads that a heartbeat, or time between limits, can
+  /// change without a membership event: who leads, quorum, the lease, and
+  /// which peers have echoed this node lately (eligibility, withdrawals).
+  struct DecisionBasis: Equatable {
+    var term: UInt64
+    var role: MembershipRole
+    var leader: NodeID?
+    var quorate: Bool
+    var mayRunResources: Bool
+    var alive: [NodeID]
+    var granted: [NodeID]
+    var echoedWithinLease: [NodeID]
+    var withdrawalsSeen: Int
+  }
+
+  func decisionBasis(now: Instant) -> DecisionBasis {
+    let lease = membership.settings.lease
+    let alive = membership.alivePeers
+    var seen = 0
+    if let state = leading {
+      for nodes in state.withdrawn.values {
+        for (node, since) in nodes where membership.echo(from: node).map({ $0 >= since }) == true { seen += 1 }
+      }
+    }
+    return DecisionBasis(
+      term: membership.term, role: membership.role, leader: membership.leader, quorate: membership.quorate,
+      mayRunResources: membership.mayRunResources(now: now), alive: alive, granted: membership.grantedMembers,
+      echoedWithinLease: alive.filter { membership.echo(from: $0).map { now - $0 <= lease } == true },
+      withdrawalsSeen: seen)
+  }
+
+  /// Whether deciding now would give the last decision's answer again:
+  /// nothing that decisions read changed since (`undecided`, the basis) and
+  /// no limit passed. With a thousand resources, deciding at every
+  /// heartbeat that changed nothing was most of an idle node's cost. The
+  /// simulator decides anyway on a copy each time this holds, and requires
+  /// that copy to do nothing.
+  func decisionWouldRepeat(now: Instant) -> Bool {
+    guard !undecided, now < decisionLimit, let basis = lastBasis else { return false }
+    return basis == decisionBasis(now: now)
   }
 }

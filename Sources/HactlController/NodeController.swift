@@ -53,6 +53,11 @@ public struct NodeController: Sendable {
   /// When this node last decided (`finish`): a time limit crossed since
   /// then has not been acted on yet (see `wakeAt`).
   var decidedAt: Instant
+  /// Set by an input that changed what decisions read (a section, a peer's
+  /// configuration, a membership event) until the next decision; with
+  /// `lastBasis`, it tells when deciding again would change nothing.
+  var undecided = true
+  var lastBasis: DecisionBasis?
 
   public struct Counters: Sendable, Hashable {
     public var packetsReceived = 0
@@ -69,6 +74,10 @@ public struct NodeController: Sendable {
     public var partsMalformed = 0
     /// Peers declared lost since start.
     public var peersLost = 0
+    /// Inputs after which this node decided, and those after which it did
+    /// not need to (`decisionWouldRepeat`).
+    public var decisions = 0
+    public var decisionsSkipped = 0
   }
 
   /// `document` is the text `config` was read from, with its version; nil
@@ -165,10 +174,17 @@ public struct NodeController: Sendable {
     return effects
   }
 
-  public mutating func tick(now: Instant) -> [ControllerEffect] {
+  /// `decidingAnyway`: decide even if it would repeat the last decision
+  /// (the simulator's probes, which check that it would then do nothing).
+  public mutating func tick(now: Instant, decidingAnyway: Bool = false) -> [ControllerEffect] {
     let outputs = membership.tick(now: now)
     var effects = apply(outputs, now: now)
-    effects += finish(now: now, forceBeat: outputs.contains(.heartbeatDue))
+    let forceBeat = outputs.contains(.heartbeatDue)
+    if !decidingAnyway && decisionWouldRepeat(now: now) {
+      counters.decisionsSkipped += 1
+      return effects + heartbeatIfNeeded(force: forceBeat, now: now)
+    }
+    effects += finish(now: now, forceBeat: forceBeat)
     return effects
   }
 
@@ -222,6 +238,10 @@ public struct NodeController: Sendable {
     if case .part = packet.message, !partCompletedSomething, heardOutputs.isEmpty, linkOutputs.isEmpty {
       return effects
     }
+    if case .heartbeat = packet.message, decisionWouldRepeat(now: now) {
+      counters.decisionsSkipped += 1
+      return effects + heartbeatIfNeeded(force: false, now: now)
+    }
     effects += finish(now: now, forceBeat: false)
     return effects
   }
@@ -236,8 +256,10 @@ public struct NodeController: Sendable {
     var outputs = heardOutputs
     switch message {
     case .heartbeat(let beat):
+      let before = (sectionsHeld(from: sender), replication.peers[sender])
       takeSections(of: beat, from: sender, incarnation: incarnation)
       effects += heardConfig(beat.config, from: sender, beat: beat.membership, now: now)
+      if before != (sectionsHeld(from: sender), replication.peers[sender]) { undecided = true }
       outputs += membership.receive(beat.membership, from: sender, now: now)
       effects += apply(outputs, now: now)
       outputs = []
@@ -277,15 +299,47 @@ public struct NodeController: Sendable {
   /// After an agent could not even be spawned, the wait before trying again.
   public static let agentSpawnRetryDelay: Duration = .seconds(1)
 
+  /// One agent call's result, as the executor returns it.
+  public struct AgentResult: Sendable {
+    public var callID: UInt64
+    public var resource: ResourceID
+    public var outcome: AgentOutcome
+    public var wallTime: Int64
+    public init(call: AgentCall, outcome: AgentOutcome, wallTime: Int64) {
+      self.init(callID: call.id, resource: call.resource, outcome: outcome, wallTime: wallTime)
+    }
+    init(callID: UInt64, resource: ResourceID, outcome: AgentOutcome, wallTime: Int64) {
+      self.callID = callID
+      self.resource = resource
+      self.outcome = outcome
+      self.wallTime = wallTime
+    }
+  }
+
   public mutating func agentFinished(
     _ callID: UInt64, outcome: AgentOutcome, now: Instant, wallTime: Int64
   ) -> [ControllerEffect] {
+    let resource = resources.first(where: { $0.value.inFlight?.id == callID })?.key
+    let results = resource.map { [AgentResult(callID: callID, resource: $0, outcome: outcome, wallTime: wallTime)] }
+    return agentsFinished(results ?? [], now: now)
+  }
+
+  /// Results that arrived together are recorded together and decided on
+  /// once: when a thousand probes or starts finish within a decision's
+  /// time, deciding after each one would keep the node from reading its
+  /// peers' heartbeats for seconds.
+  public mutating func agentsFinished(_ results: [AgentResult], now: Instant) -> [ControllerEffect] {
     var effects = apply(membership.observe(now: now), now: now)
-    guard let id = resources.first(where: { $0.value.inFlight?.id == callID })?.key,
-      var resource = resources[id], let call = resource.inFlight
-    else { return effects + finish(now: now, forceBeat: false) }
+    for result in results { effects += record(result, now: now) }
+    effects += finish(now: now, forceBeat: false)
+    return effects
+  }
+
+  mutating func record(_ result: AgentResult, now: Instant) -> [ControllerEffect] {
+    let id = result.resource
+    guard var resource = resources[id], let call = resource.inFlight, call.id == result.callID else { return [] }
     resource.inFlight = nil
-    if case .couldNotSpawn(let why) = outcome {
+    if case .couldNotSpawn(let why) = result.outcome {
       // The agent never ran: the resource is exactly as it was. Try again
       // shortly; never read this as a result (a probe that could not run
       // says nothing about whether the resource is stopped).
@@ -295,21 +349,16 @@ public struct NodeController: Sendable {
       // Shown in status (no fail count: the resource did nothing wrong).
       resource.lastFailure = ResourceFailure(
         action: call.action, code: OCFResult.genericError.code, reason: "the agent could not be started: \(why)",
-        wallTime: wallTime)
+        wallTime: result.wallTime)
       resources[id] = resource
       let retry = DurationText.format(NodeController.agentSpawnRetryDelay)
-      return effects + [
-        .log(.error, "\(id): \(call.action.rawValue) could not be started (\(why)); retrying in \(retry)")
-      ]
-        + finish(now: now, forceBeat: false)
+      return [.log(.error, "\(id): \(call.action.rawValue) could not be started (\(why)); retrying in \(retry)")]
     }
     resource.retryNotBefore = nil
-    let result = OCFResult(outcome: outcome)
-    let log = resource.record(call: call, result: result, outcome: outcome, now: now, wallTime: wallTime)
+    let ocf = OCFResult(outcome: result.outcome)
+    let log = resource.record(call: call, result: ocf, outcome: result.outcome, now: now, wallTime: result.wallTime)
     resources[id] = resource
-    effects += log.map { [.log($0.level, "\(id): \($0.message)")] } ?? []
-    effects += finish(now: now, forceBeat: false)
-    return effects
+    return log.map { [.log($0.level, "\(id): \($0.message)")] } ?? []
   }
 
   public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -366,6 +415,7 @@ public struct NodeController: Sendable {
 
   /// Gives up on a request the leader did not answer in time.
   public mutating func cancelRequest(_ id: UInt64) {
+    undecided = true
     pendingRequests.removeAll { $0.id == id }
     replication.proposals[id] = nil
   }
@@ -385,6 +435,7 @@ public struct NodeController: Sendable {
       case .heartbeatDue:
         break
       case .event(let event):
+        undecided = true
         effects += handle(event, now: now)
       }
     }
@@ -451,18 +502,37 @@ public struct NodeController: Sendable {
     // on its decision changes them (a stop or a start begun), it decides
     // again at once rather than at its next input. Each round begins calls
     // only for resources with none in flight, so a few rounds settle it.
+    counters.decisions += 1
+    var settled = false
     for _ in 0..<Self.decisionRounds {
+      let before = leaderOutcome
       effects += scheduleIfLeader(now: now)
       let (calls, changedRoles) = reconcile(now: now)
       effects += calls
+      settled = !changedRoles && leaderOutcome == before
       guard changedRoles && membership.isLeader else { break }
     }
+    // A decision that changed what it decides on may decide otherwise
+    // when asked again: the next input decides, whatever it brings.
+    undecided = !settled
     effects += answerAcknowledgedConfigs(now: now)
     effects += heartbeatIfNeeded(force: forceBeat, now: now)
+    lastBasis = decisionBasis(now: now)
     return effects
   }
 
   static let decisionRounds = 4
+
+  /// What a leader's decision changes that its next decision reads.
+  var leaderOutcome: LeaderOutcome? {
+    leading.map { LeaderOutcome(directives: $0.directives, withdrawn: $0.withdrawn, tokens: $0.tokenCounter) }
+  }
+
+  struct LeaderOutcome: Equatable {
+    var directives: Directives?
+    var withdrawn: [ResourceID: [NodeID: Instant]]
+    var tokens: UInt64
+  }
 
   mutating func heartbeatIfNeeded(force: Bool, now: Instant) -> [ControllerEffect] {
     let beat = Heartbeat(

@@ -163,6 +163,22 @@ extension NodeController {
     ownSections.acknowledged[sender] = beat.held
   }
 
+  /// What of `sender`'s sections decisions depend on: which boot, which
+  /// versions are held and announced, in which term. The same versions
+  /// mean the same values.
+  func sectionsHeld(from sender: NodeID) -> SectionsHeld? {
+    peerSections[sender].map {
+      SectionsHeld(incarnation: $0.incarnation, announced: $0.announced, held: $0.held, term: $0.term)
+    }
+  }
+
+  struct SectionsHeld: Equatable {
+    var incarnation: UInt64
+    var announced: SectionVersions
+    var held: SectionVersions
+    var term: UInt64
+  }
+
   /// One part; a whole once its last part is in: a section is kept, a
   /// message is returned for handling as if it had come in one datagram.
   mutating func takePart(_ part: MessagePart, from sender: NodeID, incarnation: UInt64) throws(WireError)

@@ -181,8 +181,19 @@ actor DaemonCore {
       logger.info(
         "\(call.resource) \(call.action.rawValue)\(call.isProbe ? " (probe)" : "") → \(run.outcome) after \(elapsed)")
     }
-    let wallTime = Int64(Date().timeIntervalSince1970)
-    perform(controller.agentFinished(call.id, outcome: run.outcome, now: now, wallTime: wallTime))
+    finishedAgents.append(
+      NodeController.AgentResult(call: call, outcome: run.outcome, wallTime: Int64(Date().timeIntervalSince1970)))
+    // Results that come in while this one waits for its turn on the loop
+    // join it: one decision for all of them.
+    if finishedAgents.count == 1 { Task { self.takeFinishedAgents() } }
+  }
+
+  var finishedAgents: [NodeController.AgentResult] = []
+
+  func takeFinishedAgents() {
+    let results = finishedAgents
+    finishedAgents = []
+    perform(controller.agentsFinished(results, now: now))
   }
 
   func control(_ request: ControlRequest) async -> ControlResponse {

@@ -362,7 +362,9 @@ public struct SimCluster: Sendable {
     where !crashed.contains(packet.to) {
       let decoded = try! PacketCodec.decode(packet.bytes)
       probeDeadline(of: packet.to)
+      let skipped = controllers[packet.to]!.counters.decisionsSkipped
       let effects = controllers[packet.to]!.receive(decoded, link: packet.link, now: localNow(packet.to))
+      probeSkippedDecision(of: packet.to, skippedBefore: skipped)
       perform(effects, on: packet.to)
       checkInvariants()
     }
@@ -380,7 +382,9 @@ public struct SimCluster: Sendable {
     for node in controllers.keys
     where !crashed.contains(node) && !stalled.contains(node) && wakeAt[node].map({ $0 <= now }) == true {
       ticks += 1
+      let skipped = controllers[node]!.counters.decisionsSkipped
       let effects = controllers[node]!.tick(now: localNow(node))
+      probeSkippedDecision(of: node, skippedBefore: skipped)
       perform(effects, on: node)
       if let wake = wakeAt[node], wake <= now {
         violate("\(name(node)) asks to be woken at \(wake) again after its tick at \(now): it would spin")
@@ -404,9 +408,22 @@ public struct SimCluster: Sendable {
 
   mutating func probeDeadline(of node: NodeID) {
     guard probeDeadlines, let wake = wakeAt[node], now < wake, var copy = controllers[node] else { return }
-    let effects = copy.tick(now: localNow(node))
+    let effects = copy.tick(now: localNow(node), decidingAnyway: true)
     if !effects.isEmpty {
       violate("\(name(node)) would act at \(now), before its deadline \(wake): \(effects.prefix(3))")
+    }
+  }
+
+  /// After an input on which a node did not decide because the decision
+  /// would repeat the last one, decides anyway on a copy: that must do
+  /// nothing, or the skip left something undone until the next limit.
+  mutating func probeSkippedDecision(of node: NodeID, skippedBefore: Int) {
+    guard probeDeadlines, var copy = controllers[node], copy.counters.decisionsSkipped > skippedBefore,
+      localNow(node) < copy.membership.tickDue
+    else { return }
+    let effects = copy.tick(now: localNow(node), decidingAnyway: true)
+    if !effects.isEmpty {
+      violate("\(name(node)) did not decide at \(now), but deciding would act: \(effects.prefix(3))")
     }
   }
 

@@ -391,6 +391,27 @@ struct UnknownAgentOutcomeTests {
     #expect(retried.map(\.action) == [.monitor] && retried.first?.isProbe == true)
   }
 
+  /// hactld hands over every result that came in while the node was busy
+  /// in one input; each is recorded as if it came alone, and a result for
+  /// a call no longer in flight is ignored.
+  @Test func resultsThatArriveTogetherAreEachRecorded() {
+    let config = SimCluster.config(resources: ["a", "b", "c"].map { SimCluster.marker(ResourceID($0)) })
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
+    let probes = calls(node.start(now: .zero))
+    #expect(probes.count == 3 && probes.allSatisfy(\.isProbe))
+    let outcomes: [ResourceID: AgentOutcome] = ["a": .exited(0), "b": .exited(7), "c": .signaled(9)]
+    var results = probes.map { NodeController.AgentResult(call: $0, outcome: outcomes[$0.resource]!, wallTime: 0) }
+    results.append(NodeController.AgentResult(call: probes[0], outcome: .exited(7), wallTime: 0))
+    let effects = node.agentsFinished(results, now: .zero + .milliseconds(5))
+    // Alone, without quorum, a node stops what runs; the repeat of a's
+    // probe result came for a call no longer in flight and changed nothing.
+    #expect(node.localRole(of: "a") == .stopping)
+    #expect(node.localRole(of: "b") == .stopped)
+    #expect(node.localRole(of: "c") == .failed)
+    #expect(calls(effects).map(\.resource).contains("c"), "c may run: it is stopped")
+  }
+
   @Test func aProbeKilledByASignalIsAFailureNotAStop() {
     let config = SimCluster.config(resources: [SimCluster.marker("vip")])
     var node = NodeController(
@@ -507,6 +528,30 @@ struct WakeTests {
     let monitors = seconds
     #expect(sim.ticks - before <= heartbeats + monitors + 3, "\(sim.ticks - before) wakes")
     #expect(sim.ticks - before >= heartbeats - 3)
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
+  /// Heartbeats that bring nothing new, and ticks between limits, do not
+  /// decide again: the answer would be the same (SimCluster decides anyway
+  /// on a copy each time and requires it to do nothing). What does change
+  /// still decides at once.
+  @Test func aSettledClusterDecidesOnlyWhenSomethingChanges() {
+    var resources = [SimCluster.marker("vip")]
+    resources[0].monitor.interval = .seconds(3600)
+    var sim = SimCluster(config: SimCluster.config(resources: resources))
+    #expect(sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(10)) != nil)
+    sim.run(for: .seconds(3))
+    let before = sim.controllers.values.map(\.counters)
+    sim.run(for: .seconds(20))
+    let after = sim.controllers.values.map(\.counters)
+    let decided = zip(before, after).map { $1.decisions - $0.decisions }
+    let skipped = zip(before, after).map { $1.decisionsSkipped - $0.decisionsSkipped }
+    // Each of the three members hears two peers and ticks for its own
+    // heartbeat five times a second: 300 inputs in 20 s.
+    #expect(decided.allSatisfy { $0 <= 10 }, "decisions: \(decided)")
+    #expect(skipped.allSatisfy { $0 >= 250 }, "skipped: \(skipped)")
+    #expect(sim.migrate("vip", to: "beta", via: "arbiter") != nil)
+    #expect(sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(3)) != nil)
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 }
