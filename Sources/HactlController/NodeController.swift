@@ -182,7 +182,7 @@ public struct NodeController: Sendable {
     let forceBeat = outputs.contains(.heartbeatDue)
     if !decidingAnyway && decisionWouldRepeat(now: now) {
       counters.decisionsSkipped += 1
-      return effects + heartbeatIfNeeded(force: forceBeat, now: now)
+      return effects + heartbeatIfNeeded(force: forceBeat, now: now, decided: false)
     }
     effects += finish(now: now, forceBeat: forceBeat)
     return effects
@@ -240,7 +240,7 @@ public struct NodeController: Sendable {
     }
     if case .heartbeat = packet.message, decisionWouldRepeat(now: now) {
       counters.decisionsSkipped += 1
-      return effects + heartbeatIfNeeded(force: false, now: now)
+      return effects + heartbeatIfNeeded(force: false, now: now, decided: false)
     }
     effects += finish(now: now, forceBeat: false)
     return effects
@@ -534,14 +534,25 @@ public struct NodeController: Sendable {
     var tokens: UInt64
   }
 
-  mutating func heartbeatIfNeeded(force: Bool, now: Instant) -> [ControllerEffect] {
-    let beat = Heartbeat(
-      membership: membership.beat(now: now),
-      report: local.kind == .node ? localReport : nil,
-      directives: membership.isLeader ? leading?.directives : nil,
-      requests: pendingRequests,
-      answers: membership.isLeader ? leading?.answers ?? [] : [],
-      config: documentStamp)
+  /// `decided`: false when no decision ran since the last heartbeat was
+  /// worked out, so that its report, directives and answers still hold
+  /// (with a thousand resources, building the report is the cost).
+  mutating func heartbeatIfNeeded(force: Bool, now: Instant, decided: Bool = true) -> [ControllerEffect] {
+    var beat: Heartbeat
+    if !decided, let last = lastSentBeat {
+      beat = last
+      beat.membership = membership.beat(now: now)
+      beat.requests = pendingRequests
+      beat.config = documentStamp
+    } else {
+      beat = Heartbeat(
+        membership: membership.beat(now: now),
+        report: local.kind == .node ? localReport : nil,
+        directives: membership.isLeader ? leading?.directives : nil,
+        requests: pendingRequests,
+        answers: membership.isLeader ? leading?.answers ?? [] : [],
+        config: documentStamp)
+    }
     // Only a change of content sends at once; clocks and echoes ride along.
     var content = beat
     content.membership = beat.membership.content
