@@ -105,6 +105,7 @@ public struct NodeController: Sendable {
     self.membership = Membership(
       settings: MembershipSettings(config: config, local: local), record: election, now: now)
     self.membership.configVersion = self.document.version
+    self.ownSections.fanOut = max(1, membership.settings.peers.count)
     if member.kind == .node {
       for spec in config.resources { resources[spec.id] = LocalResource(spec: spec) }
       // Probe the old definitions first: stop them if they run, then forget them.

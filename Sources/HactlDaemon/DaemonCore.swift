@@ -213,7 +213,8 @@ actor DaemonCore {
       status.timing = TimingStatus(
         wakeups: wakeups, peersLost: counted.peersLost,
         longestSilenceMilliseconds: controller.membership.longestSilence.milliseconds,
-        realtime: protections.realtime, memory: protections.memory)
+        realtime: protections.realtime, memory: protections.memory, decisions: counted.decisions,
+        decisionsSkipped: counted.decisionsSkipped)
       return ControlResponse(ok: true, status: status)
     case .migrate(let resource, let node):
       return await wait(for: controller.requestMove(resource: resource, to: node, now: now))

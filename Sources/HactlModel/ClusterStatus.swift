@@ -56,19 +56,27 @@ public struct TimingStatus: Sendable, Codable, Equatable {
   public var realtime: String
   /// "locked", "off", or "refused: why".
   public var memory: String
+  /// Inputs after which the node decided again, and those after which it
+  /// did not need to (nothing a decision reads had changed).
+  public var decisions: Int
+  public var decisionsSkipped: Int
 
   public init(
-    wakeups: Int, peersLost: Int, longestSilenceMilliseconds: Int64, realtime: String, memory: String
+    wakeups: Int, peersLost: Int, longestSilenceMilliseconds: Int64, realtime: String, memory: String,
+    decisions: Int = 0, decisionsSkipped: Int = 0
   ) {
     self.wakeups = wakeups
     self.peersLost = peersLost
     self.longestSilenceMilliseconds = longestSilenceMilliseconds
     self.realtime = realtime
     self.memory = memory
+    self.decisions = decisions
+    self.decisionsSkipped = decisionsSkipped
   }
 
   enum CodingKeys: String, CodingKey {
-    case wakeups, realtime, memory
+    case wakeups, realtime, memory, decisions
+    case decisionsSkipped = "decisions_skipped"
     case peersLost = "peers_lost"
     case longestSilenceMilliseconds = "longest_silence_ms"
   }

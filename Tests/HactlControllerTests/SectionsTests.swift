@@ -81,6 +81,18 @@ struct SectionsTests {
 
 /// A node with many resources runs a bounded number of agents at once.
 struct AgentConcurrencyTests {
+  /// A large section that keeps changing costs its node at most
+  /// `SectionPacing.bytesPerSecond`, whatever the number of peers.
+  @Test func aChangingLargeSectionIsPacedByItsSizeTimesItsPeers() {
+    let quarter = Duration.milliseconds(50)
+    #expect(SectionPacing.spacing(bytes: 30_000, fanOut: 1, atLeast: quarter) == quarter)
+    let wide = SectionPacing.spacing(bytes: 30_000, fanOut: 31, atLeast: quarter)
+    #expect(wide == .milliseconds(465))
+    #expect(Double(30_000 * 31) / (Double(wide.nanosecondsClamped) / 1e9) <= Double(SectionPacing.bytesPerSecond))
+    #expect(SectionPacing.spacing(bytes: .max, fanOut: 64, atLeast: quarter) == SectionPacing.longest)
+    #expect(SectionPacing.spacing(bytes: -1, fanOut: 0, atLeast: quarter) == quarter)
+  }
+
   @Test func probesWaitForAFreeSlotAndEveryResourceIsProbed() {
     let config = SimCluster.config(resources: (0..<100).map { SimCluster.marker(ResourceID("r\($0)")) })
     var node = NodeController(
