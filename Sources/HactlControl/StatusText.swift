@@ -94,7 +94,8 @@ public enum StatusText {
       lines.append(
         "Timing at \(status.localNode): \(timing.wakeups) wake-ups, longest silence from a peer "
           + "\(timing.longestSilenceMilliseconds) ms, \(timing.peersLost) peers lost, \(timing.decisions) decisions "
-          + "(\(timing.decisionsSkipped) inputs changed nothing); real-time: \(timing.realtime); memory: \(timing.memory)")
+          + "(\(timing.decisionsSkipped) inputs changed nothing); real-time: \(timing.realtime); memory: \(timing.memory)"
+      )
     }
     return lines.joined(separator: "\n")
   }

@@ -69,7 +69,6 @@ struct OwnSections: Sendable {
   /// How many peers each version goes to.
   var fanOut = 1
 
-
   /// A section this small rides every heartbeat until the peer holds it:
   /// a lost heartbeat is then repaired by the next one, as before sections.
   static let smallSection = 1_000
