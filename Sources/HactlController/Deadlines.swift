@@ -24,10 +24,7 @@ extension NodeController {
       if let moment, moment > decidedAt, moment < earliest { earliest = moment }
     }
     for end in membership.leaseEnds { limit(end) }
-    for resource in resources.values where resource.inFlight == nil {
-      limit(resource.retryNotBefore)
-      if resource.role == .started { limit(resource.nextMonitor) }
-    }
+    limit(resourcesLimit)
     let settings = membership.settings
     if membership.isLeader, let state = leading {
       for since in state.offVersionSince.values { limit(since + settings.deadTime) }
@@ -39,6 +36,21 @@ extension NodeController {
       limit(replication.lastForwarded.map { $0 + settings.heartbeatInterval })
     }
     limit(ownSections.nextWithheld(batchEvery: batchSectionsEvery))
+    return earliest
+  }
+
+  /// The first monitor or retry due after `decidedAt`. Resources change
+  /// only in a decision or just before one (an agent's result), so it is
+  /// worked out at the end of each decision rather than at every wake-up.
+  func earliestResourceLimit() -> Instant? {
+    var earliest: Instant?
+    func limit(_ moment: Instant?) {
+      if let moment, moment > decidedAt, earliest.map({ moment < $0 }) ?? true { earliest = moment }
+    }
+    for resource in resources.values where resource.inFlight == nil {
+      limit(resource.retryNotBefore)
+      if resource.role == .started { limit(resource.nextMonitor) }
+    }
     return earliest
   }
 

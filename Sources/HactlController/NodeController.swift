@@ -58,6 +58,8 @@ public struct NodeController: Sendable {
   /// `lastBasis`, it tells when deciding again would change nothing.
   var undecided = true
   var lastBasis: DecisionBasis?
+  /// `earliestResourceLimit()` as of the last decision.
+  var resourcesLimit: Instant?
 
   public struct Counters: Sendable, Hashable {
     public var packetsReceived = 0
@@ -260,7 +262,12 @@ public struct NodeController: Sendable {
       let before = (sectionsHeld(from: sender), replication.peers[sender])
       takeSections(of: beat, from: sender, incarnation: incarnation)
       effects += heardConfig(beat.config, from: sender, beat: beat.membership, now: now)
-      if before != (sectionsHeld(from: sender), replication.peers[sender]) { undecided = true }
+      // A follower decides on its leader's sections only: another member's
+      // report, changing at each of its probes, is the leader's business.
+      let read = membership.isLeader || membership.leader == nil || membership.leader == sender
+      if before.1 != replication.peers[sender] || (read && before.0 != sectionsHeld(from: sender)) {
+        undecided = true
+      }
       outputs += membership.receive(beat.membership, from: sender, now: now)
       effects += apply(outputs, now: now)
       outputs = []
@@ -519,6 +526,7 @@ public struct NodeController: Sendable {
     effects += answerAcknowledgedConfigs(now: now)
     effects += heartbeatIfNeeded(force: forceBeat, now: now)
     lastBasis = decisionBasis(now: now)
+    resourcesLimit = earliestResourceLimit()
     return effects
   }
 
