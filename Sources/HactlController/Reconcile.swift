@@ -38,6 +38,12 @@ extension NodeController {
       if !membership.mayRunResources(now: now), let withoutQuorum { return withoutQuorum }
       directives = followedDirectives
     } else {
+      // Without a leader no lease covers this node: its peers may elect a
+      // leader that cannot hear it and start its resources elsewhere (a
+      // leader that steps down for a higher term, a follower that lost its
+      // leader). Only a node that has not yet joined anyone since it
+      // started keeps what its probes found, for the first leader to judge.
+      if membership.hasHadLeader, let withoutQuorum { return withoutQuorum }
       directives = nil
     }
     return directives == nil ? .keep : nil

@@ -123,6 +123,9 @@ public struct Membership: Sendable {
 
   var peers: [NodeID: PeerLiveness] = [:]
   var leaderContact: Instant?
+  /// Whether this node has followed or led anyone since it started: once
+  /// it has, being without a leader means its lease is gone.
+  public private(set) var hasHadLeader = false
   var votesGranted: Set<NodeID> = []
   var lastVoteRequest: Instant?
   var electionNotBefore: Instant
@@ -346,11 +349,16 @@ public struct Membership: Sendable {
     }
     peers[peer] = state
     var outputs: [MembershipOutput] = []
-    // A higher term in any heartbeat is adopted (and a leader steps down):
-    // with pre-votes, terms rise only through elections a majority agreed
-    // to, so this cannot be abused by a flapping node, and it frees a node
-    // that raised its term while cut off from a leader it cannot depose.
-    if beat.term > record.term {
+    // A higher term is adopted (and a leader steps down): with pre-votes,
+    // terms rise only through elections a majority agreed to, so this
+    // cannot be abused by a flapping node, and it frees a node that raised
+    // its term while cut off from a leader it cannot depose. But a follower
+    // that hears its leader takes a higher term only from that term's
+    // leader, as it refuses vote requests (leader stickiness): a
+    // candidate's heartbeat took followers away from a leader whose lease
+    // they were still renewing, and the candidate won with their votes and
+    // started a resource the old leader still ran (chaos seed 1840222).
+    if beat.term > record.term && (beat.leader == peer || !followsLiveLeader(now: now)) {
       outputs += adopt(term: beat.term)
     }
     guard beat.leader == peer, settings.candidates.contains(peer), beat.term == record.term else { return outputs }
@@ -367,9 +375,16 @@ public struct Membership: Sendable {
     role = .follower
     votesGranted = []
     leaderContact = now
+    hasHadLeader = true
     grantedMembers = beat.members
     if beat.members.contains(settings.local) { excluded = false }
     return outputs
+  }
+
+  /// Whether this node follows another node as leader and heard it within
+  /// the stickiness.
+  func followsLiveLeader(now: Instant) -> Bool {
+    leader != nil && leader != settings.local && leaderContact.map { now - $0 < settings.leaderStickiness } == true
   }
 
   public mutating func receive(_ request: VoteRequest, from candidate: NodeID, now: Instant)
@@ -385,10 +400,7 @@ public struct Membership: Sendable {
     if request.configVersion < configVersion { return deny }
     // Leader stickiness (etcd's check-quorum): while we hear a live leader,
     // refuse, and do not even raise our term.
-    let hearsLeader =
-      (role == .leader && quorate)
-      || (leader != nil && leader != candidate
-        && leaderContact.map { now - $0 < settings.leaderStickiness } == true)
+    let hearsLeader = (role == .leader && quorate) || (leader != candidate && followsLiveLeader(now: now))
     if hearsLeader { return deny }
     if request.preVote {
       // A pre-vote changes nothing here: it only says we would vote.
@@ -655,6 +667,7 @@ public struct Membership: Sendable {
   mutating func becomeLeaderIfElected(now: Instant) -> [MembershipOutput] {
     guard hasMajority(votesGranted) else { return [] }
     role = .leader
+    hasHadLeader = true
     excluded = false
     leader = settings.local
     leaderContact = now

@@ -231,6 +231,29 @@ struct ControllerTests {
     #expect(frozen.runs("vip") == ["alpha"])
   }
 
+  /// A leader that steps down for a higher term no longer holds a lease:
+  /// the others may elect a leader that cannot hear it, which would start
+  /// its resources elsewhere. It applies the no-quorum policy at once
+  /// instead of keeping what runs until a new leader speaks.
+  @Test func aLeaderThatStepsDownForAHigherTermStopsWhatItRuns() throws {
+    var sim = pair()
+    settled(&sim, on: "alpha")
+    let alphaID = sim.id("alpha")
+    let witness = sim.id("arbiter")
+    var alpha = try #require(sim.controllers[alphaID])
+    try #require(alpha.membership.isLeader, "the test wants alpha to lead")
+    let beat = MembershipBeat(term: alpha.membership.term + 1, leader: nil, heard: [alphaID], members: [])
+    let header = PacketHeader(
+      sender: witness, receiver: alphaID, incarnation: alpha.receiverIncarnation(for: witness),
+      receiverIncarnation: alpha.incarnation, sequence: 1 << 40, sentAt: sim.now.nanoseconds)
+    let effects = alpha.receive(Packet(header: header, message: .heartbeat(Heartbeat(membership: beat))), now: sim.now)
+    #expect(!alpha.membership.isLeader && alpha.membership.quorate)
+    let stops = effects.compactMap { effect -> AgentCall? in
+      if case .runAgent(let call) = effect, call.action == .stop { return call } else { return nil }
+    }
+    #expect(stops.map(\.resource) == ["vip"], "\(effects)")
+  }
+
   @Test func changesAreAnnouncedAtOnceNotAtTheNextInterval() {
     var sim = pair()
     settled(&sim, on: "alpha")

@@ -191,6 +191,34 @@ struct MembershipTests {
     #expect(voter.term == term, "a refused candidate must not raise the voter's term")
   }
 
+  /// A candidate's heartbeat is no back door around leader stickiness: a
+  /// follower that hears its leader keeps it (and keeps renewing its lease)
+  /// until that term's leader itself speaks, while the leader adopts the
+  /// higher term and steps down (chaos seed 1840222: followers taken away
+  /// by a candidate's heartbeat elected it while the old leader still ran
+  /// a resource the new one started elsewhere).
+  @Test func aFollowerHearingItsLeaderTakesAHigherTermOnlyFromThatTermsLeader() {
+    var trio = Trio()
+    trio.run(for: .seconds(2))
+    let leader = trio.leaders[0]
+    let other = leader == NodeID(1) ? NodeID(2) : NodeID(1)
+    let term = trio.members[leader]!.term
+    let candidateBeat = MembershipBeat(term: term + 1, leader: nil, heard: [], members: [])
+    var witness = trio.members[NodeID(3)]!
+    _ = witness.receive(candidateBeat, from: other, now: trio.now)
+    #expect(witness.term == term && witness.leader == leader)
+    let newLeaderBeat = MembershipBeat(term: term + 1, leader: other, heard: [], members: [])
+    _ = witness.receive(newLeaderBeat, from: other, now: trio.now)
+    #expect(witness.term == term + 1 && witness.leader == other)
+    var old = trio.members[leader]!
+    _ = old.receive(candidateBeat, from: other, now: trio.now)
+    #expect(old.term == term + 1 && !old.isLeader, "the leader steps down, freeing a node stuck in a higher term")
+    // Once the leader has been silent for the stickiness, anyone's word goes.
+    witness = trio.members[NodeID(3)]!
+    _ = witness.receive(candidateBeat, from: other, now: trio.now + Trio.dead)
+    #expect(witness.term == term + 1)
+  }
+
   @Test func aStallLongerThanTheDeadTimeExcludesTheNodeUntilALeaderListsIt() {
     var trio = Trio()
     trio.run(for: .seconds(2))
