@@ -518,7 +518,7 @@ public struct NodeController: Sendable {
       let (calls, changedRoles) = reconcile(now: now)
       effects += calls
       settled = !changedRoles && leaderOutcome == before
-      guard changedRoles && membership.isLeader else { break }
+      guard !settled && membership.isLeader else { break }
     }
     // A decision that changed what it decides on may decide otherwise
     // when asked again: the next input decides, whatever it brings.

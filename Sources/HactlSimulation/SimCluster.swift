@@ -160,7 +160,26 @@ public struct SimCluster: Sendable {
 
   public func id(_ name: String) -> NodeID { config.member(named: name)!.id }
   public func name(_ id: NodeID) -> String { config.member(id: id)?.name ?? id.description }
-  func localNow(_ node: NodeID) -> Instant { now + (clockOffset[node] ?? .zero) }
+  func localNow(_ node: NodeID) -> Instant {
+    let extra = inputsAtThisInstant[node].map { $0.at == now ? $0.count : 0 } ?? 0
+    return now + (clockOffset[node] ?? .zero) + .nanoseconds(extra)
+  }
+
+  /// A real node never handles two inputs at the same nanosecond: each
+  /// input to a node at one simulated instant is a nanosecond after the
+  /// one before. With equal times, a heartbeat sent before a withdrawal
+  /// carried the same stamp as one sent after it, and its echo confirmed
+  /// the withdrawal (chaos seed 1900007 then started a resource on a
+  /// second node while the first was still starting it).
+  var inputsAtThisInstant: [NodeID: (at: Instant, count: Int64)] = [:]
+
+  mutating func beginInput(_ node: NodeID) {
+    if let last = inputsAtThisInstant[node], last.at == now {
+      inputsAtThisInstant[node] = (now, last.count + 1)
+    } else {
+      inputsAtThisInstant[node] = (now, 0)
+    }
+  }
 
   // MARK: Faults
 
@@ -178,6 +197,7 @@ public struct SimCluster: Sendable {
       // hactld would refuse to start: a member stored text it could not read back.
       violate("\(name(node)) stored configuration \(document.version) that does not load: \(error)")
     }
+    beginInput(node)
     var controller = NodeController(
       config: running, local: node, incarnation: incarnation, election: election[node] ?? ElectionRecord(),
       now: localNow(node), document: document, retiring: storedRetiring[node] ?? [])
@@ -288,6 +308,7 @@ public struct SimCluster: Sendable {
   /// An operator's `hactl config apply` on `name`; the refusal if refused at once.
   public mutating func applyConfig(_ text: String, via name: String) -> Result<UInt64, NodeController.RequestError> {
     let node = id(name)
+    beginInput(node)
     let (result, effects) = controllers[node]!.requestConfigChange(text: text, now: localNow(node))
     perform(effects, on: node)
     return result
@@ -308,6 +329,7 @@ public struct SimCluster: Sendable {
 
   public mutating func migrate(_ resource: String, to target: String?, via name: String) -> UInt64? {
     let node = id(name)
+    beginInput(node)
     let (result, effects) = controllers[node]!.requestMove(resource: resource, to: target, now: localNow(node))
     perform(effects, on: node)
     return try? result.get()
@@ -363,6 +385,7 @@ public struct SimCluster: Sendable {
       let decoded = try! PacketCodec.decode(packet.bytes)
       probeDeadline(of: packet.to)
       let skipped = controllers[packet.to]!.counters.decisionsSkipped
+      beginInput(packet.to)
       let effects = controllers[packet.to]!.receive(decoded, link: packet.link, now: localNow(packet.to))
       probeSkippedDecision(of: packet.to, skippedBefore: skipped)
       perform(effects, on: packet.to)
@@ -373,6 +396,7 @@ public struct SimCluster: Sendable {
     for item in finished.map(\.element) where !crashed.contains(item.node) {
       let outcome = agent(item.call, on: item.node)
       probeDeadline(of: item.node)
+      beginInput(item.node)
       let effects = controllers[item.node]!.agentFinished(
         item.call.id, outcome: outcome, now: localNow(item.node),
         wallTime: 1_700_000_000 + Int64(now.nanoseconds / 1_000_000_000))
@@ -383,6 +407,7 @@ public struct SimCluster: Sendable {
     where !crashed.contains(node) && !stalled.contains(node) && wakeAt[node].map({ $0 <= now }) == true {
       ticks += 1
       let skipped = controllers[node]!.counters.decisionsSkipped
+      beginInput(node)
       let effects = controllers[node]!.tick(now: localNow(node))
       probeSkippedDecision(of: node, skippedBefore: skipped)
       perform(effects, on: node)
@@ -407,7 +432,10 @@ public struct SimCluster: Sendable {
   public var probeDeadlines = true
 
   mutating func probeDeadline(of node: NodeID) {
-    guard probeDeadlines, let wake = wakeAt[node], now < wake, var copy = controllers[node] else { return }
+    // On the node's own clock: an input a nanosecond after another at the
+    // same instant may already be past a deadline set a nanosecond ahead.
+    guard probeDeadlines, var copy = controllers[node], localNow(node) < copy.wakeAt else { return }
+    let wake = copy.wakeAt
     let effects = copy.tick(now: localNow(node), decidingAnyway: true)
     if !effects.isEmpty {
       violate("\(name(node)) would act at \(now), before its deadline \(wake): \(effects.prefix(3))")
