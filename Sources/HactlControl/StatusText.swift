@@ -91,9 +91,10 @@ public enum StatusText {
       }
     }
     if let timing = status.timing {
+      let lost = timing.peersLost == 1 ? "1 peer lost" : "\(timing.peersLost) peers lost"
       lines.append(
         "Timing at \(status.localNode): \(timing.wakeups) wake-ups, longest silence from a peer "
-          + "\(timing.longestSilenceMilliseconds) ms, \(timing.peersLost) peers lost, \(timing.decisions) decisions "
+          + "\(timing.longestSilenceMilliseconds) ms, \(lost), \(timing.decisions) decisions "
           + "(\(timing.decisionsSkipped) inputs changed nothing); real-time: \(timing.realtime); memory: \(timing.memory)"
       )
     }
