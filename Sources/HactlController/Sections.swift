@@ -138,7 +138,7 @@ struct OwnSections: Sendable {
   }
 
   /// A large report or directives section, changing at every agent result
-  /// (a thousand resources starting), goes out at most every `batchEvery`:
+  /// (a thousand resources starting), goes out at most every `spacing(of:batchEvery:)`:
   /// each version costs many datagrams, and the next heartbeat brings the
   /// newest anyway. Requests and answers change at an operator's pace, who
   /// waits for them: they are never held back.
