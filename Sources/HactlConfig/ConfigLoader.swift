@@ -118,21 +118,24 @@ public enum ConfigLoader {
 struct ConfigBuilder {
   let folder: String
 
-  static let topKeys = ["cluster", "nodes", "witness", "resources"]
+  static let topKeys = [
+    "cluster", "nodes", "witness", "resources", "groups", "clones", "constraints", "resource_defaults",
+    "operation_defaults",
+  ]
   static let clusterKeys = [
     "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root", "encryption", "realtime",
-    "lock_memory",
+    "lock_memory", "maintenance",
   ]
   static let quorumKeys = ["expected_votes", "no_quorum_policy", "two_node", "wait_for_all", "unfenced_takeover"]
-  static let nodeKeys = ["name", "id", "address", "addresses", "port", "votes", "mode"]
+  static let nodeKeys = ["name", "id", "address", "addresses", "port", "votes", "mode", "maintenance", "attributes"]
   static let witnessKeys = ["name", "id", "address", "addresses", "port", "votes"]
   /// corosync's knet allows 8 links; so do we.
   static let maximumLinks = 8
   static let resourceKeys = [
-    "id", "agent", "params", "start", "stop", "monitor", "prefer", "stickiness",
-    "migration_threshold",
+    "id", "agent", "params", "start", "stop", "monitor", "monitor_promoted", "promote", "demote", "prefer",
+    "stickiness", "migration_threshold", "failure_timeout", "target_role", "managed",
   ]
-  static let operationKeys = ["interval", "timeout"]
+  static let operationKeys = ["interval", "timeout", "on_fail"]
   static let preferKeys = ["node", "score"]
 
   func build(_ root: Node, _ reader: inout NodeReader) -> ClusterConfig? {
@@ -150,10 +153,17 @@ struct ConfigBuilder {
       top["nodes"]?.sequence.map { items in
         items.compactMap { $0.mapping?[Node("name")]?.scalar?.string }
       } ?? []
-    let resources = top["resources"].map { resourceList($0, nodeNames: nodeNames, &reader) } ?? []
-    guard let settings, let nodes, let resources else { return nil }
-    let config = ClusterConfig(cluster: settings, nodes: nodes, witness: witness, resources: resources)
+    let defaults = defaults(top, &reader)
+    let resources = top["resources"].map { resourceList($0, nodeNames: nodeNames, defaults: defaults, &reader) } ?? []
+    let groups = top["groups"].map { groupList($0, &reader) } ?? []
+    let clones = top["clones"].map { cloneList($0, &reader) } ?? []
+    let constraints = top["constraints"].map { constraintSet($0, &reader) } ?? Constraints()
+    guard let settings, let nodes, let resources, let groups, let clones, let constraints else { return nil }
+    let config = ClusterConfig(
+      cluster: settings, nodes: nodes, witness: witness, resources: resources, groups: groups, clones: clones,
+      constraints: constraints)
     crossCheck(config, top: top, &reader)
+    crossCheckModel(config, top: top, &reader)
     return config
   }
 
@@ -192,6 +202,7 @@ struct ConfigBuilder {
     if let value = fields.boolean("encryption", &reader) { settings.encryption = value }
     if let value = fields.boolean("realtime", &reader) { settings.realtime = value }
     if let value = fields.boolean("lock_memory", &reader) { settings.lockMemory = value }
+    if let value = fields.boolean("maintenance", &reader) { settings.maintenance = value }
     if let node = fields["quorum"],
       let quorum = reader.fields(of: node, at: fields.path("quorum"), allowed: Self.quorumKeys)
     {
@@ -242,6 +253,13 @@ struct ConfigBuilder {
       var spec = NodeSpec(name: member.name, id: member.id, links: member.links, votes: member.votes)
       if let mode = fields.choice("mode", &reader, as: NodeMode.self) {
         spec.mode = mode
+      }
+      if let value = fields.boolean("maintenance", &reader) { spec.maintenance = value }
+      if let node = fields["attributes"] {
+        spec.attributes = Dictionary(
+          uniqueKeysWithValues: parameters(node, at: fields.path("attributes"), what: "attribute", &reader).map {
+            ($0.name, $0.value)
+          })
       }
       specs.append(spec)
     }
@@ -312,14 +330,16 @@ struct ConfigBuilder {
     return value
   }
 
-  func resourceList(_ node: Node, nodeNames: [String], _ reader: inout NodeReader) -> [ResourceSpec]? {
+  func resourceList(_ node: Node, nodeNames: [String], defaults: ResourceDefaults, _ reader: inout NodeReader)
+    -> [ResourceSpec]?
+  {
     guard let items = reader.list(node, at: "resources") else { return nil }
     var specs: [ResourceSpec] = []
     var seen: [String: Int] = [:]
     for (index, item) in items.enumerated() {
       let path = "resources[\(index)]"
       guard let fields = reader.fields(of: item, at: path, allowed: Self.resourceKeys),
-        let spec = resource(fields, nodeNames: nodeNames, &reader)
+        let spec = resource(fields, nodeNames: nodeNames, defaults: defaults, &reader)
       else { continue }
       if let first = seen[spec.id.rawValue] {
         reader.fail(
@@ -333,7 +353,9 @@ struct ConfigBuilder {
     return specs.count == items.count ? specs : nil
   }
 
-  func resource(_ fields: Fields, nodeNames: [String], _ reader: inout NodeReader) -> ResourceSpec? {
+  func resource(_ fields: Fields, nodeNames: [String], defaults: ResourceDefaults, _ reader: inout NodeReader)
+    -> ResourceSpec?
+  {
     var id: ResourceID?
     if let node = fields.required("id", &reader), let value = reader.string(node, at: fields.path("id")) {
       if Self.isName(value) {
@@ -351,9 +373,10 @@ struct ConfigBuilder {
     }
     guard let id, let agent else { return nil }
     var spec = ResourceSpec(id: id, agent: agent)
+    defaults.apply(to: &spec)
     let errorsBefore = reader.errors.count
     if let node = fields["params"] {
-      spec.parameters = parameters(node, at: fields.path("params"), &reader)
+      spec.parameters = parameters(node, at: fields.path("params"), what: "parameter", &reader)
     }
     if let node = fields["start"] {
       spec.start = operation(node, at: fields.path("start"), base: spec.start, interval: false, &reader)
@@ -364,6 +387,19 @@ struct ConfigBuilder {
     if let node = fields["monitor"] {
       spec.monitor = operation(node, at: fields.path("monitor"), base: spec.monitor, interval: true, &reader)
     }
+    if let node = fields["monitor_promoted"] {
+      spec.monitorPromoted = operation(
+        node, at: fields.path("monitor_promoted"), base: spec.monitor, interval: true, &reader)
+    }
+    if let node = fields["promote"] {
+      spec.promote = operation(node, at: fields.path("promote"), base: spec.promote, interval: false, &reader)
+    }
+    if let node = fields["demote"] {
+      spec.demote = operation(node, at: fields.path("demote"), base: spec.demote, interval: false, &reader)
+    }
+    if let value = fields.duration("failure_timeout", &reader, allowZero: false) { spec.failureTimeout = value }
+    if let role = role(fields, "target_role", &reader) { spec.targetRole = role }
+    if let value = fields.boolean("managed", &reader) { spec.managed = value }
     if let node = fields["prefer"],
       let prefer = reader.fields(of: node, at: fields.path("prefer"), allowed: Self.preferKeys)
     {
@@ -391,7 +427,7 @@ struct ConfigBuilder {
   func operation(
     _ node: Node, at path: String, base: OperationSpec, interval: Bool, _ reader: inout NodeReader
   ) -> OperationSpec {
-    let allowed = interval ? Self.operationKeys : ["timeout"]
+    let allowed = interval ? Self.operationKeys : ["timeout", "on_fail"]
     guard let fields = reader.fields(of: node, at: path, allowed: allowed) else { return base }
     var spec = base
     if let value = fields.duration("interval", &reader, allowZero: true) {
@@ -400,21 +436,37 @@ struct ConfigBuilder {
     if let value = fields.duration("timeout", &reader, allowZero: false) {
       spec.timeout = value
     }
+    if let policy = fields.choice("on_fail", &reader, as: FailurePolicy.self) {
+      if policy == .fence {
+        reader.fail(
+          at: fields["on_fail"], fields.path("on_fail"),
+          "on_fail: fence needs fencing, which this release does not have yet; use block or stop")
+      } else {
+        spec.onFail = policy
+      }
+    }
     return spec
   }
 
-  func parameters(_ node: Node, at path: String, _ reader: inout NodeReader) -> [(name: String, value: String)] {
+  func parameters(_ node: Node, at path: String, what: String, _ reader: inout NodeReader)
+    -> [(name: String, value: String)]
+  {
     guard let mapping = node.mapping else {
-      reader.fail(at: node, path, "expected a mapping of parameter names to values, found \(node.kindName)")
+      reader.fail(at: node, path, "expected a mapping of \(what) names to values, found \(node.kindName)")
       return []
     }
     var result: [(name: String, value: String)] = []
     for (keyNode, valueNode) in mapping {
+      // Attributes keep pacemaker's names (`master-drbd0`, `site.zone`).
+      let punctuation: String = what == "parameter" ? "_" : "_-."
       guard let name = keyNode.scalar?.string, !name.isEmpty,
-        name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+        name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || punctuation.contains($0)) })
       else {
         reader.fail(
-          at: keyNode, path, "parameter names are letters, digits and '_' (they become OCF_RESKEY_name)")
+          at: keyNode, path,
+          what == "parameter"
+            ? "parameter names are letters, digits and '_' (they become OCF_RESKEY_name)"
+            : "\(what) names are letters, digits, '_', '-' and '.'")
         continue
       }
       if result.contains(where: { $0.name == name }) {

@@ -17,6 +17,7 @@ public enum ConfigWriter {
       "  encryption: \(cluster.encryption)",
       "  realtime: \(cluster.realtime)",
       "  lock_memory: \(cluster.lockMemory)",
+      "  maintenance: \(cluster.maintenance)",
       "  quorum:",
       "    no_quorum_policy: \(cluster.quorum.noQuorumPolicy.rawValue)",
       "    two_node: \(cluster.quorum.twoNode)",
@@ -30,7 +31,7 @@ public enum ConfigWriter {
     for node in config.nodes {
       lines.append(
         "  - { name: \(quoted(node.name)), id: \(node.id.rawValue), \(addresses(node.links)), votes: \(node.votes), "
-          + "mode: \(node.mode.rawValue) }")
+          + "mode: \(node.mode.rawValue), maintenance: \(node.maintenance)\(attributes(node.attributes)) }")
     }
     if let witness = config.witness {
       lines.append(
@@ -45,17 +46,107 @@ public enum ConfigWriter {
         lines.append("    params:")
         for parameter in spec.parameters { lines.append("      \(parameter.name): \(quoted(parameter.value))") }
       }
-      lines.append("    start: { timeout: \(duration(spec.start.timeout)) }")
-      lines.append("    stop: { timeout: \(duration(spec.stop.timeout)) }")
-      lines.append(
-        "    monitor: { interval: \(duration(spec.monitor.interval)), timeout: \(duration(spec.monitor.timeout)) }")
+      lines.append("    start: \(operation(spec.start, interval: false))")
+      lines.append("    stop: \(operation(spec.stop, interval: false))")
+      lines.append("    monitor: \(operation(spec.monitor, interval: true))")
+      if let promoted = spec.monitorPromoted { lines.append("    monitor_promoted: \(operation(promoted, interval: true))") }
+      lines.append("    promote: \(operation(spec.promote, interval: false))")
+      lines.append("    demote: \(operation(spec.demote, interval: false))")
       if let node = spec.preferredNode {
         lines.append("    prefer: { node: \(quoted(node)), score: \(quoted(spec.preferenceScore.description)) }")
       }
       lines.append("    stickiness: \(quoted(spec.stickiness.description))")
       lines.append("    migration_threshold: \(spec.migrationThreshold)")
+      if let timeout = spec.failureTimeout { lines.append("    failure_timeout: \(duration(timeout))") }
+      lines.append("    target_role: \(spec.targetRole.rawValue)")
+      lines.append("    managed: \(spec.managed)")
     }
+    lines += groups(config.groups) + clones(config.clones) + constraints(config.constraints)
     return lines.joined(separator: "\n") + "\n"
+  }
+
+  static func operation(_ spec: OperationSpec, interval: Bool) -> String {
+    var fields = interval ? ["interval: \(duration(spec.interval))"] : []
+    fields.append("timeout: \(duration(spec.timeout))")
+    if let policy = spec.onFail { fields.append("on_fail: \(policy.rawValue)") }
+    return "{ \(fields.joined(separator: ", ")) }"
+  }
+
+  static func attributes(_ attributes: [String: String]) -> String {
+    guard !attributes.isEmpty else { return "" }
+    let pairs = attributes.sorted { $0.key < $1.key }.map { "\(quoted($0.key)): \(quoted($0.value))" }
+    return ", attributes: { \(pairs.joined(separator: ", ")) }"
+  }
+
+  static func meta(_ meta: ResourceMeta) -> String {
+    var fields: [String] = []
+    if let role = meta.targetRole { fields.append("target_role: \(role.rawValue)") }
+    if let managed = meta.managed { fields.append("managed: \(managed)") }
+    if let stickiness = meta.stickiness { fields.append("stickiness: \(quoted(stickiness.description))") }
+    return fields.map { ", " + $0 }.joined()
+  }
+
+  static func groups(_ groups: [GroupSpec]) -> [String] {
+    guard !groups.isEmpty else { return [] }
+    return ["groups:"]
+      + groups.map { group in
+        let members = group.members.map { quoted($0.rawValue) }.joined(separator: ", ")
+        return "  - { id: \(quoted(group.id.rawValue)), members: [\(members)]\(meta(group.meta)) }"
+      }
+  }
+
+  static func clones(_ clones: [CloneSpec]) -> [String] {
+    guard !clones.isEmpty else { return [] }
+    return ["clones:"]
+      + clones.map { clone in
+        var fields = [
+          "id: \(quoted(clone.id.rawValue))", "resource: \(quoted(clone.child.rawValue))",
+          "clone_node_max: \(clone.cloneNodeMax)", "interleave: \(clone.interleave)", "notify: \(clone.notify)",
+          "promotable: \(clone.promotable)",
+        ]
+        if let most = clone.cloneMax { fields.append("clone_max: \(most)") }
+        if clone.promotable {
+          fields += ["promoted_max: \(clone.promotedMax)", "promoted_node_max: \(clone.promotedNodeMax)"]
+        }
+        return "  - { \(fields.joined(separator: ", "))\(meta(clone.meta)) }"
+      }
+  }
+
+  static func constraints(_ constraints: Constraints) -> [String] {
+    guard !constraints.isEmpty else { return [] }
+    var lines = ["constraints:"]
+    if !constraints.locations.isEmpty { lines.append("  location:") }
+    for location in constraints.locations {
+      var fields = [
+        "id: \(quoted(location.id))", "resource: \(quoted(location.resource.rawValue))",
+        "score: \(quoted(location.score.description))",
+      ]
+      if let node = location.node { fields.append("node: \(quoted(node))") }
+      if let rule = location.rule { fields.append("rule: \(quoted(rule.description))") }
+      if let role = location.role { fields.append("role: \(role.rawValue)") }
+      lines.append("    - { \(fields.joined(separator: ", ")) }")
+    }
+    if !constraints.colocations.isEmpty { lines.append("  colocation:") }
+    for colocation in constraints.colocations {
+      var fields = [
+        "id: \(quoted(colocation.id))", "resource: \(quoted(colocation.resource.rawValue))",
+        "with: \(quoted(colocation.with.rawValue))", "score: \(quoted(colocation.score.description))",
+      ]
+      if let role = colocation.role { fields.append("role: \(role.rawValue)") }
+      if let role = colocation.withRole { fields.append("with_role: \(role.rawValue)") }
+      lines.append("    - { \(fields.joined(separator: ", ")) }")
+    }
+    if !constraints.orders.isEmpty { lines.append("  order:") }
+    for order in constraints.orders {
+      let fields = [
+        "id: \(quoted(order.id))", "first: \(quoted(order.first.rawValue))",
+        "first_action: \(order.firstAction.rawValue)", "then: \(quoted(order.then.rawValue))",
+        "then_action: \(order.thenAction.rawValue)", "kind: \(order.kind.rawValue)",
+        "symmetrical: \(order.symmetrical)",
+      ]
+      lines.append("    - { \(fields.joined(separator: ", ")) }")
+    }
+    return lines
   }
 
   /// Every link of a member shares one port (the loader's model).

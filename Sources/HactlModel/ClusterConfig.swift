@@ -3,15 +3,23 @@ public struct ClusterConfig: Sendable, Equatable {
   public var cluster: ClusterSettings
   public var nodes: [NodeSpec]
   public var witness: WitnessSpec?
+  /// The primitives: every resource an agent runs, grouped or cloned or not.
   public var resources: [ResourceSpec]
+  public var groups: [GroupSpec]
+  public var clones: [CloneSpec]
+  public var constraints: Constraints
 
   public init(
-    cluster: ClusterSettings, nodes: [NodeSpec], witness: WitnessSpec?, resources: [ResourceSpec]
+    cluster: ClusterSettings, nodes: [NodeSpec], witness: WitnessSpec?, resources: [ResourceSpec],
+    groups: [GroupSpec] = [], clones: [CloneSpec] = [], constraints: Constraints = Constraints()
   ) {
     self.cluster = cluster
     self.nodes = nodes
     self.witness = witness
     self.resources = resources
+    self.groups = groups
+    self.clones = clones
+    self.constraints = constraints
   }
 
   /// Every member that votes: the nodes, then the witness.
@@ -54,6 +62,9 @@ public struct ClusterSettings: Sendable, Equatable {
   public var realtime: Bool = true
   /// Lock hactld's memory, so that memory pressure never pages it out.
   public var lockMemory: Bool = true
+  /// Cluster-wide maintenance mode: nothing is started, stopped or
+  /// monitored anywhere; resources are left as they are.
+  public var maintenance: Bool = false
 
   public init(
     name: String, keyFile: String, port: UInt16 = ClusterSettings.defaultPort,
@@ -140,13 +151,22 @@ public struct NodeSpec: Sendable, Equatable {
   public var links: [Endpoint]
   public var votes: Int
   public var mode: NodeMode
+  /// Nothing is started, stopped or monitored on it; its resources stay.
+  public var maintenance: Bool
+  /// Permanent node attributes, for rules.
+  public var attributes: [String: String]
 
-  public init(name: String, id: NodeID, links: [Endpoint], votes: Int = 1, mode: NodeMode = .online) {
+  public init(
+    name: String, id: NodeID, links: [Endpoint], votes: Int = 1, mode: NodeMode = .online, maintenance: Bool = false,
+    attributes: [String: String] = [:]
+  ) {
     self.name = name
     self.id = id
     self.links = links
     self.votes = votes
     self.mode = mode
+    self.maintenance = maintenance
+    self.attributes = attributes
   }
 
   public init(name: String, id: NodeID, endpoint: Endpoint, votes: Int = 1, mode: NodeMode = .online) {
@@ -253,16 +273,6 @@ public struct AgentRefError: Error, Equatable, Sendable {
   public var reason: String
 }
 
-/// One operation's settings (OCF's `op` lines).
-public struct OperationSpec: Sendable, Equatable {
-  public var interval: Duration
-  public var timeout: Duration
-  public init(interval: Duration = .zero, timeout: Duration) {
-    self.interval = interval
-    self.timeout = timeout
-  }
-}
-
 public struct ResourceSpec: Sendable, Equatable {
   public var id: ResourceID
   public var agent: AgentRef
@@ -271,11 +281,21 @@ public struct ResourceSpec: Sendable, Equatable {
   public var start: OperationSpec
   public var stop: OperationSpec
   public var monitor: OperationSpec
+  /// Promotable clones only; a promoted instance may have its own monitor.
+  public var promote = OperationSpec(timeout: ResourceSpec.defaultOperationTimeout)
+  public var demote = OperationSpec(timeout: ResourceSpec.defaultOperationTimeout)
+  public var monitorPromoted: OperationSpec?
   public var preferredNode: String?
   public var preferenceScore: Score
   public var stickiness: Score
   /// Failures on a node after which the resource is banned from it.
   public var migrationThreshold: Int
+  /// Failures older than this are forgotten; nil: never.
+  public var failureTimeout: Duration?
+  /// The highest role the operator allows (Stopped keeps it stopped).
+  public var targetRole: ResourceRunRole = .started
+  /// False: the cluster neither starts nor stops it (is-managed=false).
+  public var managed = true
 
   public init(
     id: ResourceID, agent: AgentRef, parameters: [(name: String, value: String)] = [],
@@ -312,5 +332,7 @@ public struct ResourceSpec: Sendable, Equatable {
       && lhs.start == rhs.start && lhs.stop == rhs.stop && lhs.monitor == rhs.monitor
       && lhs.preferredNode == rhs.preferredNode && lhs.preferenceScore == rhs.preferenceScore
       && lhs.stickiness == rhs.stickiness && lhs.migrationThreshold == rhs.migrationThreshold
+      && lhs.promote == rhs.promote && lhs.demote == rhs.demote && lhs.monitorPromoted == rhs.monitorPromoted
+      && lhs.failureTimeout == rhs.failureTimeout && lhs.targetRole == rhs.targetRole && lhs.managed == rhs.managed
   }
 }

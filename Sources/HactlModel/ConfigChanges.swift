@@ -26,13 +26,21 @@ extension ClusterConfig {
     return changes
   }
 
-  /// `running` with what a running cluster can take from `self`: resources
-  /// and node modes. Membership stays as it started.
+  /// `running` with what a running cluster can take from `self`: resources,
+  /// groups, clones, constraints, maintenance, node modes and attributes.
+  /// Membership stays as it started.
   public func liveParts(over running: ClusterConfig) -> ClusterConfig {
     var merged = running
     merged.resources = resources
+    merged.groups = groups
+    merged.clones = clones
+    merged.constraints = constraints
+    merged.cluster.maintenance = cluster.maintenance
     for index in merged.nodes.indices {
-      if let mode = nodes.first(where: { $0.id == merged.nodes[index].id })?.mode { merged.nodes[index].mode = mode }
+      guard let node = nodes.first(where: { $0.id == merged.nodes[index].id }) else { continue }
+      merged.nodes[index].mode = node.mode
+      merged.nodes[index].maintenance = node.maintenance
+      merged.nodes[index].attributes = node.attributes
     }
     return merged
   }
@@ -77,6 +85,12 @@ extension ResourceSpec: Codable {
     var preferenceScore: Score
     var stickiness: Score
     var migrationThreshold: Int
+    // Absent in state written before groups and clones existed.
+    var promoteTimeoutMs: Int64?
+    var demoteTimeoutMs: Int64?
+    var failureTimeoutMs: Int64?
+    var targetRole: ResourceRunRole?
+    var managed: Bool?
   }
 
   public func encode(to encoder: any Encoder) throws {
@@ -85,7 +99,9 @@ extension ResourceSpec: Codable {
       startTimeoutMs: start.timeout.milliseconds, stopTimeoutMs: stop.timeout.milliseconds,
       monitorIntervalMs: monitor.interval.milliseconds, monitorTimeoutMs: monitor.timeout.milliseconds,
       preferredNode: preferredNode, preferenceScore: preferenceScore, stickiness: stickiness,
-      migrationThreshold: migrationThreshold
+      migrationThreshold: migrationThreshold, promoteTimeoutMs: promote.timeout.milliseconds,
+      demoteTimeoutMs: demote.timeout.milliseconds, failureTimeoutMs: failureTimeout?.milliseconds,
+      targetRole: targetRole, managed: managed
     ).encode(to: encoder)
   }
 
@@ -109,6 +125,11 @@ extension ResourceSpec: Codable {
         interval: .milliseconds(stored.monitorIntervalMs), timeout: .milliseconds(stored.monitorTimeoutMs)),
       preferredNode: stored.preferredNode, preferenceScore: stored.preferenceScore, stickiness: stored.stickiness,
       migrationThreshold: stored.migrationThreshold)
+    if let value = stored.promoteTimeoutMs { promote.timeout = .milliseconds(value) }
+    if let value = stored.demoteTimeoutMs { demote.timeout = .milliseconds(value) }
+    failureTimeout = stored.failureTimeoutMs.map { .milliseconds($0) }
+    targetRole = stored.targetRole ?? .started
+    managed = stored.managed ?? true
   }
 }
 

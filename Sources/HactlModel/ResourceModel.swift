@@ -1,0 +1,323 @@
+/// The role a resource instance has or is wanted in, pacemaker's names.
+/// A promotable instance that runs but is not promoted is Unpromoted; any
+/// other running instance is Started. Ordered: Stopped < Started/Unpromoted
+/// < Promoted.
+public enum ResourceRunRole: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
+  case stopped = "Stopped"
+  case started = "Started"
+  case unpromoted = "Unpromoted"
+  case promoted = "Promoted"
+
+  var rank: Int {
+    switch self {
+    case .stopped: return 0
+    case .started, .unpromoted: return 1
+    case .promoted: return 2
+    }
+  }
+
+  public static func < (lhs: ResourceRunRole, rhs: ResourceRunRole) -> Bool { lhs.rank < rhs.rank }
+
+  /// Pacemaker's older spellings (Master, Slave) are accepted as input.
+  public init?(parsing text: String) {
+    switch text.lowercased() {
+    case "stopped": self = .stopped
+    case "started": self = .started
+    case "unpromoted", "slave": self = .unpromoted
+    case "promoted", "master": self = .promoted
+    default: return nil
+    }
+  }
+
+  public var isActive: Bool { self != .stopped }
+}
+
+/// What an operation does when it fails (pacemaker's `on-fail`).
+public enum FailurePolicy: String, Sendable, Hashable, Codable, CaseIterable {
+  /// Pretend it succeeded.
+  case ignore
+  /// Stop the resource and start it again (on this node unless the
+  /// migration threshold is reached).
+  case restart
+  /// Leave the resource as it is and touch it no more until cleaned up.
+  case block
+  /// Stop it and do not start it anywhere until cleaned up.
+  case stop
+  /// Demote a promoted instance and leave it unpromoted.
+  case demote
+  /// Move every resource off the node where it failed.
+  case standby
+  /// Power the node off before recovering (needs fencing).
+  case fence
+}
+
+/// One operation's settings (OCF's `op` lines).
+public struct OperationSpec: Sendable, Equatable {
+  public var interval: Duration
+  public var timeout: Duration
+  /// Nil: the operation's default (pacemaker's: block for stop without
+  /// fencing, restart otherwise).
+  public var onFail: FailurePolicy?
+  public init(interval: Duration = .zero, timeout: Duration, onFail: FailurePolicy? = nil) {
+    self.interval = interval
+    self.timeout = timeout
+    self.onFail = onFail
+  }
+}
+
+/// A group: members kept on one node, started in order, stopped in reverse.
+public struct GroupSpec: Sendable, Equatable {
+  public var id: ResourceID
+  public var members: [ResourceID]
+  public var meta: ResourceMeta
+
+  public init(id: ResourceID, members: [ResourceID], meta: ResourceMeta = ResourceMeta()) {
+    self.id = id
+    self.members = members
+    self.meta = meta
+  }
+}
+
+/// A clone: one resource (a primitive or a group) run as several instances.
+public struct CloneSpec: Sendable, Equatable {
+  public var id: ResourceID
+  /// The primitive or group cloned.
+  public var child: ResourceID
+  /// Nil: one instance per node.
+  public var cloneMax: Int?
+  public var cloneNodeMax: Int
+  /// Ordered or colocated with another clone, an instance depends only on
+  /// the instance of that clone on its own node, not on all of them.
+  public var interleave: Bool
+  /// Agents are told before and after instances start, stop, promote, demote.
+  public var notify: Bool
+  public var promotable: Bool
+  public var promotedMax: Int
+  public var promotedNodeMax: Int
+  public var meta: ResourceMeta
+
+  public init(
+    id: ResourceID, child: ResourceID, cloneMax: Int? = nil, cloneNodeMax: Int = 1, interleave: Bool = false,
+    notify: Bool = false, promotable: Bool = false, promotedMax: Int = 1, promotedNodeMax: Int = 1,
+    meta: ResourceMeta = ResourceMeta()
+  ) {
+    self.id = id
+    self.child = child
+    self.cloneMax = cloneMax
+    self.cloneNodeMax = cloneNodeMax
+    self.interleave = interleave
+    self.notify = notify
+    self.promotable = promotable
+    self.promotedMax = promotedMax
+    self.promotedNodeMax = promotedNodeMax
+    self.meta = meta
+  }
+}
+
+/// Meta attributes a group or clone sets for what it contains; nil leaves
+/// each member's own.
+public struct ResourceMeta: Sendable, Equatable {
+  public var targetRole: ResourceRunRole?
+  public var managed: Bool?
+  public var stickiness: Score?
+
+  public init(targetRole: ResourceRunRole? = nil, managed: Bool? = nil, stickiness: Score? = nil) {
+    self.targetRole = targetRole
+    self.managed = managed
+    self.stickiness = stickiness
+  }
+}
+
+/// A rule over node attributes (pacemaker's `rule` with expressions);
+/// `#uname` is the node's name, `#id` its id.
+public struct NodeRule: Sendable, Equatable {
+  public enum Combination: String, Sendable, Equatable, CaseIterable {
+    case and
+    case or
+  }
+  public var combination: Combination
+  public var expressions: [AttributeExpression]
+
+  public init(combination: Combination = .and, expressions: [AttributeExpression]) {
+    self.combination = combination
+    self.expressions = expressions
+  }
+
+  public func matches(_ attributes: [String: String]) -> Bool {
+    switch combination {
+    case .and: return expressions.allSatisfy { $0.matches(attributes) }
+    case .or: return expressions.contains { $0.matches(attributes) }
+    }
+  }
+
+  public var description: String {
+    expressions.map(\.description).joined(separator: " \(combination.rawValue) ")
+  }
+}
+
+public struct AttributeExpression: Sendable, Equatable, CustomStringConvertible {
+  public enum Operation: String, Sendable, Equatable, CaseIterable {
+    case eq, ne, lt, gt, lte, gte, defined
+    case notDefined = "not_defined"
+  }
+  public var attribute: String
+  public var operation: Operation
+  public var value: String?
+
+  public init(attribute: String, operation: Operation, value: String? = nil) {
+    self.attribute = attribute
+    self.operation = operation
+    self.value = value
+  }
+
+  /// Values that both read as numbers compare as numbers (pacemaker's
+  /// `number` type), others as text.
+  public func matches(_ attributes: [String: String]) -> Bool {
+    let actual = attributes[attribute]
+    switch operation {
+    case .defined: return actual != nil
+    case .notDefined: return actual == nil
+    default: break
+    }
+    guard let actual, let value else { return false }
+    let order: Int
+    if let left = Double(actual), let right = Double(value) {
+      order = left < right ? -1 : (left > right ? 1 : 0)
+    } else {
+      order = actual < value ? -1 : (actual > value ? 1 : 0)
+    }
+    switch operation {
+    case .eq: return order == 0
+    case .ne: return order != 0
+    case .lt: return order < 0
+    case .gt: return order > 0
+    case .lte: return order <= 0
+    case .gte: return order >= 0
+    case .defined, .notDefined: return false
+    }
+  }
+
+  public var description: String {
+    value.map { "\(attribute) \(operation.rawValue) \($0)" } ?? "\(operation.rawValue) \(attribute)"
+  }
+}
+
+/// Where a resource may or should run: a score on one node, or on every
+/// node whose attributes match a rule.
+public struct LocationConstraint: Sendable, Equatable {
+  public var id: String
+  public var resource: ResourceID
+  public var score: Score
+  public var node: String?
+  public var rule: NodeRule?
+  /// Only for the instances in this role (Promoted: where to promote).
+  public var role: ResourceRunRole?
+
+  public init(
+    id: String, resource: ResourceID, score: Score, node: String? = nil, rule: NodeRule? = nil,
+    role: ResourceRunRole? = nil
+  ) {
+    self.id = id
+    self.resource = resource
+    self.score = score
+    self.node = node
+    self.rule = rule
+    self.role = role
+  }
+}
+
+/// `resource` runs where `with` runs (positive score) or never there
+/// (-INFINITY); `with` is placed first.
+public struct ColocationConstraint: Sendable, Equatable {
+  public var id: String
+  public var resource: ResourceID
+  public var with: ResourceID
+  public var score: Score
+  public var role: ResourceRunRole?
+  public var withRole: ResourceRunRole?
+
+  public init(
+    id: String, resource: ResourceID, with: ResourceID, score: Score, role: ResourceRunRole? = nil,
+    withRole: ResourceRunRole? = nil
+  ) {
+    self.id = id
+    self.resource = resource
+    self.with = with
+    self.score = score
+    self.role = role
+    self.withRole = withRole
+  }
+}
+
+public enum OrderAction: String, Sendable, Hashable, Codable, CaseIterable {
+  case start, stop, promote, demote
+
+  /// The action undone in reverse by a symmetrical order.
+  public var inverse: OrderAction {
+    switch self {
+    case .start: return .stop
+    case .stop: return .start
+    case .promote: return .demote
+    case .demote: return .promote
+    }
+  }
+}
+
+public enum OrderKind: String, Sendable, Hashable, Codable, CaseIterable {
+  /// `then` waits for `first`, and cannot run while `first` cannot.
+  case mandatory = "Mandatory"
+  /// Ordered only when both happen in the same transition.
+  case optional = "Optional"
+  /// Never at the same time, in either order.
+  case serialize = "Serialize"
+
+  public init?(parsing text: String) {
+    guard let kind = OrderKind.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+      return nil
+    }
+    self = kind
+  }
+}
+
+public struct OrderConstraint: Sendable, Equatable {
+  public var id: String
+  public var first: ResourceID
+  public var firstAction: OrderAction
+  public var then: ResourceID
+  public var thenAction: OrderAction
+  public var kind: OrderKind
+  /// The inverse actions run in the reverse order (stop `then` before
+  /// stopping `first`).
+  public var symmetrical: Bool
+
+  public init(
+    id: String, first: ResourceID, firstAction: OrderAction = .start, then: ResourceID,
+    thenAction: OrderAction? = nil, kind: OrderKind = .mandatory, symmetrical: Bool? = nil
+  ) {
+    self.id = id
+    self.first = first
+    self.firstAction = firstAction
+    self.then = then
+    self.thenAction = thenAction ?? firstAction
+    self.kind = kind
+    self.symmetrical = symmetrical ?? (kind != .serialize)
+  }
+}
+
+/// Every constraint of the configuration, by kind.
+public struct Constraints: Sendable, Equatable {
+  public var locations: [LocationConstraint]
+  public var colocations: [ColocationConstraint]
+  public var orders: [OrderConstraint]
+
+  public init(
+    locations: [LocationConstraint] = [], colocations: [ColocationConstraint] = [], orders: [OrderConstraint] = []
+  ) {
+    self.locations = locations
+    self.colocations = colocations
+    self.orders = orders
+  }
+
+  public var isEmpty: Bool { locations.isEmpty && colocations.isEmpty && orders.isEmpty }
+  public var count: Int { locations.count + colocations.count + orders.count }
+}
