@@ -49,7 +49,9 @@ public enum ConfigWriter {
       lines.append("    start: \(operation(spec.start, interval: false))")
       lines.append("    stop: \(operation(spec.stop, interval: false))")
       lines.append("    monitor: \(operation(spec.monitor, interval: true))")
-      if let promoted = spec.monitorPromoted { lines.append("    monitor_promoted: \(operation(promoted, interval: true))") }
+      if let promoted = spec.monitorPromoted {
+        lines.append("    monitor_promoted: \(operation(promoted, interval: true))")
+      }
       lines.append("    promote: \(operation(spec.promote, interval: false))")
       lines.append("    demote: \(operation(spec.demote, interval: false))")
       if let node = spec.preferredNode {

@@ -374,29 +374,6 @@ extension ConfigBuilder {
   }
 }
 
-extension ClusterConfig {
-  public func group(_ id: ResourceID) -> GroupSpec? { groups.first { $0.id == id } }
-  public func clone(_ id: ResourceID) -> CloneSpec? { clones.first { $0.id == id } }
-
-  public func isPromotable(_ id: ResourceID) -> Bool { clone(id)?.promotable == true }
-
-  /// Resources with clone instances counted: what the scheduler, the wire
-  /// and status must carry.
-  public var instanceCount: Int {
-    var count = resources.count
-    for clone in clones {
-      let members = group(clone.child)?.members.count ?? 1
-      count += members * (clone.maximumInstances(nodes: nodes.count) - 1)
-    }
-    return count
-  }
-}
-
-extension CloneSpec {
-  /// clone-max, or one per node (pacemaker's default).
-  public func maximumInstances(nodes: Int) -> Int { cloneMax ?? max(1, nodes) }
-}
-
 /// `#uname eq db1 and site ne east`: pcs's rule expressions, joined by one
 /// of `and` or `or` (not both: pacemaker nests rules for that).
 public enum RuleSyntax {
@@ -427,7 +404,8 @@ public enum RuleSyntax {
         guard let operation = AttributeExpression.Operation(rawValue: clause[0].lowercased()),
           operation == .defined || operation == .notDefined
         else {
-          return .failure(Failure(reason: "'\(clause.joined(separator: " "))' is not 'defined NAME' or 'not_defined NAME'"))
+          return .failure(
+            Failure(reason: "'\(clause.joined(separator: " "))' is not 'defined NAME' or 'not_defined NAME'"))
         }
         expressions.append(AttributeExpression(attribute: clause[1], operation: operation))
       case 3:

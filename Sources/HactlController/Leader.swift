@@ -81,48 +81,83 @@ extension NodeController {
     return reports
   }
 
-  func schedulerNodes(reports: [NodeID: NodeReport], now: Instant) -> [SchedulerNode] {
+  /// Every configured node as the scheduler sees it. A node can be given
+  /// resources only as a member that has probed and hears us (echoes our
+  /// recent packets), or it would never see the decision to start anything:
+  /// a one-way cut towards it.
+  func schedulerNodes(reports: [NodeID: NodeReport], now: Instant, excluded: Set<NodeID> = []) -> [NodeFacts] {
     let members = Set(memberNodes)
     return config.nodes.map { spec in
       let report = members.contains(spec.id) ? reports[spec.id] : nil
-      // It must also hear us (echo our recent packets), or it would never
-      // see the decision to start anything: a one-way cut towards it.
       let hearsUs =
         spec.id == local.id || membership.echo(from: spec.id).map { now - $0 <= membership.settings.lease } == true
-      let eligible = report.map { $0.probed && $0.mode == .online } == true && hearsUs
-      return SchedulerNode(id: spec.id, name: spec.name, eligible: eligible)
+      let online = report?.probed == true && hearsUs && !excluded.contains(spec.id)
+      return NodeFacts(
+        id: spec.id, name: spec.name, online: online, standby: (report?.mode ?? spec.mode) == .standby,
+        maintenance: spec.maintenance, attributes: spec.attributes)
     }
   }
 
   /// Where each resource is, from the reports of the members. Nodes outside
   /// the partition are taken as running nothing: without fencing that is an
-  /// assumption, and docs/ARCHITECTURE.md says so.
-  func situations(reports: [NodeID: NodeReport], withdrawn: [ResourceID: [NodeID: Instant]])
-    -> [ResourceID: ResourceSituation]
+  /// assumption, and docs/ARCHITECTURE.md says so. A node a decision was
+  /// taken back from counts as stopping it until it echoes the withdrawal.
+  func observed(reports: [NodeID: NodeReport], withdrawn: [ResourceID: [NodeID: Instant]])
+    -> (instances: [ObservedInstance], failures: [FailureRecord])
   {
-    var result: [ResourceID: ResourceSituation] = [:]
-    for spec in config.resources { result[spec.id] = ResourceSituation() }
+    var instances: [ObservedInstance] = []
+    var failures: [FailureRecord] = []
+    var seen: Set<ResourceKey> = []
     for node in memberNodes {
       guard let report = reports[node] else { continue }
-      for resource in report.resources where result[resource.id] != nil {
-        result[resource.id]!.failCounts[node] = resource.failCount
-        switch resource.role {
-        case .started, .starting: result[resource.id]!.activeOn.insert(node)
-        case .stopping, .failed, .unknown: result[resource.id]!.mustStopOn.insert(node)
-        case .blocked: result[resource.id]!.blockedOn.insert(node)
-        case .stopped: break
+      for resource in report.resources {
+        if resource.failCount > 0 {
+          failures.append(FailureRecord(resource: resource.id, node: node, count: resource.failCount))
         }
+        let state: ObservedState
+        switch resource.role {
+        case .started: state = .running(.started, settled: true)
+        case .starting: state = .running(.started, settled: false)
+        case .stopping: state = .stopping
+        case .failed, .unknown: state = .failed
+        case .blocked: state = .blocked
+        case .stopped: continue
+        }
+        seen.insert(ResourceKey(resource: resource.id, node: node))
+        instances.append(ObservedInstance(InstanceID(resource.id), on: node, state))
       }
     }
-    for (node, resources) in unfenced {
-      for resource in resources where result[resource] != nil { result[resource]!.unfencedOn.insert(node) }
-    }
-    for (resource, nodes) in withdrawn where result[resource] != nil {
-      for node in nodes.keys where memberNodes.contains(node) && !result[resource]!.activeOn.contains(node) {
-        result[resource]!.mustStopOn.insert(node)
+    let members = Set(memberNodes)
+    for (resource, nodes) in withdrawn {
+      for node in nodes.keys.sorted() where members.contains(node) {
+        guard seen.insert(ResourceKey(resource: resource, node: node)).inserted else { continue }
+        instances.append(ObservedInstance(InstanceID(resource), on: node, .stopping))
       }
     }
-    return result
+    return (instances, failures)
+  }
+
+  struct ResourceKey: Hashable {
+    var resource: ResourceID
+    var node: NodeID
+  }
+
+  /// Operator moves as pacemaker's crm_resource expresses them: a location
+  /// constraint preferring the target with INFINITY.
+  func moveConstraints(_ moves: [ResourceID: NodeID]) -> [LocationConstraint] {
+    moves.sorted { $0.key < $1.key }.map { resource, node in
+      LocationConstraint(id: "cli-prefer-\(resource)", resource: resource, score: .infinity, node: name(of: node))
+    }
+  }
+
+  func schedulerInput(
+    nodes: [NodeFacts], reports: [NodeID: NodeReport], withdrawn: [ResourceID: [NodeID: Instant]],
+    moves: [ResourceID: NodeID], extra: [LocationConstraint] = []
+  ) -> SchedulerInput {
+    let (instances, failures) = observed(reports: reports, withdrawn: withdrawn)
+    return SchedulerInput(
+      config: config, nodes: nodes, observed: instances, failures: failures,
+      operatorConstraints: moveConstraints(moves) + extra, unfenced: unfenced)
   }
 
   mutating func scheduleIfLeader(now: Instant) -> [ControllerEffect] {
@@ -149,9 +184,7 @@ extension NodeController {
         || (offVersion.contains($0) && !cannotTakeConfig.contains($0))
     }
     guard unprobed.isEmpty else { return [] }
-    let nodes = schedulerNodes(reports: reports, now: now).map { node in
-      cannotTakeConfig.contains(node.id) ? SchedulerNode(id: node.id, name: node.name, eligible: false) : node
-    }
+    let nodes = schedulerNodes(reports: reports, now: now, excluded: cannotTakeConfig)
     for (resource, nodes) in state.withdrawn {
       for (node, since) in nodes {
         let seen = membership.echo(from: node).map { $0 >= since } ?? false
@@ -159,47 +192,24 @@ extension NodeController {
       }
       if state.withdrawn[resource]?.isEmpty == true { state.withdrawn[resource] = nil }
     }
-    let situations = situations(reports: reports, withdrawn: state.withdrawn)
-    var effects = handleRequests(&state, nodes: nodes, situations: situations)
+    var effects = handleRequests(&state, nodes: nodes, reports: reports)
+    let running = runningNodes(reports)
     for (resource, target) in state.moves {
-      let situation = situations[resource] ?? ResourceSituation()
-      let eligible = nodes.first { $0.id == target }?.eligible ?? false
-      if situation.activeOn == [target] && situation.mustStopOn.isEmpty || !eligible {
-        state.moves[resource] = nil
-      }
+      let eligible = nodes.first { $0.id == target }.map { $0.online && !$0.standby } ?? false
+      let members = config.group(resource)?.members ?? [resource]
+      let arrived = members.allSatisfy { running[$0] == [target] }
+      if arrived || !eligible { state.moves[resource] = nil }
     }
-    let transition = Scheduler.plan(
-      SchedulerInput(resources: config.resources, nodes: nodes, situations: situations, moves: state.moves))
-    var assignments: [Assignment] = []
-    let startsWaiting = transition.startsWaiting
-    for decision in transition.decisions {
-      guard let target = decision.target, !startsWaiting.contains(decision.resource) else { continue }
-      let previous = state.directives?.assignment(for: decision.resource)
-      let isRunning = situations[decision.resource]?.activeOn.contains(target) ?? false
-      let used = reports[target]?.resource(decision.resource)?.lastStartToken
-      // Keep the decision while it runs or is yet to be acted on; once the
-      // node used it and the resource stopped (failure, lost lease), decide
-      // again: a node never starts twice on one decision.
-      if let previous, previous.node == target, isRunning || used != previous.token {
-        assignments.append(previous)
-        continue
-      }
-      // Moving a decision from one live member to another goes through
-      // "nobody" first: the old node may be acting on it as we speak, so it
-      // counts as possibly active there until it echoes the withdrawal.
-      if let previous, previous.node != target, previous.node != local.id, memberNodes.contains(previous.node) {
-        continue
-      }
-      assignments.append(Assignment(resource: decision.resource, node: target, token: state.newToken()))
-    }
-    let directives = Directives(assignments: assignments)
+    let transition = Scheduler.schedule(
+      schedulerInput(nodes: nodes, reports: reports, withdrawn: state.withdrawn, moves: state.moves))
+    let directives = publish(transition, previous: state.directives, running: running, reports: reports, &state)
     // The leader's own state is known at once: only peers need the echo.
     for old in state.directives?.assignments ?? []
     where old.node != local.id && directives.assignment(for: old.resource)?.node != old.node {
       state.withdrawn[old.resource, default: [:]][old.node] = now
     }
     if directives != state.directives {
-      let text = assignments.map { "\($0.resource)→\(name(of: $0.node))" }.joined(separator: ", ")
+      let text = directives.assignments.map { "\($0.resource)→\(name(of: $0.node))" }.joined(separator: ", ")
       effects.append(.log(.info, "placement: \(text.isEmpty ? "nothing runs" : text)"))
     }
     state.directives = directives
@@ -207,17 +217,71 @@ extension NodeController {
     return effects
   }
 
+  /// Nodes on which each resource runs (started or starting), from the reports.
+  func runningNodes(_ reports: [NodeID: NodeReport]) -> [ResourceID: Set<NodeID>] {
+    var result: [ResourceID: Set<NodeID>] = [:]
+    for node in memberNodes {
+      for resource in reports[node]?.resources ?? [] where resource.role == .started || resource.role == .starting {
+        result[resource.id, default: []].insert(node)
+      }
+    }
+    return result
+  }
+
+  /// The next step of the transition as directives: an instance is given
+  /// to its node once its start may run (nothing it waits for is left); it
+  /// keeps its old node while its stop there must still wait for what is
+  /// ordered before it.
+  func publish(
+    _ transition: Transition, previous: Directives?, running: [ResourceID: Set<NodeID>],
+    reports: [NodeID: NodeReport], _ state: inout LeaderState
+  ) -> Directives {
+    var byInstance: [InstanceID: [ScheduledAction]] = [:]
+    for action in transition.actions { byInstance[action.instance, default: []].append(action) }
+    var assignments: [Assignment] = []
+    for placement in transition.placements where placement.instance.index == nil {
+      let id = placement.instance.resource
+      let actions = byInstance[placement.instance] ?? []
+      let old = previous?.assignment(for: id)
+      if let old, actions.contains(where: { $0.kind == .stop && $0.node == old.node && !$0.isReady }) {
+        assignments.append(old)
+        continue
+      }
+      guard let target = placement.node else { continue }
+      if let start = actions.first(where: { $0.kind == .start && $0.node == target }) {
+        guard start.isReady else { continue }
+      } else if actions.contains(where: { $0.kind == .stop && $0.node == target }) {
+        continue
+      }
+      let isRunning = running[id]?.contains(target) ?? false
+      let used = reports[target]?.resource(id)?.lastStartToken
+      // Keep the decision while it runs or is yet to be acted on; once the
+      // node used it and the resource stopped (failure, lost lease), decide
+      // again: a node never starts twice on one decision.
+      if let old, old.node == target, isRunning || used != old.token {
+        assignments.append(old)
+        continue
+      }
+      // Moving a decision from one live member to another goes through
+      // "nobody" first: the old node may be acting on it as we speak, so it
+      // counts as possibly active there until it echoes the withdrawal.
+      if let old, old.node != target, old.node != local.id, memberNodes.contains(old.node) { continue }
+      assignments.append(Assignment(resource: id, node: target, token: state.newToken()))
+    }
+    return Directives(assignments: assignments)
+  }
+
   /// Answers operator requests from every node (this one included).
-  mutating func handleRequests(
-    _ state: inout LeaderState, nodes: [SchedulerNode], situations: [ResourceID: ResourceSituation]
-  ) -> [ControllerEffect] {
+  mutating func handleRequests(_ state: inout LeaderState, nodes: [NodeFacts], reports: [NodeID: NodeReport])
+    -> [ControllerEffect]
+  {
     var effects: [ControllerEffect] = []
     var incoming = peerRequests.filter { membership.isAlive($0.key) }.map { ($0.key, $0.value) }
     incoming.append((local.id, pendingRequests))
     for (origin, requests) in incoming.sorted(by: { $0.0 < $1.0 }) {
       for request in requests {
         guard state.handled.firstTime(RequestKey(origin: origin, id: request.id)) else { continue }
-        let (accepted, message) = decide(request, &state, nodes: nodes, situations: situations)
+        let (accepted, message) = decide(request, &state, nodes: nodes, reports: reports)
         let answer = RequestAnswer(origin: origin, id: request.id, accepted: accepted, message: message)
         effects += post(answer, in: &state)
       }
@@ -225,43 +289,65 @@ extension NodeController {
     return effects
   }
 
+  /// A move is checked with the scheduler itself: the target is where the
+  /// resource would go with the move in place (or, without a target, with
+  /// it banned from where it runs), so an answer never promises what the
+  /// scheduler would not do.
   func decide(
-    _ request: OperatorRequest, _ state: inout LeaderState, nodes: [SchedulerNode],
-    situations: [ResourceID: ResourceSituation]
+    _ request: OperatorRequest, _ state: inout LeaderState, nodes: [NodeFacts], reports: [NodeID: NodeReport]
   ) -> (Bool, String) {
     switch request.kind {
-    case .move(let resource, let requested):
-      guard let spec = config.resource(resource) else { return (false, "no resource '\(resource)'") }
-      let situation = situations[resource] ?? ResourceSituation()
-      if !situation.blockedOn.isEmpty { return (false, "\(resource) is blocked after a failed stop") }
-      let from = situation.activeOn.sorted().map { name(of: $0) }.joined(separator: ", ")
-      let target: SchedulerNode
+    case .move(let requestedID, let requested):
+      var resource = requestedID
+      var note = ""
+      if let group = config.groups.first(where: { $0.members.contains(requestedID) }) {
+        resource = group.id
+        note = " (with its group \(group.id))"
+      }
+      if config.clones.contains(where: { $0.id == resource || $0.child == resource }) {
+        return (false, "\(requestedID) is cloned: it runs on several nodes, and a move takes one resource or group")
+      }
+      guard let first = config.group(resource)?.members.first ?? config.resource(resource)?.id else {
+        return (false, "no resource '\(requestedID)'")
+      }
+      let running = runningNodes(reports)
+      let blocked = memberNodes.contains { reports[$0]?.resource(first)?.role == .blocked }
+      if blocked { return (false, "\(resource) is blocked after a failed stop") }
+      let current = running[first] ?? []
+      let from = current.sorted().map { name(of: $0) }.joined(separator: ", ")
+      var extra: [LocationConstraint] = []
+      var moves = state.moves
       if let requested {
         guard let node = nodes.first(where: { $0.id == requested }) else {
           return (false, "\(name(of: requested)) is not a node")
         }
-        guard node.eligible else {
+        guard node.online && !node.standby else {
           return (false, "\(node.name) cannot run resources now (lost, standby or still probing)")
         }
-        target = node
+        if current == [requested] { return (true, "\(requestedID) already runs on \(node.name)\(note)") }
+        moves[resource] = requested
       } else {
-        let others = nodes.filter { $0.eligible && !situation.activeOn.contains($0.id) }
-        let best = others.max { lhs, rhs in
-          let lhsScore = spec.preferredNode == lhs.name ? spec.preferenceScore : .zero
-          let rhsScore = spec.preferredNode == rhs.name ? spec.preferenceScore : .zero
-          return lhsScore != rhsScore ? lhsScore < rhsScore : lhs.id > rhs.id
+        moves[resource] = nil
+        extra = current.sorted().map {
+          LocationConstraint(
+            id: "cli-ban-\(resource)-on-\(name(of: $0))", resource: resource, score: .minusInfinity, node: name(of: $0))
         }
-        guard let best else { return (false, "no other node can run \(resource) now") }
-        target = best
       }
-      if (situation.failCounts[target.id] ?? 0) >= spec.migrationThreshold {
-        return (false, "\(resource) failed on \(target.name) and is banned there until cleaned up")
+      let input = schedulerInput(
+        nodes: nodes, reports: reports, withdrawn: state.withdrawn, moves: moves, extra: extra)
+      let placement = Scheduler.schedule(input).placement(of: InstanceID(first))
+      guard let target = placement?.node, requested == nil || target == requested else {
+        let why = placement?.reason ?? "it cannot run there"
+        if let requested {
+          return (false, "\(requestedID) cannot run on \(name(of: requested)): \(why)")
+        }
+        return (false, "no other node can run \(requestedID) now: \(why)")
       }
-      if situation.activeOn == [target.id] { return (true, "\(resource) already runs on \(target.name)") }
-      state.moves[resource] = target.id
+      state.moves[resource] = target
+      let to = name(of: target)
       return (
         true,
-        from.isEmpty ? "starting \(resource) on \(target.name)" : "moving \(resource) from \(from) to \(target.name)"
+        from.isEmpty ? "starting \(requestedID) on \(to)\(note)" : "moving \(requestedID) from \(from) to \(to)\(note)"
       )
     }
   }

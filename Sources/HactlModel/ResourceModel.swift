@@ -321,3 +321,26 @@ public struct Constraints: Sendable, Equatable {
   public var isEmpty: Bool { locations.isEmpty && colocations.isEmpty && orders.isEmpty }
   public var count: Int { locations.count + colocations.count + orders.count }
 }
+
+extension ClusterConfig {
+  public func group(_ id: ResourceID) -> GroupSpec? { groups.first { $0.id == id } }
+  public func clone(_ id: ResourceID) -> CloneSpec? { clones.first { $0.id == id } }
+
+  public func isPromotable(_ id: ResourceID) -> Bool { clone(id)?.promotable == true }
+
+  /// Resources with clone instances counted: what the scheduler, the wire
+  /// and status must carry.
+  public var instanceCount: Int {
+    var count = resources.count
+    for clone in clones {
+      let members = group(clone.child)?.members.count ?? 1
+      count += members * (clone.maximumInstances(nodes: nodes.count) - 1)
+    }
+    return count
+  }
+}
+
+extension CloneSpec {
+  /// clone-max, or one per node (pacemaker's default).
+  public func maximumInstances(nodes: Int) -> Int { cloneMax ?? max(1, nodes) }
+}

@@ -2,104 +2,103 @@ import HactlModel
 import HactlScheduler
 import Testing
 
+/// The scheduler's contract at its smallest: one primitive on three nodes.
+/// Everything larger is a scenario file (ScenarioTests).
 struct SchedulerTests {
   let a = NodeID(1)
   let b = NodeID(2)
   let c = NodeID(3)
 
-  func spec(
-    _ id: ResourceID = "vip", prefer: String? = "a", score: Score = 50, stickiness: Score = 100, threshold: Int = 1
-  )
-    -> ResourceSpec
-  {
-    ResourceSpec(
-      id: id, agent: AgentRef(provider: "hactl", type: "Marker"), preferredNode: prefer, preferenceScore: score,
-      stickiness: stickiness, migrationThreshold: threshold)
-  }
-
-  func nodes(eligible: Set<NodeID>? = nil) -> [SchedulerNode] {
-    [(a, "a"), (b, "b"), (c, "c")].map {
-      SchedulerNode(id: $0.0, name: $0.1, eligible: eligible?.contains($0.0) ?? true)
+  func config(prefer: String? = "a", score: Score = 50, stickiness: Score = 100, threshold: Int = 1) -> ClusterConfig {
+    let nodes = [(a, "a"), (b, "b"), (c, "c")].map {
+      NodeSpec(name: $0.1, id: $0.0, endpoint: Endpoint(host: "127.0.0.1", port: UInt16(7000 + $0.0.rawValue)))
     }
+    let vip = ResourceSpec(
+      id: "vip", agent: AgentRef(provider: "hactl", type: "Marker"), preferredNode: prefer, preferenceScore: score,
+      stickiness: stickiness, migrationThreshold: threshold)
+    return ClusterConfig(
+      cluster: ClusterSettings(name: "t", keyFile: "k"), nodes: nodes, witness: nil, resources: [vip])
   }
 
-  func plan(
-    _ specs: [ResourceSpec], _ situations: [ResourceID: ResourceSituation] = [:], eligible: Set<NodeID>? = nil,
-    moves: [ResourceID: NodeID] = [:]
+  func schedule(
+    _ config: ClusterConfig, _ observed: [ObservedInstance] = [], online: Set<NodeID>? = nil,
+    failures: [FailureRecord] = [], moves: [LocationConstraint] = []
   ) -> Transition {
-    Scheduler.plan(
-      SchedulerInput(resources: specs, nodes: nodes(eligible: eligible), situations: situations, moves: moves))
+    var nodes = SchedulerInput.allOnline(config)
+    for index in nodes.indices { nodes[index].online = online?.contains(nodes[index].id) ?? true }
+    return Scheduler.schedule(
+      SchedulerInput(config: config, nodes: nodes, observed: observed, failures: failures, operatorConstraints: moves))
   }
+
+  func running(_ node: NodeID) -> ObservedInstance {
+    ObservedInstance(InstanceID("vip"), on: node, .running(.started, settled: true))
+  }
+  func target(_ transition: Transition) -> NodeID? { transition.placement(of: InstanceID("vip"))?.node }
 
   @Test func stoppedResourceStartsOnItsPreferredNode() {
-    let transition = plan([spec()])
-    #expect(transition.decision(for: "vip")?.target == a)
+    let transition = schedule(config())
+    #expect(target(transition) == a)
     #expect(transition.actions.map(\.description) == ["start vip on node#1"])
-    #expect(transition.decision(for: "vip")?.scores == [a: 50, b: 0, c: 0])
+    #expect(transition.summary == ["* Start vip ( a )"])
+    #expect(transition.scores.first?.ledgers.mapValues(\.total) == [a: 50, b: 0, c: 0])
+    #expect(transition.scores.first?.ledgers[a]?.description == "50 = prefer a +50")
   }
 
   @Test func stickinessKeepsAHealthyResourceWhereItRuns() {
-    let transition = plan([spec()], ["vip": ResourceSituation(activeOn: [b])])
-    #expect(transition.decision(for: "vip")?.target == b)
+    let transition = schedule(config(), [running(b)])
+    #expect(target(transition) == b)
     #expect(transition.actions.isEmpty)
   }
 
-  @Test func preferenceAboveStickinessMovesItBack() {
-    let transition = plan([spec(score: 200)], ["vip": ResourceSituation(activeOn: [b])])
-    #expect(transition.decision(for: "vip")?.target == a)
+  @Test func preferenceAboveStickinessMovesItBackStopFirst() {
+    let transition = schedule(config(score: 200), [running(b)])
+    #expect(target(transition) == a)
     #expect(transition.actions.map(\.description) == ["stop vip on node#2", "start vip on node#1"])
     #expect(transition.actions[1].after == [0])
-    #expect(transition.startWaits(for: "vip"))
+    #expect(transition.actions[0].isReady && !transition.actions[1].isReady)
+    #expect(transition.summary == ["* Move vip ( b -> a )"])
   }
 
   @Test func tieGoesToWhereItRunsThenToTheLowestID() {
-    let equal = plan([spec(prefer: "a", score: 100, stickiness: 100)], ["vip": ResourceSituation(activeOn: [b])])
-    #expect(equal.decision(for: "vip")?.target == b)
-    let none = plan([spec(prefer: nil)])
-    #expect(none.decision(for: "vip")?.target == a)
+    #expect(target(schedule(config(score: 100, stickiness: 100), [running(b)])) == b)
+    #expect(target(schedule(config(prefer: nil))) == a)
   }
 
-  @Test func ineligibleNodesAreNeverChosen() {
-    let transition = plan([spec()], eligible: [b, c])
-    #expect(transition.decision(for: "vip")?.target == b)
-    #expect(transition.decision(for: "vip")?.scores[a] == .minusInfinity)
-    let nowhere = plan([spec()], eligible: [])
-    #expect(nowhere.decision(for: "vip")?.target == nil)
+  @Test func nodesThatAreNotOnlineAreNeverChosen() {
+    let transition = schedule(config(), online: [b, c])
+    #expect(target(transition) == b)
+    #expect(transition.scores.first?.ledgers[a]?.total == .minusInfinity)
+    let nowhere = schedule(config(), online: [])
+    #expect(target(nowhere) == nil)
     #expect(nowhere.actions.isEmpty)
   }
 
   @Test func reachingTheMigrationThresholdBansTheNode() {
-    let once = plan([spec(threshold: 2)], ["vip": ResourceSituation(failCounts: [a: 1])])
-    #expect(once.decision(for: "vip")?.target == a)
-    let twice = plan([spec(threshold: 2)], ["vip": ResourceSituation(failCounts: [a: 2])])
-    #expect(twice.decision(for: "vip")?.target == b)
+    let once = schedule(config(threshold: 2), failures: [FailureRecord(resource: "vip", node: a, count: 1)])
+    #expect(target(once) == a)
+    let twice = schedule(config(threshold: 2), failures: [FailureRecord(resource: "vip", node: a, count: 2)])
+    #expect(target(twice) == b)
+    #expect(twice.scores.first?.ledgers[a]?.description.contains("fail count 2 >= migration-threshold 2") == true)
   }
 
-  @Test func anOperatorMoveWinsOverEverything() {
-    let transition = plan(
-      [spec(score: 500, stickiness: 1000)], ["vip": ResourceSituation(activeOn: [a])], moves: ["vip": c])
-    #expect(transition.decision(for: "vip")?.target == c)
-    #expect(transition.actions.map(\.description) == ["stop vip on node#1", "start vip on node#3"])
+  @Test func anOperatorMoveWinsOverPreferenceAndStickinessButNotOverABan() {
+    let move = LocationConstraint(id: "cli-prefer-vip", resource: "vip", score: .infinity, node: "c")
+    let moved = schedule(config(score: 500, stickiness: 1000), [running(a)], moves: [move])
+    #expect(target(moved) == c)
+    let banned = schedule(config(), failures: [FailureRecord(resource: "vip", node: c, count: 1)], moves: [move])
+    #expect(target(banned) == a)
   }
 
-  @Test func aBanBeatsAnOperatorMove() {
-    let transition = plan([spec()], ["vip": ResourceSituation(failCounts: [c: 1])], moves: ["vip": c])
-    #expect(transition.decision(for: "vip")?.scores[c] == .minusInfinity)
-    #expect(transition.decision(for: "vip")?.target == a)
-  }
-
-  @Test func extraCopiesAreStoppedWhileTheChosenOneKeepsRunning() {
-    let transition = plan([spec()], ["vip": ResourceSituation(activeOn: [b], mustStopOn: [a])])
-    #expect(transition.decision(for: "vip")?.target == b)
+  @Test func aCopyBeingStoppedElsewhereDoesNotStopTheOneThatRuns() {
+    let transition = schedule(config(), [running(b), ObservedInstance(InstanceID("vip"), on: a, .stopping)])
+    #expect(target(transition) == b)
     #expect(transition.actions.map(\.description) == ["stop vip on node#1"])
-    // The node already running it must not be told to stop: no start waits.
-    #expect(!transition.startWaits(for: "vip"))
   }
 
   @Test func blockedResourceIsLeftAlone() {
-    let transition = plan([spec()], ["vip": ResourceSituation(blockedOn: [a])])
-    #expect(transition.decision(for: "vip")?.target == nil)
-    #expect(transition.decision(for: "vip")?.reason.contains("blocked") == true)
+    let transition = schedule(config(), [ObservedInstance(InstanceID("vip"), on: a, .blocked)])
+    #expect(transition.placement(of: InstanceID("vip"))?.frozen == true)
+    #expect(transition.placement(of: InstanceID("vip"))?.reason.contains("blocked") == true)
     #expect(transition.actions.isEmpty)
   }
 
