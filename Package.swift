@@ -26,6 +26,10 @@ let package = Package(
     .target(name: "HactlConfig", dependencies: ["HactlModel", "Yams"]),
     .target(name: "HactlMembership", dependencies: ["HactlModel"]),
     .target(name: "HactlScheduler", dependencies: ["HactlModel"]),
+    // Scheduler scenarios and live snapshots in, transition summaries out:
+    // `hactl simulate` and the scheduler's scenario tests.
+    .target(
+      name: "HactlScenario", dependencies: ["HactlModel", "HactlConfig", "HactlScheduler", "Yams"]),
     .target(name: "HactlWire", dependencies: ["HactlModel", "HactlMembership"]),
     .target(
       name: "HactlController",
@@ -78,7 +82,7 @@ let package = Package(
     .executableTarget(
       name: "hactl",
       dependencies: [
-        "HactlModel", "HactlConfig", "HactlControl", "HactlLab",
+        "HactlModel", "HactlConfig", "HactlControl", "HactlLab", "HactlScheduler", "HactlScenario",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -103,7 +107,9 @@ let package = Package(
     ),
     .testTarget(name: "HactlConfigTests", dependencies: ["HactlConfig"]),
     .testTarget(name: "HactlMembershipTests", dependencies: ["HactlMembership"]),
-    .testTarget(name: "HactlSchedulerTests", dependencies: ["HactlScheduler"]),
+    .testTarget(
+      name: "HactlSchedulerTests", dependencies: ["HactlScheduler", "HactlScenario", "HactlConfig"],
+      exclude: ["Scenarios"]),
     .testTarget(name: "HactlWireTests", dependencies: ["HactlWire", "HactlTransport"]),
     .testTarget(
       name: "HactlControllerTests",

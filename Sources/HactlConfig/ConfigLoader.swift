@@ -47,19 +47,8 @@ public enum ConfigLoader {
             "the file is \(size) bytes; at most \(ClusterLimits.configurationBytes) fit the packets that replicate it")
       ])
     }
-    if let refused = YAMLGuard.check(text, file: file) { throw ConfigErrors([refused]) }
     var reader = NodeReader(file: file)
-    let root: Node?
-    do {
-      root = try Yams.compose(yaml: text)
-    } catch let error as YamlError {
-      throw ConfigErrors([Self.syntaxError(error, file: file)])
-    } catch {
-      throw ConfigErrors([
-        ConfigError(file: file, line: 1, column: 1, field: "", message: "\(error)")
-      ])
-    }
-    guard let root else {
+    guard let root = try compose(text, file: file) else {
       throw ConfigErrors([
         ConfigError(
           file: file, line: 1, column: 1, field: "",
@@ -75,6 +64,25 @@ public enum ConfigLoader {
       throw ConfigErrors(ordered.map(\.element))
     }
     return config
+  }
+
+  /// YAML text as a tree, refused before it is composed when it could
+  /// expand (aliases) or nest without bound; nil for an empty document.
+  /// `lineOffset`: lines before it in its file (a second document).
+  package static func compose(_ text: String, file: String, lineOffset: Int = 0) throws(ConfigErrors) -> Node? {
+    func shifted(_ error: ConfigError) -> ConfigError {
+      var error = error
+      error.line += lineOffset
+      return error
+    }
+    if let refused = YAMLGuard.check(text, file: file) { throw ConfigErrors([shifted(refused)]) }
+    do {
+      return try Yams.compose(yaml: text)
+    } catch let error as YamlError {
+      throw ConfigErrors([shifted(Self.syntaxError(error, file: file))])
+    } catch {
+      throw ConfigErrors([ConfigError(file: file, line: 1 + lineOffset, column: 1, field: "", message: "\(error)")])
+    }
   }
 
   static func syntaxError(_ error: YamlError, file: String) -> ConfigError {

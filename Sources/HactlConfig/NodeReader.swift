@@ -3,22 +3,27 @@ import Yams
 
 /// Walks a composed YAML tree, reading typed fields and collecting every error
 /// with its location, so one `config check` run lists all problems at once.
-struct NodeReader {
-  let file: String
-  private(set) var errors: [ConfigError] = []
+package struct NodeReader {
+  package let file: String
+  /// Added to every line: a second YAML document in the same file.
+  package var lineOffset = 0
+  package private(set) var errors: [ConfigError] = []
 
-  init(file: String) { self.file = file }
+  package init(file: String, lineOffset: Int = 0) {
+    self.file = file
+    self.lineOffset = lineOffset
+  }
 
-  mutating func fail(at node: Node?, _ field: String, _ message: String) {
+  package mutating func fail(at node: Node?, _ field: String, _ message: String) {
     let mark = node?.mark
     errors.append(
       ConfigError(
-        file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, field: field, message: message))
+        file: file, line: (mark?.line ?? 1) + lineOffset, column: mark?.column ?? 1, field: field, message: message))
   }
 
   /// The fields of a mapping, keyed by name. Unknown and repeated keys are
   /// errors: a typo must never be silently ignored.
-  mutating func fields(of node: Node, at field: String, allowed: [String]) -> Fields? {
+  package mutating func fields(of node: Node, at field: String, allowed: [String]) -> Fields? {
     guard let mapping = node.mapping else {
       fail(at: node, field, "expected a mapping (key: value lines), found \(node.kindName)")
       return nil
@@ -44,7 +49,7 @@ struct NodeReader {
     return Fields(node: node, path: field, values: values)
   }
 
-  mutating func list(_ node: Node, at field: String) -> [Node]? {
+  package mutating func list(_ node: Node, at field: String) -> [Node]? {
     guard let sequence = node.sequence else {
       fail(at: node, field, "expected a list (lines starting with '-'), found \(node.kindName)")
       return nil
@@ -52,7 +57,7 @@ struct NodeReader {
     return Array(sequence)
   }
 
-  mutating func string(_ node: Node, at field: String) -> String? {
+  package mutating func string(_ node: Node, at field: String) -> String? {
     guard let scalar = node.scalar else {
       fail(at: node, field, "expected a single value, found \(node.kindName)")
       return nil
@@ -64,7 +69,7 @@ struct NodeReader {
     return scalar.string
   }
 
-  mutating func integer(_ node: Node, at field: String, in range: ClosedRange<Int>) -> Int? {
+  package mutating func integer(_ node: Node, at field: String, in range: ClosedRange<Int>) -> Int? {
     guard let text = string(node, at: field) else { return nil }
     guard let value = Int(text) else {
       fail(at: node, field, "'\(text)' is not a whole number")
@@ -77,7 +82,7 @@ struct NodeReader {
     return value
   }
 
-  mutating func duration(_ node: Node, at field: String, allowZero: Bool) -> Duration? {
+  package mutating func duration(_ node: Node, at field: String, allowZero: Bool) -> Duration? {
     guard let text = string(node, at: field) else { return nil }
     guard let value = DurationParsing.parse(text) else {
       fail(at: node, field, "'\(text)' is not a duration (examples: 200ms, 5s, 1.5s, 2m)")
@@ -96,7 +101,7 @@ struct NodeReader {
     return value
   }
 
-  mutating func score(_ node: Node, at field: String) -> Score? {
+  package mutating func score(_ node: Node, at field: String) -> Score? {
     guard let text = string(node, at: field) else { return nil }
     guard let value = Score(parsing: text) else {
       fail(at: node, field, "'\(text)' is not a score (a whole number, INFINITY or -INFINITY)")
@@ -105,7 +110,7 @@ struct NodeReader {
     return value
   }
 
-  mutating func boolean(_ node: Node, at field: String) -> Bool? {
+  package mutating func boolean(_ node: Node, at field: String) -> Bool? {
     guard let text = string(node, at: field) else { return nil }
     switch text.lowercased() {
     case "true", "yes", "on": return true
@@ -116,7 +121,7 @@ struct NodeReader {
     }
   }
 
-  mutating func choice<T: RawRepresentable & CaseIterable>(
+  package mutating func choice<T: RawRepresentable & CaseIterable>(
     _ node: Node, at field: String, as type: T.Type
   ) -> T? where T.RawValue == String {
     guard let text = string(node, at: field) else { return nil }
@@ -154,43 +159,44 @@ struct NodeReader {
 }
 
 /// A mapping's fields after key validation; `path` names it in errors.
-struct Fields {
-  let node: Node
-  let path: String
-  let values: [String: Node]
+package struct Fields {
+  package let node: Node
+  package let path: String
+  package let values: [String: Node]
 
-  subscript(key: String) -> Node? { values[key] }
-  func path(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+  package subscript(key: String) -> Node? { values[key] }
+  package func path(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
   // Optional fields, read only when present: nil when absent or invalid
   // (the reader then holds the error).
 
-  func string(_ key: String, _ reader: inout NodeReader) -> String? {
+  package func string(_ key: String, _ reader: inout NodeReader) -> String? {
     values[key].flatMap { reader.string($0, at: path(key)) }
   }
 
-  func integer(_ key: String, _ reader: inout NodeReader, in range: ClosedRange<Int>) -> Int? {
+  package func integer(_ key: String, _ reader: inout NodeReader, in range: ClosedRange<Int>) -> Int? {
     values[key].flatMap { reader.integer($0, at: path(key), in: range) }
   }
 
-  func duration(_ key: String, _ reader: inout NodeReader, allowZero: Bool) -> Duration? {
+  package func duration(_ key: String, _ reader: inout NodeReader, allowZero: Bool) -> Duration? {
     values[key].flatMap { reader.duration($0, at: path(key), allowZero: allowZero) }
   }
 
-  func boolean(_ key: String, _ reader: inout NodeReader) -> Bool? {
+  package func boolean(_ key: String, _ reader: inout NodeReader) -> Bool? {
     values[key].flatMap { reader.boolean($0, at: path(key)) }
   }
 
-  func score(_ key: String, _ reader: inout NodeReader) -> Score? {
+  package func score(_ key: String, _ reader: inout NodeReader) -> Score? {
     values[key].flatMap { reader.score($0, at: path(key)) }
   }
 
-  func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ reader: inout NodeReader, as type: T.Type) -> T?
+  package func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ reader: inout NodeReader, as type: T.Type)
+    -> T?
   where T.RawValue == String {
     values[key].flatMap { reader.choice($0, at: path(key), as: type) }
   }
 
-  func required(_ key: String, _ reader: inout NodeReader) -> Node? {
+  package func required(_ key: String, _ reader: inout NodeReader) -> Node? {
     if let value = values[key] { return value }
     reader.fail(at: node, path(key), "missing required key '\(key)'")
     return nil
@@ -198,7 +204,7 @@ struct Fields {
 }
 
 extension Node {
-  var kindName: String {
+  package var kindName: String {
     switch self {
     case .scalar: return "a single value"
     case .mapping: return "a mapping"

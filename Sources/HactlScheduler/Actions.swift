@@ -116,7 +116,8 @@ struct ActionBuilder {
             for (node, state) in current.sorted(by: { $0.key < $1.key }) {
               guard case .running(let role, _) = state, !has(.stop, then.instance, on: node) else { continue }
               guard !pair.sameNode || stops.contains(node) else { continue }
-              let cause = "due to \(first.instance) \(pair.firstAction.rawValue == "start" ? "restarting" : "stopping")"
+              let restarts = has(.start, first.instance)
+              let cause = "due to \(first.instance) \(restarts ? "restarting" : "stopping")"
               if role == .promoted { add(ScheduledAction(.demote, then.instance, on: node, cause: cause)) }
               add(ScheduledAction(.stop, then.instance, on: node, cause: cause))
               let target = plan.runs[then.unit][then.slot][then.member] ? plan.nodes[then.unit][then.slot] : nil

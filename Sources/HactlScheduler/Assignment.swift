@@ -120,25 +120,12 @@ struct Assignment {
   func sharedLedgers(_ index: Int) -> (ledgers: NodeLedgers, note: String?) {
     let unit = model.units[index]
     let score = scores[index]
-    var ledgers: NodeLedgers = [:]
-    var note: String?
-    for count in stride(from: unit.members.count, through: 1, by: -1) {
-      ledgers = [:]
-      for node in input.nodes {
-        var ledger = score.unit[node.id] ?? Ledger()
-        for member in 0..<count { ledger.add(score.members[member][node.id] ?? Ledger(), prefix: score.prefix(member)) }
-        ledgers[node.id] = ledger
-      }
-      if ledgers.values.contains(where: \.allowed) || count == 1 {
-        if count < unit.members.count { note = "\(unit.members[count].id) and after it cannot run anywhere" }
-        break
-      }
-    }
+    var placed: NodeLedgers = [:]
     for colocation in constraints.colocations
     where colocation.resource == unit.id && colocation.role != .promoted && colocation.role != .unpromoted {
       guard let primary = model.unit(colocation.with), plan.placed.contains(primary) else { continue }
       let there = plan.nodes(of: primary, role: colocation.withRole)
-      apply(colocation, there: there, to: &ledgers)
+      apply(colocation, there: there, to: &placed)
     }
     for order in constraints.orders
     where order.kind == .mandatory && order.then == unit.id && order.thenAction == .start {
@@ -148,11 +135,28 @@ struct Assignment {
       let interleaved = unit.clone?.interleave == true && model.units[first].clone != nil
       for node in input.nodes {
         if there.isEmpty {
-          ledgers[node.id, default: Ledger()].add(
+          placed[node.id, default: Ledger()].add(
             .minusInfinity, "order \(order.id): \(order.first) cannot \(order.firstAction.rawValue)")
         } else if interleaved && !there.contains(node.id) {
-          ledgers[node.id, default: Ledger()].add(.minusInfinity, "order \(order.id): no \(order.first) here")
+          placed[node.id, default: Ledger()].add(.minusInfinity, "order \(order.id): no \(order.first) here")
         }
+      }
+    }
+    // A group goes where all its members can run; where none can, where
+    // the longest run of leading members can (the rest stay stopped).
+    var ledgers: NodeLedgers = [:]
+    var note: String?
+    for count in stride(from: unit.members.count, through: 1, by: -1) {
+      ledgers = [:]
+      for node in input.nodes {
+        var ledger = score.unit[node.id] ?? Ledger()
+        for member in 0..<count { ledger.add(score.members[member][node.id] ?? Ledger(), prefix: score.prefix(member)) }
+        ledger.add(placed[node.id] ?? Ledger(), prefix: "")
+        ledgers[node.id] = ledger
+      }
+      if ledgers.values.contains(where: \.allowed) || count == 1 {
+        if count < unit.members.count { note = "\(unit.members[count].id) and after it cannot run anywhere" }
+        break
       }
     }
     let before = ledgers
@@ -210,19 +214,12 @@ struct Assignment {
     let state = model.states[index]
     let (shared, note) = sharedLedgers(index)
     var perNode: [NodeID: Int] = [:]
-    var order: [Int] = Array(0..<unit.slots)
-    // Slots already running choose first, best-placed first, so they keep
-    // their nodes; then the stopped ones.
-    order.sort { lhs, rhs in
-      let lhsNode = state.node(of: lhs)
-      let rhsNode = state.node(of: rhs)
-      if (lhsNode == nil) != (rhsNode == nil) { return lhsNode != nil }
-      return lhs < rhs
-    }
     let unfencedRuns = input.unfenced.contains { _, resources in
       resources.contains(unit.id) || unit.members.contains { resources.contains($0.id) }
     }
-    for slot in order {
+    var slotLedgers: [Int: NodeLedgers] = [:]
+    var current: [Int: NodeID] = [:]
+    for slot in 0..<unit.slots {
       if let reason = frozenReason(index, slot: slot) {
         freeze(index, slot: slot, reason: reason)
         if let node = plan.nodes[index][slot] { perNode[node, default: 0] += 1 }
@@ -233,13 +230,33 @@ struct Assignment {
         continue
       }
       var ledgers = shared
-      let current = state.node(of: slot) ?? failedNode(index, slot: slot)
       for node in input.nodes {
         for member in unit.members.indices where isOn(index, slot: slot, member: member, node: node.id) {
           ledgers[node.id, default: Ledger()].add(
             unit.stickiness[member], "\(scores[index].prefix(member))stickiness")
         }
-        if let clone = unit.clone, perNode[node.id, default: 0] >= clone.cloneNodeMax {
+      }
+      slotLedgers[slot] = ledgers
+      current[slot] = state.node(of: slot) ?? failedNode(index, slot: slot)
+    }
+    // Slots that may stay where they are choose first, best-placed first,
+    // so that they keep their nodes; then those that must move or start.
+    func stays(_ slot: Int) -> Score? {
+      guard let node = current[slot], let ledger = slotLedgers[slot]?[node], ledger.allowed else { return nil }
+      return ledger.total
+    }
+    let order = slotLedgers.keys.sorted { lhs, rhs in
+      let (lhsStays, rhsStays) = (stays(lhs), stays(rhs))
+      if (lhsStays == nil) != (rhsStays == nil) { return lhsStays != nil }
+      if let lhsStays, let rhsStays, lhsStays != rhsStays { return lhsStays > rhsStays }
+      if (current[lhs] == nil) != (current[rhs] == nil) { return current[lhs] != nil }
+      return lhs < rhs
+    }
+    for slot in order {
+      var ledgers = slotLedgers[slot]!
+      let current = current[slot]
+      if let clone = unit.clone {
+        for node in input.nodes where perNode[node.id, default: 0] >= clone.cloneNodeMax {
           ledgers[node.id, default: Ledger()].add(.minusInfinity, "clone-node-max \(clone.cloneNodeMax) reached")
         }
       }

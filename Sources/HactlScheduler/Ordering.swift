@@ -87,8 +87,12 @@ enum Ordering {
     for unit in model.units where unit.promotable {
       let instances = Set((0..<unit.slots).map { unit.instance(member: 0, slot: $0) })
       let own = actions.indices.filter { instances.contains(actions[$0].instance) }
-      for a in own where actions[a].kind == .demote {
-        for b in own where actions[b].kind == .promote { edge(a, b) }
+      // A failed or stopping instance may still be promoted: it must be
+      // known stopped, like any demote, before another is promoted.
+      for a in own where actions[a].kind == .demote || actions[a].kind == .stop {
+        for b in own where actions[b].kind == .promote && actions[b].instance != actions[a].instance {
+          edge(a, b)
+        }
       }
     }
     let states = currentStates(model)

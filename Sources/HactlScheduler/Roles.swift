@@ -15,7 +15,7 @@ enum Roles {
     let input = assignment.input
     let plan = assignment.plan
     let child = unit.members[0].id
-    var candidates: [(slot: Int, node: NodeID, ledger: Ledger, wasPromoted: Bool)] = []
+    var candidates: [(slot: Int, node: NodeID, ledger: Ledger, wishes: Ledger, wasPromoted: Bool)] = []
     let mayPromote = unit.targetRoles[0] != .unpromoted
     let unfenced = input.unfenced.contains { _, resources in resources.contains(unit.id) || resources.contains(child) }
     for slot in plan.nodes[index].indices {
@@ -41,13 +41,14 @@ enum Roles {
         assignment.apply(colocation, there: there, to: &single)
         ledger.add(single[node] ?? Ledger(), prefix: "")
       }
+      var wishes = Ledger()
       for colocation in assignment.constraints.colocations
       where colocation.with == unit.id && colocation.withRole == .promoted && colocation.score > .zero {
         guard let dependent = assignment.model.unit(colocation.resource), !plan.placed.contains(dependent) else {
           continue
         }
         let wish = assignment.influence(of: dependent, on: node, through: colocation.score)
-        if wish != .zero { ledger.add(wish, "\(colocation.resource) (colocated with Promoted) wants") }
+        if wish != .zero { wishes.add(wish, "\(colocation.resource) (colocated with Promoted) wants") }
       }
       for order in assignment.constraints.orders
       where order.kind == .mandatory && order.then == unit.id && order.thenAction == .promote {
@@ -57,13 +58,22 @@ enum Roles {
           ledger.add(.minusInfinity, "order \(order.id): \(order.first) cannot \(order.firstAction.rawValue)")
         }
       }
-      assignment.plan.promotion[index][slot] = ledger
       let wasPromoted: Bool = {
         if case .running(.promoted, _)? = assignment.model.states[index].slots[slot][0][node] { return true }
         return false
       }()
-      candidates.append((slot, node, ledger, wasPromoted))
+      candidates.append((slot, node, ledger, wishes, wasPromoted))
     }
+    // What wants to be with the Promoted instance weighs in, unless it would
+    // leave no instance promotable (it then goes without, as placement does).
+    let withWishes = candidates.map { candidate in
+      var ledger = candidate.ledger
+      ledger.add(candidate.wishes, prefix: "")
+      return ledger
+    }
+    let keepWishes = withWishes.contains(where: \.allowed) || !candidates.contains(where: \.ledger.allowed)
+    for position in candidates.indices where keepWishes { candidates[position].ledger = withWishes[position] }
+    for candidate in candidates { assignment.plan.promotion[index][candidate.slot] = candidate.ledger }
     candidates.sort { lhs, rhs in
       if lhs.ledger.total != rhs.ledger.total { return lhs.ledger.total > rhs.ledger.total }
       if lhs.wasPromoted != rhs.wasPromoted { return lhs.wasPromoted }
