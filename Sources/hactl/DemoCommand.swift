@@ -42,7 +42,7 @@ struct DemoCommand: AsyncParsableCommand {
     do {
       cluster = try LocalCluster(options: options, daemonPath: try LocalCluster.locateOrBuildDaemon())
     } catch {
-      throw fail("\(error)")
+      throw hactlFail("\(error)")
     }
     let interrupt = InterruptCleanup(cluster)
     defer {
@@ -53,7 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
     do {
       try await demo(cluster)
     } catch {
-      throw fail("demo failed: \(error)")
+      throw hactlFail("demo failed: \(error)")
     }
   }
 

@@ -11,7 +11,8 @@ struct Hactl: AsyncParsableCommand {
     abstract: "Operate an hactl high-availability cluster.",
     discussion: "See hactl(8). Commands that talk to the cluster use the local hactld's control socket.",
     subcommands: [
-      StatusCommand.self, MigrateCommand.self, ConfigCommand.self, KeygenCommand.self, DemoCommand.self,
+      StatusCommand.self, MigrateCommand.self, SimulateCommand.self, ConfigCommand.self, KeygenCommand.self,
+      DemoCommand.self,
     ])
 }
 
@@ -26,7 +27,7 @@ struct SocketOptions: ParsableArguments {
 }
 
 /// Prints a one-line error and exits non-zero: what operators see on failure.
-func fail(_ message: String, code: Int32 = 1) -> ExitCode {
+func hactlFail(_ message: String, code: Int32 = 1) -> ExitCode {
   FileHandle.standardError.write(Data("hactl: \(message)\n".utf8))
   return ExitCode(code)
 }
@@ -36,9 +37,9 @@ func fetchStatus(socket: String) async throws -> ClusterStatus {
   do {
     response = try await ControlClient.send(.status, socketPath: socket, timeout: .seconds(10))
   } catch {
-    throw fail(error.description)
+    throw hactlFail(error.description)
   }
-  guard response.ok, let status = response.status else { throw fail(response.error ?? "no status in the answer") }
+  guard response.ok, let status = response.status else { throw hactlFail(response.error ?? "no status in the answer") }
   return status
 }
 
@@ -85,7 +86,7 @@ struct MigrateCommand: AsyncParsableCommand {
   func run() async throws {
     let before = try await fetchStatus(socket: socket.path)
     guard let original = before.resource(resource) else {
-      throw fail("no resource '\(resource)' in the cluster (see 'hactl status')")
+      throw hactlFail("no resource '\(resource)' in the cluster (see 'hactl status')")
     }
     let started = ContinuousClock.now
     let response: ControlResponse
@@ -93,9 +94,9 @@ struct MigrateCommand: AsyncParsableCommand {
       response = try await ControlClient.send(
         .migrate(resource: resource, node: node), socketPath: socket.path, timeout: .seconds(30))
     } catch {
-      throw fail(error.description)
+      throw hactlFail(error.description)
     }
-    guard response.ok else { throw fail(response.error ?? "the move was refused") }
+    guard response.ok else { throw hactlFail(response.error ?? "the move was refused") }
     print(response.message ?? "accepted")
     if noWait { return }
     let deadline = started + .milliseconds(Int64(timeout * 1000))
@@ -110,7 +111,7 @@ struct MigrateCommand: AsyncParsableCommand {
       }
       try await Task.sleep(for: .milliseconds(50))
     }
-    throw fail("\(resource) did not start on its new node within \(Int(timeout)) s; see 'hactl status'")
+    throw hactlFail("\(resource) did not start on its new node within \(Int(timeout)) s; see 'hactl status'")
   }
 }
 
@@ -140,16 +141,16 @@ struct ConfigCommand: AsyncParsableCommand {
       } catch {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         let count = error.errors.count
-        throw fail("\(file): \(count) error\(count == 1 ? "" : "s"); nothing was sent", code: 2)
+        throw hactlFail("\(file): \(count) error\(count == 1 ? "" : "s"); nothing was sent", code: 2)
       }
       let response: ControlResponse
       do {
         response = try await ControlClient.send(
           .applyConfig(text: text), socketPath: socket.path, timeout: .seconds(30))
       } catch {
-        throw fail(error.description)
+        throw hactlFail(error.description)
       }
-      guard response.ok else { throw fail(response.error ?? "the configuration was refused") }
+      guard response.ok else { throw hactlFail(response.error ?? "the configuration was refused") }
       print("applied \(file) as configuration \(response.configVersion ?? "?"): \(response.message ?? "")")
     }
   }
@@ -165,9 +166,9 @@ struct ConfigCommand: AsyncParsableCommand {
       do {
         response = try await ControlClient.send(.showConfig, socketPath: socket.path, timeout: .seconds(10))
       } catch {
-        throw fail(error.description)
+        throw hactlFail(error.description)
       }
-      guard response.ok, let text = response.message else { throw fail(response.error ?? "no configuration") }
+      guard response.ok, let text = response.message else { throw hactlFail(response.error ?? "no configuration") }
       FileHandle.standardError.write(Data("configuration \(response.configVersion ?? "?")\n".utf8))
       print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
     }
@@ -189,7 +190,7 @@ struct ConfigCommand: AsyncParsableCommand {
       } catch {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         let count = error.errors.count
-        throw fail("\(file): \(count) error\(count == 1 ? "" : "s")", code: 2)
+        throw hactlFail("\(file): \(count) error\(count == 1 ? "" : "s")", code: 2)
       }
     }
   }
@@ -206,7 +207,7 @@ struct KeygenCommand: AsyncParsableCommand {
     do {
       try KeyFile.generate(at: file, replace: force)
     } catch {
-      throw fail(error.description)
+      throw hactlFail(error.description)
     }
     print("wrote a \(KeyFile.length)-byte key to \(file) (mode 0600); copy it to every node and the witness")
   }

@@ -56,6 +56,47 @@ struct ExamplesTests {
     #expect(bad.errors.hasSuffix("hactl: \(broken): 3 errors\n"))
   }
 
+  /// `hactl simulate` replays a scenario file with events on top, starts
+  /// from a status saved as JSON, and refuses what names no node.
+  @Test func simulateShowsWhatTheClusterWouldDo() throws {
+    let scenario = Self.root + "/Tests/HactlSchedulerTests/Scenarios/drbd-stack-steady.yaml"
+    let steady = try hactl(["simulate", scenario])
+    #expect(steady.status == 0)
+    #expect(steady.output.contains("(nothing to do)"))
+    let down = try hactl(["simulate", scenario, "--node-down", "db1"])
+    #expect(down.output.contains("* Promote drbd0:1 ( Unpromoted -> Promoted db2 )"))
+    #expect(down.output.contains("* Start fs ( db2 )"))
+    let bad = try hactl(["simulate", scenario, "--fail", "fs:monitor:nowhere"])
+    #expect(bad.status == 2)
+    #expect(bad.errors.contains("'nowhere' is not a node of this configuration"))
+
+    let example = Self.root + "/examples/drbd-mysql-stack.yaml"
+    let primary = try hactl(["simulate", "--config", example, "--attr", "db1:master-drbd0=10000", "--scores"])
+    #expect(primary.output.contains("* Promote drbd0:0 ( Stopped -> Promoted db1 )"))
+    #expect(primary.output.contains("promotion score (master-drbd0 = 10000) +10000"))
+
+    let status = ClusterStatus(
+      cluster: "trial", localNode: "node1", term: 3, leader: "node1",
+      quorum: QuorumStatus(quorate: true, votes: 3, expectedVotes: 3, needed: 2, waitingFor: [], twoNode: false),
+      nodes: [
+        NodeStatus(name: "node1", id: 1, kind: .node, state: .online, leader: true, member: true),
+        NodeStatus(name: "node2", id: 2, kind: .node, state: .online, leader: false, member: true),
+      ],
+      resources: [
+        ResourceStatus(
+          id: "dummy", agent: "ocf:heartbeat:Dummy", state: .started, node: "node2", activeOn: ["node2"],
+          failCounts: [:], lastFailure: nil)
+      ])
+    let saved = NSTemporaryDirectory() + "hactl-status-\(UInt32.random(in: 0 ... .max)).json"
+    defer { unlink(saved) }
+    try StatusText.json(status).write(toFile: saved, atomically: true, encoding: .utf8)
+    let dummy = Self.root + "/examples/dummy-pair.yaml"
+    let live = try hactl(["simulate", "--config", dummy, "--state", saved])
+    #expect(live.output.contains("(nothing to do)"))
+    let lost = try hactl(["simulate", "--config", dummy, "--state", saved, "--node-down", "node2", "--json"])
+    #expect(lost.output.contains("\"* Start dummy ( node1 )\""))
+  }
+
   @Test func keygenWritesAPrivateKeyAndRefusesToOverwrite() throws {
     let path = NSTemporaryDirectory() + "hactl-key-\(UInt32.random(in: 0 ... .max))"
     defer { unlink(path) }

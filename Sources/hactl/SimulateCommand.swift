@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import HactlConfig
+import HactlControl
+import HactlModel
+import HactlScenario
+import HactlScheduler
+
+/// crm_simulate for hactl: what the scheduler would do, from a scenario
+/// file, a configuration with a saved status, or the live cluster, after
+/// the events given.
+struct SimulateCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "simulate",
+    abstract: "Show what the cluster would do: the transition summary, and with --scores why.",
+    discussion: """
+      Sources, one of: a scenario file (a configuration, then '---' and a state; see hactl(8)); \
+      --config with an optional --state (the JSON of 'hactl status --json'); or --live (the local \
+      hactld's configuration and status). Events change the state first, as crm_simulate's do. \
+      Nothing is sent to the cluster.
+      """)
+
+  @Argument(help: "A scenario file.") var scenario: String?
+  @Option(name: .long, help: "A configuration file (hactl.yaml).") var config: String?
+  @Option(name: .long, help: "A status saved with 'hactl status --json' (default: everything stopped).")
+  var state: String?
+  @Flag(name: .long, help: "Start from the live cluster (the local hactld's configuration and status).")
+  var live = false
+  @OptionGroup var socket: SocketOptions
+
+  @Option(name: .customLong("node-down"), help: "Take NODE down (it is taken to run nothing).")
+  var nodeDown: [String] = []
+  @Option(name: .customLong("node-up"), help: "Bring NODE up.") var nodeUp: [String] = []
+  @Option(name: .long, help: "Fail an operation: RESOURCE:OPERATION:NODE, e.g. vip:monitor:db1.")
+  var fail: [String] = []
+  @Option(name: .long, help: "Set a node attribute: NODE:NAME=VALUE (empty VALUE removes it).")
+  var attr: [String] = []
+
+  @Flag(name: .long, help: "Also print the actions in order, where each instance goes and why, and every score.")
+  var scores = false
+  @Flag(name: .long, help: "Print JSON instead of text.") var json = false
+
+  func validate() throws {
+    let sources = [scenario != nil, config != nil, live].filter { $0 }.count
+    guard sources == 1 else {
+      throw ValidationError("give one of: a scenario file, --config FILE (with --state), or --live")
+    }
+    if state != nil && config == nil { throw ValidationError("--state goes with --config") }
+  }
+
+  func run() async throws {
+    var (clusterConfig, snapshot, events) = try await source()
+    do {
+      events += nodeDown.map { .nodeDown($0) } + nodeUp.map { .nodeUp($0) }
+      for text in fail { events.append(try SimulationEvent.fail(parsing: text)) }
+      for text in attr { events.append(try SimulationEvent.attribute(parsing: text)) }
+      for event in events { snapshot.apply(event) }
+      let transition = Scheduler.schedule(try snapshot.input(clusterConfig))
+      if json {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(TransitionReport(transition)), as: UTF8.self))
+      } else {
+        print(TransitionText.render(transition, actions: scores, scores: scores), terminator: "")
+      }
+    } catch let error as SnapshotError {
+      throw hactlFail(error.message, code: 2)
+    }
+  }
+
+  func source() async throws -> (ClusterConfig, ClusterSnapshot, [SimulationEvent]) {
+    if let scenario {
+      do {
+        let text = try String(contentsOfFile: scenario, encoding: .utf8)
+        let parsed = try Scenario.parse(text, file: scenario, relativeTo: ConfigLoader.folder(of: scenario))
+        return (parsed.config, parsed.snapshot, parsed.events)
+      } catch let errors as ConfigErrors {
+        FileHandle.standardError.write(Data((errors.description + "\n").utf8))
+        throw hactlFail("\(scenario): \(errors.errors.count) error(s)", code: 2)
+      } catch {
+        throw hactlFail("\(scenario): \(error.localizedDescription)", code: 2)
+      }
+    }
+    if let config {
+      let loaded: ClusterConfig
+      do {
+        loaded = try ConfigLoader.load(path: config)
+      } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw hactlFail("\(config): \(error.errors.count) error(s)", code: 2)
+      }
+      guard let state else { return (loaded, ClusterSnapshot(), []) }
+      guard let data = FileManager.default.contents(atPath: state),
+        let status = try? JSONDecoder().decode(ClusterStatus.self, from: data)
+      else {
+        throw hactlFail("\(state): not a status saved with 'hactl status --json'", code: 2)
+      }
+      return (loaded, ClusterSnapshot(status: status), [])
+    }
+    let status = try await fetchStatus(socket: socket.path)
+    let response: ControlResponse
+    do {
+      response = try await ControlClient.send(.showConfig, socketPath: socket.path, timeout: .seconds(10))
+    } catch {
+      throw hactlFail(error.description)
+    }
+    guard response.ok, let text = response.message else {
+      throw hactlFail(response.error ?? "the local hactld sent no configuration")
+    }
+    do {
+      return (try ConfigLoader.parse(text, file: "(live configuration)"), ClusterSnapshot(status: status), [])
+    } catch {
+      throw hactlFail(error.description)
+    }
+  }
+}
