@@ -142,6 +142,15 @@ struct Assignment {
         }
       }
     }
+    // A colocation whose dependent was placed first (the two were in a
+    // loop) binds the other way round: with it, or away from it.
+    for colocation in constraints.colocations
+    where colocation.with == unit.id && colocation.role == nil && colocation.withRole == nil {
+      guard let dependent = model.unit(colocation.resource), plan.placed.contains(dependent) else { continue }
+      let reversed = ColocationConstraint(
+        id: colocation.id, resource: colocation.with, with: colocation.resource, score: colocation.score)
+      apply(reversed, there: plan.nodes(of: dependent, role: nil), to: &placed)
+    }
     // A group goes where all its members can run; where none can, where
     // the longest run of leading members can (the rest stay stopped).
     var ledgers: NodeLedgers = [:]
@@ -230,8 +239,13 @@ struct Assignment {
         continue
       }
       var ledgers = shared
+      // A member that may not stay (banned there, or to be stopped) does
+      // not hold the others where it is.
       for node in input.nodes {
-        for member in unit.members.indices where isOn(index, slot: slot, member: member, node: node.id) {
+        for member in unit.members.indices
+        where isOn(index, slot: slot, member: member, node: node.id)
+          && scores[index].members[member][node.id]?.total != .minusInfinity
+        {
           ledgers[node.id, default: Ledger()].add(
             unit.stickiness[member], "\(scores[index].prefix(member))stickiness")
         }
@@ -278,9 +292,12 @@ struct Assignment {
       plan.nodes[index][slot] = best.id
       perNode[best.id, default: 0] += 1
       plan.load[best.id, default: 0] += 1
+      // Each member follows the group's choice unless it is banned there
+      // (its own -INFINITY), as an INFINITY colocation with the member
+      // before it would have it; the members after a banned one stop too.
       var runs = true
       for member in unit.members.indices {
-        runs = runs && scores[index].member(member, on: best.id).allowed
+        runs = runs && scores[index].member(member, on: best.id).total != .minusInfinity
         plan.runs[index][slot][member] = runs
       }
       let total = ledgers[best.id]?.total ?? .zero
@@ -298,7 +315,7 @@ struct Assignment {
   }
 
   func failedNode(_ unit: Int, slot: Int) -> NodeID? {
-    model.states[unit].slots[slot].lazy.compactMap { $0.first { $0.value == .failed }?.key }.first
+    model.states[unit].slots[slot].lazy.compactMap { $0.filter { $0.value == .failed }.keys.min() }.first
   }
 
   /// A slot the scheduler must not touch: a member's stop failed, or a

@@ -139,7 +139,39 @@ enum Ordering {
         actions[index].waitsFor.append(actions[index].instance)
       }
     }
+    breakCycles(&actions)
     for index in actions.indices { actions[index].after.sort() }
+  }
+
+  /// Orders that contradict each other (A before B and B before A, or
+  /// through a chain) would leave actions waiting for each other forever:
+  /// the edge that closes each loop is dropped, the first found walking
+  /// the actions in order, so the same input always drops the same edge.
+  static func breakCycles(_ actions: inout [ScheduledAction]) {
+    var state = Array(repeating: 0, count: actions.count)
+    for start in actions.indices where state[start] == 0 {
+      var stack: [(node: Int, next: Int)] = [(start, 0)]
+      state[start] = 1
+      while let top = stack.last {
+        let before = actions[top.node].after
+        if top.next >= before.count {
+          state[top.node] = 2
+          stack.removeLast()
+          continue
+        }
+        stack[stack.count - 1].next += 1
+        let target = before[top.next]
+        switch state[target] {
+        case 1:
+          actions[top.node].after.remove(at: top.next)
+          stack[stack.count - 1].next -= 1
+        case 0:
+          state[target] = 1
+          stack.append((target, 0))
+        default: break
+        }
+      }
+    }
   }
 
   /// Within one instance: demote, stop, start, promote; a stop anywhere

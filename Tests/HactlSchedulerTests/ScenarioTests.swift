@@ -86,6 +86,7 @@ enum SchedulerInvariants {
       }
     }
     for group in config.groups where !config.clones.contains(where: { $0.child == group.id }) {
+      if group.members.contains(where: { transition.placement(of: InstanceID($0))?.frozen == true }) { continue }
       let placed = group.members.map { transition.placement(of: InstanceID($0))?.node }
       let nodesUsed = Set(placed.compactMap { $0 })
       #expect(nodesUsed.count <= 1, "group \(group.id) split over \(nodesUsed)")
@@ -95,8 +96,9 @@ enum SchedulerInvariants {
       }
     }
     for colocation in config.constraints.colocations where colocation.score == .minusInfinity {
-      let mine = Set(transition.placements(of: colocation.resource).compactMap(\.node))
-      let theirs = Set(transition.placements(of: colocation.with).compactMap(\.node))
+      let live = { (placement: InstancePlacement) in placement.frozen ? nil : placement.node }
+      let mine = Set(transition.placements(of: colocation.resource).compactMap(live))
+      let theirs = Set(transition.placements(of: colocation.with).compactMap(live))
       if colocation.role == nil && colocation.withRole == nil {
         #expect(mine.isDisjoint(with: theirs), "\(colocation.id): -INFINITY colocated resources together")
       }
