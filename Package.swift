@@ -98,6 +98,8 @@ let package = Package(
       path: "bench/failover"
     ),
     .executableTarget(
+      name: "scheduler-bench", dependencies: ["HactlLab", "HactlModel", "HactlScheduler"], path: "bench/scheduler"),
+    .executableTarget(
       name: "membership-bench",
       dependencies: [
         "HactlLab", "HactlModel", "HactlConfig", "HactlControl", "HactlDaemon", "HactlTransport", "HactlWire",
