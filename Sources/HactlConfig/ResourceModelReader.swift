@@ -126,7 +126,10 @@ extension ConfigBuilder {
       let child = identifier(fields, "resource", &reader)
       var clone = CloneSpec(id: ResourceID(id ?? "-"), child: ResourceID(child ?? "-"))
       clone.cloneMax = fields.integer("clone_max", &reader, in: instances)
-      if let value = fields.integer("clone_node_max", &reader, in: instances) { clone.cloneNodeMax = value }
+      // Several copies of one anonymous clone on a node would share one
+      // agent instance name (and its state files): refused until
+      // globally-unique clones exist.
+      if let value = fields.integer("clone_node_max", &reader, in: 1...1) { clone.cloneNodeMax = value }
       if let value = fields.boolean("interleave", &reader) { clone.interleave = value }
       if let value = fields.boolean("notify", &reader) { clone.notify = value }
       if let value = fields.boolean("promotable", &reader) { clone.promotable = value }

@@ -9,9 +9,13 @@ public enum ControlRequest: Sendable, Codable, Equatable {
   case applyConfig(text: String)
   /// The configuration the daemon runs, with its version.
   case showConfig
+  /// Sets (or, with no value, deletes) a transient attribute of this node.
+  case setAttribute(name: String, value: String?)
+  /// A node's attribute (this node's without a node), transient or permanent.
+  case getAttribute(name: String, node: String?)
 
   enum CodingKeys: String, CodingKey {
-    case command, resource, node, text
+    case command, resource, node, text, name, value
   }
 
   public init(from decoder: any Decoder) throws {
@@ -25,6 +29,14 @@ public enum ControlRequest: Sendable, Codable, Equatable {
         node: try container.decodeIfPresent(String.self, forKey: .node))
     case "config-apply": self = .applyConfig(text: try container.decode(String.self, forKey: .text))
     case "config-show": self = .showConfig
+    case "attribute-set":
+      self = .setAttribute(
+        name: try container.decode(String.self, forKey: .name),
+        value: try container.decodeIfPresent(String.self, forKey: .value))
+    case "attribute-get":
+      self = .getAttribute(
+        name: try container.decode(String.self, forKey: .name),
+        node: try container.decodeIfPresent(String.self, forKey: .node))
     default:
       throw DecodingError.dataCorruptedError(
         forKey: .command, in: container, debugDescription: "unknown command '\(command)'")
@@ -45,6 +57,14 @@ public enum ControlRequest: Sendable, Codable, Equatable {
       try container.encode(text, forKey: .text)
     case .showConfig:
       try container.encode("config-show", forKey: .command)
+    case .setAttribute(let name, let value):
+      try container.encode("attribute-set", forKey: .command)
+      try container.encode(name, forKey: .name)
+      try container.encodeIfPresent(value, forKey: .value)
+    case .getAttribute(let name, let node):
+      try container.encode("attribute-get", forKey: .command)
+      try container.encode(name, forKey: .name)
+      try container.encodeIfPresent(node, forKey: .node)
     }
   }
 }

@@ -12,10 +12,13 @@ public struct AgentCall: Sendable, Hashable {
   /// OCF_RESKEY_CRM_meta_interval: zero for probes and one-shot actions.
   public var interval: Duration
   public var isProbe: Bool
+  /// Meta attributes the agent gets as OCF_RESKEY_CRM_meta_NAME besides
+  /// timeout and interval: a clone's (clone, clone_max, promoted_max...).
+  public var meta: [String: String]
 
   public init(
     id: UInt64, resource: ResourceID, action: AgentAction, timeout: Duration, interval: Duration,
-    isProbe: Bool
+    isProbe: Bool, meta: [String: String] = [:]
   ) {
     self.id = id
     self.resource = resource
@@ -23,6 +26,7 @@ public struct AgentCall: Sendable, Hashable {
     self.timeout = timeout
     self.interval = interval
     self.isProbe = isProbe
+    self.meta = meta
   }
 }
 

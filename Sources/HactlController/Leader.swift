@@ -12,6 +12,8 @@ struct LeaderState: Sendable {
   /// (a directive in flight) until it echoes a stamp we sent after that, or
   /// until the lease has run out, since it acts only under a fresh lease.
   var withdrawn: [ResourceID: [NodeID: Instant]] = [:]
+  /// Promotions taken back, until the node echoes (as `withdrawn`).
+  var demoted: [ResourceID: [NodeID: Instant]] = [:]
   var moves: [ResourceID: NodeID] = [:]
   var handled = HandledRequests()
   var answers: [RequestAnswer] = []
@@ -94,7 +96,7 @@ extension NodeController {
       let online = report?.probed == true && hearsUs && !excluded.contains(spec.id)
       return NodeFacts(
         id: spec.id, name: spec.name, online: online, standby: (report?.mode ?? spec.mode) == .standby,
-        maintenance: spec.maintenance, attributes: spec.attributes)
+        maintenance: spec.maintenance, attributes: attributes(of: spec, report: report))
     }
   }
 
@@ -102,9 +104,11 @@ extension NodeController {
   /// the partition are taken as running nothing: without fencing that is an
   /// assumption, and docs/ARCHITECTURE.md says so. A node a decision was
   /// taken back from counts as stopping it until it echoes the withdrawal.
-  func observed(reports: [NodeID: NodeReport], withdrawn: [ResourceID: [NodeID: Instant]])
-    -> (instances: [ObservedInstance], failures: [FailureRecord])
-  {
+  func observed(
+    reports: [NodeID: NodeReport], withdrawn: [ResourceID: [NodeID: Instant]],
+    demoted: [ResourceID: [NodeID: Instant]] = [:]
+  ) -> (instances: [ObservedInstance], failures: [FailureRecord]) {
+    let promotable = Set(config.clones.filter(\.promotable).map(\.child))
     var instances: [ObservedInstance] = []
     var failures: [FailureRecord] = []
     var seen: Set<ResourceKey> = []
@@ -115,9 +119,13 @@ extension NodeController {
           failures.append(FailureRecord(resource: resource.id, node: node, count: resource.failCount))
         }
         let state: ObservedState
+        let promoted = resource.promoted || demoted[resource.id]?[node] != nil
+        let running: ResourceRunRole =
+          promoted ? .promoted : (promotable.contains(resource.id) ? .unpromoted : .started)
+        let settled = !resource.roleChanging && demoted[resource.id]?[node] == nil
         switch resource.role {
-        case .started: state = .running(.started, settled: true)
-        case .starting: state = .running(.started, settled: false)
+        case .started: state = .running(running, settled: settled)
+        case .starting: state = .running(running, settled: false)
         case .stopping: state = .stopping
         case .failed, .unknown: state = .failed
         case .blocked: state = .blocked
@@ -152,9 +160,9 @@ extension NodeController {
 
   func schedulerInput(
     nodes: [NodeFacts], reports: [NodeID: NodeReport], withdrawn: [ResourceID: [NodeID: Instant]],
-    moves: [ResourceID: NodeID], extra: [LocationConstraint] = []
+    demoted: [ResourceID: [NodeID: Instant]] = [:], moves: [ResourceID: NodeID], extra: [LocationConstraint] = []
   ) -> SchedulerInput {
-    let (instances, failures) = observed(reports: reports, withdrawn: withdrawn)
+    let (instances, failures) = observed(reports: reports, withdrawn: withdrawn, demoted: demoted)
     return SchedulerInput(
       config: config, nodes: nodes, observed: instances, failures: failures,
       operatorConstraints: moveConstraints(moves) + extra, unfenced: unfenced)
@@ -185,13 +193,8 @@ extension NodeController {
     }
     guard unprobed.isEmpty else { return [] }
     let nodes = schedulerNodes(reports: reports, now: now, excluded: cannotTakeConfig)
-    for (resource, nodes) in state.withdrawn {
-      for (node, since) in nodes {
-        let seen = membership.echo(from: node).map { $0 >= since } ?? false
-        if seen || now - since > membership.settings.lease { state.withdrawn[resource]?[node] = nil }
-      }
-      if state.withdrawn[resource]?.isEmpty == true { state.withdrawn[resource] = nil }
-    }
+    state.withdrawn = confirmed(state.withdrawn, now: now)
+    state.demoted = confirmed(state.demoted, now: now)
     var effects = handleRequests(&state, nodes: nodes, reports: reports)
     let running = runningNodes(reports)
     for (resource, target) in state.moves {
@@ -201,12 +204,16 @@ extension NodeController {
       if arrived || !eligible { state.moves[resource] = nil }
     }
     let transition = Scheduler.schedule(
-      schedulerInput(nodes: nodes, reports: reports, withdrawn: state.withdrawn, moves: state.moves))
+      schedulerInput(
+        nodes: nodes, reports: reports, withdrawn: state.withdrawn, demoted: state.demoted, moves: state.moves))
     let directives = publish(transition, previous: state.directives, running: running, reports: reports, &state)
     // The leader's own state is known at once: only peers need the echo.
-    for old in state.directives?.assignments ?? []
-    where old.node != local.id && directives.assignment(for: old.resource)?.node != old.node {
-      state.withdrawn[old.resource, default: [:]][old.node] = now
+    for old in state.directives?.assignments ?? [] where old.node != local.id {
+      let current = directives.assignment(for: old.resource, on: old.node)
+      if current == nil { state.withdrawn[old.resource, default: [:]][old.node] = now }
+      // A node told to demote may still be Promoted until it echoes: no
+      // other instance is promoted before that (two DRBD primaries).
+      if old.promoted && current?.promoted != true { state.demoted[old.resource, default: [:]][old.node] = now }
     }
     if directives != state.directives {
       let text = directives.assignments.map { "\($0.resource)→\(name(of: $0.node))" }.joined(separator: ", ")
@@ -215,6 +222,21 @@ extension NodeController {
     state.directives = directives
     state.lastTransition = transition
     return effects
+  }
+
+  /// What is taken back stays counted until the node echoes a packet
+  /// sent after it, or the lease has run out (it acts only under a fresh
+  /// lease).
+  func confirmed(_ taken: [ResourceID: [NodeID: Instant]], now: Instant) -> [ResourceID: [NodeID: Instant]] {
+    var result = taken
+    for (resource, nodes) in taken {
+      for (node, since) in nodes {
+        let seen = membership.echo(from: node).map { $0 >= since } ?? false
+        if seen || now - since > membership.settings.lease { result[resource]?[node] = nil }
+      }
+      if result[resource]?.isEmpty == true { result[resource] = nil }
+    }
+    return result
   }
 
   /// Nodes on which each resource runs (started or starting), from the reports.
@@ -239,34 +261,58 @@ extension NodeController {
     var byInstance: [InstanceID: [ScheduledAction]] = [:]
     for action in transition.actions { byInstance[action.instance, default: []].append(action) }
     var assignments: [Assignment] = []
-    for placement in transition.placements where placement.instance.index == nil {
-      let id = placement.instance.resource
-      let actions = byInstance[placement.instance] ?? []
-      let old = previous?.assignment(for: id)
-      if let old, actions.contains(where: { $0.kind == .stop && $0.node == old.node && !$0.isReady }) {
-        assignments.append(old)
-        continue
+    var taken: Set<ResourceKey> = []
+    func add(_ assignment: Assignment) {
+      if taken.insert(ResourceKey(resource: assignment.resource, node: assignment.node)).inserted {
+        assignments.append(assignment)
       }
-      guard let target = placement.node else { continue }
+    }
+    for placement in transition.placements {
+      let id = placement.instance.resource
+      let isClone = placement.instance.index != nil
+      let actions = byInstance[placement.instance] ?? []
+      // A stop or demote that must still wait for what is ordered before
+      // it leaves the node as it was told (Promoted included).
+      var held = false
+      for action in actions where (action.kind == .stop || action.kind == .demote) && !action.isReady {
+        guard let old = previous?.assignment(for: id, on: action.node) else { continue }
+        add(old)
+        held = held || (!isClone && action.node != placement.node)
+      }
+      guard !held, let target = placement.node else { continue }
       if let start = actions.first(where: { $0.kind == .start && $0.node == target }) {
         guard start.isReady else { continue }
       } else if actions.contains(where: { $0.kind == .stop && $0.node == target }) {
         continue
       }
+      // Promoted once its promote may run; still Promoted while its demote
+      // must wait.
+      var promoted = placement.role == .promoted
+      if let promote = actions.first(where: { $0.kind == .promote && $0.node == target }), !promote.isReady {
+        promoted = false
+      }
+      if let demote = actions.first(where: { $0.kind == .demote && $0.node == target }), !demote.isReady {
+        promoted = true
+      }
+      let old = isClone ? previous?.assignment(for: id, on: target) : previous?.assignment(for: id)
       let isRunning = running[id]?.contains(target) ?? false
       let used = reports[target]?.resource(id)?.lastStartToken
       // Keep the decision while it runs or is yet to be acted on; once the
       // node used it and the resource stopped (failure, lost lease), decide
       // again: a node never starts twice on one decision.
       if let old, old.node == target, isRunning || used != old.token {
-        assignments.append(old)
+        add(
+          Assignment(
+            resource: id, node: target, token: old.token, promoted: promoted, instance: placement.instance.index))
         continue
       }
       // Moving a decision from one live member to another goes through
       // "nobody" first: the old node may be acting on it as we speak, so it
       // counts as possibly active there until it echoes the withdrawal.
-      if let old, old.node != target, old.node != local.id, memberNodes.contains(old.node) { continue }
-      assignments.append(Assignment(resource: id, node: target, token: state.newToken()))
+      if !isClone, let old, old.node != target, old.node != local.id, memberNodes.contains(old.node) { continue }
+      add(
+        Assignment(
+          resource: id, node: target, token: state.newToken(), promoted: promoted, instance: placement.instance.index))
     }
     return Directives(assignments: assignments)
   }

@@ -17,6 +17,10 @@ struct LocalResource: Sendable {
   var nextMonitor: Instant?
   /// The leader's decision this node last started the resource for.
   var lastStartToken: UInt64?
+  /// An instance of a promotable clone: monitors expect its role.
+  var promotable = false
+  /// Running Promoted (until a demote completes).
+  var promoted = false
 
   /// Not before this instant is another call started: the last one could
   /// not even be spawned (out of descriptors or processes).
@@ -31,12 +35,19 @@ struct LocalResource: Sendable {
     var startTokenBefore: UInt64?
   }
 
-  init(spec: ResourceSpec) { self.spec = spec }
+  init(spec: ResourceSpec, promotable: Bool = false) {
+    self.spec = spec
+    self.promotable = promotable
+  }
 
   var report: ResourceReport {
     ResourceReport(
-      id: spec.id, role: role, failCount: failCount, lastFailure: lastFailure, lastStartToken: lastStartToken)
+      id: spec.id, role: role, failCount: failCount, lastFailure: lastFailure, lastStartToken: lastStartToken,
+      promoted: promoted, roleChanging: inFlight.map { $0.action == .promote || $0.action == .demote } ?? false)
   }
+
+  /// The recurring monitor for the role it runs in.
+  var monitor: OperationSpec { promoted ? spec.monitorPromoted ?? spec.monitor : spec.monitor }
 
   struct LogLine {
     var level: LogLevel
@@ -53,8 +64,9 @@ struct LocalResource: Sendable {
       switch result.monitorMeaning {
       case .running:
         role = .started
+        promoted = promotable && result.isPromoted
         scheduleMonitor(now: now)
-        return LogLine(level: .notice, message: "probe: running here")
+        return LogLine(level: .notice, message: "probe: running here\(promoted ? " (Promoted)" : "")")
       case .stopped:
         role = .stopped
         if result == .notInstalled || result == .notConfigured || result == .invalidArgument {
@@ -75,6 +87,18 @@ struct LocalResource: Sendable {
       }
     case .monitor:
       switch result.monitorMeaning {
+      // A promotable instance must be in the role it was left in: Promoted
+      // found Unpromoted (or the reverse) is a failure, as in pacemaker.
+      case .running where promotable && result.isPromoted != promoted:
+        role = .failed
+        nextMonitor = nil
+        fail(
+          .monitor, result, "\(detail): expected \(promoted ? "Promoted" : "Unpromoted")", wallTime: wallTime,
+          ban: false)
+        return LogLine(
+          level: .warning,
+          message:
+            "monitor: running \(result.isPromoted ? "Promoted" : "Unpromoted") but expected otherwise; stopping it")
       case .running:
         scheduleMonitor(now: now)
         return nil
@@ -94,9 +118,30 @@ struct LocalResource: Sendable {
       let fatal = result == .notInstalled || result == .notConfigured || result == .invalidArgument
       fail(.start, result, detail, wallTime: wallTime, ban: fatal)
       return LogLine(level: .warning, message: "start failed: \(detail); stopping it (failure \(failCount))")
+    case .promote:
+      guard result == .success else {
+        role = .failed
+        nextMonitor = nil
+        fail(.promote, result, detail, wallTime: wallTime, ban: false)
+        return LogLine(level: .warning, message: "promote failed: \(detail); stopping it (failure \(failCount))")
+      }
+      promoted = true
+      scheduleMonitor(now: now)
+      return LogLine(level: .notice, message: "promoted")
+    case .demote:
+      guard result == .success else {
+        role = .failed
+        nextMonitor = nil
+        fail(.demote, result, detail, wallTime: wallTime, ban: false)
+        return LogLine(level: .warning, message: "demote failed: \(detail); stopping it (failure \(failCount))")
+      }
+      promoted = false
+      scheduleMonitor(now: now)
+      return LogLine(level: .notice, message: "demoted")
     case .stop:
       if result == .success || result == .notRunning {
         role = .stopped
+        promoted = false
         nextMonitor = nil
         return LogLine(level: .notice, message: "stopped")
       }
@@ -105,7 +150,7 @@ struct LocalResource: Sendable {
       return LogLine(
         level: .error,
         message: "stop failed: \(detail); it may still run here, so it is blocked everywhere until cleaned up")
-    case .metaData, .validateAll:
+    case .metaData, .validateAll, .notify:
       return nil
     }
   }
@@ -116,7 +161,7 @@ struct LocalResource: Sendable {
   }
 
   mutating func scheduleMonitor(now: Instant) {
-    nextMonitor = spec.monitor.interval > .zero ? now + spec.monitor.interval : nil
+    nextMonitor = monitor.interval > .zero ? now + monitor.interval : nil
   }
 
   static func detail(_ result: OCFResult, _ outcome: AgentOutcome) -> String {

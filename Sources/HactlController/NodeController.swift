@@ -42,6 +42,8 @@ public struct NodeController: Sendable {
   var followedDirectives: Directives?
   var leading: LeaderState?
   var pendingRequests: [OperatorRequest] = []
+  /// This node's transient attributes (see Attributes.swift).
+  var transientAttributes: [String: String] = [:]
   var nextRequestID: UInt64 = 1
   var nextCallID: UInt64 = 1
   var lastSentBeat: Heartbeat?
@@ -404,7 +406,9 @@ public struct NodeController: Sendable {
   public mutating func requestMove(resource: String, to target: String?, now: Instant)
     -> (Result<UInt64, RequestError>, [ControllerEffect])
   {
-    guard config.resource(ResourceID(resource)) != nil else { return (.failure(.unknownResource(resource)), []) }
+    guard config.resource(ResourceID(resource)) != nil || config.group(ResourceID(resource)) != nil else {
+      return (.failure(.unknownResource(resource)), [])
+    }
     var targetID: NodeID?
     if let target {
       guard let member = config.member(named: target) else { return (.failure(.unknownNode(target)), []) }

@@ -4,7 +4,8 @@ import HactlWire
 extension NodeController {
   /// What this node should do with one resource, from quorum and directives.
   enum Want: Equatable {
-    case run(token: UInt64)
+    /// Run it, Promoted when `promoted` (a promotable clone's instance).
+    case run(token: UInt64, promoted: Bool = false)
     case stop
     /// No decision available (election or probes in progress): change nothing.
     case keep
@@ -54,8 +55,8 @@ extension NodeController {
     if let resource = resources[id], resource.removed || resource.replacement != nil { return .stop }
     if let common { return common }
     let directives = membership.isLeader ? leading?.directives : followedDirectives
-    guard let assignment = directives?.assignment(for: id), assignment.node == local.id else { return .stop }
-    return .run(token: assignment.token)
+    guard let assignment = directives?.assignment(for: id, on: local.id) else { return .stop }
+    return .run(token: assignment.token, promoted: assignment.promoted)
   }
 
   /// Starts the agent calls that move this node's resources toward what is
@@ -67,12 +68,15 @@ extension NodeController {
     var changedRoles = false
     let common = wanted(now: now)
     var callsInFlight = resources.values.count { $0.inFlight != nil }
+    let promotable = Set(config.clones.filter(\.promotable).map(\.child))
     for id in resources.keys.sorted() {
       guard var resource = resources[id] else { continue }
-      // A monitor must not delay a stop that is due (after a stall, a lost
-      // lease): cancel it, as pacemaker cancels recurring monitors first.
-      if let call = resource.inFlight, call.action == .monitor, resource.role == .started,
-        want(id, given: common) == .stop
+      resource.promotable = promotable.contains(id)
+      // A monitor must not delay a stop or a role change that is due (after
+      // a stall, a lost lease): cancel it, as pacemaker cancels recurring
+      // monitors first.
+      if let call = resource.inFlight, call.action == .monitor, !call.isProbe, resource.role == .started,
+        want(id, given: common) != .keep, wantsChange(resource, want(id, given: common))
       {
         effects.append(.cancelAgent(call.id))
         resource.inFlight = nil
@@ -104,23 +108,31 @@ extension NodeController {
         call = (.stop, spec.stop.timeout, .zero, false)
       case .started:
         switch want(id, given: common) {
+        // A Promoted instance is demoted before it stops, as pacemaker does.
+        case .stop where resource.promoted:
+          call = (.demote, spec.demote.timeout, .zero, false)
         case .stop:
           call = (.stop, spec.stop.timeout, .zero, false)
+        case .run(_, let promoted) where promoted && !resource.promoted:
+          call = (.promote, spec.promote.timeout, .zero, false)
+        case .run(_, let promoted) where !promoted && resource.promoted:
+          call = (.demote, spec.demote.timeout, .zero, false)
         case .run, .keep:
           if let due = resource.nextMonitor, now >= due {
-            call = (.monitor, spec.monitor.timeout, spec.monitor.interval, false)
+            call = (.monitor, resource.monitor.timeout, resource.monitor.interval, false)
           }
         }
       case .stopped:
-        if case .run(let token) = want(id, given: common), resource.lastStartToken != token {
+        if case .run(let token, _) = want(id, given: common), resource.lastStartToken != token {
           resource.lastStartToken = token
           call = (.start, spec.start.timeout, .zero, false)
         }
       }
       guard let (action, timeout, interval, isProbe) = call else { continue }
       // Probes, starts and monitors wait for a free slot (as pacemaker's
-      // node-action-limit); a stop never waits: it is what safety needs.
-      if action != .stop && callsInFlight >= Self.agentCallsAtOnce { continue }
+      // node-action-limit); a stop never waits, nor does the demote before
+      // it: they are what safety needs.
+      if action != .stop && action != .demote && callsInFlight >= Self.agentCallsAtOnce { continue }
       callsInFlight += 1
       let callID = nextCallID
       nextCallID += 1
@@ -134,11 +146,46 @@ extension NodeController {
       effects.append(
         .runAgent(
           AgentCall(
-            id: callID, resource: id, action: action, timeout: timeout, interval: interval, isProbe: isProbe)))
+            id: callID, resource: id, action: action, timeout: timeout, interval: interval, isProbe: isProbe,
+            meta: cloneMeta(of: id))))
     }
     // A retired definition known stopped is forgotten: so is its record.
     effects += storeRetiringIfChanged()
     return (effects, changedRoles)
+  }
+
+  /// What pacemaker tells a clone's agents about the clone: promotable
+  /// agents read promoted_max (or its old name master_max) to know they
+  /// are promotable, and clone_max to know how many peers they have. An
+  /// anonymous clone's instance number is the one the leader gave this
+  /// node, 0 before it gave one.
+  func cloneMeta(of id: ResourceID) -> [String: String] {
+    let group = config.groups.first { $0.members.contains(id) }?.id
+    guard let clone = config.clones.first(where: { $0.child == id || $0.child == group }) else { return [:] }
+    let directives = membership.isLeader ? leading?.directives : followedDirectives
+    let instance = directives?.assignment(for: id, on: local.id)?.instance ?? 0
+    var meta = [
+      "clone": String(instance), "clone_max": String(clone.maximumInstances(nodes: config.nodes.count)),
+      "clone_node_max": String(clone.cloneNodeMax), "notify": String(clone.notify), "globally_unique": "false",
+      "interleave": String(clone.interleave),
+    ]
+    if clone.promotable {
+      meta["promotable"] = "true"
+      for prefix in ["promoted", "master"] {
+        meta["\(prefix)_max"] = String(clone.promotedMax)
+        meta["\(prefix)_node_max"] = String(clone.promotedNodeMax)
+      }
+    }
+    return meta
+  }
+
+  /// Whether `want` asks a started resource for more than a monitor.
+  func wantsChange(_ resource: LocalResource, _ want: Want) -> Bool {
+    switch want {
+    case .stop: return true
+    case .run(_, let promoted): return promoted != resource.promoted
+    case .keep: return false
+    }
   }
 
   /// Agent calls running at once on a node, stops not counted: a thousand
@@ -167,9 +214,11 @@ extension NodeController {
     // heartbeat), then the removed ones still tracked.
     let configured = config.resources.compactMap { resources[$0.id] }.filter { !$0.removed }
     let removed = resources.values.filter(\.removed).sorted { $0.spec.id < $1.spec.id }
-    return NodeReport(
+    var report = NodeReport(
       probed: resources.values.allSatisfy { $0.role != .unknown },
       mode: localMode,
       resources: (configured + removed).prefix(ClusterLimits.reportedResources).map(\.report))
+    report.attributes = transientAttributes
+    return report
   }
 }

@@ -16,9 +16,14 @@ extension NodeController {
         : member.links.enumerated().map { index, endpoint in
           LinkStatus(link: index, address: endpoint.description, up: up[safe: index] ?? false)
         }
-      return NodeStatus(
+      var status = NodeStatus(
         name: member.name, id: member.id.rawValue, kind: member.kind, state: state,
         leader: membership.leader == member.id, member: granted.contains(member.id), links: links)
+      if let spec = config.nodes.first(where: { $0.id == member.id }) {
+        let attributes = attributes(of: spec, report: reports[member.id])
+        status.attributes = attributes.isEmpty ? nil : attributes
+      }
+      return status
     }
     let liveNodes = config.nodes.map(\.id).filter { membership.isAlive($0) }
     // Resources gone from the configuration that some node still tracks (a

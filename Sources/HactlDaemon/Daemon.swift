@@ -2,6 +2,7 @@ import Foundation
 import HactlConfig
 import HactlControl
 import HactlController
+import HactlExecutor
 import HactlMembership
 import HactlModel
 import HactlTransport
@@ -152,7 +153,8 @@ public enum Daemon {
     let core = DaemonCore(
       controller: controller, transport: transport, store: store, logger: logger,
       ocfRoot: options.ocfRoot ?? config.cluster.ocfRoot, agentRuntimeFolder: options.agentRuntimeFolder,
-      origin: origin, protections: protections)
+      agentTools: member.kind == .node ? prepareAgentTools(options, logger: logger) : nil, origin: origin,
+      protections: protections)
     logger.notice(
       "\(member.kind == .witness ? "witness" : "node") \(member.name) (id \(member.id.rawValue)) on \(member.links.map(\.description).joined(separator: " and ")), control socket \(options.socketPath)"
     )
@@ -165,6 +167,35 @@ public enum Daemon {
 }
 
 extension Daemon {
+  /// A folder of links to `hactl` named after pacemaker's commands
+  /// (AgentTools.commands), for agents: `STATE/agent-tools`. Without an
+  /// `hactl` beside `hactld` agents run without them, and that is logged.
+  static func prepareAgentTools(_ options: DaemonOptions, logger: Logger) -> AgentTools? {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+    let hactl = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("hactl").path
+    guard FileManager.default.isExecutableFile(atPath: hactl) else {
+      logger.warning(
+        "no hactl beside hactld (\(hactl)): agents that call crm_attribute or crm_master will not find them")
+      return nil
+    }
+    let folder = options.stateFolder + "/agent-tools"
+    var info = stat()
+    if lstat(folder, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR { unlink(folder) }
+    mkdir(folder, 0o755)
+    for command in AgentTools.commands {
+      let path = folder + "/" + command
+      unlink(path)
+      guard symlink(hactl, path) == 0 else {
+        logger.warning("cannot link \(path) to \(hactl): \(String(cString: strerror(errno)))")
+        return nil
+      }
+    }
+    let socket =
+      options.socketPath.hasPrefix("/")
+      ? options.socketPath : FileManager.default.currentDirectoryPath + "/" + options.socketPath
+    return AgentTools(folder: folder, socketPath: socket)
+  }
+
   /// The key file, and the next key of a rotation (`KEY_FILE.next`) when it
   /// exists (docs/wire-format.md, "Keys").
   static func loadKeys(_ cluster: ClusterSettings) throws(ClusterKey.LoadError) -> (ClusterKey, ClusterKey?) {

@@ -22,6 +22,8 @@ actor DaemonCore {
   let logger: Logger
   let ocfRoot: String
   let agentRuntimeFolder: String?
+  /// The compatibility commands agents call (crm_attribute, crm_master).
+  let agentTools: AgentTools?
   let clock = ContinuousClock()
   let origin: ContinuousClock.Instant
   var sequence: UInt64 = 0
@@ -37,7 +39,8 @@ actor DaemonCore {
 
   init(
     controller: NodeController, transport: UDPTransport, store: StateStore, logger: Logger, ocfRoot: String,
-    agentRuntimeFolder: String?, origin: ContinuousClock.Instant, protections: Protections
+    agentRuntimeFolder: String?, agentTools: AgentTools? = nil, origin: ContinuousClock.Instant,
+    protections: Protections
   ) {
     self.controller = controller
     self.transport = transport
@@ -45,6 +48,7 @@ actor DaemonCore {
     self.logger = logger
     self.ocfRoot = ocfRoot
     self.agentRuntimeFolder = agentRuntimeFolder
+    self.agentTools = agentTools
     self.origin = origin
     self.protections = protections
   }
@@ -223,6 +227,18 @@ actor DaemonCore {
     case .showConfig:
       let document = controller.document
       return ControlResponse(ok: true, message: document.text, configVersion: document.version.description)
+    case .setAttribute(let name, let value):
+      let (result, effects) = controller.setAttribute(name, value, now: now)
+      perform(effects)
+      switch result {
+      case .success(let message): return ControlResponse(ok: true, message: message)
+      case .failure(let error): return .failure(error.description)
+      }
+    case .getAttribute(let name, let node):
+      switch controller.attribute(name, node: node) {
+      case .success(let value): return ControlResponse(ok: true, message: value)
+      case .failure(let error): return .failure(error.description)
+      }
     }
   }
 
@@ -343,7 +359,7 @@ actor DaemonCore {
       action: call.action.rawValue,
       environment: OCFEnvironment.variables(
         for: spec, action: call.action, timeout: call.timeout, interval: call.interval, ocfRoot: ocfRoot,
-        nodeName: controller.local.name, runtimeFolder: agentRuntimeFolder),
+        nodeName: controller.local.name, runtimeFolder: agentRuntimeFolder, meta: call.meta, tools: agentTools),
       timeout: call.timeout)
     agentTasks[call.id] = Task {
       let run = await AgentRunner.run(invocation)

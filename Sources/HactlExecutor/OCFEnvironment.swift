@@ -5,7 +5,7 @@ import HactlModel
 public enum OCFEnvironment {
   public static func variables(
     for spec: ResourceSpec, action: AgentAction, timeout: Duration, interval: Duration, ocfRoot: String,
-    nodeName: String, runtimeFolder: String? = nil
+    nodeName: String, runtimeFolder: String? = nil, meta: [String: String] = [:], tools: AgentTools? = nil
   ) -> [String: String] {
     var environment: [String: String] = [
       "OCF_ROOT": ocfRoot,
@@ -28,6 +28,17 @@ public enum OCFEnvironment {
     if action == .monitor && interval == .zero {
       environment["OCF_RESKEY_CRM_meta_probe"] = "true"
     }
+    for (name, value) in meta {
+      environment["OCF_RESKEY_CRM_meta_" + name.replacingDashes] = value
+    }
+    if let tools {
+      // pacemaker's command-line tools that agents call (crm_attribute,
+      // crm_master), answered by the local hactld: first on PATH and as
+      // HA_SBIN_DIR, where ocf-shellfuncs looks for them.
+      environment["HA_SBIN_DIR"] = tools.folder
+      environment["PATH"] = tools.folder + ":" + environment["PATH"]!
+      environment["HACTL_SOCKET"] = tools.socketPath
+    }
     for parameter in spec.parameters {
       environment["OCF_RESKEY_" + parameter.name] = parameter.value
     }
@@ -38,4 +49,23 @@ public enum OCFEnvironment {
   public static func agentPath(for agent: AgentRef, ocfRoot: String) -> String {
     "\(ocfRoot)/resource.d/\(agent.provider)/\(agent.type)"
   }
+}
+
+/// Where the compatibility commands are for agents, and the control socket
+/// they answer through.
+public struct AgentTools: Sendable, Equatable {
+  public var folder: String
+  public var socketPath: String
+  public init(folder: String, socketPath: String) {
+    self.folder = folder
+    self.socketPath = socketPath
+  }
+
+  /// The commands, each a link to `hactl`, which answers as the command
+  /// it is called by.
+  public static let commands = ["crm_attribute", "crm_master"]
+}
+
+extension String {
+  fileprivate var replacingDashes: String { String(map { $0 == "-" ? "_" : $0 }) }
 }

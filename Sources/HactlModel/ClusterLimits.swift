@@ -14,6 +14,10 @@ public enum ClusterLimits {
   public static let retiringResources = 16
   /// Entries in one node's report: what it runs, and what it still stops.
   public static var reportedResources: Int { resources + retiringResources }
+  /// Transient attributes one node carries in its report, and their sizes.
+  public static let nodeAttributes = 64
+  public static let attributeNameBytes = 64
+  public static let attributeValueBytes = 128
   /// Failure reasons travel in every heartbeat: the rest is in the log.
   public static let failureReasonBytes = 200
   /// Below this the daemon would spend its time ticking.

@@ -217,6 +217,8 @@ public struct NodeStatus: Sendable, Codable, Equatable {
   /// Each link to this member, as the answering node sees it (empty for
   /// the answering node itself).
   public var links: [LinkStatus]
+  /// Its node attributes, permanent and transient (absent when none).
+  public var attributes: [String: String]?
 
   public init(
     name: String, id: UInt32, kind: Member.Kind, state: State, leader: Bool, member: Bool, links: [LinkStatus] = []

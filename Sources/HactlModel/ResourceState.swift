@@ -5,6 +5,9 @@ public enum AgentAction: String, Sendable, Hashable, Codable, CaseIterable {
   case monitor
   case metaData = "meta-data"
   case validateAll = "validate-all"
+  case promote
+  case demote
+  case notify
 }
 
 /// How an agent call ended, before any OCF interpretation.
@@ -129,6 +132,9 @@ public enum OCFResult: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
+  /// OCF_RUNNING_PROMOTED or OCF_DEGRADED_PROMOTED.
+  public var isPromoted: Bool { self == .runningPromoted || self == .degradedPromoted }
+
   public enum MonitorMeaning: Sendable, Equatable {
     case running
     case stopped
@@ -197,16 +203,23 @@ public struct ResourceReport: Sendable, Hashable {
   /// most once per decision, and the leader decides anew when it sees one
   /// used up and the resource stopped.
   public var lastStartToken: UInt64?
+  /// Running in the Promoted role (a promotable clone's instance), until
+  /// a demote has completed.
+  public var promoted: Bool
+  /// A promote or demote is in flight: what is ordered after it waits.
+  public var roleChanging: Bool
 
   public init(
     id: ResourceID, role: ResourceRole, failCount: Int = 0, lastFailure: ResourceFailure? = nil,
-    lastStartToken: UInt64? = nil
+    lastStartToken: UInt64? = nil, promoted: Bool = false, roleChanging: Bool = false
   ) {
     self.id = id
     self.role = role
     self.failCount = failCount
     self.lastFailure = lastFailure
     self.lastStartToken = lastStartToken
+    self.promoted = promoted
+    self.roleChanging = roleChanging
   }
 }
 
@@ -215,6 +228,9 @@ public struct NodeReport: Sendable, Hashable {
   /// True once every configured resource was probed since this daemon started.
   public var probed: Bool
   public var mode: NodeMode
+  /// Transient node attributes (set by agents through crm_attribute and
+  /// crm_master, or by an operator), gone when this daemon restarts.
+  public var attributes: [String: String] = [:]
   public var resources: [ResourceReport] {
     didSet { positions = resources.firstPositions(by: \.id) }
   }

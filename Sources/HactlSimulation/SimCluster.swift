@@ -560,10 +560,19 @@ public struct SimCluster: Sendable {
       return .exited(0)
     case .stop:
       world[node, default: []].remove(call.resource)
+      promotedWorld[node, default: []].remove(call.resource)
       return .exited(0)
     case .monitor:
-      return world[node]?.contains(call.resource) == true ? .exited(0) : .exited(7)
-    case .metaData, .validateAll:
+      guard world[node]?.contains(call.resource) == true else { return .exited(7) }
+      return promotedWorld[node]?.contains(call.resource) == true ? .exited(8) : .exited(0)
+    case .promote:
+      guard world[node]?.contains(call.resource) == true else { return .exited(7) }
+      promotedWorld[node, default: []].insert(call.resource)
+      return .exited(0)
+    case .demote:
+      promotedWorld[node, default: []].remove(call.resource)
+      return .exited(0)
+    case .metaData, .validateAll, .notify:
       return .exited(0)
     }
   }
@@ -573,6 +582,8 @@ public struct SimCluster: Sendable {
     var id: UInt64
   }
   var hungCalls: Set<HungCall> = []
+  /// Instances the simulated agent runs Promoted, per machine.
+  var promotedWorld: [NodeID: Set<ResourceID>] = [:]
 
   /// The safety rule and the one-leader-per-term rule, after every step.
   ///

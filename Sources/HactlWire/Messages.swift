@@ -174,21 +174,42 @@ extension Heartbeat {
   }
 }
 
-/// The leader's decision: each resource that should run, and where. A
-/// resource absent from the list must run nowhere.
+/// The leader's decision: each resource instance that should run, where,
+/// and in which role. A resource absent from the list must run nowhere; a
+/// clone has one assignment per node it runs on.
 public struct Directives: Sendable, Hashable {
   public var assignments: [Assignment] {
-    didSet { positions = assignments.firstPositions(by: \.resource) }
+    didSet { index() }
   }
-  /// Where each resource's assignment is (derived, so equality is unaffected).
-  private var positions: [ResourceID: Int]
+  /// Where each resource's first assignment is, and each (resource, node)'s
+  /// (derived, so equality is unaffected).
+  private var positions: [ResourceID: Int] = [:]
+  private var placed: [PlacedKey: Int] = [:]
+
+  private struct PlacedKey: Hashable {
+    var resource: ResourceID
+    var node: NodeID
+  }
 
   public init(assignments: [Assignment]) {
     self.assignments = assignments
-    self.positions = assignments.firstPositions(by: \.resource)
+    index()
+  }
+
+  private mutating func index() {
+    positions = assignments.firstPositions(by: \.resource)
+    placed = assignments.firstPositions { PlacedKey(resource: $0.resource, node: $0.node) }
   }
 
   public func assignment(for resource: ResourceID) -> Assignment? { positions[resource].map { assignments[$0] } }
+
+  /// What `node` is told about `resource`: a clone is assigned to several.
+  public func assignment(for resource: ResourceID, on node: NodeID) -> Assignment? {
+    placed[PlacedKey(resource: resource, node: node)].map { assignments[$0] }
+  }
+
+  public static func == (lhs: Directives, rhs: Directives) -> Bool { lhs.assignments == rhs.assignments }
+  public func hash(into hasher: inout Hasher) { hasher.combine(assignments) }
 }
 
 public struct Assignment: Sendable, Hashable {
@@ -197,11 +218,17 @@ public struct Assignment: Sendable, Hashable {
   /// Identifies this decision: a node starts a resource at most once per
   /// token, so a failed start is retried only when the leader decides again.
   public var token: UInt64
+  /// A promotable clone's instance to run Promoted there.
+  public var promoted: Bool
+  /// A clone's instance number (OCF_RESOURCE_INSTANCE `rsc:N`).
+  public var instance: Int?
 
-  public init(resource: ResourceID, node: NodeID, token: UInt64) {
+  public init(resource: ResourceID, node: NodeID, token: UInt64, promoted: Bool = false, instance: Int? = nil) {
     self.resource = resource
     self.node = node
     self.token = token
+    self.promoted = promoted
+    self.instance = instance
   }
 }
 

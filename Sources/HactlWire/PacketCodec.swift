@@ -340,12 +340,23 @@ public enum PacketCodec {
       try out.record(Beat.report) { (record: inout RecordWriter) throws(WireError) in
         record.bool(1, report.probed)
         record.unsigned(2, report.mode == .standby ? 1 : 0)
+        let attributes = report.attributes.sorted { $0.key < $1.key }
+        try record.list(4, attributes, limit: ClusterLimits.nodeAttributes, of: "attribute list") {
+          (entry: inout RecordWriter, attribute) throws(WireError) in
+          guard attribute.key.utf8.count <= ClusterLimits.attributeNameBytes,
+            attribute.value.utf8.count <= ClusterLimits.attributeValueBytes
+          else { throw .invalid("attribute '\(attribute.key.prefix(64))' is longer than a report carries") }
+          try entry.string(1, attribute.key)
+          try entry.string(2, attribute.value)
+        }
         try record.list(3, report.resources, limit: maxReported, of: "resource list") {
           (entry: inout RecordWriter, resource) throws(WireError) in
           try entry.string(1, resource.id.rawValue)
           entry.unsigned(2, UInt64(roleCode(resource.role)))
           entry.unsigned(3, UInt64(UInt32(clamping: resource.failCount)))
           if let token = resource.lastStartToken { entry.unsigned(4, token) }
+          if resource.promoted { entry.bool(6, true) }
+          if resource.roleChanging { entry.bool(7, true) }
           if let failure = resource.lastFailure {
             try entry.record(5) { (record: inout RecordWriter) throws(WireError) in
               record.unsigned(1, UInt64(actionCode(failure.action)))
@@ -364,6 +375,8 @@ public enum PacketCodec {
           try entry.string(1, assignment.resource.rawValue)
           entry.node(2, assignment.node)
           entry.unsigned(3, assignment.token)
+          if assignment.promoted { entry.bool(4, true) }
+          if let instance = assignment.instance { entry.unsigned(5, UInt64(instance)) }
         }
       }
     case .requests:
@@ -447,17 +460,22 @@ public enum PacketCodec {
           var resource: ResourceID?
           var node: NodeID?
           var token: UInt64 = 0
+          var promoted = false
+          var instance: Int?
           var entry = part.record()
           try entry.readFields { (value) throws(WireError) in
             switch value.tag {
             case 1: resource = ResourceID(try value.string())
             case 2: node = try value.node()
             case 3: token = try value.unsigned()
+            case 4: promoted = try value.bool()
+            case 5: instance = Int(try value.unsigned(as: UInt16.self))
             default: break
             }
           }
           guard let resource, let node else { throw .invalid("assignment without a resource or node") }
-          assignments.append(Assignment(resource: resource, node: node, token: token))
+          assignments.append(
+            Assignment(resource: resource, node: node, token: token, promoted: promoted, instance: instance))
         }
         beat.directives = Directives(assignments: assignments)
       case Beat.request:
@@ -532,8 +550,26 @@ public enum PacketCodec {
     // Collected, then set once: the report indexes its list on each set.
     var resources: [ResourceReport] = []
     var reader = field.record()
-    try reader.readFields(limits: [3: (maxReported, "resource list")]) { (part) throws(WireError) in
+    let limits: [UInt8: (Int, String)] = [
+      3: (maxReported, "resource list"), 4: (ClusterLimits.nodeAttributes, "attribute list"),
+    ]
+    try reader.readFields(limits: limits) { (part) throws(WireError) in
       switch part.tag {
+      case 4:
+        var name: String?
+        var value: String?
+        var inner = part.record()
+        try inner.readFields { (item) throws(WireError) in
+          switch item.tag {
+          case 1: name = try item.string()
+          case 2: value = try item.string()
+          default: break
+          }
+        }
+        guard let name, let value, name.utf8.count <= ClusterLimits.attributeNameBytes,
+          value.utf8.count <= ClusterLimits.attributeValueBytes
+        else { throw .invalid("a node attribute without a name or value, or longer than allowed") }
+        report.attributes[name] = value
       case 1: report.probed = try part.bool()
       case 2:
         switch try part.unsigned() {
@@ -551,6 +587,8 @@ public enum PacketCodec {
           case 2: entry.role = try role(from: try value.unsigned(as: UInt8.self))
           case 3: entry.failCount = Int(try value.unsigned(as: UInt32.self))
           case 4: entry.lastStartToken = try value.unsigned()
+          case 6: entry.promoted = try value.bool()
+          case 7: entry.roleChanging = try value.bool()
           case 5:
             var failure = ResourceFailure(action: .monitor, code: 0, reason: "", wallTime: 0)
             var fields = value.record()
@@ -580,7 +618,8 @@ public enum PacketCodec {
   }
 
   static let roles: [ResourceRole] = [.unknown, .stopped, .starting, .started, .stopping, .failed, .blocked]
-  static let actions: [AgentAction] = [.start, .stop, .monitor, .metaData, .validateAll]
+  /// Codes are positions: new actions are only ever appended.
+  static let actions: [AgentAction] = [.start, .stop, .monitor, .metaData, .validateAll, .promote, .demote, .notify]
 
   static func roleCode(_ role: ResourceRole) -> UInt8 { UInt8(roles.firstIndex(of: role)!) }
   static func role(from code: UInt8) throws(WireError) -> ResourceRole {

@@ -4,14 +4,23 @@ import HactlConfig
 import HactlControl
 import HactlModel
 
+/// `hactl`, or one of pacemaker's commands when called by its name.
 @main
+enum Entry {
+  static func main() async {
+    if let code = await CompatCommands.runIfCalledAsOne() { exit(code) }
+    await Hactl.main()
+  }
+}
+
 struct Hactl: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "hactl",
     abstract: "Operate an hactl high-availability cluster.",
     discussion: "See hactl(8). Commands that talk to the cluster use the local hactld's control socket.",
     subcommands: [
-      StatusCommand.self, MigrateCommand.self, SimulateCommand.self, ConfigCommand.self, KeygenCommand.self,
+      StatusCommand.self, MigrateCommand.self, SimulateCommand.self, AttributeCommand.self, ConfigCommand.self,
+      KeygenCommand.self,
       DemoCommand.self,
     ])
 }
@@ -210,5 +219,55 @@ struct KeygenCommand: AsyncParsableCommand {
       throw hactlFail(error.description)
     }
     print("wrote a \(KeyFile.length)-byte key to \(file) (mode 0600); copy it to every node and the witness")
+  }
+}
+
+struct AttributeCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "attribute",
+    abstract: "Show or set node attributes (transient: gone when that node's hactld restarts).",
+    discussion: "Permanent attributes live in the configuration (nodes[].attributes). See hactl(8).",
+    subcommands: [Get.self, Set.self, Delete.self])
+
+  struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Print a node's attribute.")
+    @Argument(help: "The attribute.") var name: String
+    @Option(name: .long, help: "The node (default: this one).") var node: String?
+    @OptionGroup var socket: SocketOptions
+    func run() async throws {
+      print(try await AttributeCommand.send(.getAttribute(name: name, node: node), socket: socket.path))
+    }
+  }
+
+  struct Set: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "set", abstract: "Set a transient attribute of this node.")
+    @Argument(help: "The attribute.") var name: String
+    @Argument(help: "Its value.") var value: String
+    @OptionGroup var socket: SocketOptions
+    func run() async throws {
+      print(try await AttributeCommand.send(.setAttribute(name: name, value: value), socket: socket.path))
+    }
+  }
+
+  struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "delete", abstract: "Delete a transient attribute of this node.")
+    @Argument(help: "The attribute.") var name: String
+    @OptionGroup var socket: SocketOptions
+    func run() async throws {
+      print(try await AttributeCommand.send(.setAttribute(name: name, value: nil), socket: socket.path))
+    }
+  }
+
+  static func send(_ request: ControlRequest, socket: String) async throws -> String {
+    let response: ControlResponse
+    do {
+      response = try await ControlClient.send(request, socketPath: socket, timeout: .seconds(10))
+    } catch {
+      throw hactlFail(error.description)
+    }
+    guard response.ok else { throw hactlFail(response.error ?? "refused") }
+    return response.message ?? ""
   }
 }

@@ -102,6 +102,20 @@ struct SchedulerTests {
     #expect(transition.actions.isEmpty)
   }
 
+  /// The scheduler places several instances of a clone per node (the
+  /// configuration refuses clone_node_max above 1 until the daemon can run
+  /// them): with one node lost, two of four go to the survivor.
+  @Test func cloneNodeMaxBoundsInstancesPerNode() {
+    var config = config(prefer: nil)
+    config.nodes.removeLast()
+    config.clones = [CloneSpec(id: "vips", child: "vip", cloneMax: 4, cloneNodeMax: 2)]
+    var nodes = SchedulerInput.allOnline(config)
+    nodes[1].online = false
+    let transition = Scheduler.schedule(SchedulerInput(config: config, nodes: nodes))
+    #expect(transition.summary == ["* Start vip:0 ( a )", "* Start vip:1 ( a )"])
+    #expect(transition.placements.filter { $0.node == nil }.count == 2)
+  }
+
   @Test func scoresSaturateLikePacemaker() {
     #expect(Score.infinity + Score.minusInfinity == .minusInfinity)
     #expect(Score(999_999) + Score(5) == .infinity)

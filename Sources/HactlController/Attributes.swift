@@ -1,0 +1,81 @@
+import HactlModel
+
+/// Node attributes: permanent ones come from the configuration
+/// (`nodes[].attributes`); transient ones are set on the node they
+/// describe (by agents through crm_attribute and crm_master, or by an
+/// operator), travel in that node's report, and are gone when its daemon
+/// restarts (pacemaker's lifetime "reboot"). The leader reads both, the
+/// transient value winning, for rules and promotion scores.
+extension NodeController {
+  public enum AttributeError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidName(String)
+    case invalidValue(String)
+    case tooMany(Int)
+    case unknownNode(String)
+    case notSet(name: String, node: String)
+    case unavailable(String)
+
+    public var description: String {
+      switch self {
+      case .invalidName(let name):
+        return "'\(name.prefix(80))' is not an attribute name: up to \(ClusterLimits.attributeNameBytes) "
+          + "letters, digits, '-', '_', '.' or ':'"
+      case .invalidValue(let why): return why
+      case .tooMany(let limit): return "this node already has \(limit) transient attributes, the most a report carries"
+      case .unknownNode(let name): return "no node '\(name)' in the configuration"
+      case .notSet(let name, let node): return "attribute '\(name)' is not set on \(node)"
+      case .unavailable(let node): return "\(node) is not a member now: its transient attributes are not known here"
+      }
+    }
+  }
+
+  static func isAttributeName(_ name: String) -> Bool {
+    !name.isEmpty && name.utf8.count <= ClusterLimits.attributeNameBytes
+      && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }
+  }
+
+  /// Sets (value) or deletes (nil) one of this node's transient attributes.
+  public mutating func setAttribute(_ name: String, _ value: String?, now: Instant)
+    -> (Result<String, AttributeError>, [ControllerEffect])
+  {
+    guard Self.isAttributeName(name) else { return (.failure(.invalidName(name)), []) }
+    if let value {
+      guard value.utf8.count <= ClusterLimits.attributeValueBytes else {
+        return (.failure(.invalidValue("the value is longer than \(ClusterLimits.attributeValueBytes) bytes")), [])
+      }
+      guard !value.contains(where: { $0.isNewline || $0 == "\0" }) else {
+        return (.failure(.invalidValue("the value must be one line of text")), [])
+      }
+      guard transientAttributes[name] != nil || transientAttributes.count < ClusterLimits.nodeAttributes else {
+        return (.failure(.tooMany(ClusterLimits.nodeAttributes)), [])
+      }
+    }
+    guard transientAttributes[name] != value else {
+      return (.success(value.map { "\(name)=\($0) (unchanged)" } ?? "\(name) was not set"), [])
+    }
+    transientAttributes[name] = value
+    let effects = apply(membership.observe(now: now), now: now) + finish(now: now, forceBeat: false)
+    return (.success(value.map { "\(name)=\($0)" } ?? "\(name) deleted"), effects)
+  }
+
+  /// A node's attribute as the scheduler would see it.
+  public func attribute(_ name: String, node: String?) -> Result<String, AttributeError> {
+    let spec: NodeSpec?
+    if let node {
+      spec = config.nodes.first { $0.name == node }
+      guard spec != nil else { return .failure(.unknownNode(node)) }
+    } else {
+      spec = config.nodes.first { $0.id == local.id }
+    }
+    guard let spec else { return .failure(.unknownNode(local.name)) }
+    let transient = spec.id == local.id ? transientAttributes : peerReports[spec.id]?.attributes
+    if let value = transient?[name] ?? spec.attributes[name] { return .success(value) }
+    if transient == nil { return .failure(.unavailable(spec.name)) }
+    return .failure(.notSet(name: name, node: spec.name))
+  }
+
+  /// Every attribute of a node: permanent ones with its transient ones over them.
+  func attributes(of spec: NodeSpec, report: NodeReport?) -> [String: String] {
+    spec.attributes.merging(report?.attributes ?? [:]) { _, transient in transient }
+  }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import HactlControl
+
+/// pacemaker's crm_attribute and crm_master, for resource agents that call
+/// them (Stateful, linbit's drbd, mysql), answered by the local hactld's
+/// node-attribute store. `hactl` answers as them when it is called by
+/// their name (hactld links them in the folder it puts first on agents'
+/// PATH and in HA_SBIN_DIR). The options those agents use are implemented
+/// (hactl(8), COMPATIBILITY COMMANDS); any other is refused on stderr with
+/// pacemaker's exit code for an unsupported feature.
+enum CompatCommands {
+  /// pacemaker's exit codes (crm_exit_t).
+  static let usage: Int32 = 64
+  static let unsupported: Int32 = 3
+  static let noSuchAttribute: Int32 = 105
+  static let failed: Int32 = 1
+
+  static func runIfCalledAsOne() async -> Int32? {
+    let name = URL(fileURLWithPath: CommandLine.arguments.first ?? "").lastPathComponent
+    guard ["crm_attribute", "crm_master"].contains(name) else { return nil }
+    return await run(name, Array(CommandLine.arguments.dropFirst()))
+  }
+
+  struct Parsed {
+    enum Action {
+      case update(String)
+      case delete
+      case query
+    }
+    var action = Action.query
+    var name: String?
+    var node: String?
+    var lifetime = "reboot"
+    var quiet = false
+  }
+
+  static func run(_ command: String, _ arguments: [String]) async -> Int32 {
+    let environment = ProcessInfo.processInfo.environment
+    var parsed = Parsed()
+    var index = 0
+    func value(_ option: String) -> String? {
+      if let equals = arguments[index].firstIndex(of: "="), arguments[index].hasPrefix("--") {
+        return String(arguments[index][arguments[index].index(after: equals)...])
+      }
+      index += 1
+      return index < arguments.count ? arguments[index] : nil
+    }
+    // crm_master's own resource name, or crm_attribute -p's: the promotion
+    // score of the resource this agent runs (a clone's number dropped).
+    let resource = environment["OCF_RESOURCE_INSTANCE"].map { instance in
+      instance.split(separator: ":").first.map(String.init) ?? instance
+    }
+    if command == "crm_master" { parsed.name = resource.map { "master-\($0)" } }
+    while index < arguments.count {
+      let argument = arguments[index]
+      let option = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
+      switch option {
+      case "-v", "--update", "--attr-value":
+        guard let text = value(option) else { return complain(command, "\(option) needs a value", usage) }
+        parsed.action = .update(text)
+      case "-D", "--delete", "--delete-attr": parsed.action = .delete
+      case "-G", "--query", "--get-value": parsed.action = .query
+      case "-q", "--quiet": parsed.quiet = true
+      case "-n", "--name", "--attr-name":
+        guard let text = value(option) else { return complain(command, "\(option) needs a name", usage) }
+        parsed.name = text
+      case "-N", "--node":
+        guard let text = value(option) else { return complain(command, "\(option) needs a node", usage) }
+        parsed.node = text
+      case "-l", "--lifetime":
+        guard let text = value(option) else { return complain(command, "\(option) needs a lifetime", usage) }
+        parsed.lifetime = text
+      case "-t", "--type":
+        guard let text = value(option) else { return complain(command, "\(option) needs a type", usage) }
+        guard ["status", "nodes"].contains(text) else {
+          return complain(command, "--type \(text) is not supported: only node attributes (status, nodes)", unsupported)
+        }
+        parsed.lifetime = text == "status" ? "reboot" : "forever"
+      case "-p", "--promotion":
+        let named = argument.contains("=") ? value(option) : nil
+        guard let target = named ?? resource else {
+          return complain(command, "--promotion needs a resource (OCF_RESOURCE_INSTANCE is not set)", usage)
+        }
+        parsed.name = "master-\(target)"
+      case "-r", "--resource", "--rsc-id":
+        guard let text = value(option) else { return complain(command, "\(option) needs a resource", usage) }
+        parsed.name = command == "crm_master" ? "master-\(text)" : parsed.name
+      case "-i", "--id", "-s", "--set-name", "-d", "--default", "-z", "--utilization", "--output-as":
+        return complain(command, "\(option) is not supported by hactl", unsupported)
+      case "-V", "--verbose": break
+      default:
+        return complain(command, "unknown option '\(argument)'", usage)
+      }
+      index += 1
+    }
+    guard let name = parsed.name else { return complain(command, "no attribute name (-n NAME)", usage) }
+    let socket = environment[ControlDefaults.socketEnvironment] ?? ControlDefaults.socketPath
+    let request: ControlRequest
+    switch parsed.action {
+    case .query:
+      request = .getAttribute(name: name, node: parsed.node)
+    case .update, .delete:
+      guard ["reboot", "status"].contains(parsed.lifetime) else {
+        return complain(
+          command,
+          "lifetime '\(parsed.lifetime)' is not supported: permanent node attributes live in the configuration "
+            + "(nodes[].attributes, 'hactl config apply')", unsupported)
+      }
+      if let node = parsed.node, node != environment["OCF_RESKEY_CRM_meta_on_node"], node != localHostName() {
+        return complain(command, "only this node's attributes can be changed here, not \(node)'s", unsupported)
+      }
+      if case .update(let text) = parsed.action {
+        request = .setAttribute(name: name, value: text)
+      } else {
+        request = .setAttribute(name: name, value: nil)
+      }
+    }
+    let response: ControlResponse
+    do {
+      response = try await ControlClient.send(request, socketPath: socket, timeout: .seconds(10))
+    } catch {
+      return complain(command, "\(error)", failed)
+    }
+    guard response.ok else {
+      let error = response.error ?? "refused"
+      return complain(command, error, error.contains("is not set") ? noSuchAttribute : failed)
+    }
+    if case .query = parsed.action {
+      let text = response.message ?? ""
+      print(parsed.quiet ? text : "scope=status  name=\(name) value=\(text)")
+    }
+    return 0
+  }
+
+  static func complain(_ command: String, _ message: String, _ code: Int32) -> Int32 {
+    FileHandle.standardError.write(Data("\(command): \(message)\n".utf8))
+    return code
+  }
+
+  static func localHostName() -> String {
+    ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
+  }
+}
