@@ -34,6 +34,7 @@ extension NodeController {
     let shownResources: [(id: ResourceID, agent: String, removed: Bool)] =
       config.resources.map { ($0.id, $0.agent.description, false) }
       + leftovers.map { ($0, definition(of: $0)?.agent.description ?? "?", true) }
+    let promotable = Set(config.clones.filter(\.promotable).map(\.child))
     let resources = shownResources.map { spec -> ResourceStatus in
       var roles: [(node: NodeID, role: ResourceRole)] = []
       var failCounts: [String: Int] = [:]
@@ -62,10 +63,14 @@ extension NodeController {
           : "removed from the configuration, but its stop failed on \(blocked.joined(separator: ", ")): "
             + "it may still run there; stop it by hand, then restart hactld there to probe it"
       }
-      return ResourceStatus(
+      var status = ResourceStatus(
         id: spec.id.rawValue, agent: spec.agent, state: state,
         node: state == .stopped || state == .unknown ? nil : shown, activeOn: active,
         failCounts: failCounts, lastFailure: lastFailure, note: state == .started && !spec.removed ? nil : note)
+      if promotable.contains(spec.id) {
+        status.promotedOn = liveNodes.filter { reports[$0]?.resource(spec.id)?.promoted == true }.map { name(of: $0) }
+      }
+      return status
     }
     var status = ClusterStatus(
       cluster: config.cluster.name, localNode: local.name, term: membership.term,

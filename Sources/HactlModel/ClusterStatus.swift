@@ -259,6 +259,8 @@ public struct ResourceStatus: Sendable, Codable, Equatable {
   public var lastFailure: NodeFailure?
   /// Why it does not run where it could, when the leader knows a reason.
   public var note: String?
+  /// A promotable clone's instances: the nodes where it runs Promoted.
+  public var promotedOn: [String]?
 
   public init(
     id: String, agent: String, state: ResourceRole, node: String?, activeOn: [String],
@@ -277,6 +279,7 @@ public struct ResourceStatus: Sendable, Codable, Equatable {
   enum CodingKeys: String, CodingKey {
     case id, agent, state, node, note
     case activeOn = "active_on"
+    case promotedOn = "promoted_on"
     case failCounts = "fail_counts"
     case lastFailure = "last_failure"
   }
