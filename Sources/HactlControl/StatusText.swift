@@ -40,6 +40,14 @@ public enum StatusText {
         }
         return [node.name, "id \(node.id)", node.kind.rawValue, node.state.rawValue, notes.joined(separator: ", ")]
       })
+    let attributed = status.nodes.filter { !($0.attributes ?? [:]).isEmpty }
+    if !attributed.isEmpty {
+      lines += ["", "Node attributes:"]
+      for node in attributed {
+        let pairs = node.attributes!.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        lines.append("  \(node.name): \(pairs.joined(separator: " "))")
+      }
+    }
     lines.append("")
     if status.resources.isEmpty {
       lines.append("Resources: none configured")
@@ -49,7 +57,17 @@ public enum StatusText {
         status.resources.map { resource in
           var state = resource.state.rawValue
           if let node = resource.node { state += " on \(node)" }
-          if resource.activeOn.count > 1 { state += " (active on \(resource.activeOn.joined(separator: ", ")))" }
+          if let promoted = resource.promotedOn {
+            // A promotable clone: where it runs, and in which role.
+            let unpromoted = resource.activeOn.filter { !promoted.contains($0) }
+            state = resource.state.rawValue
+            if !promoted.isEmpty { state += " Promoted on \(promoted.joined(separator: ", "))" }
+            if !unpromoted.isEmpty {
+              state += (promoted.isEmpty ? " " : ", ") + "Unpromoted on \(unpromoted.joined(separator: ", "))"
+            }
+          } else if resource.activeOn.count > 1 {
+            state += " (active on \(resource.activeOn.joined(separator: ", ")))"
+          }
           var notes: [String] = []
           if let note = resource.note { notes.append(note) }
           if !resource.failCounts.isEmpty {

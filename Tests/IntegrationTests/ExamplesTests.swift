@@ -135,8 +135,13 @@ struct ExamplesTests {
           failCounts: ["lb1": 1],
           lastFailure: NodeFailure(
             node: "lb1",
-            failure: ResourceFailure(action: .monitor, code: 7, reason: "not running (exit 7)", wallTime: 0)))
+            failure: ResourceFailure(action: .monitor, code: 7, reason: "not running (exit 7)", wallTime: 0))),
+        ResourceStatus(
+          id: "drbd0", agent: "ocf:linbit:drbd", state: .started, node: "lb2", activeOn: ["lb1", "lb2"],
+          failCounts: [:], lastFailure: nil),
       ])
+    status.resources[1].promotedOn = ["lb2"]
+    status.nodes[1].attributes = ["master-drbd0": "10000"]
     status.configuration = ConfigurationStatus(version: "4.7", behind: ["lb1"], restartNeeded: ["cluster.dead_time"])
     let text = StatusText.render(status)
     #expect(text.contains("Cluster lb, seen from lb2: term 4, leader lb2"))
@@ -145,14 +150,17 @@ struct ExamplesTests {
     )
     #expect(text.contains("Quorum: yes (2 of 3 votes, 2 needed)"))
     #expect(text.contains("  lb1      id 1  node     lost"))
-    #expect(text.contains("  vip  ocf:heartbeat:IPaddr2  started on lb2  failures: lb1=1"))
+    #expect(text.contains("  vip    ocf:heartbeat:IPaddr2  started on lb2  "))
+    #expect(text.contains("failures: lb1=1"))
+    #expect(text.contains("Node attributes:\n  lb2: master-drbd0=10000"))
     #expect(text.contains("vip: monitor on lb1 failed: not running (exit 7) at 1970-01-01T00:00:00Z"))
+    #expect(text.contains("started Promoted on lb2, Unpromoted on lb1"), "\(text)")
     // The JSON field names are a documented, stable schema.
     let json = StatusText.json(status)
     for field in [
       "\"schema\" : \"hactl.status\\/1\"", "\"local_node\"", "\"expected_votes\"", "\"active_on\"", "\"fail_counts\"",
       "\"last_failure\"", "\"quorate\"", "\"needed\"", "\"member\"", "\"kind\" : \"witness\"",
-      "\"configuration\"", "\"restart_needed\"", "\"behind\"",
+      "\"configuration\"", "\"restart_needed\"", "\"behind\"", "\"promoted_on\"", "\"attributes\"",
     ] {
       #expect(json.contains(field), "\(field)")
     }

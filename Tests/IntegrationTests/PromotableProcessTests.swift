@@ -66,6 +66,21 @@ struct PromotableProcessTests {
     #expect(before.node(primary)?.attributes?["master-stateful"] == "10")
     #expect(before.node(survivor)?.attributes?["master-stateful"] == "5")
 
+    // The same commands answer an operator or a script: a query, and the
+    // errors pacemaker gives for what hactl does not do.
+    let tool = cluster.stateFolder(survivor) + "/agent-tools/crm_attribute"
+    func crmAttribute(_ arguments: [String]) throws -> Tool.Result {
+      try Tool.run("/usr/bin/env", ["HACTL_SOCKET=" + cluster.socketPath(survivor), tool] + arguments)
+    }
+    let query = try crmAttribute(["-N", primary, "-n", "master-stateful", "-G", "-q"])
+    #expect(query.status == 0 && query.output == "10\n", "\(query.errors)")
+    let missing = try crmAttribute(["-n", "nothing", "-G"])
+    #expect(missing.status == 105 && missing.errors.contains("attribute 'nothing' is not set"))
+    let forever = try crmAttribute(["-n", "site", "-v", "east", "-l", "forever"])
+    #expect(forever.status == 3 && forever.errors.contains("lifetime 'forever' is not supported"))
+    let unknown = try crmAttribute(["--frobnicate"])
+    #expect(unknown.status == 64 && unknown.errors.contains("unknown option '--frobnicate'"))
+
     cluster.crash(primary)
     let after = try await cluster.waitFor(via: survivor, timeout: .seconds(30), promoted(on: survivor))
     #expect(after.node(primary)?.state == .lost)
