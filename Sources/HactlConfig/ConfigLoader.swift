@@ -445,11 +445,16 @@ struct ConfigBuilder {
       spec.timeout = value
     }
     if let policy = fields.choice("on_fail", &reader, as: FailurePolicy.self) {
-      if policy == .fence {
+      switch policy {
+      case .fence:
         reader.fail(
           at: fields["on_fail"], fields.path("on_fail"),
           "on_fail: fence needs fencing, which this release does not have yet; use block or stop")
-      } else {
+      case .demote, .standby:
+        reader.fail(
+          at: fields["on_fail"], fields.path("on_fail"),
+          "on_fail: \(policy.rawValue) is not supported yet; use ignore, restart, block or stop")
+      case .ignore, .restart, .block, .stop:
         spec.onFail = policy
       }
     }

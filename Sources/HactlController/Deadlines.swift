@@ -49,6 +49,7 @@ extension NodeController {
     }
     for resource in resources.values where resource.inFlight == nil {
       limit(resource.retryNotBefore)
+      limit(resource.failuresExpire)
       if resource.role == .started { limit(resource.nextMonitor) }
     }
     return earliest

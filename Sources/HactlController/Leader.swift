@@ -118,8 +118,19 @@ extension NodeController {
         if resource.failCount > 0 {
           failures.append(FailureRecord(resource: resource.id, node: node, count: resource.failCount))
         }
+        // on_fail: stop keeps it from starting anywhere until cleaned up.
+        if resource.halted {
+          for other in config.nodes where other.id != node {
+            failures.append(
+              FailureRecord(
+                resource: resource.id, node: other.id, operation: "on-fail-stop", count: Score.infinityValue))
+          }
+        }
         let state: ObservedState
-        let promoted = resource.promoted || demoted[resource.id]?[node] != nil
+        // A promote in flight may already have promoted it; a node told to
+        // demote may still be Promoted until it echoes: either counts as
+        // Promoted, so nothing else is promoted meanwhile.
+        let promoted = resource.promoted || resource.roleChanging || demoted[resource.id]?[node] != nil
         let running: ResourceRunRole =
           promoted ? .promoted : (promotable.contains(resource.id) ? .unpromoted : .started)
         let settled = !resource.roleChanging && demoted[resource.id]?[node] == nil

@@ -21,6 +21,11 @@ struct LocalResource: Sendable {
   var promotable = false
   /// Running Promoted (until a demote completes).
   var promoted = false
+  /// Stopped by on_fail: stop, until cleaned up.
+  var halted = false
+  /// When the last counted failure happened, on this node's clock: its
+  /// failure_timeout runs from here.
+  var lastFailureAt: Instant?
 
   /// Not before this instant is another call started: the last one could
   /// not even be spawned (out of descriptors or processes).
@@ -43,7 +48,57 @@ struct LocalResource: Sendable {
   var report: ResourceReport {
     ResourceReport(
       id: spec.id, role: role, failCount: failCount, lastFailure: lastFailure, lastStartToken: lastStartToken,
-      promoted: promoted, roleChanging: inFlight.map { $0.action == .promote || $0.action == .demote } ?? false)
+      promoted: promoted, roleChanging: inFlight.map { $0.action == .promote || $0.action == .demote } ?? false,
+      halted: halted)
+  }
+
+  /// What a failed operation's on_fail asks for (pacemaker's defaults:
+  /// restart, and block for a stop without fencing).
+  func policy(for action: AgentAction) -> FailurePolicy {
+    let operation: OperationSpec
+    switch action {
+    case .start: operation = spec.start
+    case .stop: return spec.stop.onFail == .ignore ? .ignore : .block
+    case .promote: operation = spec.promote
+    case .demote: operation = spec.demote
+    case .monitor: operation = monitor
+    case .metaData, .validateAll, .notify: return .ignore
+    }
+    return operation.onFail ?? .restart
+  }
+
+  /// A failed operation under its policy; returns how it is logged.
+  mutating func failed(_ action: AgentAction, _ result: OCFResult, _ detail: String, wallTime: Int64, ban: Bool)
+    -> LogLine
+  {
+    let what = "\(action.rawValue) failed: \(detail)"
+    switch policy(for: action) {
+    case .ignore:
+      lastFailure = ResourceFailure(action: action, code: result.code, reason: detail, wallTime: wallTime)
+      if action == .start || action == .promote || action == .demote {
+        role = .started
+        if action != .start { promoted = action == .promote }
+      }
+      return LogLine(level: .warning, message: "\(what); ignored (on_fail: ignore)")
+    case .block:
+      role = .blocked
+      nextMonitor = nil
+      fail(action, result, detail, wallTime: wallTime, ban: true)
+      return LogLine(
+        level: .error, message: "\(what); it may still run here, so it is blocked everywhere until cleaned up")
+    case .stop:
+      role = .failed
+      nextMonitor = nil
+      halted = true
+      fail(action, result, detail, wallTime: wallTime, ban: true)
+      return LogLine(
+        level: .warning, message: "\(what); stopping it, and it starts nowhere until cleaned up (on_fail: stop)")
+    case .restart, .demote, .standby, .fence:
+      role = .failed
+      nextMonitor = nil
+      fail(action, result, detail, wallTime: wallTime, ban: ban)
+      return LogLine(level: .warning, message: "\(what); stopping it (failure \(failCount))")
+    }
   }
 
   /// The recurring monitor for the role it runs in.
@@ -59,6 +114,8 @@ struct LocalResource: Sendable {
     call: InFlight, result: OCFResult, outcome: AgentOutcome, now: Instant, wallTime: Int64
   ) -> LogLine? {
     let detail = Self.detail(result, outcome)
+    let countBefore = failCount
+    defer { if failCount != countBefore { lastFailureAt = now } }
     switch call.action {
     case .monitor where call.isProbe:
       switch result.monitorMeaning {
@@ -90,23 +147,17 @@ struct LocalResource: Sendable {
       // A promotable instance must be in the role it was left in: Promoted
       // found Unpromoted (or the reverse) is a failure, as in pacemaker.
       case .running where promotable && result.isPromoted != promoted:
-        role = .failed
-        nextMonitor = nil
-        fail(
-          .monitor, result, "\(detail): expected \(promoted ? "Promoted" : "Unpromoted")", wallTime: wallTime,
-          ban: false)
-        return LogLine(
-          level: .warning,
-          message:
-            "monitor: running \(result.isPromoted ? "Promoted" : "Unpromoted") but expected otherwise; stopping it")
+        let expected = "\(detail), expected \(promoted ? "Promoted" : "Unpromoted")"
+        let line = failed(.monitor, result, expected, wallTime: wallTime, ban: false)
+        if role == .started { scheduleMonitor(now: now) }
+        return line
       case .running:
         scheduleMonitor(now: now)
         return nil
       case .stopped, .failed:
-        role = .failed
-        nextMonitor = nil
-        fail(.monitor, result, detail, wallTime: wallTime, ban: false)
-        return LogLine(level: .warning, message: "monitor failed: \(detail); stopping it (failure \(failCount))")
+        let line = failed(.monitor, result, detail, wallTime: wallTime, ban: false)
+        if role == .started { scheduleMonitor(now: now) }
+        return line
       }
     case .start:
       if result == .success {
@@ -114,27 +165,17 @@ struct LocalResource: Sendable {
         scheduleMonitor(now: now)
         return LogLine(level: .notice, message: "started")
       }
-      role = .failed
-      let fatal = result == .notInstalled || result == .notConfigured || result == .invalidArgument
-      fail(.start, result, detail, wallTime: wallTime, ban: fatal)
-      return LogLine(level: .warning, message: "start failed: \(detail); stopping it (failure \(failCount))")
+      // A failed start bans the node (pacemaker's start-failure-is-fatal).
+      let line = failed(.start, result, detail, wallTime: wallTime, ban: true)
+      if role == .started { scheduleMonitor(now: now) }
+      return line
     case .promote:
-      guard result == .success else {
-        role = .failed
-        nextMonitor = nil
-        fail(.promote, result, detail, wallTime: wallTime, ban: false)
-        return LogLine(level: .warning, message: "promote failed: \(detail); stopping it (failure \(failCount))")
-      }
+      guard result == .success else { return failed(.promote, result, detail, wallTime: wallTime, ban: false) }
       promoted = true
       scheduleMonitor(now: now)
       return LogLine(level: .notice, message: "promoted")
     case .demote:
-      guard result == .success else {
-        role = .failed
-        nextMonitor = nil
-        fail(.demote, result, detail, wallTime: wallTime, ban: false)
-        return LogLine(level: .warning, message: "demote failed: \(detail); stopping it (failure \(failCount))")
-      }
+      guard result == .success else { return failed(.demote, result, detail, wallTime: wallTime, ban: false) }
       promoted = false
       scheduleMonitor(now: now)
       return LogLine(level: .notice, message: "demoted")
@@ -145,11 +186,12 @@ struct LocalResource: Sendable {
         nextMonitor = nil
         return LogLine(level: .notice, message: "stopped")
       }
-      role = .blocked
-      fail(.stop, result, detail, wallTime: wallTime, ban: true)
-      return LogLine(
-        level: .error,
-        message: "stop failed: \(detail); it may still run here, so it is blocked everywhere until cleaned up")
+      if policy(for: .stop) == .ignore {
+        role = .stopped
+        promoted = false
+        nextMonitor = nil
+      }
+      return failed(.stop, result, detail, wallTime: wallTime, ban: true)
     case .metaData, .validateAll, .notify:
       return nil
     }
@@ -158,6 +200,23 @@ struct LocalResource: Sendable {
   mutating func fail(_ action: AgentAction, _ result: OCFResult, _ detail: String, wallTime: Int64, ban: Bool) {
     failCount = ban ? max(failCount + 1, spec.migrationThreshold) : failCount + 1
     lastFailure = ResourceFailure(action: action, code: result.code, reason: detail, wallTime: wallTime)
+  }
+
+  /// When its failures expire (failure_timeout after the last one), if
+  /// they ever do: not while it is blocked or stopped by on_fail: stop,
+  /// which wait for an operator.
+  var failuresExpire: Instant? {
+    guard let timeout = spec.failureTimeout, failCount > 0, !halted, role != .blocked, let at = lastFailureAt else {
+      return nil
+    }
+    return at + timeout
+  }
+
+  /// Forgets failures older than failure_timeout; true when it did.
+  mutating func expireFailures(now: Instant) -> Bool {
+    guard let expiry = failuresExpire, now >= expiry else { return false }
+    failCount = 0
+    return true
   }
 
   mutating func scheduleMonitor(now: Instant) {

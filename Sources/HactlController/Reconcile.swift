@@ -9,6 +9,11 @@ extension NodeController {
     case stop
     /// No decision available (election or probes in progress): change nothing.
     case keep
+    /// A clone's instance while no leader's lease covers this node but its
+    /// partition is quorate (an election): it keeps running, since copies
+    /// elsewhere do no harm, but not Promoted, since another instance may be
+    /// promoted by the next leader.
+    case keepUnpromoted
   }
 
   func want(_ id: ResourceID, now: Instant) -> Want { want(id, given: wanted(now: now)) }
@@ -51,7 +56,10 @@ extension NodeController {
   }
 
   func want(_ id: ResourceID, given common: Want?) -> Want {
-    if let common, common == .stop { return .stop }
+    if let common, common == .stop {
+      let lostLeaseOnly = membership.quorate && localMode != .standby && !membership.excluded
+      return lostLeaseOnly && clonedPrimitives.contains(id) && resources[id]?.removed != true ? .keepUnpromoted : .stop
+    }
     if let resource = resources[id], resource.removed || resource.replacement != nil { return .stop }
     if let common { return common }
     let directives = membership.isLeader ? leading?.directives : followedDirectives
@@ -72,6 +80,11 @@ extension NodeController {
     for id in resources.keys.sorted() {
       guard var resource = resources[id] else { continue }
       resource.promotable = promotable.contains(id)
+      if resource.expireFailures(now: now) {
+        changedRoles = true
+        resources[id] = resource
+        effects.append(.log(.notice, "\(id): failures older than its failure_timeout forgotten"))
+      }
       // A monitor must not delay a stop or a role change that is due (after
       // a stall, a lost lease): cancel it, as pacemaker cancels recurring
       // monitors first.
@@ -117,7 +130,9 @@ extension NodeController {
           call = (.promote, spec.promote.timeout, .zero, false)
         case .run(_, let promoted) where !promoted && resource.promoted:
           call = (.demote, spec.demote.timeout, .zero, false)
-        case .run, .keep:
+        case .keepUnpromoted where resource.promoted:
+          call = (.demote, spec.demote.timeout, .zero, false)
+        case .run, .keep, .keepUnpromoted:
           if let due = resource.nextMonitor, now >= due {
             call = (.monitor, resource.monitor.timeout, resource.monitor.interval, false)
           }
@@ -154,6 +169,12 @@ extension NodeController {
     return (effects, changedRoles)
   }
 
+  /// Every primitive that runs as a clone's instance (a cloned group's
+  /// members included).
+  var clonedPrimitives: Set<ResourceID> {
+    Set(config.clones.flatMap { clone in config.group(clone.child)?.members ?? [clone.child] })
+  }
+
   /// What pacemaker tells a clone's agents about the clone: promotable
   /// agents read promoted_max (or its old name master_max) to know they
   /// are promotable, and clone_max to know how many peers they have. An
@@ -185,6 +206,7 @@ extension NodeController {
     case .stop: return true
     case .run(_, let promoted): return promoted != resource.promoted
     case .keep: return false
+    case .keepUnpromoted: return resource.promoted
     }
   }
 

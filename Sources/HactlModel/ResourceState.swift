@@ -208,10 +208,13 @@ public struct ResourceReport: Sendable, Hashable {
   public var promoted: Bool
   /// A promote or demote is in flight: what is ordered after it waits.
   public var roleChanging: Bool
+  /// An operation failed with on_fail: stop: it must not start anywhere
+  /// until an operator cleans it up.
+  public var halted: Bool
 
   public init(
     id: ResourceID, role: ResourceRole, failCount: Int = 0, lastFailure: ResourceFailure? = nil,
-    lastStartToken: UInt64? = nil, promoted: Bool = false, roleChanging: Bool = false
+    lastStartToken: UInt64? = nil, promoted: Bool = false, roleChanging: Bool = false, halted: Bool = false
   ) {
     self.id = id
     self.role = role
@@ -220,6 +223,7 @@ public struct ResourceReport: Sendable, Hashable {
     self.lastStartToken = lastStartToken
     self.promoted = promoted
     self.roleChanging = roleChanging
+    self.halted = halted
   }
 }
 

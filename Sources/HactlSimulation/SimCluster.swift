@@ -213,6 +213,7 @@ public struct SimCluster: Sendable {
     crashed.insert(node)
     stalled.remove(node)
     world[node] = []
+    promotedWorld[node] = []
     startedBy[node] = [:]
     calls.removeAll { $0.node == node }
     hungCalls = hungCalls.filter { $0.node != node }
@@ -264,6 +265,22 @@ public struct SimCluster: Sendable {
   public mutating func heal() { cutLinks = [] }
 
   // MARK: Observing
+
+  /// Nodes where the simulated agent runs `resource` Promoted.
+  public func promoted(_ resource: ResourceID) -> [String] {
+    config.nodes.filter { promotedWorld[$0.id]?.contains(resource) == true }.map(\.name)
+  }
+
+  /// Sets (or deletes) a transient node attribute, as an agent's
+  /// crm_attribute would.
+  public mutating func setAttribute(_ node: String, _ name: String, _ value: String?) {
+    let id = id(node)
+    guard var controller = controllers[id], !crashed.contains(id) else { return }
+    beginInput(id)
+    let (_, effects) = controller.setAttribute(name, value, now: localNow(id))
+    controllers[id] = controller
+    perform(effects, on: id)
+  }
 
   public func runs(_ resource: ResourceID) -> [String] {
     // Nodes are fixed for a run; resources may change with the configuration.
@@ -594,12 +611,24 @@ public struct SimCluster: Sendable {
   /// its probe, is the documented gap that only fencing closes; the leader
   /// resolves the last kind once the probes are in.
   mutating func checkInvariants() {
-    // Only a resource on two machines at once can break the rule.
+    // Only a resource on two machines at once can break the rule; a
+    // clone's copies may run on several, but never more Promoted than
+    // promoted_max.
     var copies: [ResourceID: Int] = [:]
     for running in world.values {
       for resource in running { copies[resource, default: 0] += 1 }
     }
-    for resource in copies.filter({ $0.value > 1 }).keys.sorted() {
+    let cloned = Set(
+      config.clones.flatMap { clone in config.group(clone.child)?.members ?? [clone.child] })
+    for clone in config.clones where clone.promotable {
+      let promoted = config.nodes.filter {
+        promotedWorld[$0.id]?.contains(clone.child) == true && isEntitled($0.id, to: clone.child)
+      }
+      if promoted.count > clone.promotedMax {
+        violate("\(clone.child) runs Promoted on \(promoted.map(\.name)), each of which holds the right to run it")
+      }
+    }
+    for resource in copies.filter({ $0.value > 1 && !cloned.contains($0.key) }).keys.sorted() {
       let entitled = config.nodes.filter {
         world[$0.id]?.contains(resource) == true && isEntitled($0.id, to: resource)
       }

@@ -357,6 +357,7 @@ public enum PacketCodec {
           if let token = resource.lastStartToken { entry.unsigned(4, token) }
           if resource.promoted { entry.bool(6, true) }
           if resource.roleChanging { entry.bool(7, true) }
+          if resource.halted { entry.bool(8, true) }
           if let failure = resource.lastFailure {
             try entry.record(5) { (record: inout RecordWriter) throws(WireError) in
               record.unsigned(1, UInt64(actionCode(failure.action)))
@@ -589,6 +590,7 @@ public enum PacketCodec {
           case 4: entry.lastStartToken = try value.unsigned()
           case 6: entry.promoted = try value.bool()
           case 7: entry.roleChanging = try value.bool()
+          case 8: entry.halted = try value.bool()
           case 5:
             var failure = ResourceFailure(action: .monitor, code: 0, reason: "", wallTime: 0)
             var fields = value.record()
