@@ -13,6 +13,8 @@ public enum ControlRequest: Sendable, Codable, Equatable {
   case setAttribute(name: String, value: String?)
   /// A node's attribute (this node's without a node), transient or permanent.
   case getAttribute(name: String, node: String?)
+  /// Why a resource runs where it does, in sentences and scores.
+  case why(resource: String)
 
   enum CodingKeys: String, CodingKey {
     case command, resource, node, text, name, value
@@ -33,6 +35,7 @@ public enum ControlRequest: Sendable, Codable, Equatable {
       self = .setAttribute(
         name: try container.decode(String.self, forKey: .name),
         value: try container.decodeIfPresent(String.self, forKey: .value))
+    case "why": self = .why(resource: try container.decode(String.self, forKey: .resource))
     case "attribute-get":
       self = .getAttribute(
         name: try container.decode(String.self, forKey: .name),
@@ -61,6 +64,9 @@ public enum ControlRequest: Sendable, Codable, Equatable {
       try container.encode("attribute-set", forKey: .command)
       try container.encode(name, forKey: .name)
       try container.encodeIfPresent(value, forKey: .value)
+    case .why(let resource):
+      try container.encode("why", forKey: .command)
+      try container.encode(resource, forKey: .resource)
     case .getAttribute(let name, let node):
       try container.encode("attribute-get", forKey: .command)
       try container.encode(name, forKey: .name)

@@ -409,3 +409,23 @@ extension NodeController {
     }
   }
 }
+
+extension NodeController {
+  /// `hactl why`: the scheduler run on what this node knows now (the
+  /// leader's view when this node leads; a follower holds the same
+  /// reports, without the leader's withdrawals in flight).
+  public func explain(_ resource: String, now: Instant) -> Result<String, RequestError> {
+    let id = ResourceID(resource)
+    guard config.resource(id) != nil || config.group(id) != nil || config.clone(id) != nil else {
+      return .failure(.unknownResource(resource))
+    }
+    let reports = self.reports
+    let state = membership.isLeader ? leading : nil
+    let input = schedulerInput(
+      nodes: schedulerNodes(reports: reports, now: now), reports: reports, withdrawn: state?.withdrawn ?? [:],
+      demoted: state?.demoted ?? [:], moves: state?.moves ?? [:])
+    let seen = membership.isLeader ? "as the leader sees it" : "as \(local.name) sees it (not the leader)"
+    let text = Scheduler.schedule(input).explanation(of: id) ?? "nothing is known of \(resource)"
+    return .success("\(resource), \(seen):\n\(text)")
+  }
+}

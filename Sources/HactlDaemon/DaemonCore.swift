@@ -234,6 +234,11 @@ actor DaemonCore {
       case .success(let message): return ControlResponse(ok: true, message: message)
       case .failure(let error): return .failure(error.description)
       }
+    case .why(let resource):
+      switch controller.explain(resource, now: now) {
+      case .success(let text): return ControlResponse(ok: true, message: text)
+      case .failure(let error): return .failure(error.description)
+      }
     case .getAttribute(let name, let node):
       switch controller.attribute(name, node: node) {
       case .success(let value): return ControlResponse(ok: true, message: value)

@@ -19,7 +19,8 @@ struct Hactl: AsyncParsableCommand {
     abstract: "Operate an hactl high-availability cluster.",
     discussion: "See hactl(8). Commands that talk to the cluster use the local hactld's control socket.",
     subcommands: [
-      StatusCommand.self, MigrateCommand.self, SimulateCommand.self, AttributeCommand.self, ConfigCommand.self,
+      StatusCommand.self, MigrateCommand.self, WhyCommand.self, SimulateCommand.self, AttributeCommand.self,
+      ConfigCommand.self,
       KeygenCommand.self,
       DemoCommand.self,
     ])
@@ -235,7 +236,7 @@ struct AttributeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The node (default: this one).") var node: String?
     @OptionGroup var socket: SocketOptions
     func run() async throws {
-      print(try await AttributeCommand.send(.getAttribute(name: name, node: node), socket: socket.path))
+      print(try await requestMessage(.getAttribute(name: name, node: node), socket: socket.path))
     }
   }
 
@@ -246,7 +247,7 @@ struct AttributeCommand: AsyncParsableCommand {
     @Argument(help: "Its value.") var value: String
     @OptionGroup var socket: SocketOptions
     func run() async throws {
-      print(try await AttributeCommand.send(.setAttribute(name: name, value: value), socket: socket.path))
+      print(try await requestMessage(.setAttribute(name: name, value: value), socket: socket.path))
     }
   }
 
@@ -256,18 +257,32 @@ struct AttributeCommand: AsyncParsableCommand {
     @Argument(help: "The attribute.") var name: String
     @OptionGroup var socket: SocketOptions
     func run() async throws {
-      print(try await AttributeCommand.send(.setAttribute(name: name, value: nil), socket: socket.path))
+      print(try await requestMessage(.setAttribute(name: name, value: nil), socket: socket.path))
     }
   }
 
-  static func send(_ request: ControlRequest, socket: String) async throws -> String {
-    let response: ControlResponse
-    do {
-      response = try await ControlClient.send(request, socketPath: socket, timeout: .seconds(10))
-    } catch {
-      throw hactlFail(error.description)
-    }
-    guard response.ok else { throw hactlFail(response.error ?? "refused") }
-    return response.message ?? ""
+}
+
+struct WhyCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "why",
+    abstract: "Say why a resource runs where it does, or is stopped, with every node's score.")
+  @Argument(help: "A resource, group or clone.") var resource: String
+  @OptionGroup var socket: SocketOptions
+  func run() async throws {
+    print(try await requestMessage(.why(resource: resource), socket: socket.path))
   }
+}
+
+/// Sends one request to the local daemon: its answer's message, or a
+/// one-line error and a non-zero exit.
+func requestMessage(_ request: ControlRequest, socket: String) async throws -> String {
+  let response: ControlResponse
+  do {
+    response = try await ControlClient.send(request, socketPath: socket, timeout: .seconds(10))
+  } catch {
+    throw hactlFail(error.description)
+  }
+  guard response.ok else { throw hactlFail(response.error ?? "refused") }
+  return response.message ?? ""
 }

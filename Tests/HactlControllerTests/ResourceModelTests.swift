@@ -33,6 +33,15 @@ struct ResourceModelTests {
     let third = starts(sim, "vip", on: node)[0]
     #expect(first < second && second < third, "started out of order: \(first) \(second) \(third)")
 
+    // hactl why, from any node: where each member goes, why, and the scores.
+    let why = try sim.controllers[sim.id("beta")]!.explain("stack", now: sim.now).get()
+    #expect(why.contains("fs should run on \(node) (Started): highest score"), "\(why)")
+    #expect(why.contains("Nothing is left to do for it."))
+    #expect(why.contains("Scores of stack:"))
+    #expect(throws: NodeController.RequestError.unknownResource("nothing")) {
+      try sim.controllers[sim.id("beta")]!.explain("nothing", now: sim.now).get()
+    }
+
     sim.crash(node)
     let survivor = node == "alpha" ? "beta" : "alpha"
     let moved = sim.run(until: { $0.runs("vip") == [survivor] }, within: .seconds(10))

@@ -81,6 +81,11 @@ struct PromotableProcessTests {
     let unknown = try crmAttribute(["--frobnicate"])
     #expect(unknown.status == 64 && unknown.errors.contains("unknown option '--frobnicate'"))
 
+    let why = try Tool.run(try Tool.hactl(), ["why", "stateful-clone", "--socket", cluster.socketPath(survivor)])
+    #expect(why.status == 0)
+    #expect(why.output.contains("should run on \(primary) (Promoted)"), "\(why.output)")
+    #expect(why.output.contains("promotion score (master-stateful = 10) +10"))
+
     cluster.crash(primary)
     let after = try await cluster.waitFor(via: survivor, timeout: .seconds(30), promoted(on: survivor))
     #expect(after.node(primary)?.state == .lost)
