@@ -128,7 +128,7 @@ struct ConfigBuilder {
 
   static let topKeys = [
     "cluster", "nodes", "witness", "resources", "groups", "clones", "constraints", "resource_defaults",
-    "operation_defaults",
+    "operation_defaults", "operator",
   ]
   static let clusterKeys = [
     "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root", "encryption", "realtime",
@@ -166,10 +166,14 @@ struct ConfigBuilder {
     let groups = top["groups"].map { groupList($0, &reader) } ?? []
     let clones = top["clones"].map { cloneList($0, &reader) } ?? []
     let constraints = top["constraints"].map { constraintSet($0, &reader) } ?? Constraints()
-    guard let settings, let nodes, let resources, let groups, let clones, let constraints else { return nil }
-    let config = ClusterConfig(
+    let operatorState = top["operator"].map { self.operatorState($0, &reader) } ?? OperatorState()
+    guard let settings, let nodes, let resources, let groups, let clones, let constraints, let operatorState else {
+      return nil
+    }
+    var config = ClusterConfig(
       cluster: settings, nodes: nodes, witness: witness, resources: resources, groups: groups, clones: clones,
       constraints: constraints)
+    applyOperatorState(operatorState, to: &config, top: top, &reader)
     crossCheck(config, top: top, &reader)
     crossCheckModel(config, top: top, &reader)
     return config

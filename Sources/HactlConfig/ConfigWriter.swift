@@ -63,8 +63,12 @@ public enum ConfigWriter {
       lines.append("    target_role: \(spec.targetRole.rawValue)")
       lines.append("    managed: \(spec.managed)")
     }
-    lines += groups(config.groups) + clones(config.clones) + constraints(config.constraints)
-    return lines.joined(separator: "\n") + "\n"
+    var own = config.constraints
+    let operatorIDs = Set(config.operatorState.constraints.map(\.id))
+    own.locations.removeAll { operatorIDs.contains($0.id) }
+    lines += groups(config.groups) + clones(config.clones) + constraints(own)
+    let text = lines.joined(separator: "\n") + "\n"
+    return config.operatorState.isEmpty ? text : text + OperatorBlock.render(config.operatorState)
   }
 
   static func operation(_ spec: OperationSpec, interval: Bool) -> String {

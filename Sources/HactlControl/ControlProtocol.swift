@@ -15,9 +15,12 @@ public enum ControlRequest: Sendable, Codable, Equatable {
   case getAttribute(name: String, node: String?)
   /// Why a resource runs where it does, in sentences and scores.
   case why(resource: String)
+  /// An operator's change kept in the configuration (ban, clear, pin,
+  /// standby, online, maintenance).
+  case edit(OperatorEdit)
 
   enum CodingKeys: String, CodingKey {
-    case command, resource, node, text, name, value
+    case command, resource, node, text, name, value, on
   }
 
   public init(from decoder: any Decoder) throws {
@@ -36,6 +39,25 @@ public enum ControlRequest: Sendable, Codable, Equatable {
         name: try container.decode(String.self, forKey: .name),
         value: try container.decodeIfPresent(String.self, forKey: .value))
     case "why": self = .why(resource: try container.decode(String.self, forKey: .resource))
+    case "ban", "pin", "clear", "standby", "online", "maintenance":
+      let resource = try container.decodeIfPresent(String.self, forKey: .resource).map { ResourceID($0) }
+      let node = try container.decodeIfPresent(String.self, forKey: .node)
+      func need<T>(_ value: T?, _ key: CodingKeys) throws -> T {
+        guard let value else {
+          throw DecodingError.keyNotFound(key, .init(codingPath: [], debugDescription: "\(command) needs \(key)"))
+        }
+        return value
+      }
+      switch command {
+      case "ban": self = .edit(.ban(try need(resource, .resource), node: try need(node, .node)))
+      case "pin": self = .edit(.pin(try need(resource, .resource), node: try need(node, .node)))
+      case "clear": self = .edit(.clear(try need(resource, .resource)))
+      case "standby": self = .edit(.standby(node: try need(node, .node)))
+      case "online": self = .edit(.online(node: try need(node, .node)))
+      default:
+        self = .edit(
+          .maintenance(on: try container.decode(Bool.self, forKey: .on), node: node, resource: resource))
+      }
     case "attribute-get":
       self = .getAttribute(
         name: try container.decode(String.self, forKey: .name),
@@ -67,6 +89,32 @@ public enum ControlRequest: Sendable, Codable, Equatable {
     case .why(let resource):
       try container.encode("why", forKey: .command)
       try container.encode(resource, forKey: .resource)
+    case .edit(let edit):
+      switch edit {
+      case .ban(let resource, let node), .pin(let resource, let node):
+        if case .ban = edit {
+          try container.encode("ban", forKey: .command)
+        } else {
+          try container.encode("pin", forKey: .command)
+        }
+        try container.encode(resource.rawValue, forKey: .resource)
+        try container.encode(node, forKey: .node)
+      case .clear(let resource):
+        try container.encode("clear", forKey: .command)
+        try container.encode(resource.rawValue, forKey: .resource)
+      case .standby(let node), .online(let node):
+        if case .standby = edit {
+          try container.encode("standby", forKey: .command)
+        } else {
+          try container.encode("online", forKey: .command)
+        }
+        try container.encode(node, forKey: .node)
+      case .maintenance(let on, let node, let resource):
+        try container.encode("maintenance", forKey: .command)
+        try container.encode(on, forKey: .on)
+        try container.encodeIfPresent(node, forKey: .node)
+        try container.encodeIfPresent(resource?.rawValue, forKey: .resource)
+      }
     case .getAttribute(let name, let node):
       try container.encode("attribute-get", forKey: .command)
       try container.encode(name, forKey: .name)

@@ -165,7 +165,7 @@ extension NodeController {
   /// constraint preferring the target with INFINITY.
   func moveConstraints(_ moves: [ResourceID: NodeID]) -> [LocationConstraint] {
     moves.sorted { $0.key < $1.key }.map { resource, node in
-      LocationConstraint(id: "cli-prefer-\(resource)", resource: resource, score: .infinity, node: name(of: node))
+      LocationConstraint(id: "cli-move-\(resource)", resource: resource, score: .infinity, node: name(of: node))
     }
   }
 

@@ -12,7 +12,7 @@ struct ReplicationState: Sendable {
   /// When each peer was last sent our configuration.
   var offered: [NodeID: Instant] = [:]
   /// Operator changes asked on this node, until the leader answers: id → text.
-  var proposals: [UInt64: String] = [:]
+  var proposals: [UInt64: ConfigProposal] = [:]
   var lastForwarded: Instant?
   /// Versions found invalid here, so each is refused (and logged) once.
   var refused: Set<ConfigVersion> = []
@@ -57,9 +57,55 @@ extension NodeController {
     }
     let id = nextRequestID
     nextRequestID += 1
-    replication.proposals[id] = text
+    replication.proposals[id] = ConfigProposal(id: id, text: text)
     replication.lastForwarded = nil
     return (.success(id), effects + finish(now: now, forceBeat: false))
+  }
+
+  /// An operator's change (hactl ban, standby...): queued like a new
+  /// configuration, but the leader applies it to its own text.
+  public mutating func requestOperatorEdit(_ edit: OperatorEdit, now: Instant)
+    -> (Result<UInt64, RequestError>, [ControllerEffect])
+  {
+    let effects = apply(membership.observe(now: now), now: now)
+    if let refusal = checkEdit(edit) { return (.failure(.invalidConfiguration(refusal)), effects) }
+    guard membership.quorate else {
+      let refusal = RequestError.noQuorum(votes: membership.partitionVotes, needed: membership.settings.votesNeeded)
+      return (.failure(refusal), effects)
+    }
+    guard replication.proposals.count < ClusterLimits.pendingProposals else {
+      return (.failure(.tooManyPending(ClusterLimits.pendingProposals)), effects)
+    }
+    let id = nextRequestID
+    nextRequestID += 1
+    replication.proposals[id] = ConfigProposal(id: id, text: "", edit: edit)
+    replication.lastForwarded = nil
+    return (.success(id), effects + finish(now: now, forceBeat: false))
+  }
+
+  /// What an edit names must exist: a node, or a resource, group or clone
+  /// (bans and pins name what constraints may name).
+  func checkEdit(_ edit: OperatorEdit) -> String? {
+    func node(_ name: String) -> String? {
+      config.nodes.contains { $0.name == name } ? nil : "no node '\(name)' in the configuration"
+    }
+    func top(_ id: ResourceID) -> String? {
+      if let group = config.groups.first(where: { $0.members.contains(id) }) {
+        return "\(id) is in group \(group.id): name the group"
+      }
+      if let clone = config.clones.first(where: { $0.child == id }) { return "\(id) is cloned: name \(clone.id)" }
+      let known = config.resource(id) != nil || config.group(id) != nil || config.clone(id) != nil
+      return known ? nil : "no resource, group or clone '\(id)'"
+    }
+    switch edit {
+    case .ban(let resource, let name), .pin(let resource, let name): return top(resource) ?? node(name)
+    case .clear(let resource): return top(resource)
+    case .standby(let name), .online(let name): return node(name)
+    case .maintenance(_, let name, let resource):
+      if let name { return node(name) }
+      if let resource { return config.resource(resource) == nil ? "no resource '\(resource)'" : nil }
+      return nil
+    }
   }
 
   func parseConfiguration(_ text: String) -> Result<ClusterConfig, ConfigErrors> {
@@ -70,7 +116,7 @@ extension NodeController {
   /// (the leader handles each once); the leader handles its own at once.
   mutating func forwardProposals(now: Instant) -> [ControllerEffect] {
     guard !replication.proposals.isEmpty, let leader = membership.leader else { return [] }
-    let proposals = replication.proposals.sorted { $0.key < $1.key }.map { ConfigProposal(id: $0.key, text: $0.value) }
+    let proposals = replication.proposals.sorted { $0.key < $1.key }.map(\.value)
     if leader == local.id {
       return proposals.flatMap { handleProposal($0, from: local.id, now: now) }
     }
@@ -91,6 +137,11 @@ extension NodeController {
     defer { leading = state }
     guard membership.quorate, membership.mayRunResources(now: now) else {
       return refuse("the leader has no quorum lease now: configuration changes are refused")
+    }
+    var proposal = proposal
+    if let edit = proposal.edit {
+      if let refusal = checkEdit(edit) { return refuse(refusal) }
+      proposal.text = OperatorBlock.rewrite(document.text, with: edit.applied(to: config.operatorState))
     }
     let parsed: ClusterConfig
     switch parseConfiguration(proposal.text) {

@@ -234,6 +234,8 @@ actor DaemonCore {
       case .success(let message): return ControlResponse(ok: true, message: message)
       case .failure(let error): return .failure(error.description)
       }
+    case .edit(let edit):
+      return await wait(for: controller.requestOperatorEdit(edit, now: now), isConfig: true)
     case .why(let resource):
       switch controller.explain(resource, now: now) {
       case .success(let text): return ControlResponse(ok: true, message: text)

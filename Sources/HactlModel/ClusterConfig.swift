@@ -7,7 +7,10 @@ public struct ClusterConfig: Sendable, Equatable {
   public var resources: [ResourceSpec]
   public var groups: [GroupSpec]
   public var clones: [CloneSpec]
+  /// Constraints from the file and from the operator block.
   public var constraints: Constraints
+  /// The `operator:` block as written (already applied to the fields above).
+  public var operatorState = OperatorState()
 
   public init(
     cluster: ClusterSettings, nodes: [NodeSpec], witness: WitnessSpec?, resources: [ResourceSpec],

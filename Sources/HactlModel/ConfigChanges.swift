@@ -35,6 +35,7 @@ extension ClusterConfig {
     merged.groups = groups
     merged.clones = clones
     merged.constraints = constraints
+    merged.operatorState = operatorState
     merged.cluster.maintenance = cluster.maintenance
     for index in merged.nodes.indices {
       guard let node = nodes.first(where: { $0.id == merged.nodes[index].id }) else { continue }

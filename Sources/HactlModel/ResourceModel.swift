@@ -344,3 +344,83 @@ extension CloneSpec {
   /// clone-max, or one per node (pacemaker's default).
   public func maximumInstances(nodes: Int) -> Int { cloneMax ?? max(1, nodes) }
 }
+
+/// What operators set with hactl ban, clear, migrate --pin, standby, online
+/// and maintenance: kept in the configuration's `operator:` block, which
+/// hactl writes (the rest of the file is the operator's own text), so that
+/// it outlives any leader with the configuration's quorum guarantee.
+public struct OperatorState: Sendable, Equatable {
+  /// Location constraints named `cli-ban-RESOURCE-on-NODE` and
+  /// `cli-prefer-RESOURCE`, as crm_resource names them.
+  public var constraints: [LocationConstraint] = []
+  public var standby: [String] = []
+  public var maintenance = false
+  public var maintenanceNodes: [String] = []
+  /// Resources left unmanaged (maintenance of one resource).
+  public var maintenanceResources: [ResourceID] = []
+
+  public init() {}
+
+  public var isEmpty: Bool { self == OperatorState() }
+
+  public static func banID(_ resource: ResourceID, _ node: String) -> String { "cli-ban-\(resource)-on-\(node)" }
+  public static func preferID(_ resource: ResourceID) -> String { "cli-prefer-\(resource)" }
+}
+
+/// One change an operator asks for; the leader applies it to its own
+/// configuration text, so two operators never undo each other's change.
+public enum OperatorEdit: Sendable, Hashable, CustomStringConvertible {
+  case ban(ResourceID, node: String)
+  /// Prefer the node with INFINITY until cleared (`migrate --pin`).
+  case pin(ResourceID, node: String)
+  /// Remove the bans and the pin of a resource (`hactl clear`).
+  case clear(ResourceID)
+  case standby(node: String)
+  case online(node: String)
+  /// Cluster-wide (no target), one node, or one resource.
+  case maintenance(on: Bool, node: String?, resource: ResourceID?)
+
+  public func applied(to state: OperatorState) -> OperatorState {
+    var state = state
+    switch self {
+    case .ban(let resource, let node):
+      let id = OperatorState.banID(resource, node)
+      state.constraints.removeAll { $0.id == id }
+      state.constraints.append(LocationConstraint(id: id, resource: resource, score: .minusInfinity, node: node))
+    case .pin(let resource, let node):
+      let id = OperatorState.preferID(resource)
+      state.constraints.removeAll { $0.id == id }
+      state.constraints.append(LocationConstraint(id: id, resource: resource, score: .infinity, node: node))
+    case .clear(let resource):
+      state.constraints.removeAll { $0.resource == resource }
+    case .standby(let node):
+      if !state.standby.contains(node) { state.standby.append(node) }
+    case .online(let node):
+      state.standby.removeAll { $0 == node }
+    case .maintenance(let on, let node, let resource):
+      if let node {
+        state.maintenanceNodes.removeAll { $0 == node }
+        if on { state.maintenanceNodes.append(node) }
+      } else if let resource {
+        state.maintenanceResources.removeAll { $0 == resource }
+        if on { state.maintenanceResources.append(resource) }
+      } else {
+        state.maintenance = on
+      }
+    }
+    return state
+  }
+
+  public var description: String {
+    switch self {
+    case .ban(let resource, let node): return "ban \(resource) from \(node)"
+    case .pin(let resource, let node): return "pin \(resource) to \(node)"
+    case .clear(let resource): return "clear the bans and pin of \(resource)"
+    case .standby(let node): return "put \(node) in standby"
+    case .online(let node): return "bring \(node) online"
+    case .maintenance(let on, let node, let resource):
+      let scope = node.map { "node \($0)" } ?? resource.map { "resource \($0)" } ?? "the cluster"
+      return "turn maintenance \(on ? "on" : "off") for \(scope)"
+    }
+  }
+}

@@ -114,10 +114,15 @@ public struct MessagePart: Sendable, Hashable {
 public struct ConfigProposal: Sendable, Hashable {
   /// The request's id at its origin (the sender), as for operator requests.
   public var id: UInt64
+  /// A whole new configuration text, unless `edit` is set.
   public var text: String
-  public init(id: UInt64, text: String) {
+  /// An operator's change (ban, standby...), applied by the leader to its
+  /// own configuration text, never to an older copy.
+  public var edit: OperatorEdit?
+  public init(id: UInt64, text: String, edit: OperatorEdit? = nil) {
     self.id = id
     self.text = text
+    self.edit = edit
   }
 }
 

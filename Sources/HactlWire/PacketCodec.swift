@@ -99,6 +99,7 @@ public enum PacketCodec {
       kind = .configProposal
       out.unsigned(1, proposal.id)
       try out.string(2, proposal.text)
+      if let edit = proposal.edit { try encodeEdit(edit, into: &out) }
     case .part(let part):
       kind = .part
       guard part.count >= 1, part.count <= MessageParts.maximumParts, part.index >= 0, part.index < part.count,
@@ -221,6 +222,7 @@ public enum PacketCodec {
         switch field.tag {
         case 1: proposal.id = try field.unsigned()
         case 2: proposal.text = try field.string()
+        case 3: proposal.edit = try decodeEdit(field)
         default: break
         }
       }
@@ -400,6 +402,64 @@ public enum PacketCodec {
         try entry.string(4, answer.message)
         if let configVersion = answer.configVersion { try version(5, configVersion, into: &entry) }
       }
+    }
+  }
+
+  /// An operator edit: field 3 of a proposal, `{1: kind, 2: resource,
+  /// 3: node, 4: on}`; kinds 1 ban, 2 pin, 3 clear, 4 standby, 5 online,
+  /// 6 maintenance.
+  static func encodeEdit(_ edit: OperatorEdit, into out: inout RecordWriter) throws(WireError) {
+    try out.record(3) { (record: inout RecordWriter) throws(WireError) in
+      switch edit {
+      case .ban(let resource, let node):
+        record.unsigned(1, 1)
+        try record.string(2, resource.rawValue)
+        try record.string(3, node)
+      case .pin(let resource, let node):
+        record.unsigned(1, 2)
+        try record.string(2, resource.rawValue)
+        try record.string(3, node)
+      case .clear(let resource):
+        record.unsigned(1, 3)
+        try record.string(2, resource.rawValue)
+      case .standby(let node):
+        record.unsigned(1, 4)
+        try record.string(3, node)
+      case .online(let node):
+        record.unsigned(1, 5)
+        try record.string(3, node)
+      case .maintenance(let on, let node, let resource):
+        record.unsigned(1, 6)
+        if let resource { try record.string(2, resource.rawValue) }
+        if let node { try record.string(3, node) }
+        record.bool(4, on)
+      }
+    }
+  }
+
+  static func decodeEdit(_ field: RecordField) throws(WireError) -> OperatorEdit {
+    var kind: UInt64 = 0
+    var resource: ResourceID?
+    var node: String?
+    var on = false
+    var reader = field.record()
+    try reader.readFields { (item) throws(WireError) in
+      switch item.tag {
+      case 1: kind = try item.unsigned()
+      case 2: resource = ResourceID(try item.string())
+      case 3: node = try item.string()
+      case 4: on = try item.bool()
+      default: break
+      }
+    }
+    switch (kind, resource, node) {
+    case (1, let resource?, let node?): return .ban(resource, node: node)
+    case (2, let resource?, let node?): return .pin(resource, node: node)
+    case (3, let resource?, _): return .clear(resource)
+    case (4, _, let node?): return .standby(node: node)
+    case (5, _, let node?): return .online(node: node)
+    case (6, _, _): return .maintenance(on: on, node: node, resource: resource)
+    default: throw .invalid("operator edit of kind \(kind) without what it names")
     }
   }
 

@@ -19,7 +19,8 @@ struct Hactl: AsyncParsableCommand {
     abstract: "Operate an hactl high-availability cluster.",
     discussion: "See hactl(8). Commands that talk to the cluster use the local hactld's control socket.",
     subcommands: [
-      StatusCommand.self, MigrateCommand.self, WhyCommand.self, SimulateCommand.self, AttributeCommand.self,
+      StatusCommand.self, MigrateCommand.self, BanCommand.self, ClearCommand.self, StandbyCommand.self,
+      OnlineCommand.self, MaintenanceCommand.self, WhyCommand.self, SimulateCommand.self, AttributeCommand.self,
       ConfigCommand.self,
       KeygenCommand.self,
       DemoCommand.self,
@@ -83,6 +84,9 @@ struct MigrateCommand: AsyncParsableCommand {
   @Option(name: .long, help: "Seconds to wait for the resource to run on its new node (at most 86400).")
   var timeout: Double = 60
 
+  @Flag(name: .long, help: "Keep it on NODE until 'hactl clear' (an INFINITY location constraint).")
+  var pin = false
+
   func validate() throws {
     // Checked before anything is asked of the cluster: a NaN or 1e300 would
     // trap when turned into a deadline, after the move was accepted.
@@ -94,6 +98,11 @@ struct MigrateCommand: AsyncParsableCommand {
   static let longestTimeout: Double = 86_400
 
   func run() async throws {
+    if pin {
+      guard let node else { throw hactlFail("--pin needs the node to pin it to") }
+      try await performEdit(.pin(ResourceID(resource), node: node), socket: socket.path)
+      return
+    }
     let before = try await fetchStatus(socket: socket.path)
     guard let original = before.resource(resource) else {
       throw hactlFail("no resource '\(resource)' in the cluster (see 'hactl status')")

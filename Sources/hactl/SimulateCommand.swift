@@ -97,20 +97,28 @@ struct SimulateCommand: AsyncParsableCommand {
       }
       return (loaded, ClusterSnapshot(status: status), [])
     }
-    let status = try await fetchStatus(socket: socket.path)
-    let response: ControlResponse
-    do {
-      response = try await ControlClient.send(.showConfig, socketPath: socket.path, timeout: .seconds(10))
-    } catch {
-      throw hactlFail(error.description)
-    }
-    guard response.ok, let text = response.message else {
-      throw hactlFail(response.error ?? "the local hactld sent no configuration")
-    }
-    do {
-      return (try ConfigLoader.parse(text, file: "(live configuration)"), ClusterSnapshot(status: status), [])
-    } catch {
-      throw hactlFail(error.description)
-    }
+    let (config, snapshot, _) = try await liveSnapshot(socket: socket.path)
+    return (config, snapshot, [])
+  }
+}
+
+/// The local daemon's configuration (with its version) and status, as the
+/// scheduler's input.
+func liveSnapshot(socket: String) async throws -> (ClusterConfig, ClusterSnapshot, version: String) {
+  let status = try await fetchStatus(socket: socket)
+  let response: ControlResponse
+  do {
+    response = try await ControlClient.send(.showConfig, socketPath: socket, timeout: .seconds(10))
+  } catch {
+    throw hactlFail(error.description)
+  }
+  guard response.ok, let text = response.message else {
+    throw hactlFail(response.error ?? "the local hactld sent no configuration")
+  }
+  do {
+    let config = try ConfigLoader.parse(text, file: "(live configuration)")
+    return (config, ClusterSnapshot(status: status), response.configVersion ?? "")
+  } catch {
+    throw hactlFail(error.description)
   }
 }

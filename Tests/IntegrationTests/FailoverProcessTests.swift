@@ -128,6 +128,38 @@ struct FailoverProcessTests {
     #expect(unknown.error?.contains("no resource 'nothing'") == true)
   }
 
+  /// hactl ban, clear, standby and online: each is stored in the
+  /// configuration's operator block (shown by config show), says what the
+  /// cluster will do, and the cluster does it.
+  @Test func operatorCommandsMoveResourcesAndOutliveTheLeader() async throws {
+    let cluster = try makeCluster()
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha"))
+    func hactl(_ arguments: [String]) throws -> Tool.Result {
+      try Tool.run(try Tool.hactl(), arguments + ["--socket", cluster.socketPath("beta")])
+    }
+    let ban = try hactl(["ban", "marker", "alpha"])
+    #expect(ban.status == 0, "\(ban.errors)")
+    #expect(ban.output.contains("ban marker from alpha: stored as configuration"))
+    #expect(ban.output.contains("* Move marker ( alpha -> beta )"), "\(ban.output)")
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "beta", ["marker"]))
+    let shown = try hactl(["config", "show"])
+    #expect(shown.output.contains("operator:") && shown.output.contains("cli-ban-marker-on-alpha"))
+
+    let cleared = try hactl(["clear", "marker"])
+    #expect(cleared.status == 0)
+    // Stickiness keeps it where it is once the ban is gone.
+    #expect(cleared.output.contains("The cluster has nothing to do."), "\(cleared.output)")
+
+    let standby = try hactl(["standby", "beta"])
+    #expect(standby.status == 0)
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha"))
+    #expect(try hactl(["online", "beta"]).status == 0)
+    let unknown = try hactl(["ban", "nothing", "alpha"])
+    #expect(unknown.status != 0 && unknown.errors.contains("no resource, group or clone 'nothing'"))
+  }
+
   @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/lib/ocf/resource.d/heartbeat/Dummy")))
   func clusterLabsDummyAgentFailsOverUnmodified() async throws {
     let dummy = """

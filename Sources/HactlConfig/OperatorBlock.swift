@@ -1,0 +1,118 @@
+import HactlModel
+import Yams
+
+/// The configuration's `operator:` block: what hactl ban, clear, migrate
+/// --pin, standby, online and maintenance set. hactl writes it at the end
+/// of the file and leaves every other line of the operator's text as it is.
+public enum OperatorBlock {
+  static let keys = ["constraints", "standby", "maintenance", "maintenance_nodes", "maintenance_resources"]
+  static let constraintKeys = ["id", "resource", "node", "score"]
+  static let marker =
+    "# Managed by hactl (ban, clear, migrate --pin, standby, online, maintenance): change it with those commands."
+
+  /// `text` with its operator block replaced by `state`'s (removed when
+  /// empty). The block runs from its `operator:` line (and the marker
+  /// comment before it) to the next top-level key or the end.
+  public static func rewrite(_ text: String, with state: OperatorState) -> String {
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if let start = lines.firstIndex(where: { $0.hasPrefix("operator:") }) {
+      var end = start + 1
+      while end < lines.count, lines[end].isEmpty || lines[end].first == " " || lines[end].first == "#" {
+        end += 1
+      }
+      var from = start
+      if from > 0, lines[from - 1] == marker { from -= 1 }
+      lines.removeSubrange(from..<end)
+    }
+    while lines.last?.isEmpty == true { lines.removeLast() }
+    var result = lines.joined(separator: "\n") + "\n"
+    if !state.isEmpty { result += "\n" + render(state) }
+    return result
+  }
+
+  public static func render(_ state: OperatorState) -> String {
+    let quoted = ConfigWriter.quoted
+    var lines = [marker, "operator:"]
+    if !state.constraints.isEmpty {
+      lines.append("  constraints:")
+      for constraint in state.constraints {
+        lines.append(
+          "    - { id: \(quoted(constraint.id)), resource: \(quoted(constraint.resource.rawValue)), "
+            + "node: \(quoted(constraint.node ?? "")), score: \(quoted(constraint.score.description)) }")
+      }
+    }
+    if !state.standby.isEmpty { lines.append("  standby: [\(state.standby.map(quoted).joined(separator: ", "))]") }
+    if state.maintenance { lines.append("  maintenance: true") }
+    if !state.maintenanceNodes.isEmpty {
+      lines.append("  maintenance_nodes: [\(state.maintenanceNodes.map(quoted).joined(separator: ", "))]")
+    }
+    if !state.maintenanceResources.isEmpty {
+      let names = state.maintenanceResources.map { quoted($0.rawValue) }.joined(separator: ", ")
+      lines.append("  maintenance_resources: [\(names)]")
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+}
+
+extension ConfigBuilder {
+  func operatorState(_ node: Node, _ reader: inout NodeReader) -> OperatorState? {
+    guard let fields = reader.fields(of: node, at: "operator", allowed: OperatorBlock.keys) else { return nil }
+    var state = OperatorState()
+    func names(_ key: String, _ reader: inout NodeReader) -> [String] {
+      guard let list = fields[key], let items = reader.list(list, at: fields.path(key)) else { return [] }
+      return items.enumerated().compactMap { reader.string($1, at: fields.path("\(key)[\($0)]")) }
+    }
+    if let list = fields["constraints"], let items = reader.list(list, at: fields.path("constraints")) {
+      for (index, item) in items.enumerated() {
+        let path = fields.path("constraints[\(index)]")
+        guard let entry = reader.fields(of: item, at: path, allowed: OperatorBlock.constraintKeys),
+          let id = entry.required("id", &reader).flatMap({ reader.string($0, at: entry.path("id")) }),
+          let resource = identifier(entry, "resource", &reader),
+          let node = entry.required("node", &reader).flatMap({ reader.string($0, at: entry.path("node")) }),
+          let score = entry.required("score", &reader).flatMap({ reader.score($0, at: entry.path("score")) })
+        else { continue }
+        guard id.hasPrefix("cli-") else {
+          reader.fail(
+            at: entry["id"], entry.path("id"), "operator constraints are named cli-...; others go in 'constraints'")
+          continue
+        }
+        state.constraints.append(
+          LocationConstraint(id: id, resource: ResourceID(resource), score: score, node: node))
+      }
+    }
+    state.standby = names("standby", &reader)
+    state.maintenance = fields.boolean("maintenance", &reader) ?? false
+    state.maintenanceNodes = names("maintenance_nodes", &reader)
+    state.maintenanceResources = names("maintenance_resources", &reader).map { ResourceID($0) }
+    // What could be read is applied, so that its other errors show too.
+    return state
+  }
+
+  /// The operator block over the file's own settings: its constraints join
+  /// the others, its standby and maintenance set the nodes, the cluster and
+  /// the resources.
+  func applyOperatorState(
+    _ state: OperatorState, to config: inout ClusterConfig, top: Fields, _ reader: inout NodeReader
+  ) {
+    config.operatorState = state
+    let block = top["operator"]
+    let nodeNames = Set(config.nodes.map(\.name))
+    for name in state.standby + state.maintenanceNodes + state.constraints.compactMap(\.node)
+    where !nodeNames.contains(name) {
+      reader.fail(at: block, "operator", "'\(name)' is not a node of this cluster")
+    }
+    for index in config.nodes.indices {
+      if state.standby.contains(config.nodes[index].name) { config.nodes[index].mode = .standby }
+      if state.maintenanceNodes.contains(config.nodes[index].name) { config.nodes[index].maintenance = true }
+    }
+    if state.maintenance { config.cluster.maintenance = true }
+    for resource in state.maintenanceResources {
+      if let index = config.resources.firstIndex(where: { $0.id == resource }) {
+        config.resources[index].managed = false
+      } else {
+        reader.fail(at: block, "operator.maintenance_resources", "'\(resource)' is not a resource")
+      }
+    }
+    config.constraints.locations += state.constraints
+  }
+}

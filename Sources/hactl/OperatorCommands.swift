@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import HactlControl
+import HactlModel
+import HactlScenario
+import HactlScheduler
+
+/// Sends an operator's change, waits until a quorum stored it, says so, and
+/// says what the cluster will do next (the scheduler on the local view once
+/// it runs the new configuration).
+func performEdit(_ edit: OperatorEdit, socket: String) async throws {
+  let response: ControlResponse
+  do {
+    response = try await ControlClient.send(.edit(edit), socketPath: socket, timeout: .seconds(30))
+  } catch {
+    throw hactlFail(error.description)
+  }
+  guard response.ok else { throw hactlFail(response.error ?? "refused") }
+  let version = response.configVersion ?? "?"
+  print("\(edit): stored as configuration \(version)")
+  // The local daemon takes the new version within an interval or two.
+  var (config, snapshot, running) = try await liveSnapshot(socket: socket)
+  for _ in 0..<40 where running != version {
+    try await Task.sleep(for: .milliseconds(50))
+    (config, snapshot, running) = try await liveSnapshot(socket: socket)
+  }
+  guard let input = try? snapshot.input(config) else { return }
+  let summary = Scheduler.schedule(input).summary
+  print(
+    summary.isEmpty
+      ? "The cluster has nothing to do." : "The cluster will now:\n" + summary.map { "  \($0)" }.joined(separator: "\n")
+  )
+}
+
+struct BanCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ban",
+    abstract: "Keep a resource, group or clone off a node until 'hactl clear' (a -INFINITY location constraint).")
+  @Argument(help: "The resource, group or clone.") var resource: String
+  @Argument(help: "The node.") var node: String
+  @OptionGroup var socket: SocketOptions
+  func run() async throws { try await performEdit(.ban(ResourceID(resource), node: node), socket: socket.path) }
+}
+
+struct ClearCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "clear", abstract: "Remove the bans and the pin hactl set for a resource, group or clone.")
+  @Argument(help: "The resource, group or clone.") var resource: String
+  @OptionGroup var socket: SocketOptions
+  func run() async throws { try await performEdit(.clear(ResourceID(resource)), socket: socket.path) }
+}
+
+struct StandbyCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "standby", abstract: "Move every resource off a node and keep it empty until 'hactl online'.")
+  @Argument(help: "The node.") var node: String
+  @OptionGroup var socket: SocketOptions
+  func run() async throws { try await performEdit(.standby(node: node), socket: socket.path) }
+}
+
+struct OnlineCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "online", abstract: "Let a node in standby run resources again.")
+  @Argument(help: "The node.") var node: String
+  @OptionGroup var socket: SocketOptions
+  func run() async throws { try await performEdit(.online(node: node), socket: socket.path) }
+}
+
+struct MaintenanceCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "maintenance",
+    abstract: "Leave the cluster, a node or a resource as it is: nothing is started, stopped or moved there.")
+  @Argument(help: "on or off.") var state: String
+  @Option(name: .long, help: "Only this node.") var node: String?
+  @Option(name: .long, help: "Only this resource (it is left unmanaged).") var resource: String?
+  @OptionGroup var socket: SocketOptions
+  func validate() throws {
+    guard ["on", "off"].contains(state) else { throw ValidationError("say 'on' or 'off'") }
+    guard node == nil || resource == nil else { throw ValidationError("give --node or --resource, not both") }
+  }
+  func run() async throws {
+    try await performEdit(
+      .maintenance(on: state == "on", node: node, resource: resource.map { ResourceID($0) }), socket: socket.path)
+  }
+}
