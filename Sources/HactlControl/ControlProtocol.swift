@@ -15,6 +15,8 @@ public enum ControlRequest: Sendable, Codable, Equatable {
   case getAttribute(name: String, node: String?)
   /// Why a resource runs where it does, in sentences and scores.
   case why(resource: String)
+  /// Forget a resource's failures and probe it again (one node, or all).
+  case cleanup(resource: String, node: String?)
   /// An operator's change kept in the configuration (ban, clear, pin,
   /// standby, online, maintenance).
   case edit(OperatorEdit)
@@ -39,6 +41,10 @@ public enum ControlRequest: Sendable, Codable, Equatable {
         name: try container.decode(String.self, forKey: .name),
         value: try container.decodeIfPresent(String.self, forKey: .value))
     case "why": self = .why(resource: try container.decode(String.self, forKey: .resource))
+    case "cleanup":
+      self = .cleanup(
+        resource: try container.decode(String.self, forKey: .resource),
+        node: try container.decodeIfPresent(String.self, forKey: .node))
     case "ban", "pin", "clear", "standby", "online", "maintenance":
       let resource = try container.decodeIfPresent(String.self, forKey: .resource).map { ResourceID($0) }
       let node = try container.decodeIfPresent(String.self, forKey: .node)
@@ -89,6 +95,10 @@ public enum ControlRequest: Sendable, Codable, Equatable {
     case .why(let resource):
       try container.encode("why", forKey: .command)
       try container.encode(resource, forKey: .resource)
+    case .cleanup(let resource, let node):
+      try container.encode("cleanup", forKey: .command)
+      try container.encode(resource, forKey: .resource)
+      try container.encodeIfPresent(node, forKey: .node)
     case .edit(let edit):
       switch edit {
       case .ban(let resource, let node), .pin(let resource, let node):

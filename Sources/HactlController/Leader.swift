@@ -52,6 +52,12 @@ struct HandledRequests: Sendable {
 
   static let remembered = 1024
 
+  /// Whether `key` was seen already (or is at or below its origin's floor).
+  func contains(_ key: RequestKey) -> Bool {
+    guard let window = origins[key.origin] else { return false }
+    return key.id <= window.floor || window.ids.contains(key.id)
+  }
+
   /// True the first time `key` is seen; records it.
   mutating func firstTime(_ key: RequestKey) -> Bool {
     var window = origins[key.origin] ?? Window()
@@ -354,6 +360,8 @@ extension NodeController {
     _ request: OperatorRequest, _ state: inout LeaderState, nodes: [NodeFacts], reports: [NodeID: NodeReport]
   ) -> (Bool, String) {
     switch request.kind {
+    case .cleanup(let resource, let node):
+      return (true, "cleaning up \(resource) on \(node.map { name(of: $0) } ?? "every node")")
     case .move(let requestedID, let requested):
       var resource = requestedID
       var note = ""

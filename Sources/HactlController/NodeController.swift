@@ -42,6 +42,8 @@ public struct NodeController: Sendable {
   var followedDirectives: Directives?
   var leading: LeaderState?
   var pendingRequests: [OperatorRequest] = []
+  /// Cleanups this node has applied (Cleanup.swift).
+  var cleanedUp = HandledRequests()
   /// This node's transient attributes (see Attributes.swift).
   var transientAttributes: [String: String] = [:]
   var nextRequestID: UInt64 = 1

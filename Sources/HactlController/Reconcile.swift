@@ -72,8 +72,7 @@ extension NodeController {
   /// whether this node's report changed (a start or stop begun, a removed
   /// resource forgotten).
   mutating func reconcile(now: Instant) -> (effects: [ControllerEffect], changedRoles: Bool) {
-    var effects: [ControllerEffect] = []
-    var changedRoles = false
+    var (changedRoles, effects) = applyCleanups()
     let common = wanted(now: now)
     var callsInFlight = resources.values.count { $0.inFlight != nil }
     let promotable = Set(config.clones.filter(\.promotable).map(\.child))

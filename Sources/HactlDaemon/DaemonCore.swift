@@ -236,6 +236,8 @@ actor DaemonCore {
       }
     case .edit(let edit):
       return await wait(for: controller.requestOperatorEdit(edit, now: now), isConfig: true)
+    case .cleanup(let resource, let node):
+      return await wait(for: controller.requestCleanup(resource: resource, node: node, now: now))
     case .why(let resource):
       switch controller.explain(resource, now: now) {
       case .success(let text): return ControlResponse(ok: true, message: text)

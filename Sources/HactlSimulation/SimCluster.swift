@@ -352,6 +352,14 @@ public struct SimCluster: Sendable {
     return try? result.get()
   }
 
+  public mutating func cleanup(_ resource: String, on target: String?, via name: String) -> UInt64? {
+    let node = id(name)
+    beginInput(node)
+    let (result, effects) = controllers[node]!.requestCleanup(resource: resource, node: target, now: localNow(node))
+    perform(effects, on: node)
+    return try? result.get()
+  }
+
   // MARK: Running
 
   /// Moves from event to event (a packet arriving, an agent call ending, a

@@ -241,6 +241,9 @@ public struct OperatorRequest: Sendable, Hashable {
   public enum Kind: Sendable, Hashable {
     /// Move now; `target` nil means "the best node other than the current one".
     case move(ResourceID, target: NodeID?)
+    /// Forget a resource's failures and probe it again, on one node or
+    /// (nil) on every node. Each node applies it when it sees it.
+    case cleanup(ResourceID, node: NodeID?)
   }
   /// Unique per origin node and incarnation.
   public var id: UInt64

@@ -391,6 +391,10 @@ public enum PacketCodec {
           entry.unsigned(2, 1)
           try entry.string(3, resource.rawValue)
           entry.node(4, target)
+        case .cleanup(let resource, let node):
+          entry.unsigned(2, 2)
+          try entry.string(3, resource.rawValue)
+          entry.node(4, node)
         }
       }
     case .answers:
@@ -556,9 +560,11 @@ public enum PacketCodec {
         }
         // A request of a kind this version does not know is left to the
         // leader that does: skipped, not refused.
-        guard kind == 1 else { return }
-        guard let resource else { throw .invalid("move without a resource") }
-        beat.requests.append(OperatorRequest(id: id, kind: .move(resource, target: target)))
+        guard kind == 1 || kind == 2 else { return }
+        guard let resource else { throw .invalid("request without a resource") }
+        let request: OperatorRequest.Kind =
+          kind == 1 ? .move(resource, target: target) : .cleanup(resource, node: target)
+        beat.requests.append(OperatorRequest(id: id, kind: request))
       case Beat.answer:
         var origin: NodeID?
         var answer = RequestAnswer(origin: NodeID(1), id: 0, accepted: false, message: "")

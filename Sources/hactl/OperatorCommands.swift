@@ -83,3 +83,35 @@ struct MaintenanceCommand: AsyncParsableCommand {
       .maintenance(on: state == "on", node: node, resource: resource.map { ResourceID($0) }), socket: socket.path)
   }
 }
+
+struct CleanupCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "cleanup",
+    abstract: "Forget a resource's failures and probe it again, on one node or every node.",
+    discussion: "A blocked resource (its stop failed) may run again once cleaned up: first make sure it is stopped.")
+  @Argument(help: "The resource, group or clone.") var resource: String
+  @Option(name: .long, help: "Only on this node.") var node: String?
+  @OptionGroup var socket: SocketOptions
+  func run() async throws {
+    print(try await requestMessage(.cleanup(resource: resource, node: node), socket: socket.path))
+    let (config, _, _) = try await liveSnapshot(socket: socket.path)
+    let id = ResourceID(resource)
+    let child = config.clone(id)?.child ?? id
+    let members = Set((config.group(child)?.members ?? [child]).map(\.rawValue))
+    // Each node applies it when it sees the request: wait until the
+    // failures are gone from the status, as this node sees it.
+    for _ in 0..<100 {
+      let status = try await fetchStatus(socket: socket.path)
+      let left = status.resources.filter { entry in
+        members.contains(entry.id)
+          && (entry.failCounts.keys.contains { node == nil || $0 == node } || entry.state == .blocked)
+      }
+      if left.isEmpty {
+        print("\(resource): no failures left\(node.map { " on \($0)" } ?? "")")
+        return
+      }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    throw hactlFail("\(resource) still shows failures after 10 s; see 'hactl status'")
+  }
+}

@@ -117,4 +117,22 @@ struct ResourceModelTests {
     #expect(status.resource("halted")?.state == .stopped)
     #expect(sim.violations.isEmpty)
   }
+
+  @Test func cleanupForgetsFailuresAndProbesABlockedResourceAgain() throws {
+    var sim = SimCluster(config: config([SimCluster.marker("vip")]))
+    _ = sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(10))
+    let alpha = sim.id("alpha")
+    sim.agentFaults[SimCluster.AgentKey(node: alpha, resource: "vip", action: .monitor)] = .fail(times: 1)
+    sim.agentFaults[SimCluster.AgentKey(node: alpha, resource: "vip", action: .stop)] = .fail(times: 1)
+    sim.run(for: .seconds(3))
+    #expect(sim.status(via: "beta").resource("vip")?.state == .blocked)
+    // The operator stops it by hand, then cleans it up from another node.
+    sim.world[alpha]!.remove("vip")
+    #expect(sim.cleanup("vip", on: "alpha", via: "beta") != nil)
+    let running = sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(5))
+    #expect(running != nil, "\(sim.trace.suffix(20).joined(separator: "\n"))")
+    let vip = sim.status(via: "beta").resource("vip")
+    #expect(vip?.failCounts == [:] && vip?.lastFailure == nil)
+    #expect(sim.violations.isEmpty)
+  }
 }

@@ -156,6 +156,8 @@ struct FailoverProcessTests {
     #expect(standby.status == 0)
     _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha"))
     #expect(try hactl(["online", "beta"]).status == 0)
+    let cleanup = try hactl(["cleanup", "marker"])
+    #expect(cleanup.status == 0 && cleanup.output.contains("marker: no failures left"), "\(cleanup.output)")
     let unknown = try hactl(["ban", "nothing", "alpha"])
     #expect(unknown.status != 0 && unknown.errors.contains("no resource, group or clone 'nothing'"))
   }

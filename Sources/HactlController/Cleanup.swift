@@ -1,0 +1,86 @@
+import HactlModel
+import HactlWire
+
+/// `hactl cleanup`: a node forgets a resource's failures and probes it
+/// again. The request travels in the asking node's heartbeats, which every
+/// peer receives, so each node concerned applies it when it sees it (once
+/// per request); the leader answers the asker.
+extension NodeController {
+  public mutating func requestCleanup(resource: String, node: String?, now: Instant)
+    -> (Result<UInt64, RequestError>, [ControllerEffect])
+  {
+    let id = ResourceID(resource)
+    guard !primitives(of: id).isEmpty else { return (.failure(.unknownResource(resource)), []) }
+    var target: NodeID?
+    if let node {
+      guard let member = config.member(named: node) else { return (.failure(.unknownNode(node)), []) }
+      guard member.kind == .node else { return (.failure(.notANode(node)), []) }
+      target = member.id
+    }
+    guard pendingRequests.count < ClusterLimits.pendingRequests else {
+      return (.failure(.tooManyPending(ClusterLimits.pendingRequests)), [])
+    }
+    let requestID = nextRequestID
+    nextRequestID += 1
+    pendingRequests.append(OperatorRequest(id: requestID, kind: .cleanup(id, node: target)))
+    let effects = apply(membership.observe(now: now), now: now)
+    return (.success(requestID), effects + finish(now: now, forceBeat: false))
+  }
+
+  /// The primitives a resource, group or clone id stands for.
+  func primitives(of id: ResourceID) -> [ResourceID] {
+    if config.resource(id) != nil { return [id] }
+    let child = config.clone(id)?.child ?? id
+    if let group = config.group(child) { return group.members }
+    return config.resource(child) != nil ? [child] : []
+  }
+
+  /// Cleanups asked of this node (by any node, itself included) that it
+  /// has not applied yet.
+  var cleanupsDue: [(key: RequestKey, resource: ResourceID)] {
+    guard local.kind == .node else { return [] }
+    var incoming = peerRequests.map { ($0.key, $0.value) }
+    incoming.append((local.id, pendingRequests))
+    var due: [(RequestKey, ResourceID)] = []
+    for (origin, requests) in incoming.sorted(by: { $0.0 < $1.0 }) {
+      for request in requests {
+        guard case .cleanup(let resource, let node) = request.kind, node == nil || node == local.id else { continue }
+        let key = RequestKey(origin: origin, id: request.id)
+        if !cleanedUp.contains(key) { due.append((key, resource)) }
+      }
+    }
+    return due
+  }
+
+  /// Applies the cleanups due here; true when a resource changed.
+  mutating func applyCleanups() -> (changed: Bool, effects: [ControllerEffect]) {
+    var changed = false
+    var effects: [ControllerEffect] = []
+    for (key, resource) in cleanupsDue {
+      _ = cleanedUp.firstTime(key)
+      for id in primitives(of: resource) {
+        guard var local = resources[id] else { continue }
+        local.cleanUp()
+        resources[id] = local
+        changed = true
+      }
+      effects.append(.log(.notice, "\(resource): failures forgotten, probing again (asked on \(name(of: key.origin)))"))
+    }
+    return (changed, effects)
+  }
+}
+
+extension LocalResource {
+  /// Forgets failures; a resource not known to run is probed again (a
+  /// blocked one included: the operator says its stop was dealt with).
+  mutating func cleanUp() {
+    failCount = 0
+    lastFailure = nil
+    lastFailureAt = nil
+    halted = false
+    if inFlight == nil && [.blocked, .stopped].contains(role) {
+      role = .unknown
+      nextMonitor = nil
+    }
+  }
+}
