@@ -28,7 +28,7 @@ extension NodeController {
     let settings = membership.settings
     if membership.isLeader, let state = leading {
       for since in state.offVersionSince.values { limit(since + settings.deadTime) }
-      for nodes in state.withdrawn.values {
+      for nodes in Array(state.withdrawn.values) + Array(state.demoted.values) {
         for since in nodes.values { limit((since + settings.lease).justAfter) }
       }
     }

@@ -331,7 +331,45 @@ extension NodeController {
         Assignment(
           resource: id, node: target, token: state.newToken(), promoted: promoted, instance: placement.instance.index))
     }
-    return Directives(assignments: assignments)
+    return Directives(
+      assignments: capPromotions(assignments, previous: previous, demoted: state.demoted, reports: reports))
+  }
+
+  /// Never more nodes told Promoted than promoted_max: a node whose demote
+  /// must wait keeps its word, so one that becomes Promoted (or was found
+  /// Promoted, after a stall or a healed partition) waits for it.
+  func capPromotions(
+    _ assignments: [Assignment], previous: Directives?, demoted: [ResourceID: [NodeID: Instant]],
+    reports: [NodeID: NodeReport]
+  ) -> [Assignment] {
+    var result = assignments
+    for clone in config.clones where clone.promotable {
+      let told = result.indices.filter { result[$0].resource == clone.child && result[$0].promoted }
+      let toldNodes = Set(told.map { result[$0].node })
+      // Nodes that may still be Promoted without being told so: told to
+      // demote now or not yet confirmed, or reporting it.
+      var mayBe = Set(demoted[clone.child]?.keys.map { $0 } ?? [])
+      for old in previous?.assignments ?? [] where old.resource == clone.child && old.promoted {
+        mayBe.insert(old.node)
+      }
+      for node in memberNodes {
+        if let report = reports[node]?.resource(clone.child), report.promoted || report.roleChanging {
+          mayBe.insert(node)
+        }
+      }
+      let elsewhere = mayBe.subtracting(toldNodes).count
+      guard told.count + elsewhere > clone.promotedMax else { continue }
+      let held = told.filter { previous?.assignment(for: clone.child, on: result[$0].node)?.promoted == true }
+      var allowed = max(0, clone.promotedMax - held.count - elsewhere)
+      for index in told where !held.contains(index) {
+        if allowed > 0 {
+          allowed -= 1
+        } else {
+          result[index].promoted = false
+        }
+      }
+    }
+    return result
   }
 
   /// Answers operator requests from every node (this one included).

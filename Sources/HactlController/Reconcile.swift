@@ -76,6 +76,7 @@ extension NodeController {
     let common = wanted(now: now)
     var callsInFlight = resources.values.count { $0.inFlight != nil }
     let promotable = Set(config.clones.filter(\.promotable).map(\.child))
+    let groups = groupNeighbours
     for id in resources.keys.sorted() {
       guard var resource = resources[id] else { continue }
       resource.promotable = promotable.contains(id)
@@ -143,6 +144,18 @@ extension NodeController {
         }
       }
       guard let (action, timeout, interval, isProbe) = call else { continue }
+      // A group's members start in order and stop in reverse on this node
+      // whatever the leader's view: its reports may lag what happened here
+      // (a lease lost, a member failed).
+      if action == .start, let needed = groups.before[id] {
+        let here = resources[needed.resource]
+        if here?.role != .started || (needed.promoted && here?.promoted != true) { continue }
+      }
+      if action == .stop || (action == .demote && groups.afterPromotion.contains(id)),
+        groups.after[id, default: []].contains(where: { resources[$0].map { $0.role != .stopped } ?? false })
+      {
+        continue
+      }
       // Probes, starts and monitors wait for a free slot (as pacemaker's
       // node-action-limit); a stop never waits, nor does the demote before
       // it: they are what safety needs.
@@ -166,6 +179,47 @@ extension NodeController {
     // A retired definition known stopped is forgotten: so is its record.
     effects += storeRetiringIfChanged()
     return (effects, changedRoles)
+  }
+
+  struct LocalOrder {
+    /// What must run here before a resource starts (Promoted, when it is
+    /// ordered after a promotion).
+    var before: [ResourceID: (resource: ResourceID, promoted: Bool)] = [:]
+    /// What must be stopped here before a resource stops (or demotes).
+    var after: [ResourceID: [ResourceID]] = [:]
+    /// Resources whose demote, not only their stop, waits for `after`.
+    var afterPromotion: Set<ResourceID> = []
+  }
+
+  /// The orders that hold on one node whatever the leader's view: a
+  /// group's members, and a mandatory order between what must run
+  /// together (an INFINITY colocation, e.g. a filesystem with the
+  /// Promoted DRBD instance it is ordered after).
+  var groupNeighbours: LocalOrder {
+    var order = LocalOrder()
+    for group in config.groups {
+      for (index, member) in group.members.enumerated() {
+        if index > 0 { order.before[member] = (group.members[index - 1], false) }
+        order.after[member, default: []] += group.members[(index + 1)...]
+      }
+    }
+    for constraint in config.constraints.orders where constraint.kind == .mandatory && constraint.thenAction == .start {
+      let promote = constraint.firstAction == .promote
+      guard constraint.firstAction == .start || promote,
+        config.constraints.colocations.contains(where: {
+          $0.resource == constraint.then && $0.with == constraint.first && $0.score == .infinity
+            && ($0.withRole == .promoted) == promote
+        })
+      else { continue }
+      let first = config.clone(constraint.first)?.child ?? constraint.first
+      let firstPrimitive = config.group(first)?.members.last ?? first
+      let thenMembers = config.group(constraint.then)?.members ?? [constraint.then]
+      guard let head = thenMembers.first, config.resource(firstPrimitive) != nil else { continue }
+      if order.before[head] == nil { order.before[head] = (firstPrimitive, promote) }
+      order.after[firstPrimitive, default: []] += thenMembers
+      if promote { order.afterPromotion.insert(firstPrimitive) }
+    }
+    return order
   }
 
   /// Every primitive that runs as a clone's instance (a cloned group's
@@ -215,6 +269,12 @@ extension NodeController {
 
   /// Whether this node means to keep `id` running (it is not stopping it).
   public func wantsRunning(_ id: ResourceID, now: Instant) -> Bool { want(id, now: now) != .stop }
+
+  /// Whether this node means to run `id` Promoted (it is not demoting it).
+  public func wantsPromoted(_ id: ResourceID, now: Instant) -> Bool {
+    if case .run(_, promoted: true) = want(id, now: now) { return true }
+    return false
+  }
 
   /// How the agent for `id` must be called here: the definition it was
   /// started with, until it has stopped (it may have left the configuration).

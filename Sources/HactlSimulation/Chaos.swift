@@ -28,6 +28,10 @@ public struct ChaosOptions: Sendable {
   /// that a tick then would do nothing (`SimCluster.probeDeadlines`). Soaks
   /// may turn it off: it costs about a third more time.
   public var probeDeadlines = true
+  /// Add the storage-stack pattern to some runs: a promotable clone, and a
+  /// group colocated with its Promoted instance and ordered after its
+  /// promotion (its own stream too).
+  public var resourceModel = false
   public init() {}
 }
 
@@ -42,6 +46,7 @@ public struct ChaosReport: Sendable {
   public var traceTail: [String]
   public var redundantLinks = true
   public var configChanges = true
+  public var resourceModel = false
   /// Configuration changes acknowledged to the simulated operator.
   public var acknowledgedChanges = 0
 
@@ -53,7 +58,7 @@ public struct ChaosReport: Sendable {
     lines += violations.map { "  violation: \($0)" }
     let flags =
       (redundantLinks ? "" : " --single-link") + (configChanges ? "" : " --no-config-changes")
-      + (largeState ? " --large-state" : "")
+      + (largeState ? " --large-state" : "") + (resourceModel ? " --resource-model" : "")
     lines.append("  replay: swift run hactl-sim --seed \(seed) --trace\(flags)")
     lines.append("  trace (last \(traceTail.count) lines):")
     lines += traceTail.map { "    " + $0 }
@@ -65,6 +70,7 @@ public enum Chaos {
   public static func run(seed: UInt64, options: ChaosOptions = ChaosOptions(), keepTrace: Int = 150) -> ChaosReport {
     var report = runScenario(seed: seed, options: options, keepTrace: keepTrace)
     report.largeState = options.largeState
+    report.resourceModel = options.resourceModel
     return report
   }
 
@@ -96,13 +102,17 @@ public enum Chaos {
     }
     var linkRandom = SeededRandom(seed: seed ^ 0x4C49_4E4B_5345_4544)
     let links = options.redundantLinks && linkRandom.chance(0.3) ? 2 : 1
-    let config = SimCluster.config(nodes: nodeCount, witness: witness, resources: resources, links: links)
+    var config = SimCluster.config(nodes: nodeCount, witness: witness, resources: resources, links: links)
+    if options.resourceModel {
+      var modelRandom = SeededRandom(seed: seed ^ 0x4D4F_4445_4C53_5441)
+      storageStack(&config, &modelRandom)
+    }
     var sim = SimCluster(config: config, seed: random.next())
     sim.probeDeadlines = options.probeDeadlines
     sim.stopLatency = random.milliseconds(5...200)
     sim.agentLatency = random.milliseconds(5...100)
     let description =
-      "\(nodeCount) nodes\(witness ? " + witness" : ""), \(resources.count) resources, \(links) link(s), "
+      "\(nodeCount) nodes\(witness ? " + witness" : ""), \(config.resources.count) resources, \(links) link(s), "
       + "stop \(sim.stopLatency.milliseconds) ms"
     var faults = 0
     var configRandom = SeededRandom(seed: seed ^ 0x434F_4E46_4947_5321)
@@ -335,6 +345,28 @@ public enum Chaos {
   /// Converged: one leader that every member follows; every resource that a
   /// member may run (not banned there by failures, not blocked) runs on
   /// exactly one machine, whose daemon is entitled to it.
+  /// A promotable clone `pm` (scores as permanent node attributes, so a
+  /// restarted daemon keeps them), and a group `stack` of two members that
+  /// runs with its Promoted instance, after the promotion.
+  static func storageStack(_ config: inout ClusterConfig, _ random: inout SeededRandom) {
+    config.resources += ["pm", "s1", "s2"].map {
+      SimCluster.marker(ResourceID($0), prefer: nil, threshold: 3, timeout: .seconds(2))
+    }
+    config.groups = [GroupSpec(id: "stack", members: ["s1", "s2"])]
+    config.clones = [CloneSpec(id: "pm-clone", child: "pm", promotable: true)]
+    config.constraints.colocations = [
+      ColocationConstraint(
+        id: "stack-with-primary", resource: "stack", with: "pm-clone", score: .infinity, withRole: .promoted)
+    ]
+    config.constraints.orders = [
+      OrderConstraint(
+        id: "primary-then-stack", first: "pm-clone", firstAction: .promote, then: "stack", thenAction: .start)
+    ]
+    for index in config.nodes.indices {
+      config.nodes[index].attributes["master-pm"] = String(random.pick([5, 10, 20]))
+    }
+  }
+
   public static func isConverged(_ sim: SimCluster) -> Bool { convergenceProblem(sim) == nil }
 
   public static func convergenceProblem(_ sim: SimCluster) -> String? {
@@ -354,7 +386,22 @@ public enum Chaos {
       return "\(removed) left the configuration but runs on \(sim.runs(removed))"
     }
     let status = sim.status(via: sim.name(leader))
-    for spec in config.resources {
+    let cloned = Set(config.clones.map(\.child))
+    let grouped = Set(config.groups.flatMap(\.members))
+    for clone in config.clones where clone.promotable {
+      let promoted = sim.promoted(clone.child)
+      let running = sim.runs(clone.child)
+      if !running.isEmpty && promoted.count != 1 {
+        return "\(clone.child) runs on \(running) and is Promoted on \(promoted)"
+      }
+      for group in config.groups {
+        let placed = group.members.map { sim.runs($0) }
+        if !promoted.isEmpty && placed.contains(where: { $0 != promoted }) {
+          return "\(group.id) runs on \(placed), not with the Promoted \(clone.child) on \(promoted)"
+        }
+      }
+    }
+    for spec in config.resources where !cloned.contains(spec.id) && !grouped.contains(spec.id) {
       guard let resource = status.resource(spec.id.rawValue) else { return "\(spec.id) missing from status" }
       if resource.state == .blocked { continue }
       let allowed = sim.config.nodes.filter { (resource.failCounts[$0.name] ?? 0) < spec.migrationThreshold }

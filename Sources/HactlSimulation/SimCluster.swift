@@ -579,6 +579,7 @@ public struct SimCluster: Sendable {
     }
     switch call.action {
     case .start:
+      checkStartOrder(call.resource, on: node)
       world[node, default: []].insert(call.resource)
       startedBy[node, default: [:]][call.resource] = incarnations[node]
       started.append((now, node, call.resource))
@@ -599,6 +600,33 @@ public struct SimCluster: Sendable {
       return .exited(0)
     case .metaData, .validateAll, .notify:
       return .exited(0)
+    }
+  }
+
+  /// A start begins only once what it is ordered after runs: the member
+  /// before it in its group on the same machine, and the first of a
+  /// mandatory order somewhere (Promoted, for an order after a promote).
+  mutating func checkStartOrder(_ resource: ResourceID, on node: NodeID) {
+    let running = world[node] ?? []
+    for group in config.groups {
+      guard let index = group.members.firstIndex(of: resource), index > 0 else { continue }
+      let before = group.members[index - 1]
+      if !running.contains(before) {
+        violate("\(resource) starts on \(name(node)) while \(before), before it in \(group.id), does not run there")
+      }
+    }
+    let unit = config.groups.first { $0.members.contains(resource) }?.id ?? resource
+    for order in config.constraints.orders where order.kind == .mandatory && order.then == unit {
+      guard order.thenAction == .start, config.group(unit)?.members.first ?? resource == resource else { continue }
+      let first = config.clone(order.first)?.child ?? config.group(order.first)?.members.last ?? order.first
+      let somewhere = config.nodes.contains { spec in
+        order.firstAction == .promote
+          ? promotedWorld[spec.id]?.contains(first) == true : world[spec.id]?.contains(first) == true
+      }
+      if !somewhere {
+        violate(
+          "\(resource) starts on \(name(node)) while \(order.first) is not \(order.firstAction.rawValue)d anywhere")
+      }
     }
   }
 
@@ -629,11 +657,23 @@ public struct SimCluster: Sendable {
     let cloned = Set(
       config.clones.flatMap { clone in config.group(clone.child)?.members ?? [clone.child] })
     for clone in config.clones where clone.promotable {
+      // As for singletons, a copy counts where the node holds the right to
+      // it: a lease, and its leader's word to run it Promoted. A node told
+      // to demote, or woken from a stall and demoting, is the gap only
+      // fencing closes.
       let promoted = config.nodes.filter {
         promotedWorld[$0.id]?.contains(clone.child) == true && isEntitled($0.id, to: clone.child)
+          && controllers[$0.id]?.wantsPromoted(clone.child, now: localNow($0.id)) == true
       }
       if promoted.count > clone.promotedMax {
-        violate("\(clone.child) runs Promoted on \(promoted.map(\.name)), each of which holds the right to run it")
+        let detail = promoted.map { spec in
+          let controller = controllers[spec.id]!
+          return
+            "\(spec.name): term \(controller.membership.term), leader \(controller.membership.leader.map(name) ?? "none")"
+        }
+        violate(
+          "\(clone.child) runs Promoted on \(promoted.map(\.name)), each of which holds the right to run it (\(detail.joined(separator: "; ")))"
+        )
       }
     }
     for resource in copies.filter({ $0.value > 1 && !cloned.contains($0.key) }).keys.sorted() {

@@ -20,6 +20,10 @@ struct HactlSim: ParsableCommand {
   @Flag(name: .customLong("large-state"), help: "Half the runs carry state in parts, and lose parts.")
   var largeState = false
   @Flag(
+    name: .customLong("resource-model"),
+    help: "Add a promotable clone and a group colocated with its Promoted instance (the storage stack).")
+  var resourceModel = false
+  @Flag(
     name: .customLong("probe-deadlines"),
     help: "Check at every early input that a tick before the node's deadline would do nothing.")
   var probeDeadlines = false
@@ -30,6 +34,7 @@ struct HactlSim: ParsableCommand {
     options.redundantLinks = !singleLink
     options.configChanges = !noConfigChanges
     options.largeState = largeState
+    options.resourceModel = resourceModel
     options.probeDeadlines = probeDeadlines || seed != nil
     if let seed {
       let report = Chaos.run(seed: seed, options: options, keepTrace: trace ? .max : 150)

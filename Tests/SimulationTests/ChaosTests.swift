@@ -45,6 +45,25 @@ struct ChaosTests {
     7_000_003,
   ]
 
+  /// The storage-stack pattern under faults (`--resource-model`): a
+  /// promotable clone and a group colocated with its Promoted instance and
+  /// ordered after the promotion. Each seed once broke a rule:
+  /// - 6, 23: a group member started on a node whose member before it had
+  ///   just stopped there (its node now keeps the group's order itself);
+  /// - 12, 24: two instances Promoted at once, one from before a stall or
+  ///   through a promote in flight (a promote in flight counts as Promoted,
+  ///   and no more nodes are told Promoted than promoted_max while others
+  ///   may still be).
+  static let resourceModelRegressions: [UInt64] = [6, 12, 23, 24]
+
+  @Test(arguments: resourceModelRegressions)
+  func resourceModelSeed(seed: UInt64) {
+    var options = ChaosOptions()
+    options.resourceModel = true
+    let report = Chaos.run(seed: seed, options: options)
+    #expect(report.passed, "\(report.failureReport)")
+  }
+
   @Test(arguments: regressions)
   func regressionSeed(seed: UInt64) {
     var options = ChaosOptions()
