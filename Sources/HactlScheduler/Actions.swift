@@ -66,7 +66,8 @@ struct ActionBuilder {
     for orphan in model.orphans {
       if case .blocked = orphan.state { continue }
       if case .running(.promoted, _) = orphan.state { add(ScheduledAction(.demote, orphan.instance, on: orphan.node)) }
-      add(ScheduledAction(.stop, orphan.instance, on: orphan.node, cause: "no longer configured"))
+      let cause = model.unit(orphan.instance.resource) == nil ? "no longer configured" : "beyond clone_max"
+      add(ScheduledAction(.stop, orphan.instance, on: orphan.node, cause: cause))
     }
     restartDependents(pairs)
     return actions

@@ -354,6 +354,11 @@ struct Assignment {
     if plan.nodes[unit][slot] != nil && plan.roles[unit][slot] == .stopped {
       plan.roles[unit][slot] = model.units[unit].runningRole
     }
+    // A promotable instance whose stop failed may still be Promoted: it
+    // counts as such, so that no other is promoted meanwhile.
+    if model.units[unit].promotable && state.slots[slot].contains(where: { $0.values.contains(.blocked) }) {
+      plan.roles[unit][slot] = .promoted
+    }
   }
 
   func name(_ node: NodeID) -> String { input.nodes.first { $0.id == node }?.name ?? node.description }
