@@ -11,20 +11,7 @@ extension NodeController {
   {
     let id = ResourceID(resource)
     guard !primitives(of: id).isEmpty else { return (.failure(.unknownResource(resource)), []) }
-    var target: NodeID?
-    if let node {
-      guard let member = config.member(named: node) else { return (.failure(.unknownNode(node)), []) }
-      guard member.kind == .node else { return (.failure(.notANode(node)), []) }
-      target = member.id
-    }
-    guard pendingRequests.count < ClusterLimits.pendingRequests else {
-      return (.failure(.tooManyPending(ClusterLimits.pendingRequests)), [])
-    }
-    let requestID = nextRequestID
-    nextRequestID += 1
-    pendingRequests.append(OperatorRequest(id: requestID, kind: .cleanup(id, node: target)))
-    let effects = apply(membership.observe(now: now), now: now)
-    return (.success(requestID), effects + finish(now: now, forceBeat: false))
+    return queueRequest(naming: node, now: now) { .cleanup(id, node: $0) }
   }
 
   /// The primitives a resource, group or clone id stands for.

@@ -411,18 +411,26 @@ public struct NodeController: Sendable {
     guard config.resource(ResourceID(resource)) != nil || config.group(ResourceID(resource)) != nil else {
       return (.failure(.unknownResource(resource)), [])
     }
-    var targetID: NodeID?
-    if let target {
-      guard let member = config.member(named: target) else { return (.failure(.unknownNode(target)), []) }
-      guard member.kind == .node else { return (.failure(.notANode(target)), []) }
-      targetID = member.id
+    return queueRequest(naming: target, now: now) { .move(ResourceID(resource), target: $0) }
+  }
+
+  /// Queues a request that names a node (or none), once the node is known
+  /// to be a node and the queue has room.
+  mutating func queueRequest(
+    naming node: String?, now: Instant, _ kind: (NodeID?) -> OperatorRequest.Kind
+  ) -> (Result<UInt64, RequestError>, [ControllerEffect]) {
+    var nodeID: NodeID?
+    if let node {
+      guard let member = config.member(named: node) else { return (.failure(.unknownNode(node)), []) }
+      guard member.kind == .node else { return (.failure(.notANode(node)), []) }
+      nodeID = member.id
     }
     guard pendingRequests.count < ClusterLimits.pendingRequests else {
       return (.failure(.tooManyPending(ClusterLimits.pendingRequests)), [])
     }
     let id = nextRequestID
     nextRequestID += 1
-    pendingRequests.append(OperatorRequest(id: id, kind: .move(ResourceID(resource), target: targetID)))
+    pendingRequests.append(OperatorRequest(id: id, kind: kind(nodeID)))
     let effects = apply(membership.observe(now: now), now: now)
     return (.success(id), effects + finish(now: now, forceBeat: false))
   }

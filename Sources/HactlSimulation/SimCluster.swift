@@ -345,17 +345,21 @@ public struct SimCluster: Sendable {
   }
 
   public mutating func migrate(_ resource: String, to target: String?, via name: String) -> UInt64? {
-    let node = id(name)
-    beginInput(node)
-    let (result, effects) = controllers[node]!.requestMove(resource: resource, to: target, now: localNow(node))
-    perform(effects, on: node)
-    return try? result.get()
+    ask(via: name) { $0.requestMove(resource: resource, to: target, now: $1) }
   }
 
   public mutating func cleanup(_ resource: String, on target: String?, via name: String) -> UInt64? {
+    ask(via: name) { $0.requestCleanup(resource: resource, node: target, now: $1) }
+  }
+
+  /// An operator's request made on one node, as its control socket would.
+  mutating func ask(
+    via name: String,
+    _ request: (inout NodeController, Instant) -> (Result<UInt64, NodeController.RequestError>, [ControllerEffect])
+  ) -> UInt64? {
     let node = id(name)
     beginInput(node)
-    let (result, effects) = controllers[node]!.requestCleanup(resource: resource, node: target, now: localNow(node))
+    let (result, effects) = request(&controllers[node]!, localNow(node))
     perform(effects, on: node)
     return try? result.get()
   }
