@@ -11,18 +11,31 @@ struct WireTests {
   static let fullHeartbeat = Heartbeat(
     membership: MembershipBeat(
       term: 7, leader: NodeID(1), heard: [NodeID(1), NodeID(3)], members: [NodeID(1), NodeID(2)]),
-    report: NodeReport(
-      probed: true, mode: .standby,
-      resources: [
-        ResourceReport(id: "vip", role: .started),
-        ResourceReport(
-          id: "db", role: .blocked, failCount: 3,
-          lastFailure: ResourceFailure(action: .stop, code: 198, reason: "timed out ✗", wallTime: 1_700_000_000)),
-      ]),
-    directives: Directives(assignments: [Assignment(resource: "vip", node: NodeID(2), token: 99)]),
+    report: {
+      var report = NodeReport(
+        probed: true, mode: .standby,
+        resources: [
+          ResourceReport(id: "vip", role: .started),
+          ResourceReport(
+            id: "db", role: .blocked, failCount: 3,
+            lastFailure: ResourceFailure(action: .stop, code: 198, reason: "timed out ✗", wallTime: 1_700_000_000)),
+          ResourceReport(
+            id: "drbd0", role: .started,
+            lastFailure: ResourceFailure(action: .demote, code: 1, reason: "", wallTime: 0),
+            promoted: true, roleChanging: true, halted: true),
+        ])
+      report.attributes = ["master-drbd0": "10000", "site": "east ✓"]
+      return report
+    }(),
+    directives: Directives(assignments: [
+      Assignment(resource: "vip", node: NodeID(2), token: 99),
+      Assignment(resource: "drbd0", node: NodeID(1), token: 100, promoted: true, instance: 1),
+    ]),
     requests: [
       OperatorRequest(id: 5, kind: .move("vip", target: NodeID(1))),
       OperatorRequest(id: 6, kind: .move("db", target: nil)),
+      OperatorRequest(id: 7, kind: .cleanup("db", node: NodeID(2))),
+      OperatorRequest(id: 8, kind: .cleanup("vip", node: nil)),
     ],
     answers: [
       RequestAnswer(origin: NodeID(3), id: 4, accepted: false, message: "no"),
@@ -56,6 +69,13 @@ struct WireTests {
         version: ConfigVersion(epoch: 3, version: 8), base: ConfigVersion(epoch: 2, version: 7),
         text: "cluster:\n  name: ✓ x\n")),
     .configProposal(ConfigProposal(id: 77, text: "nodes: []\n")),
+    .configProposal(ConfigProposal(id: 78, text: "", edit: .ban("vip", node: "beta"))),
+    .configProposal(ConfigProposal(id: 79, text: "", edit: .pin("vip", node: "alpha"))),
+    .configProposal(ConfigProposal(id: 80, text: "", edit: .clear("vip"))),
+    .configProposal(ConfigProposal(id: 81, text: "", edit: .standby(node: "beta"))),
+    .configProposal(ConfigProposal(id: 82, text: "", edit: .online(node: "beta"))),
+    .configProposal(ConfigProposal(id: 83, text: "", edit: .maintenance(on: true, node: nil, resource: "db"))),
+    .configProposal(ConfigProposal(id: 84, text: "", edit: .maintenance(on: false, node: "alpha", resource: nil))),
   ]
 
   @Test(arguments: messages)
