@@ -6,9 +6,11 @@ import HactlScenario
 import HactlScheduler
 
 /// Sends an operator's change, waits until a quorum stored it, says so, and
-/// says what the cluster will do next (the scheduler on the local view once
-/// it runs the new configuration).
+/// says what the change makes the cluster do: the scheduler on the cluster
+/// as it was just before, with the new configuration (the cluster may
+/// already be at it by the time this prints).
 func performEdit(_ edit: OperatorEdit, socket: String) async throws {
+  let (_, before, _) = try await liveSnapshot(socket: socket)
   let response: ControlResponse
   do {
     response = try await ControlClient.send(.edit(edit), socketPath: socket, timeout: .seconds(30))
@@ -19,17 +21,16 @@ func performEdit(_ edit: OperatorEdit, socket: String) async throws {
   let version = response.configVersion ?? "?"
   print("\(edit): stored as configuration \(version)")
   // The local daemon takes the new version within an interval or two.
-  var (config, snapshot, running) = try await liveSnapshot(socket: socket)
+  var (config, _, running) = try await liveSnapshot(socket: socket)
   for _ in 0..<40 where running != version {
     try await Task.sleep(for: .milliseconds(50))
-    (config, snapshot, running) = try await liveSnapshot(socket: socket)
+    (config, _, running) = try await liveSnapshot(socket: socket)
   }
-  guard let input = try? snapshot.input(config) else { return }
+  guard running == version, let input = try? before.input(config) else { return }
   let summary = Scheduler.schedule(input).summary
   print(
     summary.isEmpty
-      ? "The cluster has nothing to do." : "The cluster will now:\n" + summary.map { "  \($0)" }.joined(separator: "\n")
-  )
+      ? "This changes nothing that runs." : "The cluster will:\n" + summary.map { "  \($0)" }.joined(separator: "\n"))
 }
 
 struct BanCommand: AsyncParsableCommand {

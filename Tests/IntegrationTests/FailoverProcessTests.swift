@@ -150,7 +150,7 @@ struct FailoverProcessTests {
     let cleared = try hactl(["clear", "marker"])
     #expect(cleared.status == 0)
     // Stickiness keeps it where it is once the ban is gone.
-    #expect(cleared.output.contains("The cluster has nothing to do."), "\(cleared.output)")
+    #expect(cleared.output.contains("This changes nothing that runs."), "\(cleared.output)")
 
     let standby = try hactl(["standby", "beta"])
     #expect(standby.status == 0)
