@@ -149,7 +149,8 @@ extension NodeController {
       // (a lease lost, a member failed).
       if action == .start, let needed = groups.before[id] {
         let here = resources[needed.resource]
-        if here?.role != .started || (needed.promoted && here?.promoted != true) { continue }
+        let demoting = here?.inFlight?.action == .demote
+        if here?.role != .started || (needed.promoted && (here?.promoted != true || demoting)) { continue }
       }
       if action == .stop || (action == .demote && groups.afterPromotion.contains(id)),
         groups.after[id, default: []].contains(where: { resources[$0].map { $0.role != .stopped } ?? false })

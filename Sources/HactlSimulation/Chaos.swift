@@ -394,10 +394,21 @@ public enum Chaos {
       if !running.isEmpty && promoted.count != 1 {
         return "\(clone.child) runs on \(running) and is Promoted on \(promoted)"
       }
-      for group in config.groups {
+      for group in config.groups where promoted.count == 1 {
+        // With the Promoted instance, up to the first member banned there
+        // (its failures reached its threshold): that one and those after
+        // it stay stopped.
+        var expected: [[String]] = []
+        var banned = false
+        for member in group.members {
+          let spec = config.resource(member)
+          let failures = status.resource(member.rawValue)?.failCounts[promoted[0]] ?? 0
+          banned = banned || failures >= (spec?.migrationThreshold ?? 1)
+          expected.append(banned ? [] : promoted)
+        }
         let placed = group.members.map { sim.runs($0) }
-        if !promoted.isEmpty && placed.contains(where: { $0 != promoted }) {
-          return "\(group.id) runs on \(placed), not with the Promoted \(clone.child) on \(promoted)"
+        if placed != expected {
+          return "\(group.id) runs on \(placed), not \(expected) (with the Promoted \(clone.child) on \(promoted))"
         }
       }
     }
