@@ -74,7 +74,11 @@ public enum StatusText {
             let counts = resource.failCounts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             notes.append("failures: " + counts.joined(separator: " "))
           }
-          return [resource.id, resource.agent, state, notes.joined(separator: "; ")]
+          // Groups and clones at a glance: what each resource belongs to.
+          var name = resource.id
+          if let clone = resource.clone { name += " [\(clone)]" }
+          if let group = resource.group { name += " (\(group))" }
+          return [name, resource.agent, state, notes.joined(separator: "; ")]
         })
       let failures = status.resources.compactMap { resource in
         resource.lastFailure.map { (resource.id, $0) }

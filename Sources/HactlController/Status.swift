@@ -67,6 +67,9 @@ extension NodeController {
         id: spec.id.rawValue, agent: spec.agent, state: state,
         node: state == .stopped || state == .unknown ? nil : shown, activeOn: active,
         failCounts: failCounts, lastFailure: lastFailure, note: state == .started && !spec.removed ? nil : note)
+      let group = config.groups.first { $0.members.contains(spec.id) }?.id
+      status.group = group?.rawValue
+      status.clone = config.clones.first { $0.child == spec.id || $0.child == group }?.id.rawValue
       if promotable.contains(spec.id) {
         status.promotedOn = liveNodes.filter { reports[$0]?.resource(spec.id)?.promoted == true }.map { name(of: $0) }
       }

@@ -261,6 +261,9 @@ public struct ResourceStatus: Sendable, Codable, Equatable {
   public var note: String?
   /// A promotable clone's instances: the nodes where it runs Promoted.
   public var promotedOn: [String]?
+  /// The group it belongs to, and the clone that runs it (absent: none).
+  public var group: String?
+  public var clone: String?
 
   public init(
     id: String, agent: String, state: ResourceRole, node: String?, activeOn: [String],
@@ -280,6 +283,7 @@ public struct ResourceStatus: Sendable, Codable, Equatable {
     case id, agent, state, node, note
     case activeOn = "active_on"
     case promotedOn = "promoted_on"
+    case group, clone
     case failCounts = "fail_counts"
     case lastFailure = "last_failure"
   }

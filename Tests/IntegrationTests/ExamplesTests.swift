@@ -141,6 +141,7 @@ struct ExamplesTests {
           failCounts: [:], lastFailure: nil),
       ])
     status.resources[1].promotedOn = ["lb2"]
+    status.resources[1].clone = "drbd0-clone"
     status.nodes[1].attributes = ["master-drbd0": "10000"]
     status.configuration = ConfigurationStatus(version: "4.7", behind: ["lb1"], restartNeeded: ["cluster.dead_time"])
     let text = StatusText.render(status)
@@ -150,11 +151,12 @@ struct ExamplesTests {
     )
     #expect(text.contains("Quorum: yes (2 of 3 votes, 2 needed)"))
     #expect(text.contains("  lb1      id 1  node     lost"))
-    #expect(text.contains("  vip    ocf:heartbeat:IPaddr2  started on lb2  "))
+    #expect(text.contains("  vip                  ocf:heartbeat:IPaddr2  started on lb2  "), "\(text)")
     #expect(text.contains("failures: lb1=1"))
     #expect(text.contains("Node attributes:\n  lb2: master-drbd0=10000"))
     #expect(text.contains("vip: monitor on lb1 failed: not running (exit 7) at 1970-01-01T00:00:00Z"))
     #expect(text.contains("started Promoted on lb2, Unpromoted on lb1"), "\(text)")
+    #expect(text.contains("  drbd0 [drbd0-clone]  ocf:linbit:drbd"), "\(text)")
     // The JSON field names are a documented, stable schema.
     let json = StatusText.json(status)
     for field in [

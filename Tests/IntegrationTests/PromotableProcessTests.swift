@@ -81,6 +81,9 @@ struct PromotableProcessTests {
     let unknown = try crmAttribute(["--frobnicate"])
     #expect(unknown.status == 64 && unknown.errors.contains("unknown option '--frobnicate'"))
 
+    let status = try Tool.run(try Tool.hactl(), ["status", "--socket", cluster.socketPath(survivor)])
+    #expect(status.output.contains("stateful [stateful-clone]") && status.output.contains("first (service)"))
+    #expect(status.output.contains("Promoted on \(primary), Unpromoted on \(survivor)"), "\(status.output)")
     let why = try Tool.run(try Tool.hactl(), ["why", "stateful-clone", "--socket", cluster.socketPath(survivor)])
     #expect(why.status == 0)
     #expect(why.output.contains("should run on \(primary) (Promoted)"), "\(why.output)")
