@@ -96,7 +96,6 @@ extension ConfigBuilder {
     for (index, item) in items.enumerated() {
       let path = "groups[\(index)]"
       guard let fields = reader.fields(of: item, at: path, allowed: Self.groupKeys) else { continue }
-      let errorsBefore = reader.errors.count
       let id = identifier(fields, "id", &reader)
       var members: [ResourceID] = []
       if let list = fields.required("members", &reader), let entries = reader.list(list, at: fields.path("members")) {
@@ -108,10 +107,12 @@ extension ConfigBuilder {
         }
       }
       let meta = meta(fields, &reader)
-      guard let id, reader.errors.count == errorsBefore else { continue }
+      // Kept even with errors of its own (they are recorded), so that what
+      // refers to it does not also become an error.
+      guard let id else { continue }
       groups.append(GroupSpec(id: ResourceID(id), members: members, meta: meta))
     }
-    return groups.count == items.count ? groups : nil
+    return groups
   }
 
   func cloneList(_ node: Node, _ reader: inout NodeReader) -> [CloneSpec]? {
@@ -121,7 +122,6 @@ extension ConfigBuilder {
     for (index, item) in items.enumerated() {
       let path = "clones[\(index)]"
       guard let fields = reader.fields(of: item, at: path, allowed: Self.cloneKeys) else { continue }
-      let errorsBefore = reader.errors.count
       let id = identifier(fields, "id", &reader)
       let child = identifier(fields, "resource", &reader)
       var clone = CloneSpec(id: ResourceID(id ?? "-"), child: ResourceID(child ?? "-"))
@@ -148,15 +148,14 @@ extension ConfigBuilder {
           "\(clone.promotedMax) promoted instances, but clone_max allows only \(most) instances")
       }
       clone.meta = meta(fields, &reader)
-      guard id != nil, child != nil, reader.errors.count == errorsBefore else { continue }
+      guard id != nil, child != nil else { continue }
       clones.append(clone)
     }
-    return clones.count == items.count ? clones : nil
+    return clones
   }
 
   func constraintSet(_ node: Node, _ reader: inout NodeReader) -> Constraints? {
     guard let fields = reader.fields(of: node, at: "constraints", allowed: Self.constraintKinds) else { return nil }
-    let errorsBefore = reader.errors.count
     var constraints = Constraints()
     func each(_ kind: String, _ keys: [String], _ reader: inout NodeReader, _ read: (Fields, inout NodeReader) -> Void)
     {
@@ -205,7 +204,9 @@ extension ConfigBuilder {
           id: id, first: ResourceID(first), firstAction: firstAction ?? .start, then: ResourceID(then),
           thenAction: thenAction, kind: kind, symmetrical: symmetrical))
     }
-    return reader.errors.count == errorsBefore ? constraints : nil
+    // What could be read is checked against the rest too; the errors are
+    // recorded, so the file is refused all the same.
+    return constraints
   }
 
   func location(_ entry: Fields, _ reader: inout NodeReader) -> LocationConstraint? {
@@ -240,12 +241,13 @@ extension ConfigBuilder {
   func crossCheckModel(_ config: ClusterConfig, top: Fields, _ reader: inout NodeReader) {
     var kinds: [ResourceID: String] = [:]
     for spec in config.resources { kinds[spec.id] = "resource" }
-    func claim(_ id: ResourceID, _ kind: String, at node: Node?, _ field: String, _ reader: inout NodeReader) {
+    func claim(_ id: ResourceID, _ kind: String, at node: Node?, _ field: String, _ reader: inout NodeReader) -> Bool {
       if let existing = kinds[id] {
         reader.fail(at: node, field, "id '\(id)' is already used by a \(existing)")
-      } else {
-        kinds[id] = kind
+        return false
       }
+      kinds[id] = kind
+      return true
     }
     let groupNodes = top["groups"]?.sequence.map(Array.init) ?? []
     let cloneNodes = top["clones"]?.sequence.map(Array.init) ?? []
@@ -254,7 +256,9 @@ extension ConfigBuilder {
     }
     var parent: [ResourceID: ResourceID] = [:]
     for (index, group) in config.groups.enumerated() {
-      claim(group.id, "group", at: field(groupNodes, index, "id"), "groups[\(index)].id", &reader)
+      guard claim(group.id, "group", at: field(groupNodes, index, "id"), "groups[\(index)].id", &reader) else {
+        continue
+      }
       for (position, member) in group.members.enumerated() {
         let path = "groups[\(index)].members[\(position)]"
         let at = field(groupNodes, index, "members")?.sequence.map(Array.init).flatMap {
@@ -272,7 +276,9 @@ extension ConfigBuilder {
       }
     }
     for (index, clone) in config.clones.enumerated() {
-      claim(clone.id, "clone", at: field(cloneNodes, index, "id"), "clones[\(index)].id", &reader)
+      guard claim(clone.id, "clone", at: field(cloneNodes, index, "id"), "clones[\(index)].id", &reader) else {
+        continue
+      }
       let at = field(cloneNodes, index, "resource")
       let path = "clones[\(index)].resource"
       guard config.resource(clone.child) != nil || config.groups.contains(where: { $0.id == clone.child }) else {
@@ -303,7 +309,14 @@ extension ConfigBuilder {
     _ reader: inout NodeReader
   ) {
     let section = top["constraints"]?.mapping
+    // A constraint's place in the file, found by its id: entries that could
+    // not be read at all are not in the model, so positions would shift.
+    func position(_ kind: String, _ index: Int, id: String) -> Int {
+      let items = section?[Node(kind)]?.sequence.map(Array.init) ?? []
+      return items.indices.first { $0 >= index && items[$0].mapping?[Node("id")]?.scalar?.string == id } ?? index
+    }
     func entry(_ kind: String, _ index: Int, _ key: String) -> Node? {
+      if kind == "operator" { return top["operator"] }
       let items = section?[Node(kind)]?.sequence.map(Array.init) ?? []
       return index < items.count ? items[index].mapping?[Node(key)] ?? items[index] : nil
     }
@@ -312,7 +325,7 @@ extension ConfigBuilder {
       _ kind: String, _ index: Int, id: String, resources: [(key: String, id: ResourceID)],
       roles: [(key: String, role: ResourceRunRole?, resource: ResourceID)], _ reader: inout NodeReader
     ) {
-      let path = "constraints.\(kind)[\(index)]"
+      let path = kind == "operator" ? "operator.constraints" : "constraints.\(kind)[\(index)]"
       if !ids.insert(id).inserted {
         reader.fail(at: entry(kind, index, "id"), "\(path).id", "constraint id '\(id)' is already used")
       }
@@ -334,18 +347,23 @@ extension ConfigBuilder {
         }
       }
     }
-    for (index, location) in config.constraints.locations.enumerated() {
+    let fromOperator = Set(config.operatorState.constraints.map(\.id))
+    for (modelIndex, location) in config.constraints.locations.enumerated() {
+      let kind = fromOperator.contains(location.id) ? "operator" : "location"
+      let index = position("location", modelIndex, id: location.id)
       check(
-        "location", index, id: location.id, resources: [("resource", location.resource)],
+        kind, index, id: location.id, resources: [("resource", location.resource)],
         roles: [("role", location.role, location.resource)], &reader)
-      if let node = location.node, !config.nodes.contains(where: { $0.name == node }) {
+      // The operator block's nodes are checked with the block.
+      if kind == "location", let node = location.node, !config.nodes.contains(where: { $0.name == node }) {
         let known = config.nodes.map(\.name).joined(separator: ", ")
         reader.fail(
           at: entry("location", index, "node"), "constraints.location[\(index)].node",
           "'\(node)' is not a node of this cluster (nodes: \(known))")
       }
     }
-    for (index, colocation) in config.constraints.colocations.enumerated() {
+    for (modelIndex, colocation) in config.constraints.colocations.enumerated() {
+      let index = position("colocation", modelIndex, id: colocation.id)
       check(
         "colocation", index, id: colocation.id,
         resources: [("resource", colocation.resource), ("with", colocation.with)],
@@ -357,7 +375,8 @@ extension ConfigBuilder {
           "a resource cannot be colocated with itself")
       }
     }
-    for (index, order) in config.constraints.orders.enumerated() {
+    for (modelIndex, order) in config.constraints.orders.enumerated() {
+      let index = position("order", modelIndex, id: order.id)
       check(
         "order", index, id: order.id, resources: [("first", order.first), ("then", order.then)], roles: [], &reader)
       for (key, action, resource) in [

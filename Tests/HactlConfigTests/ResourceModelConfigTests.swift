@@ -1,0 +1,112 @@
+import HactlConfig
+import HactlModel
+import Testing
+
+/// Groups, clones and constraints that do not fit together are refused
+/// with what is wrong and where, all at once.
+struct ResourceModelConfigTests {
+  let head = """
+    cluster: { name: pair, key_file: key }
+    nodes:
+      - { name: a, id: 1, address: 127.0.0.1, port: 7001 }
+      - { name: b, id: 2, address: 127.0.0.1, port: 7002 }
+    resources:
+      - { id: fs, agent: "ocf:heartbeat:Dummy" }
+      - { id: db, agent: "ocf:heartbeat:Dummy" }
+      - { id: drbd, agent: "ocf:heartbeat:Stateful" }
+      - { id: vip, agent: "ocf:heartbeat:Dummy" }
+
+    """
+
+  func errors(_ body: String) -> [String] {
+    do {
+      _ = try ConfigLoader.parse(head + body, file: "c.yaml")
+      return []
+    } catch {
+      return error.errors.map(\.description)
+    }
+  }
+
+  @Test func aValidStackLoads() throws {
+    let config = try ConfigLoader.parse(
+      head + """
+        groups:
+          - { id: stack, members: [fs, db] }
+        clones:
+          - { id: drbd-clone, resource: drbd, promotable: true }
+        constraints:
+          colocation:
+            - { id: stack-with-primary, resource: stack, with: drbd-clone, with_role: Master, score: INFINITY }
+          order:
+            - { id: primary-first, first: drbd-clone, first_action: promote, then: stack, then_action: start }
+          location:
+            - { id: vip-east, resource: vip, rule: "site eq east and #uname ne b", score: 100 }
+        """, file: "c.yaml")
+    #expect(config.constraints.colocations[0].withRole == .promoted)
+    #expect(config.constraints.orders[0].symmetrical)
+    #expect(config.constraints.locations[0].rule?.expressions.count == 2)
+    #expect(config.instanceCount == 5)
+  }
+
+  @Test func everyMisfitIsNamedWithItsPlace() {
+    let found = errors(
+      """
+      groups:
+        - { id: stack, members: [fs, nothing] }
+        - { id: other, members: [fs] }
+      clones:
+        - { id: fs-clone, resource: fs }
+        - { id: vip-clone, resource: vip, promoted_max: 2 }
+        - { id: db, resource: db }
+      constraints:
+        colocation:
+          - { id: c1, resource: db, with: vip, score: INFINITY, with_role: Promoted }
+          - { id: c1, resource: vip, with: vip, score: 100 }
+        order:
+          - { id: o1, first: vip, first_action: promote, then: drbd }
+        location:
+          - { id: l1, resource: vip, rule: "site eq east or #uname eq a and x gt 1", score: 10 }
+          - { id: l2, resource: vip, node: c, score: 10 }
+      """)
+    let expected = [
+      "groups[0].members[1]: 'nothing' is not a resource",
+      "groups[1].members[0]: 'fs' is already in stack",
+      "clones[0].resource: 'fs' is in stack: clone the group, not its member",
+      "clones[1].promoted_max: only means something with promotable: true",
+      "clones[2].id: id 'db' is already used by a resource",
+      "constraints.colocation[0].with_role: Promoted only applies to a promotable clone, and 'vip' is not one",
+      "constraints.colocation[1].id: constraint id 'c1' is already used",
+      "constraints.colocation[1].with: a resource cannot be colocated with itself",
+      "constraints.order[0].first_action: 'vip' is not a promotable clone: it is never promoted",
+      "constraints.location[0].rule: a rule joins its expressions with 'and' or with 'or', not both",
+      "constraints.location[1].node: 'c' is not a node of this cluster (nodes: a, b)",
+    ]
+    for message in expected {
+      #expect(found.contains { $0.contains(message) }, "missing: \(message)\nfound:\n\(found.joined(separator: "\n"))")
+    }
+    #expect(found.allSatisfy { $0.hasPrefix("c.yaml:") })
+  }
+
+  @Test func constraintsNameTopLevelResourcesOnly() {
+    let found = errors(
+      """
+      groups:
+        - { id: stack, members: [fs, db] }
+      constraints:
+        location:
+          - { id: l1, resource: db, node: a, score: 10 }
+      """)
+    #expect(found.contains { $0.contains("'db' is part of stack: constrain stack instead") }, "\(found)")
+  }
+
+  @Test func whatTheDaemonCannotRunYetIsRefused() {
+    let found = errors(
+      """
+      clones:
+        - { id: vips, resource: vip, clone_node_max: 2 }
+      """ + "\n")
+    #expect(found.contains { $0.contains("clones[0].clone_node_max: 2 is out of range (1...1)") }, "\(found)")
+    let policies = errors("resource_defaults: { migration_threshold: 2 }\n")
+    #expect(policies.isEmpty)
+  }
+}
