@@ -68,10 +68,23 @@ struct SimulateCommand: AsyncParsableCommand {
     }
   }
 
+  /// A scenario or a saved status: a regular file of bounded size (a FIFO,
+  /// a device or a huge file is refused with the reason).
+  static func read(_ path: String) throws -> Data {
+    do {
+      guard let data = try LocalFile.read(path, limit: 16 << 20) else {
+        throw hactlFail("\(path): no such file", code: 2)
+      }
+      return data
+    } catch let failure as LocalFile.Failure {
+      throw hactlFail(failure.description, code: 2)
+    }
+  }
+
   func source() async throws -> (ClusterConfig, ClusterSnapshot, [SimulationEvent]) {
     if let scenario {
+      let text = String(decoding: try Self.read(scenario), as: UTF8.self)
       do {
-        let text = try String(contentsOfFile: scenario, encoding: .utf8)
         let parsed = try Scenario.parse(text, file: scenario, relativeTo: ConfigLoader.folder(of: scenario))
         return (parsed.config, parsed.snapshot, parsed.events)
       } catch let errors as ConfigErrors {
@@ -90,9 +103,8 @@ struct SimulateCommand: AsyncParsableCommand {
         throw hactlFail("\(config): \(error.errors.count) error(s)", code: 2)
       }
       guard let state else { return (loaded, ClusterSnapshot(), []) }
-      guard let data = FileManager.default.contents(atPath: state),
-        let status = try? JSONDecoder().decode(ClusterStatus.self, from: data)
-      else {
+      let data = try Self.read(state)
+      guard let status = try? JSONDecoder().decode(ClusterStatus.self, from: data) else {
         throw hactlFail("\(state): not a status saved with 'hactl status --json'", code: 2)
       }
       return (loaded, ClusterSnapshot(status: status), [])

@@ -95,6 +95,12 @@ struct ExamplesTests {
     #expect(live.output.contains("(nothing to do)"))
     let lost = try hactl(["simulate", "--config", dummy, "--state", saved, "--node-down", "node2", "--json"])
     #expect(lost.output.contains("\"* Start dummy ( node1 )\""))
+    // Only regular files of bounded size: a FIFO would otherwise wait forever.
+    let fifo = NSTemporaryDirectory() + "hactl-fifo-\(UInt32.random(in: 0 ... .max))"
+    #expect(mkfifo(fifo, 0o600) == 0)
+    defer { unlink(fifo) }
+    let refused = try hactl(["simulate", "--config", dummy, "--state", fifo])
+    #expect(refused.status == 2 && refused.errors == "hactl: cannot read \(fifo): not a regular file\n")
   }
 
   @Test func keygenWritesAPrivateKeyAndRefusesToOverwrite() throws {
