@@ -17,6 +17,9 @@ public struct ScheduledAction: Sendable, Hashable, CustomStringConvertible {
   /// Why, when it is not the resource's own placement (a restart because
   /// what it is ordered after restarts).
   public var cause: String?
+  /// Held until the clone's notifications before it have run everywhere
+  /// (the leader's doing, not the scheduler's).
+  public var heldForNotification = false
 
   public init(_ kind: ActionKind, _ instance: InstanceID, on node: NodeID, cause: String? = nil) {
     self.kind = kind
@@ -26,7 +29,7 @@ public struct ScheduledAction: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// May be carried out now: nothing before it is left.
-  public var isReady: Bool { after.isEmpty && waitsFor.isEmpty }
+  public var isReady: Bool { after.isEmpty && waitsFor.isEmpty && !heldForNotification }
 
   public var description: String { "\(kind.rawValue) \(instance) on \(node)" }
 }
@@ -98,6 +101,13 @@ struct ActionBuilder {
     if role == .promoted { add(ScheduledAction(.promote, instance, on: target)) }
   }
 
+  /// Whether `action` takes away what `pair`'s then depends on: a stop,
+  /// or for an order after a promote, the end of the Promoted role.
+  func takesDown(_ action: ScheduledAction, _ first: OrderPair.Instance, _ pair: OrderPair) -> Bool {
+    guard pair.firstAction == .promote else { return action.kind == .stop }
+    return action.kind == .demote || Ordering.endsPromotion(action, first, pair, model)
+  }
+
   /// An instance that stops (to restart or to move) takes down what is
   /// ordered after it (mandatory and symmetrical, or a later member of its
   /// group) on the nodes the order concerns; those start again afterwards
@@ -110,14 +120,16 @@ struct ActionBuilder {
       rounds += 1
       for pair in pairs where pair.restartsThen {
         for first in pair.firstInstances(model) {
-          let stops = (byInstance[first.instance] ?? []).filter { actions[$0].kind == .stop }.map { actions[$0].node }
+          let stops = (byInstance[first.instance] ?? []).filter { takesDown(actions[$0], first, pair) }.map {
+            actions[$0].node
+          }
           guard !stops.isEmpty else { continue }
           for then in pair.thenInstances(model, matching: first) {
             let current = model.states[then.unit].slots[then.slot][then.member]
             for (node, state) in current.sorted(by: { $0.key < $1.key }) {
               guard case .running(let role, _) = state, !has(.stop, then.instance, on: node) else { continue }
               guard !pair.sameNode || stops.contains(node) else { continue }
-              let restarts = has(.start, first.instance)
+              let restarts = has(pair.firstAction == .promote ? .promote : .start, first.instance)
               let cause = "due to \(first.instance) \(restarts ? "restarting" : "stopping")"
               if role == .promoted { add(ScheduledAction(.demote, then.instance, on: node, cause: cause)) }
               add(ScheduledAction(.stop, then.instance, on: node, cause: cause))

@@ -15,7 +15,12 @@ struct OrderPair: Sendable {
   /// Inside a group: these two members, in the same slot.
   let members: (first: Int, then: Int)?
 
-  var restartsThen: Bool { mandatory && symmetrical && firstAction == .start && thenAction == .start }
+  /// What is started after the first is stopped before it stops (the
+  /// inverse order), and starts again after it: after a start, or after a
+  /// promote (then it goes down with the Promoted instance).
+  var restartsThen: Bool {
+    mandatory && symmetrical && (firstAction == .start || firstAction == .promote) && thenAction == .start
+  }
 
   struct Instance {
     let instance: InstanceID
@@ -123,7 +128,9 @@ enum Ordering {
           let inverseFirst = pair.firstAction.inverse.rawValue
           for a in byInstance[then.instance] ?? [] where actions[a].kind.rawValue == inverseThen {
             for b in byInstance[first.instance] ?? []
-            where actions[b].kind.rawValue == inverseFirst && (!pair.sameNode || actions[a].node == actions[b].node) {
+            where (actions[b].kind.rawValue == inverseFirst || endsPromotion(actions[b], first, pair, model))
+              && (!pair.sameNode || actions[a].node == actions[b].node)
+            {
               edge(a, b)
             }
           }
@@ -171,6 +178,19 @@ enum Ordering {
         default: break
         }
       }
+    }
+  }
+
+  /// The stop of an instance that may be Promoted (a failed one may be)
+  /// ends its promotion like a demote: what runs after the promotion
+  /// stops first.
+  static func endsPromotion(
+    _ action: ScheduledAction, _ first: OrderPair.Instance, _ pair: OrderPair, _ model: UnpackedModel
+  ) -> Bool {
+    guard pair.firstAction == .promote, action.kind == .stop else { return false }
+    switch model.states[first.unit].slots[first.slot][first.member][action.node] {
+    case .running(.unpromoted, _)?, .running(.started, _)?: return false
+    default: return true
     }
   }
 
