@@ -140,7 +140,7 @@ struct ConfigBuilder {
   /// corosync's knet allows 8 links; so do we.
   static let maximumLinks = 8
   static let resourceKeys = [
-    "id", "agent", "params", "start", "stop", "monitor", "monitor_promoted", "promote", "demote", "prefer",
+    "id", "agent", "params", "start", "stop", "monitor", "monitor_promoted", "promote", "demote", "notify", "prefer",
     "stickiness", "migration_threshold", "failure_timeout", "target_role", "managed",
   ]
   static let operationKeys = ["interval", "timeout", "on_fail"]
@@ -408,6 +408,9 @@ struct ConfigBuilder {
     }
     if let node = fields["demote"] {
       spec.demote = operation(node, at: fields.path("demote"), base: spec.demote, interval: false, &reader)
+    }
+    if let node = fields["notify"] {
+      spec.notify = operation(node, at: fields.path("notify"), base: spec.notify, interval: false, &reader)
     }
     if let value = fields.duration("failure_timeout", &reader, allowZero: false) { spec.failureTimeout = value }
     if let role = role(fields, "target_role", &reader) { spec.targetRole = role }

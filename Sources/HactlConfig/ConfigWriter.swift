@@ -54,6 +54,7 @@ public enum ConfigWriter {
       }
       lines.append("    promote: \(operation(spec.promote, interval: false))")
       lines.append("    demote: \(operation(spec.demote, interval: false))")
+      lines.append("    notify: \(operation(spec.notify, interval: false))")
       if let node = spec.preferredNode {
         lines.append("    prefer: { node: \(quoted(node)), score: \(quoted(spec.preferenceScore.description)) }")
       }

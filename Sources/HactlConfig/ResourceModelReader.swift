@@ -23,6 +23,7 @@ struct ResourceDefaults {
     spec.monitor.timeout = timeout
     spec.promote.timeout = timeout
     spec.demote.timeout = timeout
+    spec.notify.timeout = timeout
   }
 }
 
@@ -290,6 +291,12 @@ extension ConfigBuilder {
         continue
       }
       parent[clone.child] = clone.id
+      if clone.notify, config.groups.contains(where: { $0.id == clone.child }) {
+        reader.fail(
+          at: field(cloneNodes, index, "notify"), "clones[\(index)].notify",
+          "notifications are sent to a clone of one resource; '\(clone.child)' is a group (clone its resources instead)"
+        )
+      }
       for member in config.groups.first(where: { $0.id == clone.child })?.members ?? [] {
         parent[member] = parent[member] ?? clone.id
       }

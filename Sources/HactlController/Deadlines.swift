@@ -75,7 +75,8 @@ extension NodeController {
     let alive = membership.alivePeers
     var seen = 0
     if let state = leading {
-      for nodes in state.withdrawn.values {
+      // A demote counts until its node echoes, like a withdrawal.
+      for nodes in Array(state.withdrawn.values) + Array(state.demoted.values) {
         for (node, since) in nodes where membership.echo(from: node).map({ $0 >= since }) == true { seen += 1 }
       }
     }

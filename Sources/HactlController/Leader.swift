@@ -22,6 +22,8 @@ struct LeaderState: Sendable {
   var configWaiters: [ConfigWaiter] = []
   /// Members on another configuration version than ours, and since when.
   var offVersionSince: [NodeID: Instant] = [:]
+  /// Where each clone with `notify` is in its notifications.
+  var notifications = NotificationGate()
 
   init(term: UInt64) { self.term = term }
 
@@ -223,7 +225,13 @@ extension NodeController {
     let transition = Scheduler.schedule(
       schedulerInput(
         nodes: nodes, reports: reports, withdrawn: state.withdrawn, demoted: state.demoted, moves: state.moves))
-    let directives = publish(transition, previous: state.directives, running: running, reports: reports, &state)
+    var gated = transition
+    var gate = state.notifications
+    let rounds = gate.gate(
+      &gated, clones: config.clones, reports: reports, members: memberNodes, newID: { state.newToken() })
+    state.notifications = gate
+    var directives = publish(gated, previous: state.directives, running: running, reports: reports, &state)
+    directives.notifications = rounds
     // The leader's own state is known at once: only peers need the echo.
     for old in state.directives?.assignments ?? [] where old.node != local.id {
       let current = directives.assignment(for: old.resource, on: old.node)
@@ -232,7 +240,7 @@ extension NodeController {
       // other instance is promoted before that (two DRBD primaries).
       if old.promoted && current?.promoted != true { state.demoted[old.resource, default: [:]][old.node] = now }
     }
-    if directives != state.directives {
+    if directives.assignments != state.directives?.assignments {
       let text = directives.assignments.map { "\($0.resource)→\(name(of: $0.node))" }.joined(separator: ", ")
       effects.append(.log(.info, "placement: \(text.isEmpty ? "nothing runs" : text)"))
     }

@@ -26,6 +26,8 @@ struct LocalResource: Sendable {
   /// When the last counted failure happened, on this node's clock: its
   /// failure_timeout runs from here.
   var lastFailureAt: Instant?
+  /// The clone notification round this node last ran for it (pre or post).
+  var lastNotified: UInt64?
 
   /// Not before this instant is another call started: the last one could
   /// not even be spawned (out of descriptors or processes).
@@ -38,6 +40,8 @@ struct LocalResource: Sendable {
     /// What to return to if the agent could not be spawned at all.
     var roleBefore: ResourceRole
     var startTokenBefore: UInt64?
+    /// The round a `notify` call runs.
+    var notification: UInt64?
   }
 
   init(spec: ResourceSpec, promotable: Bool = false) {
@@ -49,7 +53,7 @@ struct LocalResource: Sendable {
     ResourceReport(
       id: spec.id, role: role, failCount: failCount, lastFailure: lastFailure, lastStartToken: lastStartToken,
       promoted: promoted, roleChanging: inFlight.map { $0.action == .promote || $0.action == .demote } ?? false,
-      halted: halted)
+      halted: halted, notified: lastNotified)
   }
 
   /// What a failed operation's on_fail asks for (pacemaker's defaults:
@@ -192,7 +196,13 @@ struct LocalResource: Sendable {
         nextMonitor = nil
       }
       return failed(.stop, result, detail, wallTime: wallTime, ban: true)
-    case .metaData, .validateAll, .notify:
+    case .notify:
+      // A round is run once whatever the agent said: pacemaker ignores a
+      // failed notification too, and a leader must not wait on it forever.
+      lastNotified = call.notification
+      guard result != .success else { return nil }
+      return LogLine(level: .warning, message: "notify failed: \(detail); ignored")
+    case .metaData, .validateAll:
       return nil
     }
   }

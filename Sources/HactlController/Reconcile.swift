@@ -69,14 +69,15 @@ extension NodeController {
 
   /// Starts the agent calls that move this node's resources toward what is
   /// wanted. At most one call per resource is in flight. `changedRoles`:
-  /// whether this node's report changed (a start or stop begun, a removed
-  /// resource forgotten).
+  /// whether this node's report changed (a start, stop, promote or demote
+  /// begun, a removed resource forgotten).
   mutating func reconcile(now: Instant) -> (effects: [ControllerEffect], changedRoles: Bool) {
     var (changedRoles, effects) = applyCleanups()
     let common = wanted(now: now)
     var callsInFlight = resources.values.count { $0.inFlight != nil }
     let promotable = Set(config.clones.filter(\.promotable).map(\.child))
     let groups = groupNeighbours
+    let directives = membership.isLeader ? leading?.directives : followedDirectives
     for id in resources.keys.sorted() {
       guard var resource = resources[id] else { continue }
       resource.promotable = promotable.contains(id)
@@ -93,6 +94,9 @@ extension NodeController {
       {
         effects.append(.cancelAgent(call.id))
         resource.inFlight = nil
+        // Kept even when what is wanted must still wait (a group member
+        // after it still stopping): cancelled once, not at every decision.
+        resources[id] = resource
       }
       guard resource.inFlight == nil else { continue }
       if let retry = resource.retryNotBefore, now < retry { continue }
@@ -112,6 +116,7 @@ extension NodeController {
       let spec = resource.spec
       let startTokenBefore = resource.lastStartToken
       var call: (AgentAction, Duration, Duration, Bool)?
+      var notification: CloneNotification?
       switch resource.role {
       case .unknown:
         call = (.monitor, spec.monitor.timeout, .zero, true)
@@ -133,7 +138,10 @@ extension NodeController {
         case .keepUnpromoted where resource.promoted:
           call = (.demote, spec.demote.timeout, .zero, false)
         case .run, .keep, .keepUnpromoted:
-          if let due = resource.nextMonitor, now >= due {
+          if let round = directives?.notification(for: id, on: local.id), round.id != resource.lastNotified {
+            notification = round
+            call = (.notify, spec.notify.timeout, .zero, false)
+          } else if let due = resource.nextMonitor, now >= due {
             call = (.monitor, resource.monitor.timeout, resource.monitor.interval, false)
           }
         }
@@ -166,16 +174,18 @@ extension NodeController {
       nextCallID += 1
       resource.inFlight = LocalResource.InFlight(
         id: callID, action: action, isProbe: isProbe, roleBefore: resource.role,
-        startTokenBefore: startTokenBefore)
+        startTokenBefore: startTokenBefore, notification: notification?.id)
       if action == .start { resource.role = .starting }
       if action == .stop && resource.role != .failed { resource.role = .stopping }
-      if action == .start || action == .stop { changedRoles = true }
+      // A promote or demote begun shows in the report too (roleChanging):
+      // what the leader orders after it reads that.
+      if action != .monitor && action != .notify { changedRoles = true }
       resources[id] = resource
       effects.append(
         .runAgent(
           AgentCall(
             id: callID, resource: id, action: action, timeout: timeout, interval: interval, isProbe: isProbe,
-            meta: cloneMeta(of: id))))
+            meta: cloneMeta(of: id).merging(notificationMeta(notification)) { $1 })))
     }
     // A retired definition known stopped is forgotten: so is its record.
     effects += storeRetiringIfChanged()
@@ -252,6 +262,12 @@ extension NodeController {
       }
     }
     return meta
+  }
+
+  func notificationMeta(_ round: CloneNotification?) -> [String: String] {
+    guard let round, let clone = config.clones.first(where: { $0.child == round.resource }) else { return [:] }
+    let names = Dictionary(config.nodes.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+    return round.agentMeta(nodeNames: names, instances: clone.maximumInstances(nodes: config.nodes.count))
   }
 
   /// Whether `want` asks a started resource for more than a monitor.

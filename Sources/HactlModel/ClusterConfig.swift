@@ -288,6 +288,8 @@ public struct ResourceSpec: Sendable, Equatable {
   public var promote = OperationSpec(timeout: ResourceSpec.defaultOperationTimeout)
   public var demote = OperationSpec(timeout: ResourceSpec.defaultOperationTimeout)
   public var monitorPromoted: OperationSpec?
+  /// A clone's notifications (pre and post notify), when it asks for them.
+  public var notify = OperationSpec(timeout: ResourceSpec.defaultOperationTimeout)
   public var preferredNode: String?
   public var preferenceScore: Score
   public var stickiness: Score
@@ -336,6 +338,7 @@ public struct ResourceSpec: Sendable, Equatable {
       && lhs.preferredNode == rhs.preferredNode && lhs.preferenceScore == rhs.preferenceScore
       && lhs.stickiness == rhs.stickiness && lhs.migrationThreshold == rhs.migrationThreshold
       && lhs.promote == rhs.promote && lhs.demote == rhs.demote && lhs.monitorPromoted == rhs.monitorPromoted
+      && lhs.notify == rhs.notify
       && lhs.failureTimeout == rhs.failureTimeout && lhs.targetRole == rhs.targetRole && lhs.managed == rhs.managed
   }
 }

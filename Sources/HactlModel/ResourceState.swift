@@ -211,11 +211,15 @@ public struct ResourceReport: Sendable, Hashable {
   /// An operation failed with on_fail: stop: it must not start anywhere
   /// until an operator cleans it up.
   public var halted: Bool
+  /// The clone notification round this node last ran for it.
+  public var notified: UInt64?
 
   public init(
     id: ResourceID, role: ResourceRole, failCount: Int = 0, lastFailure: ResourceFailure? = nil,
-    lastStartToken: UInt64? = nil, promoted: Bool = false, roleChanging: Bool = false, halted: Bool = false
+    lastStartToken: UInt64? = nil, promoted: Bool = false, roleChanging: Bool = false, halted: Bool = false,
+    notified: UInt64? = nil
   ) {
+    self.notified = notified
     self.id = id
     self.role = role
     self.failCount = failCount

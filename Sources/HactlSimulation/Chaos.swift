@@ -353,7 +353,7 @@ public enum Chaos {
       SimCluster.marker(ResourceID($0), prefer: nil, threshold: 3, timeout: .seconds(2))
     }
     config.groups = [GroupSpec(id: "stack", members: ["s1", "s2"])]
-    config.clones = [CloneSpec(id: "pm-clone", child: "pm", promotable: true)]
+    config.clones = [CloneSpec(id: "pm-clone", child: "pm", notify: true, promotable: true)]
     config.constraints.colocations = [
       ColocationConstraint(
         id: "stack-with-primary", resource: "stack", with: "pm-clone", score: .infinity, withRole: .promoted)

@@ -57,6 +57,8 @@ public struct SimCluster: Sendable {
   // What happened
   public var trace: [String] = []
   public private(set) var started: [(Instant, NodeID, ResourceID)] = []
+  /// Every agent call but monitors, as it completed (notifications included).
+  public private(set) var actions: [(at: Instant, node: NodeID, call: AgentCall)] = []
   public private(set) var answers: [NodeID: [RequestAnswer]] = [:]
   public private(set) var sent: [NodeID: Int] = [:]
   /// Every breach of an invariant, with the moment and recent trace.
@@ -581,6 +583,7 @@ public struct SimCluster: Sendable {
       trace.append("\(now) \(name(node)) agent \(call.resource) \(call.action.rawValue) fails (injected)")
       return .exited(1)
     }
+    if call.action != .monitor { actions.append((now, node, call)) }
     switch call.action {
     case .start:
       checkStartOrder(call.resource, on: node)

@@ -196,8 +196,13 @@ public struct Directives: Sendable, Hashable {
     var node: NodeID
   }
 
-  public init(assignments: [Assignment]) {
+  /// Clone notifications to run now (pacemaker's pre and post notify),
+  /// at most one per clone.
+  public var notifications: [CloneNotification] = []
+
+  public init(assignments: [Assignment], notifications: [CloneNotification] = []) {
     self.assignments = assignments
+    self.notifications = notifications
     index()
   }
 
@@ -213,8 +218,74 @@ public struct Directives: Sendable, Hashable {
     placed[PlacedKey(resource: resource, node: node)].map { assignments[$0] }
   }
 
-  public static func == (lhs: Directives, rhs: Directives) -> Bool { lhs.assignments == rhs.assignments }
-  public func hash(into hasher: inout Hasher) { hasher.combine(assignments) }
+  /// The notification `node` is to run for `resource` now, if any.
+  public func notification(for resource: ResourceID, on node: NodeID) -> CloneNotification? {
+    notifications.first { $0.resource == resource && $0.targets.contains(node) }
+  }
+
+  public static func == (lhs: Directives, rhs: Directives) -> Bool {
+    lhs.assignments == rhs.assignments && lhs.notifications == rhs.notifications
+  }
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(assignments)
+    hasher.combine(notifications)
+  }
+}
+
+/// One round of a clone's notifications: every target runs the agent's
+/// `notify` action once with these lists (OCF_RESKEY_CRM_meta_notify_*)
+/// and reports the round's id back.
+public struct CloneNotification: Sendable, Hashable {
+  public enum Timing: UInt8, Sendable, Hashable {
+    case pre = 0
+    case post = 1
+  }
+
+  /// Which list of the notification an instance is in.
+  public enum List: UInt8, Sendable, Hashable, CaseIterable {
+    case start = 0
+    case stop, promote, demote
+    /// Active when the notifications of this change began.
+    case active
+    /// Promoted when the notifications of this change began.
+    case promoted
+  }
+
+  public struct Entry: Sendable, Hashable {
+    public var list: List
+    public var instance: Int
+    public var node: NodeID
+
+    public init(_ list: List, instance: Int, node: NodeID) {
+      self.list = list
+      self.instance = instance
+      self.node = node
+    }
+  }
+
+  /// The clone's primitive, as nodes report it.
+  public var resource: ResourceID
+  /// Unique per leader (a token): a target runs each round once.
+  public var id: UInt64
+  public var timing: Timing
+  /// start, stop, promote or demote.
+  public var operation: AgentAction
+  public var targets: [NodeID]
+  public var entries: [Entry]
+
+  public init(
+    resource: ResourceID, id: UInt64, timing: Timing, operation: AgentAction, targets: [NodeID], entries: [Entry]
+  ) {
+    self.resource = resource
+    self.id = id
+    self.timing = timing
+    self.operation = operation
+    self.targets = targets
+    self.entries = entries
+  }
+
+  /// Most entries a round carries: six lists of at most one instance per member.
+  public static let maximumEntries = 6 * ClusterLimits.members
 }
 
 public struct Assignment: Sendable, Hashable {

@@ -360,6 +360,7 @@ public enum PacketCodec {
           if resource.promoted { entry.bool(6, true) }
           if resource.roleChanging { entry.bool(7, true) }
           if resource.halted { entry.bool(8, true) }
+          if let notified = resource.notified { entry.unsigned(9, notified) }
           if let failure = resource.lastFailure {
             try entry.record(5) { (record: inout RecordWriter) throws(WireError) in
               record.unsigned(1, UInt64(actionCode(failure.action)))
@@ -380,6 +381,10 @@ public enum PacketCodec {
           entry.unsigned(3, assignment.token)
           if assignment.promoted { entry.bool(4, true) }
           if let instance = assignment.instance { entry.unsigned(5, UInt64(instance)) }
+        }
+        try record.list(2, directives.notifications, limit: maxResources, of: "notification list") {
+          (entry: inout RecordWriter, note) throws(WireError) in
+          try encodeNotification(note, into: &entry)
         }
       }
     case .requests:
@@ -407,6 +412,68 @@ public enum PacketCodec {
         if let configVersion = answer.configVersion { try version(5, configVersion, into: &entry) }
       }
     }
+  }
+
+  /// A clone notification: `{1: resource, 2: id, 3: timing, 4: operation,
+  /// 5: target node (repeated), 6: entry {1: list, 2: instance, 3: node}
+  /// (repeated)}`.
+  static func encodeNotification(_ note: CloneNotification, into out: inout RecordWriter) throws(WireError) {
+    try out.string(1, note.resource.rawValue)
+    out.unsigned(2, note.id)
+    out.unsigned(3, UInt64(note.timing.rawValue))
+    out.unsigned(4, UInt64(actionCode(note.operation)))
+    try out.nodes(5, note.targets, of: "notification target list")
+    try out.list(6, note.entries, limit: CloneNotification.maximumEntries, of: "notification entry list") {
+      (entry: inout RecordWriter, item) throws(WireError) in
+      entry.unsigned(1, UInt64(item.list.rawValue))
+      entry.unsigned(2, UInt64(item.instance))
+      entry.node(3, item.node)
+    }
+  }
+
+  static func decodeNotification(_ field: RecordField) throws(WireError) -> CloneNotification? {
+    var resource: ResourceID?
+    var id: UInt64 = 0
+    var timing: CloneNotification.Timing?
+    var operation: AgentAction?
+    var targets: [NodeID] = []
+    var entries: [CloneNotification.Entry] = []
+    var reader = field.record()
+    let limits: [UInt8: (Int, String)] = [
+      5: (maxNodes, "notification target list"), 6: (CloneNotification.maximumEntries, "notification entry list"),
+    ]
+    try reader.readFields(limits: limits) { (part) throws(WireError) in
+      switch part.tag {
+      case 1: resource = ResourceID(try part.string())
+      case 2: id = try part.unsigned()
+      case 3: timing = UInt8(exactly: try part.unsigned()).flatMap(CloneNotification.Timing.init(rawValue:))
+      case 4:
+        let code = try part.unsigned()
+        operation = code < actions.count ? actions[Int(code)] : nil
+      case 5: targets.append(try part.node())
+      case 6:
+        var list: CloneNotification.List?
+        var instance: Int?
+        var node: NodeID?
+        var inner = part.record()
+        try inner.readFields { (item) throws(WireError) in
+          switch item.tag {
+          case 1: list = UInt8(exactly: try item.unsigned()).flatMap(CloneNotification.List.init(rawValue:))
+          case 2: instance = Int(try item.unsigned(as: UInt16.self))
+          case 3: node = try item.node()
+          default: break
+          }
+        }
+        // A list a newer leader added is skipped; the rest still counts.
+        guard let instance, let node else { throw .invalid("notification entry without an instance or node") }
+        if let list { entries.append(CloneNotification.Entry(list, instance: instance, node: node)) }
+      default: break
+      }
+    }
+    guard let resource else { throw .invalid("notification without a resource") }
+    guard let timing, let operation else { return nil }
+    return CloneNotification(
+      resource: resource, id: id, timing: timing, operation: operation, targets: targets, entries: entries)
   }
 
   /// An operator edit: field 3 of a proposal, `{1: kind, 2: resource,
@@ -519,8 +586,17 @@ public enum PacketCodec {
       case Beat.report: beat.report = try decodeReport(field)
       case Beat.directives:
         var assignments: [Assignment] = []
+        var notifications: [CloneNotification] = []
         var inner = field.record()
-        try inner.readFields(limits: [1: (maxResources, "assignment list")]) { (part) throws(WireError) in
+        let limits: [UInt8: (Int, String)] = [
+          1: (maxResources, "assignment list"), 2: (maxResources, "notification list"),
+        ]
+        try inner.readFields(limits: limits) { (part) throws(WireError) in
+          if part.tag == 2 {
+            // A notification of a kind this version cannot run is left out.
+            if let note = try decodeNotification(part) { notifications.append(note) }
+            return
+          }
           guard part.tag == 1 else { return }
           var resource: ResourceID?
           var node: NodeID?
@@ -542,7 +618,7 @@ public enum PacketCodec {
           assignments.append(
             Assignment(resource: resource, node: node, token: token, promoted: promoted, instance: instance))
         }
-        beat.directives = Directives(assignments: assignments)
+        beat.directives = Directives(assignments: assignments, notifications: notifications)
       case Beat.request:
         var id: UInt64 = 0
         var kind: UInt64 = 0
@@ -657,6 +733,7 @@ public enum PacketCodec {
           case 6: entry.promoted = try value.bool()
           case 7: entry.roleChanging = try value.bool()
           case 8: entry.halted = try value.bool()
+          case 9: entry.notified = try value.unsigned()
           case 5:
             var failure = ResourceFailure(action: .monitor, code: 0, reason: "", wallTime: 0)
             var fields = value.record()

@@ -108,5 +108,31 @@ struct ResourceModelConfigTests {
     #expect(found.contains { $0.contains("clones[0].clone_node_max: 2 is out of range (1...1)") }, "\(found)")
     let policies = errors("resource_defaults: { migration_threshold: 2 }\n")
     #expect(policies.isEmpty)
+    let groupNotify = errors(
+      """
+      groups:
+        - { id: stack, members: [fs, db] }
+      clones:
+        - { id: stacks, resource: stack, notify: true }
+      """ + "\n")
+    #expect(
+      groupNotify.contains {
+        $0.contains("clones[0].notify: notifications are sent to a clone of one resource; 'stack' is a group")
+      }, "\(groupNotify)")
+  }
+
+  @Test func aCloneWithNotifyTakesItsNotifyTimeoutFromTheDefaults() throws {
+    let config = try ConfigLoader.parse(
+      head.replacingOccurrences(
+        of: "{ id: drbd, agent: \"ocf:heartbeat:Stateful\" }",
+        with: "{ id: drbd, agent: \"ocf:heartbeat:Stateful\", notify: { timeout: 90s } }")
+          + """
+          operation_defaults: { timeout: 40s }
+          clones:
+            - { id: drbd-clone, resource: drbd, promotable: true, notify: true }
+          """, file: "c.yaml")
+    #expect(config.resource("drbd")?.notify.timeout == .seconds(90))
+    #expect(config.resource("fs")?.notify.timeout == .seconds(40))
+    #expect(config.clones[0].notify)
   }
 }

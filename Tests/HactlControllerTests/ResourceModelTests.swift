@@ -81,6 +81,73 @@ struct ResourceModelTests {
     #expect(sim.violations.isEmpty)
   }
 
+  /// The notifications a clone's agents ran, as "node type-operation", in order.
+  func notifications(_ sim: SimCluster, _ resource: ResourceID, since: Instant = .zero) -> [String] {
+    sim.actions.filter { $0.at >= since && $0.call.resource == resource }.compactMap { entry in
+      let meta = entry.call.meta
+      switch entry.call.action {
+      case .notify:
+        return "\(sim.name(entry.node)) \(meta["notify_type"]!)-\(meta["notify_operation"]!)"
+      case .promote, .demote, .start, .stop:
+        return "\(sim.name(entry.node)) \(entry.call.action.rawValue)"
+      default:
+        return nil
+      }
+    }
+  }
+
+  @Test func aCloneWithNotifyHearsOfEveryChangeBeforeAndAfterIt() throws {
+    let clone = CloneSpec(id: "db-clone", child: "db", notify: true, promotable: true)
+    var sim = SimCluster(config: config([SimCluster.marker("db", prefer: nil)], clones: [clone]))
+    let running = sim.run(until: { $0.runs("db").count == 2 }, within: .seconds(10))
+    #expect(running != nil)
+    sim.run(for: .seconds(1))
+    sim.setAttribute("alpha", "master-db", "5")
+    sim.setAttribute("beta", "master-db", "10")
+    let before = sim.now
+    let promoted = sim.run(until: { $0.promoted("db") == ["beta"] }, within: .seconds(5))
+    #expect(promoted != nil)
+    sim.run(for: .seconds(1))
+    // Both active instances hear of the promote before it and after it.
+    var seen = notifications(sim, "db", since: before)
+    #expect(seen.count == 5, "\(seen)")
+    #expect(Set(seen.prefix(2)) == ["alpha pre-promote", "beta pre-promote"], "\(seen)")
+    #expect(seen[2] == "beta promote", "\(seen)")
+    #expect(Set(seen.suffix(2)) == ["alpha post-promote", "beta post-promote"], "\(seen)")
+    let post = try #require(sim.actions.last { $0.call.action == .notify })
+    #expect(post.call.meta["notify_promote_uname"] == "beta")
+    #expect(post.call.meta["notify_active_uname"]?.split(separator: " ").sorted() == ["alpha", "beta"])
+    #expect(post.call.meta["notify_master_uname"] == "" && post.call.meta["notify_promoted_uname"] == "")
+    #expect(post.call.meta["notify_promote_resource"]?.hasPrefix("db:") == true)
+
+    // The score moves: demote with its notifications, then promote with its own.
+    let switchAt = sim.now
+    sim.setAttribute("alpha", "master-db", "100")
+    let switched = sim.run(until: { $0.promoted("db") == ["alpha"] }, within: .seconds(5))
+    #expect(switched != nil)
+    sim.run(for: .seconds(1))
+    seen = notifications(sim, "db", since: switchAt)
+    let phases = seen.map { $0.split(separator: " ")[1] }.reduce(into: [Substring]()) {
+      if $0.last != $1 { $0.append($1) }
+    }
+    #expect(
+      phases == ["pre-demote", "demote", "post-demote", "pre-promote", "promote", "post-promote"], "\(seen)")
+    let demoteNote = try #require(sim.actions.first { $0.at >= switchAt && $0.call.action == .notify })
+    #expect(demoteNote.call.meta["notify_master_uname"] == "beta")
+    #expect(demoteNote.call.meta["notify_demote_uname"] == "beta")
+    #expect(demoteNote.call.meta["notify_promote_uname"] == "alpha")
+
+    // A lost node holds nothing back: the survivor hears of its own promote.
+    let crashAt = sim.now
+    sim.crash("alpha")
+    let failedOver = sim.run(until: { $0.promoted("db") == ["beta"] }, within: .seconds(5))
+    #expect(failedOver != nil, "\(sim.trace.suffix(40).joined(separator: "\n"))")
+    sim.run(for: .seconds(1))
+    seen = notifications(sim, "db", since: crashAt)
+    #expect(seen == ["beta pre-promote", "beta promote", "beta post-promote"], "\(seen)")
+    #expect(sim.violations.isEmpty)
+  }
+
   @Test func failuresExpireAfterFailureTimeoutOnTheNodeThatFailed() throws {
     var vip = SimCluster.marker("vip")
     vip.preferenceScore = 500

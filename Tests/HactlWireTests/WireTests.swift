@@ -22,15 +22,25 @@ struct WireTests {
           ResourceReport(
             id: "drbd0", role: .started,
             lastFailure: ResourceFailure(action: .demote, code: 1, reason: "", wallTime: 0),
-            promoted: true, roleChanging: true, halted: true),
+            promoted: true, roleChanging: true, halted: true, notified: 41),
         ])
       report.attributes = ["master-drbd0": "10000", "site": "east ✓"]
       return report
     }(),
-    directives: Directives(assignments: [
-      Assignment(resource: "vip", node: NodeID(2), token: 99),
-      Assignment(resource: "drbd0", node: NodeID(1), token: 100, promoted: true, instance: 1),
-    ]),
+    directives: Directives(
+      assignments: [
+        Assignment(resource: "vip", node: NodeID(2), token: 99),
+        Assignment(resource: "drbd0", node: NodeID(1), token: 100, promoted: true, instance: 1),
+      ],
+      notifications: [
+        CloneNotification(
+          resource: "drbd0", id: 101, timing: .pre, operation: .promote, targets: [NodeID(1), NodeID(2)],
+          entries: [
+            CloneNotification.Entry(.promote, instance: 1, node: NodeID(1)),
+            CloneNotification.Entry(.active, instance: 0, node: NodeID(2)),
+            CloneNotification.Entry(.active, instance: 1, node: NodeID(1)),
+          ])
+      ]),
     requests: [
       OperatorRequest(id: 5, kind: .move("vip", target: NodeID(1))),
       OperatorRequest(id: 6, kind: .move("db", target: nil)),
@@ -233,6 +243,17 @@ struct WireTests {
         $0.answers = (0...ClusterLimits.answersKept).map {
           RequestAnswer(origin: nodes[0], id: UInt64($0), accepted: true, message: "")
         }
+      })
+    #expect(
+      refused {
+        let entries = (0...CloneNotification.maximumEntries).map {
+          CloneNotification.Entry(.active, instance: $0, node: nodes[0])
+        }
+        $0.directives = Directives(
+          assignments: [],
+          notifications: [
+            CloneNotification(resource: "r", id: 1, timing: .post, operation: .start, targets: [], entries: entries)
+          ])
       })
     #expect(refused { $0.membership.term = ClusterLimits.largestCounter + 1 })
     #expect(refused { $0.config.version = ConfigVersion(epoch: 1, version: .max) })
