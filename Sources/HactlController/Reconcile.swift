@@ -22,7 +22,10 @@ extension NodeController {
   /// depends on the node and the cluster only, so reconciling a thousand
   /// resources works it out once.
   func wanted(now: Instant) -> Want? {
-    if localMode == .standby || membership.excluded { return .stop }
+    // A node leaving stops everything itself: it may not wait for a leader.
+    // One put in standby is emptied by the leader, in order, with its
+    // clones' notifications, like any other move.
+    if leaving || membership.excluded { return .stop }
     // Without quorum, or with the lease on it running out, the policy decides.
     let withoutQuorum: Want?
     switch config.cluster.quorum.noQuorumPolicy {
@@ -57,7 +60,7 @@ extension NodeController {
 
   func want(_ id: ResourceID, given common: Want?) -> Want {
     if let common, common == .stop {
-      let lostLeaseOnly = membership.quorate && localMode != .standby && !membership.excluded
+      let lostLeaseOnly = membership.quorate && !leaving && !membership.excluded
       return lostLeaseOnly && clonedPrimitives.contains(id) && resources[id]?.removed != true ? .keepUnpromoted : .stop
     }
     if let resource = resources[id], resource.removed || resource.replacement != nil { return .stop }

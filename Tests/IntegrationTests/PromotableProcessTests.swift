@@ -103,4 +103,72 @@ struct PromotableProcessTests {
     let path = cluster.runtimeFolder(node) + "/Marker-\(resource)@\(node)"
     return (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
   }
+
+  /// A clone with notify: true on real processes. Each copy's agent
+  /// (hactl's Marker, logging what it hears) learns of the other copies
+  /// starting and stopping, before and after, with pacemaker's lists.
+  @Test func aCloneWithNotifyHearsOfEveryCopyStartingAndStopping() async throws {
+    let logFolder = FileManager.default.temporaryDirectory.appendingPathComponent("hactl-notify-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: logFolder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: logFolder) }
+    let log = logFolder.appendingPathComponent("notifications").path
+    let resources = """
+        - id: web
+          agent: ocf:hactl:Marker
+          params: { notify_log: "\(log)" }
+          monitor: { interval: 1s, timeout: 10s }
+      clones:
+        - { id: web-clone, resource: web, notify: true }
+      """
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: resources))
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    func heard() -> [String] {
+      ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+    let bothRun: @Sendable (ClusterStatus) -> Bool = { $0.resource("web")?.activeOn.count == 2 }
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30), bothRun)
+    // Both copies started together: nobody was active before, both hear after.
+    try await waitUntil { heard().filter { $0.contains("post-start") }.count == 2 }
+    for line in heard() {
+      #expect(line.contains("post-start start=[alpha beta] stop=[] active=[]"), "\(heard())")
+    }
+
+    func hactl(_ arguments: [String]) throws -> Tool.Result {
+      try Tool.run(try Tool.hactl(), arguments + ["--socket", cluster.socketPath("alpha")])
+    }
+    let before = heard().count
+    #expect(try hactl(["standby", "beta"]).status == 0)
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30)) { $0.resource("web")?.activeOn == ["alpha"] }
+    try await waitUntil { heard().count >= before + 3 }
+    #expect(
+      Array(heard()[before...]).sorted() == [
+        "alpha post-stop start=[] stop=[beta] active=[alpha beta] instance=0",
+        "alpha pre-stop start=[] stop=[beta] active=[alpha beta] instance=0",
+        "beta pre-stop start=[] stop=[beta] active=[alpha beta] instance=1",
+      ] || Array(heard()[before...]).sorted() == [
+        "alpha post-stop start=[] stop=[beta] active=[alpha beta] instance=1",
+        "alpha pre-stop start=[] stop=[beta] active=[alpha beta] instance=1",
+        "beta pre-stop start=[] stop=[beta] active=[alpha beta] instance=0",
+      ], "\(heard()[before...])")
+
+    let stopped = heard().count
+    #expect(try hactl(["online", "beta"]).status == 0)
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30), bothRun)
+    try await waitUntil { heard().count >= stopped + 3 }
+    let back = Array(heard()[stopped...]).map { $0.replacingOccurrences(of: #" instance=\d+"#, with: "", options: .regularExpression) }
+    #expect(
+      back.sorted() == [
+        "alpha post-start start=[beta] stop=[] active=[alpha]",
+        "alpha pre-start start=[beta] stop=[] active=[alpha]",
+        "beta post-start start=[beta] stop=[] active=[alpha]",
+      ], "\(back)")
+    // The pre notification came before beta started; the post ones after.
+    #expect(back.first == "alpha pre-start start=[beta] stop=[] active=[alpha]", "\(back)")
+  }
+
+  func waitUntil(_ condition: () -> Bool) async throws {
+    for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
+    #expect(condition())
+  }
 }
