@@ -146,17 +146,20 @@ struct PromotableProcessTests {
         "alpha post-stop start=[] stop=[beta] active=[alpha beta] instance=0",
         "alpha pre-stop start=[] stop=[beta] active=[alpha beta] instance=0",
         "beta pre-stop start=[] stop=[beta] active=[alpha beta] instance=1",
-      ] || Array(heard()[before...]).sorted() == [
-        "alpha post-stop start=[] stop=[beta] active=[alpha beta] instance=1",
-        "alpha pre-stop start=[] stop=[beta] active=[alpha beta] instance=1",
-        "beta pre-stop start=[] stop=[beta] active=[alpha beta] instance=0",
-      ], "\(heard()[before...])")
+      ]
+        || Array(heard()[before...]).sorted() == [
+          "alpha post-stop start=[] stop=[beta] active=[alpha beta] instance=1",
+          "alpha pre-stop start=[] stop=[beta] active=[alpha beta] instance=1",
+          "beta pre-stop start=[] stop=[beta] active=[alpha beta] instance=0",
+        ], "\(heard()[before...])")
 
     let stopped = heard().count
     #expect(try hactl(["online", "beta"]).status == 0)
     _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30), bothRun)
     try await waitUntil { heard().count >= stopped + 3 }
-    let back = Array(heard()[stopped...]).map { $0.replacingOccurrences(of: #" instance=\d+"#, with: "", options: .regularExpression) }
+    let back = Array(heard()[stopped...]).map {
+      $0.replacingOccurrences(of: #" instance=\d+"#, with: "", options: .regularExpression)
+    }
     #expect(
       back.sorted() == [
         "alpha post-start start=[beta] stop=[] active=[alpha]",
