@@ -81,6 +81,11 @@ extension NodeController {
     let promotable = Set(config.clones.filter(\.promotable).map(\.child))
     let groups = groupNeighbours
     let directives = membership.isLeader ? leading?.directives : followedDirectives
+    // In maintenance nothing is monitored (pacemaker's maintenance mode):
+    // an operator is working on what runs there.
+    let inMaintenance =
+      config.cluster.maintenance || config.nodes.first { $0.id == local.id }?.maintenance == true
+    let resourcesInMaintenance = Set(config.operatorState.maintenanceResources)
     for id in resources.keys.sorted() {
       guard var resource = resources[id] else { continue }
       resource.promotable = promotable.contains(id)
@@ -144,7 +149,9 @@ extension NodeController {
           if let round = directives?.notification(for: id, on: local.id), round.id != resource.lastNotified {
             notification = round
             call = (.notify, spec.notify.timeout, .zero, false)
-          } else if let due = resource.nextMonitor, now >= due {
+          } else if let due = resource.nextMonitor, now >= due, !inMaintenance,
+            !resourcesInMaintenance.contains(id)
+          {
             call = (.monitor, resource.monitor.timeout, resource.monitor.interval, false)
           }
         }

@@ -1,3 +1,4 @@
+import HactlConfig
 import HactlController
 import HactlModel
 import HactlSimulation
@@ -145,6 +146,29 @@ struct ResourceModelTests {
     sim.run(for: .seconds(1))
     seen = notifications(sim, "db", since: crashAt)
     #expect(seen == ["beta pre-promote", "beta promote", "beta post-promote"], "\(seen)")
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func nothingIsMonitoredInMaintenanceAndFailuresShowOnceItEnds() throws {
+    var sim = SimCluster(config: config([SimCluster.marker("vip")]))
+    let running = sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(10))
+    #expect(running != nil)
+    var maintenance = sim.config
+    maintenance.cluster.maintenance = true
+    _ = try sim.applyConfig(ConfigWriter.yaml(maintenance), via: "beta").get()
+    sim.run(for: .seconds(2))
+    // The resource dies meanwhile: nobody looks, nothing is restarted.
+    sim.fail("alpha", "vip", .monitor)
+    let before = sim.now
+    sim.run(for: .seconds(10))
+    #expect(sim.status(via: "beta").resource("vip")?.failCounts.isEmpty != false)
+    #expect(!sim.actions.contains { $0.at >= before && $0.call.resource == "vip" })
+    var back = maintenance
+    back.cluster.maintenance = false
+    _ = try sim.applyConfig(ConfigWriter.yaml(back), via: "beta").get()
+    let noticed = sim.run(
+      until: { $0.status(via: "beta").resource("vip")?.failCounts["alpha"] != nil }, within: .seconds(5))
+    #expect(noticed != nil)
     #expect(sim.violations.isEmpty)
   }
 
