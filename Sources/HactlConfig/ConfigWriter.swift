@@ -131,6 +131,7 @@ public enum ConfigWriter {
       if let node = location.node { fields.append("node: \(quoted(node))") }
       if let rule = location.rule { fields.append("rule: \(quoted(rule.description))") }
       if let role = location.role { fields.append("role: \(role.rawValue)") }
+      if let expires = location.expires { fields.append("expires: \(quoted(WallClockText.format(expires)))") }
       lines.append("    - { \(fields.joined(separator: ", ")) }")
     }
     if !constraints.colocations.isEmpty { lines.append("  colocation:") }

@@ -6,7 +6,7 @@ import Yams
 /// of the file and leaves every other line of the operator's text as it is.
 public enum OperatorBlock {
   static let keys = ["constraints", "standby", "maintenance", "maintenance_nodes", "maintenance_resources"]
-  static let constraintKeys = ["id", "resource", "node", "score"]
+  static let constraintKeys = ["id", "resource", "node", "score", "expires"]
   static let marker =
     "# Managed by hactl (ban, clear, migrate --pin, standby, online, maintenance): change it with those commands."
 
@@ -36,9 +36,10 @@ public enum OperatorBlock {
     if !state.constraints.isEmpty {
       lines.append("  constraints:")
       for constraint in state.constraints {
+        let expires = constraint.expires.map { ", expires: \(quoted(WallClockText.format($0)))" } ?? ""
         lines.append(
           "    - { id: \(quoted(constraint.id)), resource: \(quoted(constraint.resource.rawValue)), "
-            + "node: \(quoted(constraint.node ?? "")), score: \(quoted(constraint.score.description)) }")
+            + "node: \(quoted(constraint.node ?? "")), score: \(quoted(constraint.score.description))\(expires) }")
       }
     }
     if !state.standby.isEmpty { lines.append("  standby: [\(state.standby.map(quoted).joined(separator: ", "))]") }
@@ -77,7 +78,8 @@ extension ConfigBuilder {
           continue
         }
         state.constraints.append(
-          LocationConstraint(id: id, resource: ResourceID(resource), score: score, node: node))
+          LocationConstraint(
+            id: id, resource: ResourceID(resource), score: score, node: node, expires: expires(entry, &reader)))
       }
     }
     state.standby = names("standby", &reader)

@@ -38,7 +38,7 @@ extension ConfigBuilder {
     "promoted_node_max", "target_role", "managed", "stickiness",
   ]
   static let constraintKinds = ["location", "colocation", "order"]
-  static let locationKeys = ["id", "resource", "node", "rule", "score", "role"]
+  static let locationKeys = ["id", "resource", "node", "rule", "score", "role", "expires"]
   static let colocationKeys = ["id", "resource", "with", "score", "role", "with_role"]
   static let orderKeys = ["id", "first", "first_action", "then", "then_action", "kind", "symmetrical"]
 
@@ -232,8 +232,21 @@ extension ConfigBuilder {
         }
       }
     }
+    let expires = self.expires(entry, &reader)
     guard let id, let resource, let score, node != nil || rule != nil else { return nil }
-    return LocationConstraint(id: id, resource: ResourceID(resource), score: score, node: node, rule: rule, role: role)
+    return LocationConstraint(
+      id: id, resource: ResourceID(resource), score: score, node: node, rule: rule, role: role, expires: expires)
+  }
+
+  /// `expires: "2026-11-29T10:00:00Z"`: from then on the constraint no
+  /// longer applies.
+  func expires(_ entry: Fields, _ reader: inout NodeReader) -> Int64? {
+    guard let node = entry["expires"], let text = reader.string(node, at: entry.path("expires")) else { return nil }
+    guard let moment = WallClockText.parse(text) else {
+      reader.fail(at: node, entry.path("expires"), "'\(text)' is not a moment in UTC such as 2026-11-29T10:00:00Z")
+      return nil
+    }
+    return moment
   }
 
   /// What needs every part read: ids in one namespace, members and children

@@ -22,7 +22,7 @@ public enum ControlRequest: Sendable, Codable, Equatable {
   case edit(OperatorEdit)
 
   enum CodingKeys: String, CodingKey {
-    case command, resource, node, text, name, value, on
+    case command, resource, node, text, name, value, on, until
   }
 
   public init(from decoder: any Decoder) throws {
@@ -55,8 +55,15 @@ public enum ControlRequest: Sendable, Codable, Equatable {
         return value
       }
       switch command {
-      case "ban": self = .edit(.ban(try need(resource, .resource), node: try need(node, .node)))
-      case "pin": self = .edit(.pin(try need(resource, .resource), node: try need(node, .node)))
+      case "ban", "pin":
+        let until = try container.decodeIfPresent(Int64.self, forKey: .until)
+        if let until, until < 0 || until > WallClockText.latest {
+          throw DecodingError.dataCorruptedError(
+            forKey: .until, in: container, debugDescription: "until must be a moment in Unix seconds")
+        }
+        let (resource, node) = (try need(resource, .resource), try need(node, .node))
+        self = .edit(
+          command == "ban" ? .ban(resource, node: node, until: until) : .pin(resource, node: node, until: until))
       case "clear": self = .edit(.clear(try need(resource, .resource)))
       case "standby": self = .edit(.standby(node: try need(node, .node)))
       case "online": self = .edit(.online(node: try need(node, .node)))
@@ -101,7 +108,7 @@ public enum ControlRequest: Sendable, Codable, Equatable {
       try container.encodeIfPresent(node, forKey: .node)
     case .edit(let edit):
       switch edit {
-      case .ban(let resource, let node), .pin(let resource, let node):
+      case .ban(let resource, let node, let until), .pin(let resource, let node, let until):
         if case .ban = edit {
           try container.encode("ban", forKey: .command)
         } else {
@@ -109,6 +116,7 @@ public enum ControlRequest: Sendable, Codable, Equatable {
         }
         try container.encode(resource.rawValue, forKey: .resource)
         try container.encode(node, forKey: .node)
+        try container.encodeIfPresent(until, forKey: .until)
       case .clear(let resource):
         try container.encode("clear", forKey: .command)
         try container.encode(resource.rawValue, forKey: .resource)

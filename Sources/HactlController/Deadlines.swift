@@ -28,6 +28,10 @@ extension NodeController {
     let settings = membership.settings
     if membership.isLeader, let state = leading {
       for since in state.offVersionSince.values { limit(since + settings.deadTime) }
+      // A location constraint's lifetime ends: the leader places again.
+      for constraint in config.constraints.locations {
+        if let expires = constraint.expires { limit(instant(atWallTime: expires)) }
+      }
       for nodes in Array(state.withdrawn.values) + Array(state.demoted.values) {
         for since in nodes.values { limit((since + settings.lease).justAfter) }
       }

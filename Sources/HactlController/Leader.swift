@@ -179,12 +179,13 @@ extension NodeController {
 
   func schedulerInput(
     nodes: [NodeFacts], reports: [NodeID: NodeReport], withdrawn: [ResourceID: [NodeID: Instant]],
-    demoted: [ResourceID: [NodeID: Instant]] = [:], moves: [ResourceID: NodeID], extra: [LocationConstraint] = []
+    demoted: [ResourceID: [NodeID: Instant]] = [:], moves: [ResourceID: NodeID], extra: [LocationConstraint] = [],
+    now: Instant
   ) -> SchedulerInput {
     let (instances, failures) = observed(reports: reports, withdrawn: withdrawn, demoted: demoted)
     return SchedulerInput(
       config: config, nodes: nodes, observed: instances, failures: failures,
-      operatorConstraints: moveConstraints(moves) + extra, unfenced: unfenced)
+      operatorConstraints: moveConstraints(moves) + extra, unfenced: unfenced, wallTime: wallTime(at: now))
   }
 
   mutating func scheduleIfLeader(now: Instant) -> [ControllerEffect] {
@@ -214,7 +215,7 @@ extension NodeController {
     let nodes = schedulerNodes(reports: reports, now: now, excluded: cannotTakeConfig)
     state.withdrawn = confirmed(state.withdrawn, now: now)
     state.demoted = confirmed(state.demoted, now: now)
-    var effects = handleRequests(&state, nodes: nodes, reports: reports)
+    var effects = handleRequests(&state, nodes: nodes, reports: reports, now: now)
     let running = runningNodes(reports)
     for (resource, target) in state.moves {
       let eligible = nodes.first { $0.id == target }.map { $0.online && !$0.standby } ?? false
@@ -224,7 +225,8 @@ extension NodeController {
     }
     let transition = Scheduler.schedule(
       schedulerInput(
-        nodes: nodes, reports: reports, withdrawn: state.withdrawn, demoted: state.demoted, moves: state.moves))
+        nodes: nodes, reports: reports, withdrawn: state.withdrawn, demoted: state.demoted, moves: state.moves,
+        now: now))
     var gated = transition
     var gate = state.notifications
     let rounds = gate.gate(
@@ -381,7 +383,9 @@ extension NodeController {
   }
 
   /// Answers operator requests from every node (this one included).
-  mutating func handleRequests(_ state: inout LeaderState, nodes: [NodeFacts], reports: [NodeID: NodeReport])
+  mutating func handleRequests(
+    _ state: inout LeaderState, nodes: [NodeFacts], reports: [NodeID: NodeReport], now: Instant
+  )
     -> [ControllerEffect]
   {
     var effects: [ControllerEffect] = []
@@ -390,7 +394,7 @@ extension NodeController {
     for (origin, requests) in incoming.sorted(by: { $0.0 < $1.0 }) {
       for request in requests {
         guard state.handled.firstTime(RequestKey(origin: origin, id: request.id)) else { continue }
-        let (accepted, message) = decide(request, &state, nodes: nodes, reports: reports)
+        let (accepted, message) = decide(request, &state, nodes: nodes, reports: reports, now: now)
         let answer = RequestAnswer(origin: origin, id: request.id, accepted: accepted, message: message)
         effects += post(answer, in: &state)
       }
@@ -403,7 +407,8 @@ extension NodeController {
   /// it banned from where it runs), so an answer never promises what the
   /// scheduler would not do.
   func decide(
-    _ request: OperatorRequest, _ state: inout LeaderState, nodes: [NodeFacts], reports: [NodeID: NodeReport]
+    _ request: OperatorRequest, _ state: inout LeaderState, nodes: [NodeFacts], reports: [NodeID: NodeReport],
+    now: Instant
   ) -> (Bool, String) {
     switch request.kind {
     case .cleanup(let resource, let node):
@@ -445,7 +450,7 @@ extension NodeController {
         }
       }
       let input = schedulerInput(
-        nodes: nodes, reports: reports, withdrawn: state.withdrawn, moves: moves, extra: extra)
+        nodes: nodes, reports: reports, withdrawn: state.withdrawn, moves: moves, extra: extra, now: now)
       let placement = Scheduler.schedule(input).placement(of: InstanceID(first))
       guard let target = placement?.node, requested == nil || target == requested else {
         let why = placement?.reason ?? "it cannot run there"
@@ -477,7 +482,7 @@ extension NodeController {
     let state = membership.isLeader ? leading : nil
     let input = schedulerInput(
       nodes: schedulerNodes(reports: reports, now: now), reports: reports, withdrawn: state?.withdrawn ?? [:],
-      demoted: state?.demoted ?? [:], moves: state?.moves ?? [:])
+      demoted: state?.demoted ?? [:], moves: state?.moves ?? [:], now: now)
     let seen = membership.isLeader ? "as the leader sees it" : "as \(local.name) sees it (not the leader)"
     let text = Scheduler.schedule(input).explanation(of: id) ?? "nothing is known of \(resource)"
     return .success("\(resource), \(seen):\n\(text)")

@@ -54,6 +54,10 @@ public struct NodeController: Sendable {
   var unfenced: [NodeID: Set<ResourceID>] = [:]
   /// Set by a graceful shutdown: run nothing, so the leader moves it all away.
   public private(set) var leaving = false
+  /// The wall clock (Unix seconds) at `now` of the start: what a lifetime
+  /// is measured on. Later moments are counted on the monotonic clock, so a
+  /// stepped wall clock moves no lifetime.
+  let wallClockAtStart: (at: Instant, seconds: Int64)
   /// When this node last decided (`finish`): a time limit crossed since
   /// then has not been acted on yet (see `wakeAt`).
   var decidedAt: Instant
@@ -91,8 +95,9 @@ public struct NodeController: Sendable {
   /// `retiring`: what the last daemon stored with `.persistRetiring`.
   public init(
     config: ClusterConfig, local: NodeID, incarnation: UInt64, election: ElectionRecord, now: Instant,
-    document: ConfigDocument? = nil, configFolder: String = "/", retiring: [ResourceSpec] = []
+    document: ConfigDocument? = nil, configFolder: String = "/", retiring: [ResourceSpec] = [], wallTime: Int64 = 0
   ) {
+    self.wallClockAtStart = (now, wallTime)
     guard let member = config.member(id: local) else {
       preconditionFailure("local node \(local) is not in the configuration; the shell checks this first")
     }
@@ -130,6 +135,17 @@ public struct NodeController: Sendable {
       }
     }
     persistedRetiring = retiringDefinitions
+  }
+
+  /// This node's wall clock at `now` (Unix seconds).
+  func wallTime(at now: Instant) -> Int64 {
+    wallClockAtStart.seconds + (now - wallClockAtStart.at).components.seconds
+  }
+
+  /// The monotonic moment this node's wall clock reaches `seconds`.
+  func instant(atWallTime seconds: Int64) -> Instant {
+    let offset = max(Int64.min / 2_000_000_000, min(Int64.max / 2_000_000_000, seconds - wallClockAtStart.seconds))
+    return wallClockAtStart.at + .seconds(offset)
   }
 
   var localMode: NodeMode {

@@ -98,7 +98,7 @@ extension NodeController {
       return known ? nil : "no resource, group or clone '\(id)'"
     }
     switch edit {
-    case .ban(let resource, let name), .pin(let resource, let name): return top(resource) ?? node(name)
+    case .ban(let resource, let name, _), .pin(let resource, let name, _): return top(resource) ?? node(name)
     case .clear(let resource): return top(resource)
     case .standby(let name), .online(let name): return node(name)
     case .maintenance(_, let name, let resource):

@@ -149,7 +149,8 @@ public enum Daemon {
     let origin = ContinuousClock.now
     let controller = NodeController(
       config: config, local: member.id, incarnation: incarnation, election: election, now: .zero,
-      document: document, configFolder: ConfigLoader.folder(of: options.configPath), retiring: retiring)
+      document: document, configFolder: ConfigLoader.folder(of: options.configPath), retiring: retiring,
+      wallTime: Int64(Date().timeIntervalSince1970))
     let core = DaemonCore(
       controller: controller, transport: transport, store: store, logger: logger,
       ocfRoot: options.ocfRoot ?? config.cluster.ocfRoot, agentRuntimeFolder: options.agentRuntimeFolder,

@@ -212,10 +212,13 @@ public struct LocationConstraint: Sendable, Equatable {
   public var rule: NodeRule?
   /// Only for the instances in this role (Promoted: where to promote).
   public var role: ResourceRunRole?
+  /// No longer applies from this moment (Unix seconds, UTC): pacemaker's
+  /// `crm_resource --lifetime`, a rule `date lt`.
+  public var expires: Int64?
 
   public init(
     id: String, resource: ResourceID, score: Score, node: String? = nil, rule: NodeRule? = nil,
-    role: ResourceRunRole? = nil
+    role: ResourceRunRole? = nil, expires: Int64? = nil
   ) {
     self.id = id
     self.resource = resource
@@ -223,6 +226,14 @@ public struct LocationConstraint: Sendable, Equatable {
     self.node = node
     self.rule = rule
     self.role = role
+    self.expires = expires
+  }
+
+  /// Whether it has expired at `wallTime` (Unix seconds); with no clock
+  /// (a scenario without a time), nothing expires.
+  public func hasExpired(at wallTime: Int64?) -> Bool {
+    guard let expires, let wallTime else { return false }
+    return wallTime >= expires
   }
 }
 
@@ -370,9 +381,11 @@ public struct OperatorState: Sendable, Equatable {
 /// One change an operator asks for; the leader applies it to its own
 /// configuration text, so two operators never undo each other's change.
 public enum OperatorEdit: Sendable, Hashable, CustomStringConvertible {
-  case ban(ResourceID, node: String)
-  /// Prefer the node with INFINITY until cleared (`migrate --pin`).
-  case pin(ResourceID, node: String)
+  /// Until cleared, or until `until` (Unix seconds, UTC) when given.
+  case ban(ResourceID, node: String, until: Int64? = nil)
+  /// Prefer the node with INFINITY until cleared (`migrate --pin`), or
+  /// until `until` (`migrate --lifetime`).
+  case pin(ResourceID, node: String, until: Int64? = nil)
   /// Remove the bans and the pin of a resource (`hactl clear`).
   case clear(ResourceID)
   case standby(node: String)
@@ -383,14 +396,16 @@ public enum OperatorEdit: Sendable, Hashable, CustomStringConvertible {
   public func applied(to state: OperatorState) -> OperatorState {
     var state = state
     switch self {
-    case .ban(let resource, let node):
+    case .ban(let resource, let node, let until):
       let id = OperatorState.banID(resource, node)
       state.constraints.removeAll { $0.id == id }
-      state.constraints.append(LocationConstraint(id: id, resource: resource, score: .minusInfinity, node: node))
-    case .pin(let resource, let node):
+      state.constraints.append(
+        LocationConstraint(id: id, resource: resource, score: .minusInfinity, node: node, expires: until))
+    case .pin(let resource, let node, let until):
       let id = OperatorState.preferID(resource)
       state.constraints.removeAll { $0.id == id }
-      state.constraints.append(LocationConstraint(id: id, resource: resource, score: .infinity, node: node))
+      state.constraints.append(
+        LocationConstraint(id: id, resource: resource, score: .infinity, node: node, expires: until))
     case .clear(let resource):
       state.constraints.removeAll { $0.resource == resource }
     case .standby(let node):
@@ -413,8 +428,10 @@ public enum OperatorEdit: Sendable, Hashable, CustomStringConvertible {
 
   public var description: String {
     switch self {
-    case .ban(let resource, let node): return "ban \(resource) from \(node)"
-    case .pin(let resource, let node): return "pin \(resource) to \(node)"
+    case .ban(let resource, let node, let until):
+      return "ban \(resource) from \(node)" + (until.map { " until \(WallClockText.format($0))" } ?? "")
+    case .pin(let resource, let node, let until):
+      return "pin \(resource) to \(node)" + (until.map { " until \(WallClockText.format($0))" } ?? "")
     case .clear(let resource): return "clear the bans and pin of \(resource)"
     case .standby(let node): return "put \(node) in standby"
     case .online(let node): return "bring \(node) online"

@@ -34,6 +34,9 @@ public struct ClusterSnapshot: Sendable {
   public var instances: [Instance] = []
   public var failures: [Failure] = []
   public var operatorConstraints: [LocationConstraint] = []
+  /// When the snapshot was taken (Unix seconds): constraints whose
+  /// lifetime ended by then no longer apply. Nil: none has ended.
+  public var wallTime: Int64?
 
   public init() {}
 
@@ -99,7 +102,8 @@ public struct ClusterSnapshot: Sendable {
           count: failure.count, age: failure.age))
     }
     return SchedulerInput(
-      config: config, nodes: facts, observed: observed, failures: records, operatorConstraints: operatorConstraints)
+      config: config, nodes: facts, observed: observed, failures: records, operatorConstraints: operatorConstraints,
+      wallTime: wallTime)
   }
 }
 

@@ -7,6 +7,7 @@ import Yams
 /// after a line `---`, the cluster's state and events:
 ///
 ///     description: the active node fails
+///     time: 2026-11-29T10:00:00Z
 ///     nodes: { b: { attributes: { master-drbd0: "10" } } }
 ///     state:
 ///       vip: { a: Started }
@@ -27,7 +28,7 @@ public struct Scenario: Sendable {
   public var snapshot: ClusterSnapshot
   public var events: [SimulationEvent]
 
-  static let keys = ["description", "nodes", "state", "failures", "events", "operator"]
+  static let keys = ["description", "time", "nodes", "state", "failures", "events", "operator"]
   static let nodeKeys = ["online", "standby", "maintenance", "attributes"]
   static let failureKeys = ["resource", "node", "operation", "count", "age"]
   static let eventKeys = ["node_down", "node_up", "fail", "attr"]
@@ -70,6 +71,13 @@ public struct Scenario: Sendable {
 
   mutating func read(_ fields: Fields, _ reader: inout NodeReader) {
     description = fields.string("description", &reader)
+    if let node = fields["time"], let text = reader.string(node, at: "time") {
+      if let moment = WallClockText.parse(text) {
+        snapshot.wallTime = moment
+      } else {
+        reader.fail(at: node, "time", "'\(text)' is not a moment in UTC such as 2026-11-29T10:00:00Z")
+      }
+    }
     let nodeNames = Set(config.nodes.map(\.name))
     func knownNode(_ node: Node, at path: String, _ reader: inout NodeReader) -> String? {
       guard let name = reader.string(node, at: path) else { return nil }

@@ -34,7 +34,7 @@ struct UnitScores: Sendable {
 
 enum NodeScores {
   static func compute(_ model: UnpackedModel, _ input: SchedulerInput) -> [UnitScores] {
-    let locations = Dictionary(grouping: input.config.constraints.locations + input.operatorConstraints) { $0.resource }
+    let locations = Dictionary(grouping: input.locations) { $0.resource }
     return model.units.map { unit in
       var scores = UnitScores(
         unit: [:], members: Array(repeating: [:], count: unit.members.count), promoted: [:],

@@ -123,17 +123,27 @@ public struct SchedulerInput: Sendable {
   /// Lost nodes that may still run what they ran and cannot be fenced:
   /// nothing they ran is started elsewhere.
   public var unfenced: [NodeID: Set<ResourceID>]
+  /// The deciding node's wall clock (Unix seconds): location constraints
+  /// with a lifetime no longer apply from their end. Nil: none ends.
+  public var wallTime: Int64?
 
   public init(
     config: ClusterConfig, nodes: [NodeFacts], observed: [ObservedInstance] = [], failures: [FailureRecord] = [],
-    operatorConstraints: [LocationConstraint] = [], unfenced: [NodeID: Set<ResourceID>] = [:]
+    operatorConstraints: [LocationConstraint] = [], unfenced: [NodeID: Set<ResourceID>] = [:], wallTime: Int64? = nil
   ) {
+    self.wallTime = wallTime
     self.config = config
     self.nodes = nodes
     self.observed = observed
     self.failures = failures
     self.operatorConstraints = operatorConstraints
     self.unfenced = unfenced
+  }
+
+  /// The location constraints in force: the configuration's and the
+  /// operator's, but those whose lifetime has ended.
+  public var locations: [LocationConstraint] {
+    (config.constraints.locations + operatorConstraints).filter { !$0.hasExpired(at: wallTime) }
   }
 
   /// Every configured node online, with its configured mode and attributes.

@@ -160,6 +160,9 @@ public struct SimCluster: Sendable {
       migrationThreshold: threshold)
   }
 
+  /// The simulated wall clock: Unix seconds, from November 2023 at t+0.
+  public static func wallTime(at now: Instant) -> Int64 { 1_700_000_000 + now.nanoseconds / 1_000_000_000 }
+
   public func id(_ name: String) -> NodeID { config.member(named: name)!.id }
   public func name(_ id: NodeID) -> String { config.member(id: id)?.name ?? id.description }
   func localNow(_ node: NodeID) -> Instant {
@@ -202,7 +205,8 @@ public struct SimCluster: Sendable {
     beginInput(node)
     var controller = NodeController(
       config: running, local: node, incarnation: incarnation, election: election[node] ?? ElectionRecord(),
-      now: localNow(node), document: document, retiring: storedRetiring[node] ?? [])
+      now: localNow(node), document: document, retiring: storedRetiring[node] ?? [],
+      wallTime: Self.wallTime(at: localNow(node)))
     let effects = controller.start(now: localNow(node))
     controllers[node] = controller
     perform(effects, on: node)
@@ -333,6 +337,15 @@ public struct SimCluster: Sendable {
     return result
   }
 
+  /// An operator's `hactl ban`, `standby`... on `name`; the refusal if refused at once.
+  public mutating func edit(_ edit: OperatorEdit, via name: String) -> Result<UInt64, NodeController.RequestError> {
+    let node = id(name)
+    beginInput(node)
+    let (result, effects) = controllers[node]!.requestOperatorEdit(edit, now: localNow(node))
+    perform(effects, on: node)
+    return result
+  }
+
   /// The operator's command stops waiting (hactld gives up after 10 s).
   public mutating func giveUp(_ request: UInt64, via name: String) {
     controllers[id(name)]!.cancelRequest(request)
@@ -430,7 +443,7 @@ public struct SimCluster: Sendable {
       beginInput(item.node)
       let effects = controllers[item.node]!.agentFinished(
         item.call.id, outcome: outcome, now: localNow(item.node),
-        wallTime: 1_700_000_000 + Int64(now.nanoseconds / 1_000_000_000))
+        wallTime: Self.wallTime(at: now))
       perform(effects, on: item.node)
       checkInvariants()
     }

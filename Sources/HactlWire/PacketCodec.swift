@@ -482,14 +482,14 @@ public enum PacketCodec {
   static func encodeEdit(_ edit: OperatorEdit, into out: inout RecordWriter) throws(WireError) {
     try out.record(3) { (record: inout RecordWriter) throws(WireError) in
       switch edit {
-      case .ban(let resource, let node):
-        record.unsigned(1, 1)
+      case .ban(let resource, let node, let until), .pin(let resource, let node, let until):
+        if case .ban = edit { record.unsigned(1, 1) } else { record.unsigned(1, 2) }
         try record.string(2, resource.rawValue)
         try record.string(3, node)
-      case .pin(let resource, let node):
-        record.unsigned(1, 2)
-        try record.string(2, resource.rawValue)
-        try record.string(3, node)
+        if let until {
+          guard (0...WallClockText.latest).contains(until) else { throw .invalid("an edit's end is out of range") }
+          record.signed(5, until)
+        }
       case .clear(let resource):
         record.unsigned(1, 3)
         try record.string(2, resource.rawValue)
@@ -513,6 +513,7 @@ public enum PacketCodec {
     var resource: ResourceID?
     var node: String?
     var on = false
+    var until: Int64?
     var reader = field.record()
     try reader.readFields { (item) throws(WireError) in
       switch item.tag {
@@ -520,12 +521,16 @@ public enum PacketCodec {
       case 2: resource = ResourceID(try item.string())
       case 3: node = try item.string()
       case 4: on = try item.bool()
+      case 5:
+        let value = try item.signed()
+        guard (0...WallClockText.latest).contains(value) else { throw .invalid("an edit's end is out of range") }
+        until = value
       default: break
       }
     }
     switch (kind, resource, node) {
-    case (1, let resource?, let node?): return .ban(resource, node: node)
-    case (2, let resource?, let node?): return .pin(resource, node: node)
+    case (1, let resource?, let node?): return .ban(resource, node: node, until: until)
+    case (2, let resource?, let node?): return .pin(resource, node: node, until: until)
     case (3, let resource?, _): return .clear(resource)
     case (4, _, let node?): return .standby(node: node)
     case (5, _, let node?): return .online(node: node)

@@ -88,6 +88,11 @@ struct MigrateCommand: AsyncParsableCommand {
   @Flag(name: .long, help: "Keep it on NODE until 'hactl clear' (an INFINITY location constraint).")
   var pin = false
 
+  @Option(
+    name: .long,
+    help: "Keep it on NODE for this long, then let it go where it scores best (90s, 30m, 2h, 1d or PT1H30M).")
+  var lifetime: String?
+
   func validate() throws {
     // Checked before anything is asked of the cluster: a NaN or 1e300 would
     // trap when turned into a deadline, after the move was accepted.
@@ -99,6 +104,15 @@ struct MigrateCommand: AsyncParsableCommand {
   static let longestTimeout: Double = 86_400
 
   func run() async throws {
+    if let lifetime {
+      guard let node else {
+        throw hactlFail(
+          "--lifetime needs the node to keep it on (or ban it from a node: 'hactl ban RES NODE --lifetime')")
+      }
+      let until = try lifetimeEnd(lifetime)
+      try await performEdit(.pin(ResourceID(resource), node: node, until: until), socket: socket.path)
+      return
+    }
     if pin {
       guard let node else { throw hactlFail("--pin needs the node to pin it to") }
       try await performEdit(.pin(ResourceID(resource), node: node), socket: socket.path)

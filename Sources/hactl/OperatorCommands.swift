@@ -36,11 +36,28 @@ func performEdit(_ edit: OperatorEdit, socket: String) async throws {
 struct BanCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "ban",
-    abstract: "Keep a resource, group or clone off a node until 'hactl clear' (a -INFINITY location constraint).")
+    abstract:
+      "Keep a resource, group or clone off a node until 'hactl clear' or for --lifetime (a -INFINITY location constraint)."
+  )
   @Argument(help: "The resource, group or clone.") var resource: String
   @Argument(help: "The node.") var node: String
+  @Option(name: .long, help: "Only for this long (90s, 30m, 2h, 1d or PT1H30M), not until 'hactl clear'.")
+  var lifetime: String?
   @OptionGroup var socket: SocketOptions
-  func run() async throws { try await performEdit(.ban(ResourceID(resource), node: node), socket: socket.path) }
+  func run() async throws {
+    let until = try lifetime.map(lifetimeEnd)
+    try await performEdit(.ban(ResourceID(resource), node: node, until: until), socket: socket.path)
+  }
+}
+
+/// When a lifetime given now ends, on this machine's clock (Unix seconds):
+/// the leader compares it with its own clock.
+func lifetimeEnd(_ text: String) throws -> Int64 {
+  guard let seconds = WallClockText.lifetime(text) else {
+    throw hactlFail(
+      "--lifetime '\(text)' is not a duration: give 90s, 30m, 2h, 1d, 1h30m or ISO 8601's PT1H30M (at most ten years)")
+  }
+  return Int64(Date().timeIntervalSince1970) + seconds
 }
 
 struct ClearCommand: AsyncParsableCommand {

@@ -129,7 +129,9 @@ func liveSnapshot(socket: String) async throws -> (ClusterConfig, ClusterSnapsho
   }
   do {
     let config = try ConfigLoader.parse(text, file: "(live configuration)")
-    return (config, ClusterSnapshot(status: status), response.configVersion ?? "")
+    var snapshot = ClusterSnapshot(status: status)
+    snapshot.wallTime = Int64(Date().timeIntervalSince1970)
+    return (config, snapshot, response.configVersion ?? "")
   } catch {
     throw hactlFail(error.description)
   }

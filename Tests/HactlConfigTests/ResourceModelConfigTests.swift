@@ -135,4 +135,36 @@ struct ResourceModelConfigTests {
     #expect(config.resource("fs")?.notify.timeout == .seconds(40))
     #expect(config.clones[0].notify)
   }
+
+  @Test func momentsAndLifetimesReadAsOperatorsWriteThem() throws {
+    #expect(WallClockText.parse("1970-01-01T00:00:00Z") == 0)
+    #expect(WallClockText.parse("2026-11-29T10:00:00Z") == 1_795_946_400)
+    #expect(WallClockText.parse("2024-02-29T23:59:59Z") == 1_709_251_199)
+    for moment: Int64 in [0, 951_782_400, 1_709_251_199, 1_795_946_400, WallClockText.latest] {
+      #expect(WallClockText.parse(WallClockText.format(moment)) == moment)
+    }
+    for bad in [
+      "2026-11-29 10:00:00", "2026-11-29T10:00:00", "2026-11-29T10:00:00+01:00", "2023-02-29T00:00:00Z",
+      "2026-13-01T00:00:00Z", "2026-11-29T24:00:00Z", "1969-12-31T23:59:59Z", "２０２６-11-29T10:00:00Z", "",
+    ] {
+      #expect(WallClockText.parse(bad) == nil, "\(bad)")
+    }
+    #expect(WallClockText.lifetime("90s") == 90)
+    #expect(WallClockText.lifetime("1h30m") == 5400)
+    #expect(WallClockText.lifetime("PT1H30M") == 5400)
+    #expect(WallClockText.lifetime("P1DT2H") == 93_600)
+    #expect(WallClockText.lifetime("2d") == 172_800)
+    for bad in ["", "0s", "P1M", "1y", "h", "PT", "-5m", "99999999999s", "20000d", "1.5h"] {
+      #expect(WallClockText.lifetime(bad) == nil, "\(bad)")
+    }
+    let found = errors(
+      """
+      constraints:
+        location:
+          - { id: soon, resource: vip, node: a, score: 100, expires: "tomorrow" }
+      """ + "\n")
+    #expect(
+      found.contains { $0.contains("expires: 'tomorrow' is not a moment in UTC such as 2026-11-29T10:00:00Z") },
+      "\(found)")
+  }
 }

@@ -172,6 +172,25 @@ struct ResourceModelTests {
     #expect(sim.violations.isEmpty)
   }
 
+  @Test func aBanWithALifetimeEndsWhenItsTimeComes() throws {
+    var vip = SimCluster.marker("vip")
+    vip.stickiness = .zero
+    var sim = SimCluster(config: config([vip]))
+    #expect(sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(10)) != nil)
+    let until = SimCluster.wallTime(at: sim.now) + 8
+    _ = try sim.edit(.ban("vip", node: "alpha", until: until), via: "beta").get()
+    #expect(sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(5)) != nil)
+    let movedAt = sim.now
+    // Back where it prefers once the ban ends: the leader woke for it.
+    let back = sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(20))
+    #expect(back != nil)
+    #expect(SimCluster.wallTime(at: sim.now) >= until && sim.now - movedAt < .seconds(10))
+    // The ban is still in the configuration, shown with its end.
+    let text = try #require(sim.controllers[sim.id("alpha")]?.document.text)
+    #expect(text.contains("expires: \"\(WallClockText.format(until))\""), "\(text)")
+    #expect(sim.violations.isEmpty)
+  }
+
   @Test func failuresExpireAfterFailureTimeoutOnTheNodeThatFailed() throws {
     var vip = SimCluster.marker("vip")
     vip.preferenceScore = 500

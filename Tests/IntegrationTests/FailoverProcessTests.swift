@@ -160,6 +160,17 @@ struct FailoverProcessTests {
     #expect(cleanup.status == 0 && cleanup.output.contains("marker: no failures left"), "\(cleanup.output)")
     let unknown = try hactl(["ban", "nothing", "alpha"])
     #expect(unknown.status != 0 && unknown.errors.contains("no resource, group or clone 'nothing'"))
+
+    // With a lifetime: the constraint carries its end, in UTC.
+    let brief = try hactl(["ban", "marker", "beta", "--lifetime", "PT1H"])
+    #expect(brief.status == 0, "\(brief.errors)")
+    #expect(brief.output.contains("ban marker from beta until 20"), "\(brief.output)")
+    let withEnd = try hactl(["config", "show"])
+    #expect(withEnd.output.contains("cli-ban-marker-on-beta") && withEnd.output.contains("expires: \"20"))
+    let vague = try hactl(["migrate", "marker", "--lifetime", "a while"])
+    #expect(vague.status != 0 && vague.errors.contains("needs the node"), "\(vague.errors)")
+    let nonsense = try hactl(["migrate", "marker", "alpha", "--lifetime", "a while"])
+    #expect(nonsense.status != 0 && nonsense.errors.contains("--lifetime 'a while' is not a duration"))
   }
 
   @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/lib/ocf/resource.d/heartbeat/Dummy")))
