@@ -401,10 +401,11 @@ struct ConfigBuilder {
     }
     if let node = fields["monitor_promoted"] {
       spec.monitorPromoted = operation(
-        node, at: fields.path("monitor_promoted"), base: spec.monitor, interval: true, &reader)
+        node, at: fields.path("monitor_promoted"), base: spec.monitor, interval: true, demotes: true, &reader)
     }
     if let node = fields["promote"] {
-      spec.promote = operation(node, at: fields.path("promote"), base: spec.promote, interval: false, &reader)
+      spec.promote = operation(
+        node, at: fields.path("promote"), base: spec.promote, interval: false, demotes: true, &reader)
     }
     if let node = fields["demote"] {
       spec.demote = operation(node, at: fields.path("demote"), base: spec.demote, interval: false, &reader)
@@ -439,8 +440,11 @@ struct ConfigBuilder {
     return reader.errors.count == errorsBefore ? spec : nil
   }
 
+  /// `demotes`: on_fail: demote makes sense there (a promote, or the
+  /// monitor of the Promoted role), as pacemaker allows it.
   func operation(
-    _ node: Node, at path: String, base: OperationSpec, interval: Bool, _ reader: inout NodeReader
+    _ node: Node, at path: String, base: OperationSpec, interval: Bool, demotes: Bool = false,
+    _ reader: inout NodeReader
   ) -> OperationSpec {
     let allowed = interval ? Self.operationKeys : ["timeout", "on_fail"]
     guard let fields = reader.fields(of: node, at: path, allowed: allowed) else { return base }
@@ -457,11 +461,11 @@ struct ConfigBuilder {
         reader.fail(
           at: fields["on_fail"], fields.path("on_fail"),
           "on_fail: fence needs fencing, which this release does not have yet; use block or stop")
-      case .demote, .standby:
+      case .demote where !demotes:
         reader.fail(
           at: fields["on_fail"], fields.path("on_fail"),
-          "on_fail: \(policy.rawValue) is not supported yet; use ignore, restart, block or stop")
-      case .ignore, .restart, .block, .stop:
+          "on_fail: demote applies to promote and monitor_promoted only (what fails in the Promoted role)")
+      case .ignore, .restart, .block, .stop, .demote, .standby:
         spec.onFail = policy
       }
     }

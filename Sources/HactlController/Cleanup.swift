@@ -65,6 +65,8 @@ extension LocalResource {
     lastFailure = nil
     lastFailureAt = nil
     halted = false
+    promotionFailed = false
+    standbyOnFail = false
     if inFlight == nil && [.blocked, .stopped].contains(role) {
       role = .unknown
       nextMonitor = nil

@@ -126,6 +126,11 @@ extension NodeController {
         if resource.failCount > 0 {
           failures.append(FailureRecord(resource: resource.id, node: node, count: resource.failCount))
         }
+        // on_fail: demote keeps it from being promoted there.
+        if resource.promotionFailed {
+          failures.append(
+            FailureRecord(resource: resource.id, node: node, operation: FailureRecord.promotionFailed, count: 1))
+        }
         // on_fail: stop keeps it from starting anywhere until cleaned up.
         if resource.halted {
           for other in config.nodes where other.id != node {

@@ -28,6 +28,13 @@ struct LocalResource: Sendable {
   var lastFailureAt: Instant?
   /// The clone notification round this node last ran for it (pre or post).
   var lastNotified: UInt64?
+  /// Its Promoted role failed with on_fail: demote: it runs here
+  /// unpromoted, and is promoted here no more until cleaned up or until
+  /// its failure_timeout.
+  var promotionFailed = false
+  /// It failed with on_fail: standby: this node runs nothing until it is
+  /// cleaned up.
+  var standbyOnFail = false
 
   /// Not before this instant is another call started: the last one could
   /// not even be spawned (out of descriptors or processes).
@@ -53,7 +60,7 @@ struct LocalResource: Sendable {
     ResourceReport(
       id: spec.id, role: role, failCount: failCount, lastFailure: lastFailure, lastStartToken: lastStartToken,
       promoted: promoted, roleChanging: inFlight.map { $0.action == .promote || $0.action == .demote } ?? false,
-      halted: halted, notified: lastNotified)
+      halted: halted, notified: lastNotified, promotionFailed: promotionFailed)
   }
 
   /// What a failed operation's on_fail asks for (pacemaker's defaults:
@@ -90,18 +97,30 @@ struct LocalResource: Sendable {
       fail(action, result, detail, wallTime: wallTime, ban: true)
       return LogLine(
         level: .error, message: "\(what); it may still run here, so it is blocked everywhere until cleaned up")
-    case .stop:
-      role = .failed
-      nextMonitor = nil
-      halted = true
-      fail(action, result, detail, wallTime: wallTime, ban: true)
+    case .demote where promoted && result != .notRunning:
+      // It still runs: it goes on unpromoted (demoted first, see reconcile).
+      promotionFailed = true
+      lastFailure = ResourceFailure(action: action, code: result.code, reason: detail, wallTime: wallTime)
       return LogLine(
-        level: .warning, message: "\(what); stopping it, and it starts nowhere until cleaned up (on_fail: stop)")
-    case .restart, .demote, .standby, .fence:
+        level: .warning,
+        message: "\(what); demoting it, and it is promoted here no more until cleaned up (on_fail: demote)")
+    case let policy:
       role = .failed
       nextMonitor = nil
-      fail(action, result, detail, wallTime: wallTime, ban: ban)
-      return LogLine(level: .warning, message: "\(what); stopping it (failure \(failCount))")
+      if policy == .stop { halted = true }
+      if policy == .standby { standbyOnFail = true }
+      fail(action, result, detail, wallTime: wallTime, ban: ban || policy == .stop)
+      switch policy {
+      case .stop:
+        return LogLine(
+          level: .warning, message: "\(what); stopping it, and it starts nowhere until cleaned up (on_fail: stop)")
+      case .standby:
+        return LogLine(
+          level: .warning,
+          message: "\(what); stopping it, and this node runs nothing until it is cleaned up (on_fail: standby)")
+      default:
+        return LogLine(level: .warning, message: "\(what); stopping it (failure \(failCount))")
+      }
     }
   }
 
@@ -119,7 +138,8 @@ struct LocalResource: Sendable {
   ) -> LogLine? {
     let detail = Self.detail(result, outcome)
     let countBefore = failCount
-    defer { if failCount != countBefore { lastFailureAt = now } }
+    let promotionFailedBefore = promotionFailed
+    defer { if failCount != countBefore || promotionFailed != promotionFailedBefore { lastFailureAt = now } }
     switch call.action {
     case .monitor where call.isProbe:
       switch result.monitorMeaning {
@@ -174,7 +194,12 @@ struct LocalResource: Sendable {
       if role == .started { scheduleMonitor(now: now) }
       return line
     case .promote:
-      guard result == .success else { return failed(.promote, result, detail, wallTime: wallTime, ban: false) }
+      guard result == .success else {
+        // A promote that failed may have half promoted it: with
+        // on_fail: demote it is demoted to be sure.
+        if policy(for: .promote) == .demote && result != .notRunning { promoted = true }
+        return failed(.promote, result, detail, wallTime: wallTime, ban: false)
+      }
       promoted = true
       scheduleMonitor(now: now)
       return LogLine(level: .notice, message: "promoted")
@@ -216,7 +241,9 @@ struct LocalResource: Sendable {
   /// they ever do: not while it is blocked or stopped by on_fail: stop,
   /// which wait for an operator.
   var failuresExpire: Instant? {
-    guard let timeout = spec.failureTimeout, failCount > 0, !halted, role != .blocked, let at = lastFailureAt else {
+    guard let timeout = spec.failureTimeout, failCount > 0 || promotionFailed, !halted, !standbyOnFail,
+      role != .blocked, let at = lastFailureAt
+    else {
       return nil
     }
     return at + timeout
@@ -226,6 +253,7 @@ struct LocalResource: Sendable {
   mutating func expireFailures(now: Instant) -> Bool {
     guard let expiry = failuresExpire, now >= expiry else { return false }
     failCount = 0
+    promotionFailed = false
     return true
   }
 

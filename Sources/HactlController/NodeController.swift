@@ -42,6 +42,10 @@ public struct NodeController: Sendable {
   var followedDirectives: Directives?
   var leading: LeaderState?
   var pendingRequests: [OperatorRequest] = []
+  /// Cleanups the leader has answered, still carried until every node they
+  /// concern holds them (those nodes, not the leader, carry them out), with
+  /// the version of the requests section that first carried each.
+  var answeredCleanups: [UInt64: UInt64?] = [:]
   /// Cleanups this node has applied (Cleanup.swift).
   var cleanedUp = HandledRequests()
   /// This node's transient attributes (see Attributes.swift).
@@ -577,6 +581,7 @@ public struct NodeController: Sendable {
   /// worked out, so that its report, directives and answers still hold
   /// (with a thousand resources, building the report is the cost).
   mutating func heartbeatIfNeeded(force: Bool, now: Instant, decided: Bool = true) -> [ControllerEffect] {
+    dropDeliveredCleanups()
     var beat: Heartbeat
     if !decided, let last = lastSentBeat {
       beat = last
@@ -607,6 +612,34 @@ public struct NodeController: Sendable {
     return effects
   }
 
+  /// Forgets answered cleanups once every node they concern that is alive
+  /// holds a version of this node's requests that carries them (this node
+  /// itself once it applied them): they leave the next heartbeat.
+  mutating func dropDeliveredCleanups() {
+    for (id, carriedFrom) in answeredCleanups {
+      guard let request = pendingRequests.first(where: { $0.id == id }), case .cleanup(_, let node) = request.kind
+      else {
+        answeredCleanups[id] = nil
+        continue
+      }
+      var version = carriedFrom ?? nil
+      if version == nil, ownSections.values?.requests.contains(request) == true {
+        version = ownSections.versions[.requests]
+        answeredCleanups[id] = .some(version)
+      }
+      guard let version else { continue }
+      let targets = node.map { [$0] } ?? config.nodes.map(\.id)
+      let delivered = targets.allSatisfy { target in
+        if target == local.id { return cleanedUp.contains(RequestKey(origin: local.id, id: id)) }
+        return !membership.isAlive(target) || (ownSections.acknowledged[target]?[.requests] ?? 0) >= version
+      }
+      if delivered {
+        pendingRequests.removeAll { $0.id == id }
+        answeredCleanups[id] = nil
+      }
+    }
+  }
+
   mutating func takeAnswers(_ answers: [RequestAnswer]) -> [ControllerEffect] {
     var effects: [ControllerEffect] = []
     for answer in answers where answer.origin == local.id {
@@ -614,7 +647,13 @@ public struct NodeController: Sendable {
         effects.append(.requestAnswered(answer))
         continue
       }
-      guard pendingRequests.contains(where: { $0.id == answer.id }) else { continue }
+      guard let request = pendingRequests.first(where: { $0.id == answer.id }) else { continue }
+      if case .cleanup = request.kind, answeredCleanups[answer.id] == nil {
+        answeredCleanups[answer.id] = .some(nil)
+        effects.append(.requestAnswered(answer))
+        continue
+      }
+      guard answeredCleanups[answer.id] == nil else { continue }
       pendingRequests.removeAll { $0.id == answer.id }
       effects.append(.requestAnswered(answer))
     }

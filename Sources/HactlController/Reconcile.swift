@@ -132,6 +132,9 @@ extension NodeController {
         break
       case .failed:
         call = (.stop, spec.stop.timeout, .zero, false)
+      case .started where resource.promoted && resource.promotionFailed:
+        // on_fail: demote, whatever the leader said before it heard.
+        call = (.demote, spec.demote.timeout, .zero, false)
       case .started:
         switch want(id, given: common) {
         // A Promoted instance is demoted before it stops, as pacemaker does.
@@ -139,7 +142,7 @@ extension NodeController {
           call = (.demote, spec.demote.timeout, .zero, false)
         case .stop:
           call = (.stop, spec.stop.timeout, .zero, false)
-        case .run(_, let promoted) where promoted && !resource.promoted:
+        case .run(_, let promoted) where promoted && !resource.promoted && !resource.promotionFailed:
           call = (.promote, spec.promote.timeout, .zero, false)
         case .run(_, let promoted) where !promoted && resource.promoted:
           call = (.demote, spec.demote.timeout, .zero, false)
@@ -324,7 +327,8 @@ extension NodeController {
     let removed = resources.values.filter(\.removed).sorted { $0.spec.id < $1.spec.id }
     var report = NodeReport(
       probed: resources.values.allSatisfy { $0.role != .unknown },
-      mode: localMode,
+      // on_fail: standby empties this node as an operator's standby would.
+      mode: resources.values.contains(where: \.standbyOnFail) ? .standby : localMode,
       resources: (configured + removed).prefix(ClusterLimits.reportedResources).map(\.report))
     report.attributes = transientAttributes
     return report

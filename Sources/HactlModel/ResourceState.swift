@@ -213,13 +213,17 @@ public struct ResourceReport: Sendable, Hashable {
   public var halted: Bool
   /// The clone notification round this node last ran for it.
   public var notified: UInt64?
+  /// Its Promoted role failed here with on_fail: demote: not to be
+  /// promoted here until cleaned up.
+  public var promotionFailed: Bool
 
   public init(
     id: ResourceID, role: ResourceRole, failCount: Int = 0, lastFailure: ResourceFailure? = nil,
     lastStartToken: UInt64? = nil, promoted: Bool = false, roleChanging: Bool = false, halted: Bool = false,
-    notified: UInt64? = nil
+    notified: UInt64? = nil, promotionFailed: Bool = false
   ) {
     self.notified = notified
+    self.promotionFailed = promotionFailed
     self.id = id
     self.role = role
     self.failCount = failCount

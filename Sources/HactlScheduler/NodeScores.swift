@@ -79,7 +79,9 @@ enum NodeScores {
   /// operation's count, unless its last failure is older than
   /// failure_timeout (the age is measured by the node that failed).
   static func failureCount(_ spec: ResourceSpec, on node: NodeID, _ input: SchedulerInput) -> Int {
-    input.failures.filter { $0.resource == spec.id && $0.node == node }.reduce(0) { total, record in
+    input.failures.filter {
+      $0.resource == spec.id && $0.node == node && $0.operation != FailureRecord.promotionFailed
+    }.reduce(0) { total, record in
       if let timeout = spec.failureTimeout, record.age >= timeout { return total }
       return total + record.count
     }

@@ -32,6 +32,11 @@ enum Roles {
       ledger.add(Score(parsing: text) ?? .minusInfinity, "promotion score (\(promotionAttribute(child)) = \(text))")
       ledger.add(assignment.scores[index].promoted[node] ?? Ledger(), prefix: "")
       if !mayPromote { ledger.add(.minusInfinity, "target-role Unpromoted") }
+      if input.failures.contains(where: {
+        $0.resource == child && $0.node == node && $0.operation == FailureRecord.promotionFailed
+      }) {
+        ledger.add(.minusInfinity, "its Promoted role failed on \(facts.name) (on_fail: demote)")
+      }
       if unfenced { ledger.add(.minusInfinity, "may be promoted on a lost node that cannot be fenced") }
       for colocation in assignment.constraints.colocations
       where colocation.resource == unit.id && colocation.role == .promoted {

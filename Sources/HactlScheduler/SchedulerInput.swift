@@ -102,6 +102,10 @@ public struct FailureRecord: Sendable, Hashable {
   public var count: Int
   public var age: Duration
 
+  /// Its Promoted role failed there with on_fail: demote: it may run there,
+  /// not be promoted there.
+  public static let promotionFailed = "on-fail-demote"
+
   public init(resource: ResourceID, node: NodeID, operation: String = "monitor", count: Int, age: Duration = .zero) {
     self.resource = resource
     self.node = node

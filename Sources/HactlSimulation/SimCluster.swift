@@ -247,8 +247,9 @@ public struct SimCluster: Sendable {
 
   public mutating func restartDaemon(_ name: String) { restart(id(name)) }
 
-  public mutating func fail(_ name: String, _ resource: ResourceID, _ action: AgentAction) {
-    agentFaults[AgentKey(node: id(name), resource: resource, action: action)] = .fail(times: .max)
+  /// The agent exits 1 for the next `times` calls of `action` (always by default).
+  public mutating func fail(_ name: String, _ resource: ResourceID, _ action: AgentAction, times: Int = .max) {
+    agentFaults[AgentKey(node: id(name), resource: resource, action: action)] = .fail(times: times)
   }
 
   public mutating func isolate(_ name: String) {

@@ -361,6 +361,7 @@ public enum PacketCodec {
           if resource.roleChanging { entry.bool(7, true) }
           if resource.halted { entry.bool(8, true) }
           if let notified = resource.notified { entry.unsigned(9, notified) }
+          if resource.promotionFailed { entry.bool(10, true) }
           if let failure = resource.lastFailure {
             try entry.record(5) { (record: inout RecordWriter) throws(WireError) in
               record.unsigned(1, UInt64(actionCode(failure.action)))
@@ -739,6 +740,7 @@ public enum PacketCodec {
           case 7: entry.roleChanging = try value.bool()
           case 8: entry.halted = try value.bool()
           case 9: entry.notified = try value.unsigned()
+          case 10: entry.promotionFailed = try value.bool()
           case 5:
             var failure = ResourceFailure(action: .monitor, code: 0, reason: "", wallTime: 0)
             var fields = value.record()

@@ -191,6 +191,47 @@ struct ResourceModelTests {
     #expect(sim.violations.isEmpty)
   }
 
+  @Test func onFailDemoteDemotesInPlaceAndPromotesElsewhere() throws {
+    var db = SimCluster.marker("db", prefer: nil)
+    db.monitorPromoted = OperationSpec(interval: .milliseconds(700), timeout: .seconds(5), onFail: .demote)
+    let clone = CloneSpec(id: "db-clone", child: "db", promotable: true)
+    var sim = SimCluster(config: config([db], clones: [clone]))
+    #expect(sim.run(until: { $0.runs("db").count == 2 }, within: .seconds(10)) != nil)
+    sim.setAttribute("alpha", "master-db", "5")
+    sim.setAttribute("beta", "master-db", "10")
+    #expect(sim.run(until: { $0.promoted("db") == ["beta"] }, within: .seconds(5)) != nil)
+    sim.fail("beta", "db", .monitor, times: 1)
+    let moved = sim.run(until: { $0.promoted("db") == ["alpha"] }, within: .seconds(5))
+    #expect(moved != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    sim.run(for: .seconds(3))
+    // Demoted, not restarted: beta's copy runs on, unpromoted, and stays so.
+    #expect(sim.runs("db") == ["alpha", "beta"] && sim.promoted("db") == ["alpha"])
+    #expect(starts(sim, "db", on: "beta").count == 1)
+    let why = try sim.controllers[sim.id("alpha")]!.explain("db-clone", now: sim.now).get()
+    #expect(why.contains("its Promoted role failed on beta (on_fail: demote)"), "\(why)")
+    // Cleaned up, beta may be promoted again.
+    _ = sim.cleanup("db", on: "beta", via: "alpha")
+    sim.run(for: .seconds(2))
+    let after = try sim.controllers[sim.id("alpha")]!.explain("db-clone", now: sim.now).get()
+    #expect(!after.contains("on_fail: demote"), "\(after)\n\(sim.trace.suffix(30).joined(separator: "\n"))")
+    #expect(sim.violations.isEmpty)
+  }
+
+  @Test func onFailStandbyEmptiesTheNodeUntilCleanedUp() throws {
+    var db = SimCluster.marker("db", prefer: "alpha")
+    db.monitor = OperationSpec(interval: .seconds(1), timeout: .seconds(5), onFail: .standby)
+    var sim = SimCluster(config: config([db, SimCluster.marker("vip", prefer: "alpha")]))
+    #expect(sim.run(until: { $0.runs("db") == ["alpha"] && $0.runs("vip") == ["alpha"] }, within: .seconds(10)) != nil)
+    sim.fail("alpha", "db", .monitor, times: 1)
+    let emptied = sim.run(until: { $0.runs("db") == ["beta"] && $0.runs("vip") == ["beta"] }, within: .seconds(10))
+    #expect(emptied != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    #expect(sim.status(via: "beta").node("alpha")?.state == .standby)
+    _ = sim.cleanup("db", on: "alpha", via: "beta")
+    let back = sim.run(until: { $0.status(via: "beta").node("alpha")?.state == .online }, within: .seconds(5))
+    #expect(back != nil)
+    #expect(sim.violations.isEmpty)
+  }
+
   @Test func failuresExpireAfterFailureTimeoutOnTheNodeThatFailed() throws {
     var vip = SimCluster.marker("vip")
     vip.preferenceScore = 500
