@@ -304,6 +304,16 @@ extension ConfigBuilder {
         continue
       }
       parent[clone.child] = clone.id
+      let primitives = config.groups.first(where: { $0.id == clone.child })?.members ?? [clone.child]
+      for member in primitives {
+        guard let agent = config.resource(member)?.agent, !agent.hasRoles, clone.promotable || clone.notify else {
+          continue
+        }
+        let needs = clone.promotable ? "a promotable clone" : "notifications"
+        reader.fail(
+          at: field(cloneNodes, index, "resource"), "clones[\(index)].resource",
+          "\(needs) need\(clone.promotable ? "s" : "") an OCF agent; '\(member)' is \(agent)")
+      }
       if clone.notify, config.groups.contains(where: { $0.id == clone.child }) {
         reader.fail(
           at: field(cloneNodes, index, "notify"), "clones[\(index)].notify",

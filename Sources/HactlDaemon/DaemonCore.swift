@@ -363,15 +363,14 @@ actor DaemonCore {
 
   func runAgent(_ call: AgentCall) {
     guard let spec = controller.definition(of: call.resource) else { return }
-    let invocation = AgentInvocation(
-      path: OCFEnvironment.agentPath(for: spec.agent, ocfRoot: ocfRoot),
-      action: call.action.rawValue,
-      environment: OCFEnvironment.variables(
-        for: spec, action: call.action, timeout: call.timeout, interval: call.interval, ocfRoot: ocfRoot,
+    let invocation = AgentClass.invocation(
+      AgentClass.Call(
+        spec: spec, action: call.action, timeout: call.timeout, interval: call.interval,
         nodeName: controller.local.name, runtimeFolder: agentRuntimeFolder, meta: call.meta, tools: agentTools),
-      timeout: call.timeout)
+      folders: AgentFolders(ocfRoot: ocfRoot), exists: { access($0, F_OK) == 0 })
     agentTasks[call.id] = Task {
-      let run = await AgentRunner.run(invocation)
+      var run = await AgentRunner.run(invocation)
+      run.outcome = AgentClass.ocfOutcome(of: run, agent: spec.agent, action: call.action)
       await self.agentFinished(call, run)
     }
   }

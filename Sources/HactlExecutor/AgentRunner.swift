@@ -8,10 +8,11 @@ import Synchronization
   import Darwin
 #endif
 
-/// What to run: one program, one action, its environment and time limit.
+/// What to run: one program, its arguments (the action last), its
+/// environment and time limit.
 public struct AgentInvocation: Sendable {
   public var path: String
-  public var action: String
+  public var arguments: [String]
   public var environment: [String: String]
   public var timeout: Duration
   /// After TERM on timeout, how long the group gets before KILL.
@@ -21,8 +22,15 @@ public struct AgentInvocation: Sendable {
     path: String, action: String, environment: [String: String], timeout: Duration,
     killGrace: Duration = .seconds(2)
   ) {
+    self.init(path: path, arguments: [action], environment: environment, timeout: timeout, killGrace: killGrace)
+  }
+
+  public init(
+    path: String, arguments: [String], environment: [String: String], timeout: Duration,
+    killGrace: Duration = .seconds(2)
+  ) {
     self.path = path
-    self.action = action
+    self.arguments = arguments
     self.environment = environment
     self.timeout = timeout
     self.killGrace = killGrace
@@ -34,6 +42,12 @@ public struct AgentRun: Sendable {
   /// The agent's output, stderr after stdout, trimmed to a few KiB (for logs).
   public var output: String
   public var elapsed: Duration
+
+  public init(outcome: AgentOutcome, output: String, elapsed: Duration) {
+    self.outcome = outcome
+    self.output = output
+    self.elapsed = elapsed
+  }
 }
 
 /// Runs agents as children in their own session, hence their own process
@@ -88,7 +102,7 @@ public enum AgentRunner {
     for (key, value) in invocation.environment { environment[Environment.Key(stringLiteral: key)] = value }
     let result = try await Subprocess.run(
       .path(.init(invocation.path)),
-      arguments: [invocation.action],
+      arguments: .init(invocation.arguments),
       environment: .custom(environment),
       platformOptions: options,
       input: .none,

@@ -229,13 +229,18 @@ public struct Member: Sendable, Equatable {
   }
 }
 
-/// Which program implements a resource: `ocf:PROVIDER:TYPE`.
+/// Which program implements a resource, and by which convention it is
+/// called: `ocf:PROVIDER:TYPE` (OCF resource agents), `lsb:NAME` (an init
+/// script in /etc/init.d), `heartbeat:NAME` (a heartbeat v1 resource
+/// script) or `script:PATH` (an admin's own script with OCF exit codes).
 public struct AgentRef: Hashable, Sendable, CustomStringConvertible {
   public enum Standard: String, Sendable, Hashable {
-    case ocf
+    case ocf, lsb, heartbeat, script
   }
   public var standard: Standard
+  /// OCF only; empty for the other classes.
   public var provider: String
+  /// The agent's name, or for `script` its absolute path.
   public var type: String
 
   public init(standard: Standard = .ocf, provider: String, type: String) {
@@ -244,24 +249,46 @@ public struct AgentRef: Hashable, Sendable, CustomStringConvertible {
     self.type = type
   }
 
-  public var description: String { "\(standard.rawValue):\(provider):\(type)" }
+  public var description: String {
+    standard == .ocf ? "ocf:\(provider):\(type)" : "\(standard.rawValue):\(type)"
+  }
 
-  /// Parses `ocf:PROVIDER:TYPE`; returns a reason when it cannot.
+  /// Promote, demote and notify exist in the OCF convention only.
+  public var hasRoles: Bool { standard == .ocf }
+
+  /// Parses an agent reference; returns a reason when it cannot.
   public static func parse(_ text: String) -> Result<AgentRef, AgentRefError> {
-    let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-    guard let first = parts.first, let standard = Standard(rawValue: first) else {
-      return .failure(AgentRefError(reason: "unknown agent class in '\(text)' (supported: ocf)"))
+    let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    guard parts.count == 2, let standard = Standard(rawValue: parts[0]) else {
+      return .failure(
+        AgentRefError(
+          reason: "unknown agent class in '\(text)' (ocf:PROVIDER:TYPE, lsb:NAME, heartbeat:NAME or script:PATH)"))
     }
+    let rest = parts[1]
     switch standard {
     case .ocf:
-      guard parts.count == 3 else {
+      let names = rest.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+      guard names.count == 2 else {
         return .failure(AgentRefError(reason: "'\(text)' must be ocf:PROVIDER:TYPE"))
       }
-      for part in parts[1...] where !isSafePathComponent(part) {
+      for part in names where !isSafePathComponent(part) {
         return .failure(
           AgentRefError(reason: "'\(part)' in '\(text)' is not a valid provider or type name"))
       }
-      return .success(AgentRef(standard: .ocf, provider: parts[1], type: parts[2]))
+      return .success(AgentRef(standard: .ocf, provider: names[0], type: names[1]))
+    case .lsb, .heartbeat:
+      guard isSafePathComponent(rest) else {
+        return .failure(AgentRefError(reason: "'\(rest)' in '\(text)' is not a valid script name"))
+      }
+      return .success(AgentRef(standard: standard, provider: "", type: rest))
+    case .script:
+      let components = rest.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+      guard rest.hasPrefix("/"), !components.isEmpty, components.allSatisfy({ isSafePathComponent(String($0)) })
+      else {
+        return .failure(
+          AgentRefError(reason: "'\(rest)' in '\(text)' must be an absolute path without '..' or odd characters"))
+      }
+      return .success(AgentRef(standard: .script, provider: "", type: rest))
     }
   }
 

@@ -108,6 +108,11 @@ struct ResourceModelConfigTests {
     #expect(found.contains { $0.contains("clones[0].clone_node_max: 2 is out of range (1...1)") }, "\(found)")
     let policies = errors("resource_defaults: { migration_threshold: 2 }\n")
     #expect(policies.isEmpty)
+    let lsbPromotable = errors(
+      "  - { id: init, agent: \"lsb:nginx\" }\nclones:\n  - { id: inits, resource: init, promotable: true }\n")
+    #expect(
+      lsbPromotable.contains { $0.contains("a promotable clone needs an OCF agent; 'init' is lsb:nginx") },
+      "\(lsbPromotable)")
     let groupNotify = errors(
       """
       groups:

@@ -274,4 +274,94 @@ final class AgentRunnerTests {
     #expect(await call(.monitor) == .exited(7))
     #expect(await call(.metaData) == .exited(0))
   }
+
+  /// Runs one action of a resource through its class, as hactld does.
+  func call(_ spec: ResourceSpec, _ action: AgentAction, folders: AgentFolders) async -> AgentOutcome {
+    let invocation = AgentClass.invocation(
+      AgentClass.Call(spec: spec, action: action, timeout: .seconds(5), interval: .zero, nodeName: "alpha"),
+      folders: folders, exists: { FileManager.default.fileExists(atPath: $0) })
+    let run = await AgentRunner.run(invocation)
+    return AgentClass.ocfOutcome(of: run, agent: spec.agent, action: action)
+  }
+
+  @Test func anInitScriptIsCalledWithStatusAndItsCodesMappedAsPacemakerMapsThem() async throws {
+    let state = folder + "/svc.state"
+    _ = try script(
+      "svc",
+      """
+      [ -z "$OCF_ROOT" ] || exit 6  # an init script gets no OCF variables
+      case "$1" in
+        start) touch \(state) ;;
+        stop) rm -f \(state) ;;
+        status) [ -e \(folder)/svc.code ] && exit "$(cat \(folder)/svc.code)"; [ -e \(state) ] || exit 3 ;;
+        *) exit 3 ;;
+      esac
+      """)
+    let spec = ResourceSpec(id: "svc", agent: try AgentRef.parse("lsb:svc").get())
+    let folders = AgentFolders(ocfRoot: "/nonexistent", initScripts: folder)
+    #expect(await call(spec, .monitor, folders: folders) == .exited(7))
+    #expect(await call(spec, .start, folders: folders) == .exited(0))
+    #expect(await call(spec, .monitor, folders: folders) == .exited(0))
+    #expect(await call(spec, .stop, folders: folders) == .exited(0))
+    // LSB status codes: dead with a pid file is stopped; 150 is pacemaker's
+    // "not installed"; 4 (unknown) is a failure.
+    for (status, ocf) in [(1, 7), (2, 7), (3, 7), (4, 1), (150, 5), (151, 4)] {
+      try String(status).write(toFile: folder + "/svc.code", atomically: true, encoding: .utf8)
+      #expect(await call(spec, .monitor, folders: folders) == .exited(Int32(ocf)), "LSB status \(status)")
+    }
+    // Other actions share OCF's codes up to 7; above is a failure.
+    #expect(
+      AgentClass.ocfOutcome(
+        of: AgentRun(outcome: .exited(5), output: "", elapsed: .zero), agent: spec.agent, action: .start) == .exited(5))
+    #expect(
+      AgentClass.ocfOutcome(
+        of: AgentRun(outcome: .exited(9), output: "", elapsed: .zero), agent: spec.agent, action: .start) == .exited(1))
+    let missing = ResourceSpec(id: "gone", agent: try AgentRef.parse("lsb:gone").get())
+    guard case .notInstalled = await call(missing, .monitor, folders: folders) else {
+      Issue.record("a missing init script must be not installed")
+      return
+    }
+  }
+
+  @Test func aHeartbeatScriptTakesItsArgumentsFirstAndSaysRunningInWords() async throws {
+    let resourceScripts = folder + "/resource.d"
+    try FileManager.default.createDirectory(atPath: resourceScripts, withIntermediateDirectories: true)
+    let state = folder + "/hb.state"
+    let path = resourceScripts + "/IPaddr"
+    try """
+    #!/bin/sh
+    echo "$@" >> \(folder)/hb.calls
+    case "$3" in
+      start) touch \(state) ;;
+      stop) rm -f \(state) ;;
+      status) if [ -e \(state) ]; then echo "IPaddr is running"; else echo "IPaddr is stopped"; fi ;;
+    esac
+    exit 0
+    """.write(toFile: path, atomically: true, encoding: .utf8)
+    chmod(path, 0o755)
+    let spec = ResourceSpec(
+      id: "ip", agent: try AgentRef.parse("heartbeat:IPaddr").get(),
+      parameters: [(name: "1", value: "192.0.2.10/24"), (name: "2", value: "eth0")])
+    let folders = AgentFolders(ocfRoot: "/nonexistent", heartbeatScripts: [resourceScripts, folder + "/init.d"])
+    #expect(await call(spec, .monitor, folders: folders) == .exited(7))
+    #expect(await call(spec, .start, folders: folders) == .exited(0))
+    #expect(await call(spec, .monitor, folders: folders) == .exited(0))
+    let calls = try String(contentsOfFile: folder + "/hb.calls", encoding: .utf8)
+    #expect(calls.hasPrefix("192.0.2.10/24 eth0 status\n192.0.2.10/24 eth0 start\n"), "\(calls)")
+  }
+
+  @Test func anAdminsScriptIsCalledAsAnOCFAgentFromItsOwnPath() async throws {
+    let path = try script(
+      "mine", "[ \"$OCF_RESOURCE_INSTANCE\" = job ] || exit 6; [ \"$1\" = monitor ] && exit 7; exit 0")
+    let spec = ResourceSpec(id: "job", agent: try AgentRef.parse("script:" + path).get())
+    let folders = AgentFolders(ocfRoot: "/nonexistent")
+    #expect(await call(spec, .monitor, folders: folders) == .exited(7))
+    #expect(await call(spec, .start, folders: folders) == .exited(0))
+    for bad in ["script:relative/path", "script:/a/../b", "lsb:../x", "upstart:x", "ocf:heartbeat"] {
+      guard case .failure = AgentRef.parse(bad) else {
+        Issue.record("'\(bad)' must be refused")
+        continue
+      }
+    }
+  }
 }

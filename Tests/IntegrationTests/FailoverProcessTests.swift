@@ -193,6 +193,41 @@ struct FailoverProcessTests {
     #expect(FileManager.default.fileExists(atPath: cluster.runtimeFolder("alpha") + "/Dummy-dummy.state"))
   }
 
+  /// `script:PATH`: an admin's own script, called as an OCF agent from
+  /// its own path, fails over like any resource.
+  @Test func anAdminsOwnScriptFailsOver() async throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hactl-script-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = folder.appendingPathComponent("job").path
+    try """
+    #!/bin/sh
+    state="$HA_RSCTMP/job@$OCF_RESKEY_CRM_meta_on_node"
+    case "$1" in
+      start) touch "$state" ;;
+      stop) rm -f "$state" ;;
+      monitor) [ -e "$state" ] || exit 7 ;;
+      *) exit 3 ;;
+    esac
+    """.write(toFile: path, atomically: true, encoding: .utf8)
+    chmod(path, 0o755)
+    let job = """
+
+        - id: job
+          agent: "script:\(path)"
+          monitor: { interval: 1s, timeout: 10s }
+          prefer: { node: beta, score: 50 }
+      """
+    let cluster = try makeCluster(extraResources: job)
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "beta", ["job"]))
+    #expect(FileManager.default.fileExists(atPath: cluster.runtimeFolder("beta") + "/job@beta"))
+    cluster.crash("beta")
+    let moved = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha", ["job"]))
+    #expect(moved.resource("job")?.agent == "script:\(path)")
+  }
+
   @Test func statusWithoutADaemonIsAOneLineErrorAndNonZeroExit() throws {
     let result = try Tool.run(try Tool.hactl(), ["status", "--socket", "/nonexistent/hactld.sock"])
     #expect(result.status != 0)
