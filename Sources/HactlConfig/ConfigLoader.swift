@@ -143,7 +143,7 @@ struct ConfigBuilder {
     "id", "agent", "params", "start", "stop", "monitor", "monitor_promoted", "promote", "demote", "notify", "prefer",
     "stickiness", "migration_threshold", "failure_timeout", "target_role", "managed",
   ]
-  static let operationKeys = ["interval", "timeout", "on_fail"]
+  static let operationKeys = ["interval", "timeout", "on_fail", "depth"]
   static let preferKeys = ["node", "score"]
 
   func build(_ root: Node, _ reader: inout NodeReader) -> ClusterConfig? {
@@ -455,6 +455,7 @@ struct ConfigBuilder {
     if let value = fields.duration("timeout", &reader, allowZero: false) {
       spec.timeout = value
     }
+    if let depth = fields.integer("depth", &reader, in: 0...99) { spec.depth = depth }
     if let policy = fields.choice("on_fail", &reader, as: FailurePolicy.self) {
       switch policy {
       case .fence:

@@ -76,6 +76,7 @@ public enum ConfigWriter {
     var fields = interval ? ["interval: \(duration(spec.interval))"] : []
     fields.append("timeout: \(duration(spec.timeout))")
     if let policy = spec.onFail { fields.append("on_fail: \(policy.rawValue)") }
+    if let depth = spec.depth { fields.append("depth: \(depth)") }
     return "{ \(fields.joined(separator: ", ")) }"
   }
 

@@ -366,7 +366,8 @@ actor DaemonCore {
     let invocation = AgentClass.invocation(
       AgentClass.Call(
         spec: spec, action: call.action, timeout: call.timeout, interval: call.interval,
-        nodeName: controller.local.name, runtimeFolder: agentRuntimeFolder, meta: call.meta, tools: agentTools),
+        nodeName: controller.local.name, nodeID: controller.local.id, runtimeFolder: agentRuntimeFolder,
+        meta: call.meta, tools: agentTools),
       folders: AgentFolders(ocfRoot: ocfRoot), exists: { access($0, F_OK) == 0 })
     agentTasks[call.id] = Task {
       var run = await AgentRunner.run(invocation)

@@ -31,14 +31,16 @@ public enum AgentClass {
     public var timeout: Duration
     public var interval: Duration
     public var nodeName: String
+    public var nodeID: NodeID?
     public var runtimeFolder: String?
     public var meta: [String: String]
     public var tools: AgentTools?
 
     public init(
       spec: ResourceSpec, action: AgentAction, timeout: Duration, interval: Duration, nodeName: String,
-      runtimeFolder: String? = nil, meta: [String: String] = [:], tools: AgentTools? = nil
+      nodeID: NodeID? = nil, runtimeFolder: String? = nil, meta: [String: String] = [:], tools: AgentTools? = nil
     ) {
+      self.nodeID = nodeID
       self.spec = spec
       self.action = action
       self.timeout = timeout
@@ -61,8 +63,8 @@ public enum AgentClass {
         path: path, arguments: [call.action.rawValue],
         environment: OCFEnvironment.variables(
           for: call.spec, action: call.action, timeout: call.timeout, interval: call.interval,
-          ocfRoot: folders.ocfRoot, nodeName: call.nodeName, runtimeFolder: call.runtimeFolder, meta: call.meta,
-          tools: call.tools),
+          ocfRoot: folders.ocfRoot, nodeName: call.nodeName, nodeID: call.nodeID, runtimeFolder: call.runtimeFolder,
+          meta: call.meta, tools: call.tools),
         timeout: call.timeout)
     case .lsb:
       return AgentInvocation(

@@ -5,7 +5,8 @@ import HactlModel
 public enum OCFEnvironment {
   public static func variables(
     for spec: ResourceSpec, action: AgentAction, timeout: Duration, interval: Duration, ocfRoot: String,
-    nodeName: String, runtimeFolder: String? = nil, meta: [String: String] = [:], tools: AgentTools? = nil
+    nodeName: String, nodeID: NodeID? = nil, runtimeFolder: String? = nil, meta: [String: String] = [:],
+    tools: AgentTools? = nil
   ) -> [String: String] {
     var environment: [String: String] = [
       "OCF_ROOT": ocfRoot,
@@ -18,6 +19,7 @@ public enum OCFEnvironment {
       "OCF_RESKEY_CRM_meta_timeout": String(timeout.milliseconds),
       "OCF_RESKEY_CRM_meta_interval": String(interval.milliseconds),
       "OCF_RESKEY_CRM_meta_on_node": nodeName,
+      "OCF_RESKEY_CRM_meta_name": action.rawValue,
       "HA_LOGTAG": "hactl-agent",
       "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     ]
@@ -25,8 +27,15 @@ public enum OCFEnvironment {
       // Where agents keep pid and state files (ocf-directories' HA_RSCTMP).
       environment["HA_RSCTMP"] = runtimeFolder
     }
+    if let nodeID { environment["OCF_RESKEY_CRM_meta_on_node_uuid"] = String(nodeID.rawValue) }
     if action == .monitor && interval == .zero {
       environment["OCF_RESKEY_CRM_meta_probe"] = "true"
+    }
+    if action == .monitor && interval > .zero {
+      // The recurring monitor of this interval: the Promoted one when its
+      // interval is this one, as pacemaker tells them apart.
+      let monitor = spec.monitorPromoted.flatMap { $0.interval == interval ? $0 : nil } ?? spec.monitor
+      if let depth = monitor.depth { environment["OCF_CHECK_LEVEL"] = String(depth) }
     }
     for (name, value) in meta {
       environment["OCF_RESKEY_CRM_meta_" + name.replacingDashes] = value

@@ -58,10 +58,14 @@ public struct OperationSpec: Sendable, Equatable {
   /// Nil: the operation's default (pacemaker's: block for stop without
   /// fencing, restart otherwise).
   public var onFail: FailurePolicy?
-  public init(interval: Duration = .zero, timeout: Duration, onFail: FailurePolicy? = nil) {
+  /// A monitor's depth (OCF_CHECK_LEVEL: 0, 10, 20... how thoroughly the
+  /// agent looks); nil: the agent's default.
+  public var depth: Int?
+  public init(interval: Duration = .zero, timeout: Duration, onFail: FailurePolicy? = nil, depth: Int? = nil) {
     self.interval = interval
     self.timeout = timeout
     self.onFail = onFail
+    self.depth = depth
   }
 }
 

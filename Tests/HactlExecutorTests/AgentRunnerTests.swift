@@ -48,6 +48,19 @@ final class AgentRunnerTests {
     #expect(probe["OCF_RESKEY_CRM_meta_interval"] == "0")
     #expect(probe["OCF_RESKEY_CRM_meta_probe"] == "true")
     #expect(OCFEnvironment.agentPath(for: Self.spec.agent, ocfRoot: "/r") == "/r/resource.d/heartbeat/IPaddr2")
+    #expect(environment["OCF_RESKEY_CRM_meta_name"] == "monitor")
+    #expect(environment["OCF_CHECK_LEVEL"] == nil)
+    var deep = Self.spec
+    deep.monitor.depth = 10
+    deep.monitorPromoted = OperationSpec(interval: .seconds(11), timeout: .seconds(20), depth: 20)
+    let checked = OCFEnvironment.variables(
+      for: deep, action: .monitor, timeout: .seconds(20), interval: .seconds(10), ocfRoot: "/r", nodeName: "a",
+      nodeID: NodeID(3))
+    #expect(checked["OCF_CHECK_LEVEL"] == "10" && checked["OCF_RESKEY_CRM_meta_on_node_uuid"] == "3")
+    let promoted = OCFEnvironment.variables(
+      for: deep, action: .monitor, timeout: .seconds(20), interval: .seconds(11), ocfRoot: "/r", nodeName: "a")
+    #expect(promoted["OCF_CHECK_LEVEL"] == "20")
+    #expect(probe["OCF_CHECK_LEVEL"] == nil)
   }
 
   @Test func theAgentSeesItsEnvironmentAndActionAndNothingElse() async throws {
