@@ -72,7 +72,7 @@ public struct AgentTools: Sendable, Equatable {
 
   /// The commands, each a link to `hactl`, which answers as the command
   /// it is called by.
-  public static let commands = ["crm_attribute", "crm_master"]
+  public static let commands = ["crm_attribute", "crm_master", "attrd_updater", "crm_node", "crm_resource"]
 }
 
 extension String {

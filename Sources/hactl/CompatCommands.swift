@@ -17,8 +17,39 @@ enum CompatCommands {
 
   static func runIfCalledAsOne() async -> Int32? {
     let name = URL(fileURLWithPath: CommandLine.arguments.first ?? "").lastPathComponent
-    guard ["crm_attribute", "crm_master"].contains(name) else { return nil }
-    return await run(name, Array(CommandLine.arguments.dropFirst()))
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    switch name {
+    case "crm_attribute", "crm_master": return await run(name, arguments)
+    case "attrd_updater": return await attrdUpdater(arguments)
+    case "crm_node": return await crmNode(arguments)
+    case "crm_resource": return await crmResource(arguments)
+    default: return nil
+    }
+  }
+
+  /// The local hactld's control socket, as agents are told it.
+  static var socket: String {
+    ProcessInfo.processInfo.environment[ControlDefaults.socketEnvironment] ?? ControlDefaults.socketPath
+  }
+
+  /// Sends one request; the answer, or the exit code already complained of.
+  static func ask(_ command: String, _ request: ControlRequest) async -> Result<ControlResponse, ExitCode> {
+    let response: ControlResponse
+    do {
+      response = try await ControlClient.send(request, socketPath: socket, timeout: .seconds(10))
+    } catch {
+      return .failure(ExitCode(complain(command, "\(error)", failed)))
+    }
+    guard response.ok else {
+      let error = response.error ?? "refused"
+      return .failure(ExitCode(complain(command, error, error.contains("is not set") ? noSuchAttribute : failed)))
+    }
+    return .success(response)
+  }
+
+  struct ExitCode: Error {
+    var code: Int32
+    init(_ code: Int32) { self.code = code }
   }
 
   struct Parsed {
@@ -94,7 +125,6 @@ enum CompatCommands {
       index += 1
     }
     guard let name = parsed.name else { return complain(command, "no attribute name (-n NAME)", usage) }
-    let socket = environment[ControlDefaults.socketEnvironment] ?? ControlDefaults.socketPath
     let request: ControlRequest
     switch parsed.action {
     case .query:
@@ -116,14 +146,9 @@ enum CompatCommands {
       }
     }
     let response: ControlResponse
-    do {
-      response = try await ControlClient.send(request, socketPath: socket, timeout: .seconds(10))
-    } catch {
-      return complain(command, "\(error)", failed)
-    }
-    guard response.ok else {
-      let error = response.error ?? "refused"
-      return complain(command, error, error.contains("is not set") ? noSuchAttribute : failed)
+    switch await ask(command, request) {
+    case .failure(let exit): return exit.code
+    case .success(let answer): response = answer
     }
     if case .query = parsed.action {
       let text = response.message ?? ""

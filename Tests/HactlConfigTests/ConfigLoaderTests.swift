@@ -151,7 +151,7 @@ struct ConfigLoaderTests {
         "'panic' is not one of: stop, freeze, ignore"
       ),
       ("address: 10.0.0.1", "address: alpha.example.com", "nodes[0].address", "is not an IPv4 or IPv6 address"),
-      ("agent: ocf:heartbeat:IPaddr2", "agent: lsb:IPaddr2", "resources[0].agent", "unknown agent class"),
+      ("agent: ocf:heartbeat:IPaddr2", "agent: upstart:IPaddr2", "resources[0].agent", "unknown agent class"),
       (
         "agent: ocf:hactl:Marker", "agent: ocf:hactl:../../bin/sh", "resources[1].agent",
         "not a valid provider or type name"

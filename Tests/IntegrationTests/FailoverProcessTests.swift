@@ -193,6 +193,44 @@ struct FailoverProcessTests {
     #expect(FileManager.default.fileExists(atPath: cluster.runtimeFolder("alpha") + "/Dummy-dummy.state"))
   }
 
+  /// attrd_updater, crm_node and crm_resource --locate, as the links
+  /// hactld gives agents, answer as pacemaker's do for what the mariadb,
+  /// mysql and rabbitmq agents ask.
+  @Test func compatibilityCommandsAnswerAsPacemakersDo() async throws {
+    let cluster = try makeCluster()
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha"))
+    func tool(_ name: String, _ arguments: [String]) throws -> Tool.Result {
+      let path = cluster.stateFolder("beta") + "/agent-tools/" + name
+      return try Tool.run(
+        "/usr/bin/env",
+        ["HACTL_SOCKET=" + cluster.socketPath("beta"), "OCF_RESKEY_CRM_meta_on_node=beta", path] + arguments)
+    }
+    #expect(try tool("crm_node", ["-n"]).output == "beta\n")
+    #expect(try tool("crm_node", ["-q"]).output == "1\n")
+    let list = try tool("crm_node", ["-l"])
+    #expect(list.output.contains("alpha member") && list.output.contains("beta member"), "\(list.output)")
+    #expect(try tool("crm_node", ["-l", "-p"]).output == "alpha beta\n")
+    #expect(try tool("crm_node", ["--frob"]).status == 3)
+
+    // A value an agent will eval comes back quoted for the shell.
+    let tricky = #"5-"$(touch /tmp/x)"`id`"#
+    #expect(try tool("attrd_updater", ["-p", "-n", "db-gtid", "-U", tricky]).status == 0)
+    let query = try tool("attrd_updater", ["-p", "-N", "beta", "-n", "db-gtid", "-Q"])
+    #expect(query.status == 0, "\(query.errors)")
+    let evaluated = try Tool.run("/bin/sh", ["-c", "eval \"$0\"; printf %s \"$value\"", query.output])
+    #expect(evaluated.output == tricky, "\(query.output)")
+    #expect(try tool("attrd_updater", ["-n", "db-gtid", "-N", "alpha", "-D"]).status == 3)
+    #expect(try tool("attrd_updater", ["-n", "db-gtid", "-D"]).status == 0)
+    #expect(try tool("attrd_updater", ["-n", "db-gtid", "-Q"]).status == 105)
+
+    let located = try tool("crm_resource", ["--locate", "-r", "marker"])
+    #expect(located.output == "resource marker is running on: alpha\n", "\(located.output)")
+    #expect(try tool("crm_resource", ["-W", "-r", "marker", "-Q"]).output == "alpha\n")
+    #expect(try tool("crm_resource", ["--cleanup", "-r", "marker"]).status == 3)
+  }
+
   /// `script:PATH`: an admin's own script, called as an OCF agent from
   /// its own path, fails over like any resource.
   @Test func anAdminsOwnScriptFailsOver() async throws {
