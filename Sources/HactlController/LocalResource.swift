@@ -134,9 +134,10 @@ struct LocalResource: Sendable {
 
   /// Applies an agent's result; returns what is worth logging.
   mutating func record(
-    call: InFlight, result: OCFResult, outcome: AgentOutcome, now: Instant, wallTime: Int64
+    call: InFlight, result: OCFResult, outcome: AgentOutcome, now: Instant, wallTime: Int64,
+    exitReason: String? = nil
   ) -> LogLine? {
-    let detail = Self.detail(result, outcome)
+    let detail = Self.detail(result, outcome) + (exitReason.map { ": \($0)" } ?? "")
     let countBefore = failCount
     let promotionFailedBefore = promotionFailed
     defer { if failCount != countBefore || promotionFailed != promotionFailedBefore { lastFailureAt = now } }

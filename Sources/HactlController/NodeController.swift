@@ -337,8 +337,11 @@ public struct NodeController: Sendable {
     public var resource: ResourceID
     public var outcome: AgentOutcome
     public var wallTime: Int64
-    public init(call: AgentCall, outcome: AgentOutcome, wallTime: Int64) {
+    /// The agent's own words for a failure (its `ocf-exit-reason:` line).
+    public var exitReason: String?
+    public init(call: AgentCall, outcome: AgentOutcome, wallTime: Int64, exitReason: String? = nil) {
       self.init(callID: call.id, resource: call.resource, outcome: outcome, wallTime: wallTime)
+      self.exitReason = exitReason.map { String($0.utf8Prefix(ClusterLimits.failureReasonBytes / 2)) }
     }
     init(callID: UInt64, resource: ResourceID, outcome: AgentOutcome, wallTime: Int64) {
       self.callID = callID
@@ -388,7 +391,9 @@ public struct NodeController: Sendable {
     }
     resource.retryNotBefore = nil
     let ocf = OCFResult(outcome: result.outcome)
-    let log = resource.record(call: call, result: ocf, outcome: result.outcome, now: now, wallTime: result.wallTime)
+    let log = resource.record(
+      call: call, result: ocf, outcome: result.outcome, now: now, wallTime: result.wallTime,
+      exitReason: result.exitReason)
     resources[id] = resource
     return log.map { [.log($0.level, "\(id): \($0.message)")] } ?? []
   }

@@ -186,7 +186,8 @@ actor DaemonCore {
         "\(call.resource) \(call.action.rawValue)\(call.isProbe ? " (probe)" : "") → \(run.outcome) after \(elapsed)")
     }
     finishedAgents.append(
-      NodeController.AgentResult(call: call, outcome: run.outcome, wallTime: Int64(Date().timeIntervalSince1970)))
+      NodeController.AgentResult(
+        call: call, outcome: run.outcome, wallTime: Int64(Date().timeIntervalSince1970), exitReason: run.exitReason))
     // Results that come in while this one waits for its turn on the loop
     // join it: one decision for all of them.
     if finishedAgents.count == 1 { Task { self.takeFinishedAgents() } }

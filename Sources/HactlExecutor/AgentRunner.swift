@@ -48,6 +48,18 @@ public struct AgentRun: Sendable {
     self.output = output
     self.elapsed = elapsed
   }
+
+  /// The agent's own reason for its result: the last `ocf-exit-reason:`
+  /// line it printed (ocf-shellfuncs' ocf_exit_reason), if any.
+  public var exitReason: String? {
+    let marker = "ocf-exit-reason:"
+    guard let line = output.split(whereSeparator: \.isNewline).last(where: { $0.hasPrefix(marker) }) else {
+      return nil
+    }
+    var reason = line.dropFirst(marker.count).drop(while: \.isWhitespace)
+    while reason.last?.isWhitespace == true { reason = reason.dropLast() }
+    return reason.isEmpty ? nil : String(reason)
+  }
 }
 
 /// Runs agents as children in their own session, hence their own process

@@ -244,7 +244,9 @@ struct FailoverProcessTests {
     case "$1" in
       start) touch "$state" ;;
       stop) rm -f "$state" ;;
-      monitor) [ -e "$state" ] || exit 7 ;;
+      monitor)
+        [ -e "$state" ] || exit 7
+        if [ -e "\(folder.path)/fail" ]; then echo "ocf-exit-reason:the job lost its lock" >&2; exit 1; fi ;;
       *) exit 3 ;;
     esac
     """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -264,6 +266,12 @@ struct FailoverProcessTests {
     cluster.crash("beta")
     let moved = try await cluster.waitFor(via: "alpha", timeout: .seconds(20), runsOnly(on: "alpha", ["job"]))
     #expect(moved.resource("job")?.agent == "script:\(path)")
+    // A failure shows the agent's own reason.
+    FileManager.default.createFile(atPath: folder.appendingPathComponent("fail").path, contents: nil)
+    let failed = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) {
+      $0.resource("job")?.lastFailure?.reason.contains("the job lost its lock") == true
+    }
+    #expect(failed.resource("job")?.lastFailure?.reason == "generic error (exit 1): the job lost its lock")
   }
 
   @Test func statusWithoutADaemonIsAOneLineErrorAndNonZeroExit() throws {
