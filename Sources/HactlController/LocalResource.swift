@@ -35,6 +35,9 @@ struct LocalResource: Sendable {
   /// It failed with on_fail: standby: this node runs nothing until it is
   /// cleaned up.
   var standbyOnFail = false
+  /// Its agent's validate-all accepted this definition here: checked once
+  /// before its first start on this node.
+  var validated = false
 
   /// Not before this instant is another call started: the last one could
   /// not even be spawned (out of descriptors or processes).
@@ -83,7 +86,10 @@ struct LocalResource: Sendable {
     -> LogLine
   {
     let what = "\(action.rawValue) failed: \(detail)"
-    switch policy(for: action) {
+    // OCF_ERR_CONFIGURED is fatal, whatever on_fail says (but ignore): the
+    // definition is wrong everywhere, so it stops everywhere.
+    let policy = result == .notConfigured && policy(for: action) != .ignore ? .stop : policy(for: action)
+    switch policy {
     case .ignore:
       lastFailure = ResourceFailure(action: action, code: result.code, reason: detail, wallTime: wallTime)
       if action == .start || action == .promote || action == .demote {
@@ -228,7 +234,23 @@ struct LocalResource: Sendable {
       lastNotified = call.notification
       guard result != .success else { return nil }
       return LogLine(level: .warning, message: "notify failed: \(detail); ignored")
-    case .metaData, .validateAll:
+    case .validateAll:
+      switch result {
+      case .success, .unimplemented:
+        validated = true
+        return nil
+      case .notConfigured:
+        // pacemaker's fatal error: the configuration itself is wrong.
+        halted = true
+        fail(.validateAll, result, detail, wallTime: wallTime, ban: true)
+        return LogLine(
+          level: .error,
+          message: "validate-all: \(detail); it starts nowhere until the configuration is fixed and it is cleaned up")
+      default:
+        fail(.validateAll, result, detail, wallTime: wallTime, ban: true)
+        return LogLine(level: .warning, message: "validate-all: \(detail); this node cannot run it")
+      }
+    case .metaData:
       return nil
     }
   }

@@ -160,8 +160,13 @@ extension NodeController {
         }
       case .stopped:
         if case .run(let token, _) = want(id, given: common), resource.lastStartToken != token {
-          resource.lastStartToken = token
-          call = (.start, spec.start.timeout, .zero, false)
+          if !resource.validated && spec.agent.hasRoles {
+            // OCF agents check their parameters once before the first start here.
+            call = (.validateAll, spec.start.timeout, .zero, false)
+          } else {
+            resource.lastStartToken = token
+            call = (.start, spec.start.timeout, .zero, false)
+          }
         }
       }
       guard let (action, timeout, interval, isProbe) = call else { continue }

@@ -111,8 +111,8 @@ public struct SimCluster: Sendable {
   }
 
   public enum AgentFault: Hashable, Sendable {
-    /// Exit 1 the next `times` calls (`Int.max`: always).
-    case fail(times: Int)
+    /// Exit `code` (1 by default) the next `times` calls (`Int.max`: always).
+    case fail(times: Int, code: Int32 = 1)
     /// Never return: the executor's timeout ends it.
     case hang(times: Int)
   }
@@ -248,8 +248,10 @@ public struct SimCluster: Sendable {
   public mutating func restartDaemon(_ name: String) { restart(id(name)) }
 
   /// The agent exits 1 for the next `times` calls of `action` (always by default).
-  public mutating func fail(_ name: String, _ resource: ResourceID, _ action: AgentAction, times: Int = .max) {
-    agentFaults[AgentKey(node: id(name), resource: resource, action: action)] = .fail(times: times)
+  public mutating func fail(
+    _ name: String, _ resource: ResourceID, _ action: AgentAction, times: Int = .max, code: Int32 = 1
+  ) {
+    agentFaults[AgentKey(node: id(name), resource: resource, action: action)] = .fail(times: times, code: code)
   }
 
   public mutating func isolate(_ name: String) {
@@ -592,10 +594,11 @@ public struct SimCluster: Sendable {
   mutating func agent(_ call: AgentCall, on node: NodeID) -> AgentOutcome {
     if hungCalls.remove(HungCall(node: node, id: call.id)) != nil { return .timedOut }
     let key = AgentKey(node: node, resource: call.resource, action: call.action)
-    if case .fail(let times) = agentFaults[key] {
-      agentFaults[key] = times == .max ? .fail(times: times) : (times > 1 ? .fail(times: times - 1) : nil)
+    if case .fail(let times, let code) = agentFaults[key] {
+      agentFaults[key] =
+        times == .max ? .fail(times: times, code: code) : (times > 1 ? .fail(times: times - 1, code: code) : nil)
       trace.append("\(now) \(name(node)) agent \(call.resource) \(call.action.rawValue) fails (injected)")
-      return .exited(1)
+      return .exited(code)
     }
     if call.action != .monitor { actions.append((now, node, call)) }
     switch call.action {

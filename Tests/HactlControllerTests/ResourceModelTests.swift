@@ -232,6 +232,24 @@ struct ResourceModelTests {
     #expect(sim.violations.isEmpty)
   }
 
+  @Test func validateAllRunsBeforeTheFirstStartAndNotConfiguredStopsItEverywhere() throws {
+    var sim = SimCluster(config: config([SimCluster.marker("vip"), SimCluster.marker("web")]))
+    sim.fail("alpha", "web", .validateAll, times: 1, code: 6)
+    #expect(sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(10)) != nil)
+    sim.run(for: .seconds(5))
+    // Checked once, just before the first start on that node.
+    let vip = sim.actions.filter { $0.call.resource == "vip" && $0.node == sim.id("alpha") }.map(\.call.action)
+    #expect(Array(vip.prefix(2)) == [.validateAll, .start], "\(vip)")
+    // OCF_ERR_CONFIGURED is fatal: the definition is wrong, it runs nowhere.
+    #expect(sim.runs("web").isEmpty)
+    let web = try #require(sim.status(via: "beta").resource("web"))
+    #expect(web.lastFailure?.action == .validateAll, "\(web)")
+    #expect(!sim.actions.contains { $0.call.resource == "web" && $0.call.action == .start })
+    _ = sim.cleanup("web", on: nil, via: "beta")
+    #expect(sim.run(until: { $0.runs("web").count == 1 }, within: .seconds(10)) != nil)
+    #expect(sim.violations.isEmpty)
+  }
+
   @Test func failuresExpireAfterFailureTimeoutOnTheNodeThatFailed() throws {
     var vip = SimCluster.marker("vip")
     vip.preferenceScore = 500
