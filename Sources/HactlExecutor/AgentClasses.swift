@@ -10,8 +10,8 @@ public struct AgentFolders: Sendable, Equatable {
   public var heartbeatScripts: [String]
 
   public init(
-    ocfRoot: String, initScripts: String = "/etc/init.d",
-    heartbeatScripts: [String] = ["/etc/ha.d/resource.d", "/etc/init.d"]
+    ocfRoot: String, initScripts: String = AgentRef.initScripts,
+    heartbeatScripts: [String] = AgentRef.heartbeatScripts
   ) {
     self.ocfRoot = ocfRoot
     self.initScripts = initScripts
@@ -54,11 +54,12 @@ public enum AgentClass {
 
   public static func invocation(_ call: Call, folders: AgentFolders, exists: (String) -> Bool) -> AgentInvocation {
     let agent = call.spec.agent
+    let candidates = agent.programs(
+      ocfRoot: folders.ocfRoot, initScripts: folders.initScripts, heartbeatScripts: folders.heartbeatScripts)
+    let path = candidates.first(where: exists) ?? candidates[0]
     switch agent.standard {
     case .ocf, .script:
       // An admin's script is called as an OCF agent: same environment, same codes.
-      let path =
-        agent.standard == .ocf ? OCFEnvironment.agentPath(for: agent, ocfRoot: folders.ocfRoot) : agent.type
       return AgentInvocation(
         path: path, arguments: [call.action.rawValue],
         environment: OCFEnvironment.variables(
@@ -68,13 +69,11 @@ public enum AgentClass {
         timeout: call.timeout)
     case .lsb:
       return AgentInvocation(
-        path: folders.initScripts + "/" + agent.type, arguments: [scriptAction(call.action)],
-        environment: scriptEnvironment(call), timeout: call.timeout)
+        path: path, arguments: [scriptAction(call.action)], environment: scriptEnvironment(call),
+        timeout: call.timeout)
     case .heartbeat:
       // Heartbeat v1: the resource's arguments first (the parameters in
       // the order written), then the action.
-      let candidates = folders.heartbeatScripts.map { $0 + "/" + agent.type }
-      let path = candidates.first(where: exists) ?? candidates[0]
       return AgentInvocation(
         path: path, arguments: call.spec.parameters.map(\.value) + [scriptAction(call.action)],
         environment: scriptEnvironment(call), timeout: call.timeout)

@@ -56,7 +56,7 @@ public enum OCFEnvironment {
 
   /// `ROOT/resource.d/PROVIDER/TYPE`.
   public static func agentPath(for agent: AgentRef, ocfRoot: String) -> String {
-    "\(ocfRoot)/resource.d/\(agent.provider)/\(agent.type)"
+    agent.programs(ocfRoot: ocfRoot)[0]
   }
 }
 

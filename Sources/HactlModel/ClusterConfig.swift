@@ -256,6 +256,23 @@ public struct AgentRef: Hashable, Sendable, CustomStringConvertible {
   /// Promote, demote and notify exist in the OCF convention only.
   public var hasRoles: Bool { standard == .ocf }
 
+  /// Where init scripts are (`lsb:`), and heartbeat v1 scripts in the
+  /// order they are looked up (`heartbeat:`).
+  public static let initScripts = "/etc/init.d"
+  public static let heartbeatScripts = ["/etc/ha.d/resource.d", "/etc/init.d"]
+
+  /// The programs that may implement it, in the order they are looked up.
+  public func programs(
+    ocfRoot: String, initScripts: String = AgentRef.initScripts, heartbeatScripts: [String] = AgentRef.heartbeatScripts
+  ) -> [String] {
+    switch standard {
+    case .ocf: return ["\(ocfRoot)/resource.d/\(provider)/\(type)"]
+    case .lsb: return [initScripts + "/" + type]
+    case .heartbeat: return heartbeatScripts.map { $0 + "/" + type }
+    case .script: return [type]
+    }
+  }
+
   /// Parses an agent reference; returns a reason when it cannot.
   public static func parse(_ text: String) -> Result<AgentRef, AgentRefError> {
     let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

@@ -221,6 +221,16 @@ struct ConfigCommand: AsyncParsableCommand {
         print(
           "\(file): OK: cluster \(config.cluster.name), \(config.nodes.count) nodes\(witness), \(config.resources.count) resources"
         )
+        // Not an error: the file may be checked on a machine that runs none of it.
+        for (index, spec) in config.resources.enumerated() {
+          let programs = spec.agent.programs(ocfRoot: config.cluster.ocfRoot)
+          guard !programs.contains(where: { access($0, X_OK) == 0 }) else { continue }
+          let looked = programs.joined(separator: " or ")
+          FileHandle.standardError.write(
+            Data(
+              "\(file): warning: resources[\(index)] '\(spec.id)': \(spec.agent) is not installed on this machine (no executable \(looked))\n"
+                .utf8))
+        }
       } catch {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         let count = error.errors.count

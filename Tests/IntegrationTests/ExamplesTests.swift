@@ -54,6 +54,25 @@ struct ExamplesTests {
     #expect(bad.errors.contains("\(broken):6:20: nodes[0].id: 0 is out of range (1...65535)"))
     #expect(bad.errors.contains("nodes[0].address: 'nowhere' is not an IPv4 or IPv6 address"))
     #expect(bad.errors.hasSuffix("hactl: \(broken): 3 errors\n"))
+
+    // An agent this machine does not have is a warning, not an error.
+    let missing = NSTemporaryDirectory() + "hactl-missing-\(UInt32.random(in: 0 ... .max)).yaml"
+    defer { unlink(missing) }
+    try """
+    cluster: { name: x, key_file: k }
+    nodes:
+      - { name: a, id: 1, address: 127.0.0.1 }
+    resources:
+      - { id: vip, agent: "ocf:heartbeat:Nope" }
+      - { id: web, agent: "lsb:hactl-no-such-script" }
+    """.write(toFile: missing, atomically: true, encoding: .utf8)
+    let warned = try hactl(["config", "check", missing])
+    #expect(warned.status == 0 && warned.output.contains("OK:"))
+    #expect(
+      warned.errors.contains(
+        "resources[0] 'vip': ocf:heartbeat:Nope is not installed on this machine (no executable /usr/lib/ocf/resource.d/heartbeat/Nope)"
+      ), "\(warned.errors)")
+    #expect(warned.errors.contains("resources[1] 'web': lsb:hactl-no-such-script is not installed"))
   }
 
   /// `hactl simulate` replays a scenario file with events on top, starts
