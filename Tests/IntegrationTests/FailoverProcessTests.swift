@@ -215,7 +215,9 @@ struct FailoverProcessTests {
     #expect(try tool("crm_node", ["--frob"]).status == 3)
 
     // A value an agent will eval comes back quoted for the shell.
-    let tricky = #"5-"$(touch /tmp/x)"`id`"#
+    // Were it not quoted, eval would run the substitutions (harmlessly) and
+    // the value read back would differ.
+    let tricky = #"5-"$(echo injected)"`echo injected`\$HOME"#
     #expect(try tool("attrd_updater", ["-p", "-n", "db-gtid", "-U", tricky]).status == 0)
     let query = try tool("attrd_updater", ["-p", "-N", "beta", "-n", "db-gtid", "-Q"])
     #expect(query.status == 0, "\(query.errors)")
