@@ -265,11 +265,13 @@ public struct NodeController: Sendable {
     if case .part = packet.message, !partCompletedSomething, heardOutputs.isEmpty, linkOutputs.isEmpty {
       return effects
     }
+    // The peer's heartbeat may carry this node's own with it.
+    let forceBeat = heardOutputs.contains(.heartbeatDue)
     if case .heartbeat = packet.message, decisionWouldRepeat(now: now) {
       counters.decisionsSkipped += 1
-      return effects + heartbeatIfNeeded(force: false, now: now, decided: false)
+      return effects + heartbeatIfNeeded(force: forceBeat, now: now, decided: false)
     }
-    effects += finish(now: now, forceBeat: false)
+    effects += finish(now: now, forceBeat: forceBeat)
     return effects
   }
 

@@ -292,7 +292,7 @@ public struct Membership: Sendable {
       outputs.append(.event(.leaderChanged(term: record.term, leader: nil)))
     }
     outputs += electionStep(now: now)
-    if lastHeartbeat.map({ now - $0 >= settings.heartbeatInterval }) ?? true {
+    if nextHeartbeat.map({ now >= $0 }) ?? true {
       lastHeartbeat = now
       outputs.append(.heartbeatDue)
     }
@@ -326,6 +326,7 @@ public struct Membership: Sendable {
     peers[peer] = state
     seenSinceStart.insert(peer)
     outputs += updateQuorum()
+    outputs += answerPeerHeartbeat(now: now)
     return (outputs, true)
   }
 
@@ -452,7 +453,7 @@ public struct Membership: Sendable {
   /// heartbeat fell due while packets kept the node busy): tick at once.
   /// A tick at that moment always moves it on, so ticking there never spins.
   public var tickDue: Instant {
-    var due = lastHeartbeat.map { $0 + settings.heartbeatInterval } ?? .zero
+    var due = nextHeartbeat ?? .zero
     func consider(_ moment: Instant?) {
       if let moment, moment < due { due = moment }
     }
@@ -492,6 +493,37 @@ public struct Membership: Sendable {
       ends.append((contact + settings.lease).justAfter)
     }
     return ends
+  }
+
+  /// When the timer sends the next heartbeat (nil: at once).
+  ///
+  /// The leader's heartbeats set the rhythm: a follower sends its own as
+  /// the leader's wakes it (`answerPeerHeartbeat`), and its timer only
+  /// backs that up, a little later than an interval, so that the leader's
+  /// next packet comes first. Each interval then costs the leader one
+  /// wake-up for its timer and the replies, and a follower one, where
+  /// every node used to wake for its own timer and again for each peer.
+  var nextHeartbeat: Instant? {
+    guard let last = lastHeartbeat else { return nil }
+    let followsLeader = role == .follower && leader != nil && leader != settings.local
+    return last + settings.heartbeatInterval + (followsLeader ? Self.followerHeartbeatSlack(settings) : .zero)
+  }
+
+  /// How much later than an interval a follower's timer backs up the
+  /// leader's rhythm: enough that the leader's packet, sent on time, wins
+  /// the race with it; little enough that a lost packet is hardly noticed.
+  static func followerHeartbeatSlack(_ settings: MembershipSettings) -> Duration {
+    settings.heartbeatInterval / 8
+  }
+
+  /// A heartbeat goes out now, with the peer's that woke this node, when at
+  /// least half an interval has passed since the last one: sending a
+  /// little early costs nothing, and a wake-up saved is most of an idle
+  /// node's cost.
+  mutating func answerPeerHeartbeat(now: Instant) -> [MembershipOutput] {
+    guard let last = lastHeartbeat, now - last >= settings.heartbeatInterval / 2 else { return [] }
+    lastHeartbeat = now
+    return [.heartbeatDue]
   }
 
   // MARK: Steps
