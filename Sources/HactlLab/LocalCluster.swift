@@ -141,14 +141,22 @@ public final class LocalCluster: @unchecked Sendable {
     for member in members { try start(member) }
   }
 
-  /// CPU seconds (user + system) the member's daemon has used so far.
+  /// CPU seconds (user + system) the member's daemon has used so far, to the
+  /// nanosecond: the scheduler's own count for every thread
+  /// (`/proc/PID/task/*/schedstat`), since `/proc/PID/stat` counts in 10 ms
+  /// ticks and an idle daemon uses a few of them a minute.
   public func cpuSeconds(_ member: String) -> Double? {
-    guard let pid = pid(member), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-      let close = stat.lastIndex(of: ")")
+    guard let pid = pid(member),
+      let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
     else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    var nanoseconds: UInt64 = 0
+    for thread in threads {
+      guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8),
+        let runtime = text.split(separator: " ").first.flatMap({ UInt64($0) })
+      else { continue }
+      nanoseconds += runtime
+    }
+    return Double(nanoseconds) / 1e9
   }
 
   public func pid(_ member: String) -> Int32? {

@@ -51,10 +51,10 @@ enum MembershipBench {
     }
     let runs = arguments.first.flatMap(Int.init) ?? 30
     let idleSeconds = arguments.count > 1 ? Double(arguments[1]) ?? 20 : 20
-    try await detection(runs: runs)
+    if runs > 0 { try await detection(runs: runs) }
     let sizes = arguments.count > 2 ? arguments[2].split(separator: ",").compactMap { Int($0) } : [2, 8, 32]
     try await idleCost(sizes: sizes, seconds: idleSeconds)
-    try await configApply(runs: runs)
+    if runs > 0 { try await configApply(runs: runs) }
     try await flood(seconds: max(2, idleSeconds / 3))
   }
 
