@@ -1,5 +1,6 @@
 import Foundation
 import HactlModel
+import Synchronization
 import Yams
 
 /// Turns the YAML configuration file into a validated `ClusterConfig`.
@@ -38,6 +39,36 @@ public enum ConfigLoader {
   public static func parse(_ text: String, file: String, relativeTo folder: String = "/")
     throws(ConfigErrors) -> ClusterConfig
   {
+    // Parsing is a function of these three alone (it reads no file), and
+    // each replicated text is parsed by every member, and again at every
+    // check: the simulator, with all members in one process, spent a sixth
+    // of its time parsing the same few texts.
+    let key = ParseKey(text: text, file: file, folder: folder)
+    if let known = recentlyParsed.withLock({ recent in recent.first { $0.key == key }?.result }) {
+      return try known.get()
+    }
+    let result = Result { () throws(ConfigErrors) -> ClusterConfig in
+      try parseAnew(text, file: file, relativeTo: folder)
+    }
+    recentlyParsed.withLock { recent in
+      recent.removeAll { $0.key == key }
+      recent.append((key, result))
+      if recent.count > Self.parsesKept { recent.removeFirst() }
+    }
+    return try result.get()
+  }
+
+  struct ParseKey: Equatable {
+    var text: String
+    var file: String
+    var folder: String
+  }
+
+  /// The last few texts parsed, and what came of them.
+  static let recentlyParsed = Mutex<[(key: ParseKey, result: Result<ClusterConfig, ConfigErrors>)]>([])
+  static let parsesKept = 8
+
+  static func parseAnew(_ text: String, file: String, relativeTo folder: String) throws(ConfigErrors) -> ClusterConfig {
     let size = text.utf8.count
     guard size <= ClusterLimits.configurationBytes else {
       throw ConfigErrors([

@@ -69,12 +69,46 @@ public enum Section: UInt8, Sendable, Hashable, CaseIterable, Comparable {
 }
 
 /// A version per section; a section absent is at version 0 (never sent).
+/// Kept in place, one number per section, not in a dictionary: every
+/// heartbeat sent and read carries two of these.
 public struct SectionVersions: Sendable, Hashable {
-  public var versions: [Section: UInt64]
-  public init(_ versions: [Section: UInt64] = [:]) { self.versions = versions }
+  var numbers: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+  public init(_ versions: [Section: UInt64] = [:]) {
+    for (section, number) in versions { self[section] = number }
+  }
+
   public subscript(section: Section) -> UInt64 {
-    get { versions[section] ?? 0 }
-    set { versions[section] = newValue == 0 ? nil : newValue }
+    get {
+      switch section {
+      case .report: return numbers.0
+      case .directives: return numbers.1
+      case .requests: return numbers.2
+      case .answers: return numbers.3
+      }
+    }
+    set {
+      switch section {
+      case .report: numbers.0 = newValue
+      case .directives: numbers.1 = newValue
+      case .requests: numbers.2 = newValue
+      case .answers: numbers.3 = newValue
+      }
+    }
+  }
+
+  /// The sections at a version above 0, in section order.
+  public var versions: [(section: Section, number: UInt64)] {
+    Section.allCases.compactMap { self[$0] == 0 ? nil : ($0, self[$0]) }
+  }
+
+  public static func == (lhs: SectionVersions, rhs: SectionVersions) -> Bool { lhs.numbers == rhs.numbers }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(numbers.0)
+    hasher.combine(numbers.1)
+    hasher.combine(numbers.2)
+    hasher.combine(numbers.3)
   }
 }
 

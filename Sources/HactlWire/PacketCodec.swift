@@ -305,7 +305,7 @@ public enum PacketCodec {
   }
 
   static func versions(_ tag: UInt8, _ versions: SectionVersions, into out: inout RecordWriter) throws(WireError) {
-    for (section, number) in versions.versions.sorted(by: { $0.key < $1.key }) {
+    for (section, number) in versions.versions {
       try out.record(tag) { (record: inout RecordWriter) throws(WireError) in
         record.unsigned(1, UInt64(section.rawValue))
         try record.counter(2, number, of: "section version")
