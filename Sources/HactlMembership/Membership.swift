@@ -205,7 +205,7 @@ public struct Membership: Sendable {
   public func echo(from peer: NodeID) -> Instant? { peers[peer]?.echoOfOurs }
 
   /// Peers heard within the dead time.
-  public var alivePeers: [NodeID] { peers.filter { $0.value.alive }.map(\.key).sorted() }
+  public var alivePeers: [NodeID] { peers.compactMap { $0.value.alive ? $0.key : nil }.sorted() }
 
   /// Members not seen once since start, while wait_for_all holds quorum back.
   public var waitingFor: [NodeID] {
