@@ -53,6 +53,9 @@ let package = Package(
       name: "HactlExecutor",
       dependencies: ["HactlModel", .product(name: "Subprocess", package: "swift-subprocess")]
     ),
+    // Installed agents and their meta-data, for operators (`hactl agent`,
+    // `hactl config check`): light enough for the command-line tool.
+    .target(name: "HactlAgents", dependencies: ["HactlModel", "HactlConfig", "HactlExecutor"]),
     .target(
       name: "HactlControl",
       dependencies: [
@@ -82,7 +85,7 @@ let package = Package(
     .executableTarget(
       name: "hactl",
       dependencies: [
-        "HactlModel", "HactlConfig", "HactlControl", "HactlLab", "HactlScheduler", "HactlScenario",
+        "HactlModel", "HactlConfig", "HactlControl", "HactlLab", "HactlScheduler", "HactlScenario", "HactlAgents",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -117,7 +120,7 @@ let package = Package(
       name: "HactlControllerTests",
       dependencies: ["HactlController", "HactlSimulation", "HactlConfig", "HactlMembership"]),
     .testTarget(name: "SimulationTests", dependencies: ["HactlSimulation"]),
-    .testTarget(name: "HactlExecutorTests", dependencies: ["HactlExecutor"]),
+    .testTarget(name: "HactlExecutorTests", dependencies: ["HactlExecutor", "HactlAgents", "HactlConfig"]),
     .testTarget(
       name: "IntegrationTests",
       dependencies: [

@@ -630,3 +630,46 @@ struct ConfigBuilder {
     "'\(text)' is not a valid name: use up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
   }
 }
+
+/// Where a resource's fields are written, for checks made after the
+/// configuration is loaded (its parameters against the agent's meta-data).
+package struct ResourcePositions: Sendable {
+  package struct Position: Sendable, Equatable {
+    package var line: Int
+    package var column: Int
+    package init(line: Int, column: Int) {
+      self.line = line
+      self.column = column
+    }
+  }
+  package var index: Int
+  package var agent: Position
+  package var params: Position?
+  package var parameters: [String: Position] = [:]
+}
+
+extension ConfigLoader {
+  /// The positions of each resource's fields in `text`, by resource id;
+  /// empty when the text does not compose (then the loader has said why).
+  package static func resourcePositions(_ text: String, file: String) -> [String: ResourcePositions] {
+    guard let root = try? compose(text, file: file), let mapping = root.mapping,
+      let items = mapping["resources"]?.sequence
+    else { return [:] }
+    func position(_ node: Node) -> ResourcePositions.Position {
+      ResourcePositions.Position(line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
+    }
+    var found: [String: ResourcePositions] = [:]
+    for (index, item) in items.enumerated() {
+      guard let fields = item.mapping, let id = fields["id"]?.scalar?.string else { continue }
+      var positions = ResourcePositions(index: index, agent: fields["agent"].map(position) ?? position(item))
+      if let params = fields["params"] {
+        positions.params = position(params)
+        for (key, _) in params.mapping ?? [:] {
+          if let name = key.scalar?.string { positions.parameters[name] = position(key) }
+        }
+      }
+      found[id] = positions
+    }
+    return found
+  }
+}

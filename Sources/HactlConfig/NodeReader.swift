@@ -134,7 +134,7 @@ package struct NodeReader {
   }
 
   /// The allowed key nearest to a typo, when it is near enough to be a typo.
-  static func closest(to key: String, in allowed: [String]) -> String? {
+  package static func closest(to key: String, in allowed: [String]) -> String? {
     let scored = allowed.map { ($0, editDistance(key, $0)) }.min { $0.1 < $1.1 }
     guard let (best, distance) = scored, distance <= max(2, key.count / 3) else { return nil }
     return best

@@ -17,6 +17,11 @@ public struct AgentInvocation: Sendable {
   public var timeout: Duration
   /// After TERM on timeout, how long the group gets before KILL.
   public var killGrace: Duration
+  /// Output kept (head and tail); a larger output is cut in the middle.
+  public var outputLimit = AgentRunner.outputLimit
+  /// Whether stderr is kept after stdout (for logs), or dropped (meta-data,
+  /// where only stdout is the answer).
+  public var keepsErrorOutput = true
 
   public init(
     path: String, action: String, environment: [String: String], timeout: Duration,
@@ -42,6 +47,8 @@ public struct AgentRun: Sendable {
   /// The agent's output, stderr after stdout, trimmed to a few KiB (for logs).
   public var output: String
   public var elapsed: Duration
+  /// The output was larger than the invocation's limit and was cut.
+  public var outputCut = false
 
   public init(outcome: AgentOutcome, output: String, elapsed: Duration) {
     self.outcome = outcome
@@ -86,17 +93,24 @@ public enum AgentRunner {
     defer { child.finished() }
     do {
       // Cancelling the calling task kills the agent's whole process group.
-      let (status, output) = try await withTaskCancellationHandler {
+      let (status, kept) = try await withTaskCancellationHandler {
         try await spawn(invocation, child: child)
       } onCancel: {
         child.killGroup(SIGKILL)
       }
       let elapsed = clock.now - started
-      if child.timedOut { return AgentRun(outcome: .timedOut, output: output, elapsed: elapsed) }
-      switch status {
-      case .exited(let code): return AgentRun(outcome: .exited(code), output: output, elapsed: elapsed)
-      case .signaled(let signal): return AgentRun(outcome: .signaled(signal), output: output, elapsed: elapsed)
+      let outcome: AgentOutcome
+      if child.timedOut {
+        outcome = .timedOut
+      } else {
+        switch status {
+        case .exited(let code): outcome = .exited(code)
+        case .signaled(let signal): outcome = .signaled(signal)
+        }
       }
+      var run = AgentRun(outcome: outcome, output: kept.text, elapsed: elapsed)
+      run.outputCut = kept.discarded > 0
+      return run
     } catch {
       // The agent never ran (no descriptors, no processes left): nothing
       // about the resource changed. A spawn that failed after fork leaves no
@@ -107,31 +121,36 @@ public enum AgentRunner {
     }
   }
 
-  static func spawn(_ invocation: AgentInvocation, child: ChildProcess) async throws -> (TerminationStatus, String) {
+  static func spawn(_ invocation: AgentInvocation, child: ChildProcess) async throws -> (
+    TerminationStatus, CappedOutput
+  ) {
     var options = PlatformOptions()
     options.createSession = true
     var environment: [Environment.Key: String] = [:]
     for (key, value) in invocation.environment { environment[Environment.Key(stringLiteral: key)] = value }
-    let result = try await Subprocess.run(
-      .path(.init(invocation.path)),
-      arguments: .init(invocation.arguments),
-      environment: .custom(environment),
-      platformOptions: options,
-      input: .none,
-      output: .sequence,
-      error: .combinedWithOutput
-    ) { execution in
-      child.started(execution.processIdentifier.value, invocation: invocation)
+    let body = { (pid: Int32, output: SubprocessOutputSequence) async throws -> CappedOutput in
+      child.started(pid, invocation: invocation)
       // A cancellation that came before the pid was known killed nothing.
       if Task.isCancelled { child.killGroup(SIGKILL) }
       // Ends when the agent exits, even if a background child it left
       // behind still holds the pipe open (Subprocess stops reading then).
-      var kept = CappedOutput(limit: outputLimit)
-      for try await buffer in execution.standardOutput {
+      var kept = CappedOutput(limit: invocation.outputLimit)
+      for try await buffer in output {
         buffer.withUnsafeBytes { kept.append($0) }
       }
-      return kept.text
+      return kept
     }
+    if invocation.keepsErrorOutput {
+      let result = try await Subprocess.run(
+        .path(.init(invocation.path)), arguments: .init(invocation.arguments), environment: .custom(environment),
+        platformOptions: options, input: .none, output: .sequence, error: .combinedWithOutput
+      ) { try await body($0.processIdentifier.value, $0.standardOutput) }
+      return (result.terminationStatus, result.closureResult)
+    }
+    let result = try await Subprocess.run(
+      .path(.init(invocation.path)), arguments: .init(invocation.arguments), environment: .custom(environment),
+      platformOptions: options, input: .none, output: .sequence, error: .discarded
+    ) { try await body($0.processIdentifier.value, $0.standardOutput) }
     return (result.terminationStatus, result.closureResult)
   }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HactlAgents
 import HactlConfig
 import HactlControl
 import HactlModel
@@ -23,6 +24,7 @@ struct Hactl: AsyncParsableCommand {
       OnlineCommand.self, MaintenanceCommand.self, CleanupCommand.self, WhyCommand.self, SimulateCommand.self,
       AttributeCommand.self,
       ConfigCommand.self,
+      AgentCommand.self,
       KeygenCommand.self,
       DemoCommand.self,
     ])
@@ -213,30 +215,75 @@ struct ConfigCommand: AsyncParsableCommand {
       commandName: "check", abstract: "Validate a configuration file; list every error with file, line and field.")
 
     @Argument(help: "The configuration file.") var file: String
+    @OptionGroup var places: AgentPlaces
 
     func run() async throws {
+      let text: String
+      let config: ClusterConfig
       do {
-        let config = try ConfigLoader.load(path: file)
-        let witness = config.witness.map { ", witness \($0.name)" } ?? ""
-        print(
-          "\(file): OK: cluster \(config.cluster.name), \(config.nodes.count) nodes\(witness), \(config.resources.count) resources"
-        )
-        // Not an error: the file may be checked on a machine that runs none of it.
-        for (index, spec) in config.resources.enumerated() {
-          let programs = spec.agent.programs(ocfRoot: config.cluster.ocfRoot)
-          guard !programs.contains(where: { access($0, X_OK) == 0 }) else { continue }
-          let looked = programs.joined(separator: " or ")
-          FileHandle.standardError.write(
-            Data(
-              "\(file): warning: resources[\(index)] '\(spec.id)': \(spec.agent) is not installed on this machine (no executable \(looked))\n"
-                .utf8))
-        }
+        (text, config) = try ConfigLoader.loadWithText(path: file)
       } catch {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         let count = error.errors.count
         throw hactlFail("\(file): \(count) error\(count == 1 ? "" : "s")", code: 2)
       }
+      let (errors, warnings) = await AgentChecks.run(
+        config: config, text: text, file: file, catalog: places.catalog(defaultOCFRoot: config.cluster.ocfRoot))
+      for line in errors + warnings { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+      guard errors.isEmpty else {
+        throw hactlFail("\(file): \(errors.count) error\(errors.count == 1 ? "" : "s")", code: 2)
+      }
+      let witness = config.witness.map { ", witness \($0.name)" } ?? ""
+      print(
+        "\(file): OK: cluster \(config.cluster.name), \(config.nodes.count) nodes\(witness), \(config.resources.count) resources"
+      )
     }
+  }
+}
+
+/// What `hactl config check` learns from the agents installed here: each
+/// resource's parameters against its agent's meta-data (errors, with the
+/// place in the file), and agents that are not installed (warnings: the
+/// file may be checked on a machine that runs none of it).
+enum AgentChecks {
+  static func run(config: ClusterConfig, text: String, file: String, catalog: AgentCatalog) async -> (
+    errors: [String], warnings: [String]
+  ) {
+    var errors: [String] = []
+    var warnings: [String] = []
+    let positions = ConfigLoader.resourcePositions(text, file: file)
+    var metadata: [AgentRef: Result<AgentMetadata, AgentCatalog.Failure>] = [:]
+    for (index, spec) in config.resources.enumerated() {
+      let place = positions[spec.id.rawValue]
+      let field = "resources[\(place?.index ?? index)]"
+      let programs = spec.agent.programs(ocfRoot: catalog.folders.ocfRoot)
+      guard programs.contains(where: { access($0, X_OK) == 0 }) else {
+        warnings.append(
+          "\(file): warning: \(field) '\(spec.id)': \(spec.agent) is not installed on this machine (no executable \(programs.joined(separator: " or ")))"
+        )
+        continue
+      }
+      guard spec.agent.standard == .ocf else { continue }
+      if metadata[spec.agent] == nil { metadata[spec.agent] = await catalog.metadata(of: spec.agent) }
+      switch metadata[spec.agent]! {
+      case .failure(let failure):
+        warnings.append("\(file): warning: \(field) '\(spec.id)': parameters not checked: \(failure)")
+      case .success(let agentMetadata):
+        for finding in ParameterCheck.findings(for: spec, metadata: agentMetadata) {
+          let position =
+            finding.kind == .missing
+            ? place?.params ?? place?.agent : place?.parameters[finding.parameter] ?? place?.params
+          let location = "\(file):\(position?.line ?? 1):\(position?.column ?? 1)"
+          let path = finding.kind == .missing ? "\(field).params" : "\(field).params.\(finding.parameter)"
+          if finding.isError {
+            errors.append("\(location): \(path): \(finding.message)")
+          } else {
+            warnings.append("\(location): warning: \(path): \(finding.message)")
+          }
+        }
+      }
+    }
+    return (errors, warnings)
   }
 }
 

@@ -40,7 +40,7 @@ struct ExamplesTests {
   }
 
   @Test func configCheckAcceptsAnExampleAndListsEveryErrorOfABrokenFile() throws {
-    let good = try hactl(["config", "check", Self.root + "/examples/floating-ip-pair.yaml"])
+    let good = try hactl(["config", "check", Self.root + "/examples/floating-ip-pair.yaml", "--metadata-cache", "none"])
     #expect(good.status == 0)
     #expect(good.output.contains("OK: cluster lb, 2 nodes, witness arbiter, 2 resources"))
 
@@ -48,7 +48,7 @@ struct ExamplesTests {
     defer { unlink(broken) }
     try "cluster:\n  name: x\n  key_file: k\n  dead_tme: 1s\nnodes:\n  - { name: a, id: 0, address: nowhere }\n"
       .write(toFile: broken, atomically: true, encoding: .utf8)
-    let bad = try hactl(["config", "check", broken])
+    let bad = try hactl(["config", "check", broken, "--metadata-cache", "none"])
     #expect(bad.status == 2)
     #expect(bad.errors.contains("\(broken):4:3: cluster.dead_tme: unknown key 'dead_tme' (did you mean 'dead_time'?)"))
     #expect(bad.errors.contains("\(broken):6:20: nodes[0].id: 0 is out of range (1...65535)"))
@@ -66,13 +66,58 @@ struct ExamplesTests {
       - { id: vip, agent: "ocf:heartbeat:Nope" }
       - { id: web, agent: "lsb:hactl-no-such-script" }
     """.write(toFile: missing, atomically: true, encoding: .utf8)
-    let warned = try hactl(["config", "check", missing])
+    let warned = try hactl(["config", "check", missing, "--metadata-cache", "none"])
     #expect(warned.status == 0 && warned.output.contains("OK:"))
     #expect(
       warned.errors.contains(
         "resources[0] 'vip': ocf:heartbeat:Nope is not installed on this machine (no executable /usr/lib/ocf/resource.d/heartbeat/Nope)"
       ), "\(warned.errors)")
     #expect(warned.errors.contains("resources[1] 'web': lsb:hactl-no-such-script is not installed"))
+  }
+
+  /// With resource-agents installed (the test command installs it): the
+  /// agents are listed and shown from their own meta-data, and a
+  /// parameter the agent does not take, or a required one left out, is an
+  /// error of `hactl config check` at its place in the file.
+  @Test func agentsAreListedShownAndCheckedAgainstTheirMetadata() throws {
+    guard access("/usr/lib/ocf/resource.d/heartbeat/IPaddr2", X_OK) == 0 else {
+      Issue.record("resource-agents is not installed: scripts/test installs it")
+      return
+    }
+    let listed = try hactl(["agent", "list", "ocf:heartbeat"])
+    #expect(listed.status == 0)
+    let names = listed.output.split(separator: "\n")
+    #expect(names.contains("ocf:heartbeat:Dummy") && names.contains("ocf:heartbeat:IPaddr2"))
+    #expect(names.allSatisfy { $0.hasPrefix("ocf:heartbeat:") })
+    let shown = try hactl(["agent", "show", "ocf:heartbeat:IPaddr2", "--metadata-cache", "none"])
+    #expect(shown.status == 0)
+    #expect(shown.output.contains("  ip (string, required, unique, default \"\")\n      IPv4 or IPv6 address"))
+    #expect(shown.output.contains("  start (timeout 20s)"))
+    let unknown = try hactl(["agent", "list", "systemd"])
+    #expect(unknown.status == 2 && unknown.errors.contains("unknown agent class 'systemd'"))
+
+    let typo = NSTemporaryDirectory() + "hactl-typo-\(UInt32.random(in: 0 ... .max)).yaml"
+    defer { unlink(typo) }
+    try """
+    cluster: { name: x, key_file: k }
+    nodes:
+      - { name: a, id: 1, address: 127.0.0.1 }
+    resources:
+      - id: vip
+        agent: ocf:heartbeat:IPaddr2
+        params:
+          cidr_netmsk: "24"
+    """.write(toFile: typo, atomically: true, encoding: .utf8)
+    let checked = try hactl(["config", "check", typo, "--metadata-cache", "none"])
+    #expect(checked.status == 2)
+    #expect(
+      checked.errors.contains(
+        "\(typo):8:7: resources[0].params.cidr_netmsk: ocf:heartbeat:IPaddr2 takes no parameter 'cidr_netmsk' (did you mean 'cidr_netmask'?)"
+      ), "\(checked.errors)")
+    #expect(
+      checked.errors.contains(
+        "\(typo):8:7: resources[0].params: ocf:heartbeat:IPaddr2 requires the parameter 'ip'"))
+    #expect(checked.errors.hasSuffix("hactl: \(typo): 2 errors\n"))
   }
 
   /// `hactl simulate` replays a scenario file with events on top, starts
