@@ -343,7 +343,9 @@ public struct NodeController: Sendable {
     public var exitReason: String?
     public init(call: AgentCall, outcome: AgentOutcome, wallTime: Int64, exitReason: String? = nil) {
       self.init(callID: call.id, resource: call.resource, outcome: outcome, wallTime: wallTime)
-      self.exitReason = exitReason.map { String($0.utf8Prefix(ClusterLimits.failureReasonBytes / 2)) }
+      self.exitReason = exitReason.map {
+        String($0.withoutControlCharacters.utf8Prefix(ClusterLimits.failureReasonBytes / 2))
+      }
     }
     init(callID: UInt64, resource: ResourceID, outcome: AgentOutcome, wallTime: Int64) {
       self.callID = callID

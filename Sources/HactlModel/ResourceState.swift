@@ -177,6 +177,20 @@ public struct ResourceFailure: Sendable, Hashable, Codable {
 }
 
 extension String {
+  /// The text with every control character (escape sequences that would
+  /// drive the terminal of whoever reads `hactl status`, bells, carriage
+  /// returns that hide what came before, bidirectional overrides) shown as
+  /// U+FFFD: an agent's words reach operators' screens and logs.
+  public var withoutControlCharacters: String {
+    String(
+      String.UnicodeScalarView(
+        unicodeScalars.map { scalar in
+          let category = scalar.properties.generalCategory
+          let hidden = category == .control || category == .format || scalar.value == 0x2028 || scalar.value == 0x2029
+          return hidden ? "\u{FFFD}" : scalar
+        }))
+  }
+
   /// The longest prefix of at most `bytes` UTF-8 bytes that ends on a
   /// character boundary.
   public func utf8Prefix(_ bytes: Int) -> Substring {

@@ -414,6 +414,27 @@ struct UnknownAgentOutcomeTests {
     #expect(retried.map(\.action) == [.monitor] && retried.first?.isProbe == true)
   }
 
+  /// An agent's last words reach `hactl status` on every node: what would
+  /// drive an operator's terminal (escape sequences, a bell, a carriage
+  /// return hiding the start of the line, a bidirectional override) is
+  /// shown as U+FFFD, and the length is capped.
+  @Test func anAgentsExitReasonCannotDriveAnOperatorsTerminal() {
+    let config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
+    let probe = probeCall(&node)
+    let words = "\u{1B}[2J\u{1B}]0;owned\u{07}disk\rfull\u{202E}txt.exe"
+    let result = NodeController.AgentResult(call: probe, outcome: .exited(1), wallTime: 0, exitReason: words)
+    #expect(result.exitReason == "\u{FFFD}[2J\u{FFFD}]0;owned\u{FFFD}disk\u{FFFD}full\u{FFFD}txt.exe")
+    _ = node.agentsFinished([result], now: .zero + .milliseconds(5))
+    let reason = node.status(now: .zero + .milliseconds(5)).resource("vip")?.lastFailure?.reason ?? ""
+    #expect(reason.contains("disk\u{FFFD}full"), "\(reason)")
+    #expect(!reason.unicodeScalars.contains { $0.properties.generalCategory == .control })
+    let long = NodeController.AgentResult(
+      call: probe, outcome: .exited(1), wallTime: 0, exitReason: String(repeating: "é", count: 10_000))
+    #expect((long.exitReason?.utf8.count ?? 0) <= ClusterLimits.failureReasonBytes / 2)
+  }
+
   /// hactld hands over every result that came in while the node was busy
   /// in one input; each is recorded as if it came alone, and a result for
   /// a call no longer in flight is ignored.
