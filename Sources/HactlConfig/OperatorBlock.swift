@@ -5,10 +5,13 @@ import Yams
 /// --pin, standby, online and maintenance set. hactl writes it at the end
 /// of the file and leaves every other line of the operator's text as it is.
 public enum OperatorBlock {
-  static let keys = ["constraints", "standby", "maintenance", "maintenance_nodes", "maintenance_resources"]
+  static let keys = [
+    "constraints", "standby", "maintenance", "maintenance_nodes", "maintenance_resources", "node_attributes",
+    "properties",
+  ]
   static let constraintKeys = ["id", "resource", "node", "score", "expires"]
   static let marker =
-    "# Managed by hactl (ban, clear, migrate --pin, standby, online, maintenance): change it with those commands."
+    "# Managed by hactl (ban, clear, migrate --pin, standby, online, maintenance, crm_attribute): change it with those commands."
 
   /// `text` with its operator block replaced by `state`'s (removed when
   /// empty). The block runs from its `operator:` line (and the marker
@@ -51,6 +54,21 @@ public enum OperatorBlock {
       let names = state.maintenanceResources.map { quoted($0.rawValue) }.joined(separator: ", ")
       lines.append("  maintenance_resources: [\(names)]")
     }
+    if !state.nodeAttributes.isEmpty {
+      lines.append("  node_attributes:")
+      for node in state.nodeAttributes.keys.sorted() {
+        lines.append("    \(quoted(node)):")
+        for (name, value) in state.nodeAttributes[node]!.sorted(by: { $0.key < $1.key }) {
+          lines.append("      \(quoted(name)): \(quoted(value))")
+        }
+      }
+    }
+    if !state.properties.isEmpty {
+      lines.append("  properties:")
+      for (name, value) in state.properties.sorted(by: { $0.key < $1.key }) {
+        lines.append("    \(quoted(name)): \(quoted(value))")
+      }
+    }
     return lines.joined(separator: "\n") + "\n"
   }
 }
@@ -86,6 +104,28 @@ extension ConfigBuilder {
     state.maintenance = fields.boolean("maintenance", &reader) ?? false
     state.maintenanceNodes = names("maintenance_nodes", &reader)
     state.maintenanceResources = names("maintenance_resources", &reader).map { ResourceID($0) }
+    if let mapping = fields["node_attributes"] {
+      if let nodes = mapping.mapping {
+        for (key, value) in nodes {
+          guard let node = reader.string(key, at: fields.path("node_attributes")) else { continue }
+          let path = fields.path("node_attributes.\(node)")
+          state.nodeAttributes[node] = Dictionary(
+            parameters(value, at: path, what: "attribute", &reader).map { ($0.name, $0.value) },
+            uniquingKeysWith: { first, _ in first })
+        }
+      } else {
+        reader.fail(at: mapping, fields.path("node_attributes"), "expected a mapping of node names to attributes")
+      }
+    }
+    if let mapping = fields["properties"] {
+      state.properties = Dictionary(
+        parameters(mapping, at: fields.path("properties"), what: "property", &reader).map { ($0.name, $0.value) },
+        uniquingKeysWith: { first, _ in first })
+      if state.properties.count > ClusterLimits.clusterProperties {
+        reader.fail(
+          at: mapping, fields.path("properties"), "more than \(ClusterLimits.clusterProperties) cluster properties")
+      }
+    }
     // What could be read is applied, so that its other errors show too.
     return state
   }
@@ -116,5 +156,17 @@ extension ConfigBuilder {
       }
     }
     config.constraints.locations += state.constraints
+    for (node, attributes) in state.nodeAttributes {
+      guard let index = config.nodes.firstIndex(where: { $0.name == node }) else {
+        reader.fail(at: block, "operator.node_attributes", "'\(node)' is not a node of this cluster")
+        continue
+      }
+      config.nodes[index].attributes.merge(attributes) { _, set in set }
+      if config.nodes[index].attributes.count > ClusterLimits.nodeAttributes {
+        reader.fail(
+          at: block, "operator.node_attributes.\(node)",
+          "\(node) has more than \(ClusterLimits.nodeAttributes) permanent attributes")
+      }
+    }
   }
 }

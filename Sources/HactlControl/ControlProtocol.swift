@@ -20,6 +20,8 @@ public enum ControlRequest: Sendable, Codable, Equatable {
   /// An operator's change kept in the configuration (ban, clear, pin,
   /// standby, online, maintenance).
   case edit(OperatorEdit)
+  /// A cluster property (`crm_attribute --type crm_config`).
+  case getProperty(name: String)
 
   enum CodingKeys: String, CodingKey {
     case command, resource, node, text, name, value, on, until
@@ -71,6 +73,18 @@ public enum ControlRequest: Sendable, Codable, Equatable {
         self = .edit(
           .maintenance(on: try container.decode(Bool.self, forKey: .on), node: node, resource: resource))
       }
+    case "attribute-set-permanent":
+      self = .edit(
+        .nodeAttribute(
+          node: try container.decode(String.self, forKey: .node),
+          name: try container.decode(String.self, forKey: .name),
+          value: try container.decodeIfPresent(String.self, forKey: .value)))
+    case "property-set":
+      self = .edit(
+        .property(
+          name: try container.decode(String.self, forKey: .name),
+          value: try container.decodeIfPresent(String.self, forKey: .value)))
+    case "property-get": self = .getProperty(name: try container.decode(String.self, forKey: .name))
     case "attribute-get":
       self = .getAttribute(
         name: try container.decode(String.self, forKey: .name),
@@ -132,7 +146,19 @@ public enum ControlRequest: Sendable, Codable, Equatable {
         try container.encode(on, forKey: .on)
         try container.encodeIfPresent(node, forKey: .node)
         try container.encodeIfPresent(resource?.rawValue, forKey: .resource)
+      case .nodeAttribute(let node, let name, let value):
+        try container.encode("attribute-set-permanent", forKey: .command)
+        try container.encode(node, forKey: .node)
+        try container.encode(name, forKey: .name)
+        try container.encodeIfPresent(value, forKey: .value)
+      case .property(let name, let value):
+        try container.encode("property-set", forKey: .command)
+        try container.encode(name, forKey: .name)
+        try container.encodeIfPresent(value, forKey: .value)
       }
+    case .getProperty(let name):
+      try container.encode("property-get", forKey: .command)
+      try container.encode(name, forKey: .name)
     case .getAttribute(let name, let node):
       try container.encode("attribute-get", forKey: .command)
       try container.encode(name, forKey: .name)

@@ -14,6 +14,7 @@ extension NodeController {
     case unknownNode(String)
     case notSet(name: String, node: String)
     case unavailable(String)
+    case propertyNotSet(String)
 
     public var description: String {
       switch self {
@@ -25,6 +26,7 @@ extension NodeController {
       case .unknownNode(let name): return "no node '\(name)' in the configuration"
       case .notSet(let name, let node): return "attribute '\(name)' is not set on \(node)"
       case .unavailable(let node): return "\(node) is not a member now: its transient attributes are not known here"
+      case .propertyNotSet(let name): return "cluster property '\(name)' is not set"
       }
     }
   }
@@ -56,6 +58,11 @@ extension NodeController {
     transientAttributes[name] = value
     let effects = apply(membership.observe(now: now), now: now) + finish(now: now, forceBeat: false)
     return (.success(value.map { "\(name)=\($0)" } ?? "\(name) deleted"), effects)
+  }
+
+  /// A cluster property agents keep (`crm_attribute --type crm_config`).
+  public func property(_ name: String) -> Result<String, AttributeError> {
+    config.operatorState.properties[name].map { .success($0) } ?? .failure(.propertyNotSet(name))
   }
 
   /// A node's attribute as the scheduler would see it.

@@ -105,7 +105,49 @@ extension NodeController {
       if let name { return node(name) }
       if let resource { return config.resource(resource) == nil ? "no resource '\(resource)'" : nil }
       return nil
+    case .nodeAttribute(let name, let attribute, let value):
+      if let refusal = node(name) ?? Self.checkSetting(attribute, value, limit: ClusterLimits.attributeValueBytes) {
+        return refusal
+      }
+      let set = config.operatorState.nodeAttributes[name] ?? [:]
+      if value == nil, set[attribute] == nil,
+        config.nodes.first(where: { $0.name == name })?.attributes[attribute] != nil
+      {
+        return
+          "\(name)'s attribute \(attribute) is written in the configuration file (nodes[].attributes): change it there"
+      }
+      if value != nil, set[attribute] == nil,
+        (config.nodes.first { $0.name == name }?.attributes.count ?? 0) >= ClusterLimits.nodeAttributes
+      {
+        return "\(name) already has \(ClusterLimits.nodeAttributes) permanent attributes"
+      }
+      return nil
+    case .property(let name, let value):
+      if let refusal = Self.checkSetting(name, value, limit: ClusterLimits.propertyValueBytes) { return refusal }
+      if value != nil, config.operatorState.properties[name] == nil,
+        config.operatorState.properties.count >= ClusterLimits.clusterProperties
+      {
+        return "the cluster already has \(ClusterLimits.clusterProperties) properties"
+      }
+      return nil
     }
+  }
+
+  /// A name and value the configuration file can hold as they are: the
+  /// same rules as `nodes[].attributes` there.
+  static func checkSetting(_ name: String, _ value: String?, limit: Int) -> String? {
+    guard !name.isEmpty, name.utf8.count <= ClusterLimits.attributeNameBytes,
+      name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) })
+    else {
+      return
+        "'\(name)' is not a name the configuration can hold: letters, digits, '_', '-' and '.', at most \(ClusterLimits.attributeNameBytes) bytes"
+    }
+    guard let value else { return nil }
+    guard value.utf8.count <= limit else { return "the value is longer than \(limit) bytes" }
+    guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+      return "the value must be one line of text without control characters"
+    }
+    return nil
   }
 
   func parseConfiguration(_ text: String) -> Result<ClusterConfig, ConfigErrors> {

@@ -244,6 +244,11 @@ actor DaemonCore {
       case .success(let text): return ControlResponse(ok: true, message: text)
       case .failure(let error): return .failure(error.description)
       }
+    case .getProperty(let name):
+      switch controller.property(name) {
+      case .success(let value): return ControlResponse(ok: true, message: value)
+      case .failure(let error): return .failure(error.description)
+      }
     case .getAttribute(let name, let node):
       switch controller.attribute(name, node: node) {
       case .success(let value): return ControlResponse(ok: true, message: value)

@@ -18,6 +18,9 @@ public enum ClusterLimits {
   public static let nodeAttributes = 64
   public static let attributeNameBytes = 64
   public static let attributeValueBytes = 128
+  /// Cluster properties agents keep in the configuration (crm_config).
+  public static let clusterProperties = 64
+  public static let propertyValueBytes = 512
   /// Failure reasons travel in every heartbeat: the rest is in the log.
   public static let failureReasonBytes = 200
   /// Below this the daemon would spend its time ticking.

@@ -373,6 +373,12 @@ public struct OperatorState: Sendable, Equatable {
   public var maintenanceNodes: [String] = []
   /// Resources left unmanaged (maintenance of one resource).
   public var maintenanceResources: [ResourceID] = []
+  /// Permanent node attributes agents set (`crm_attribute -l forever`),
+  /// by node name, over the file's own `nodes[].attributes`.
+  public var nodeAttributes: [String: [String: String]] = [:]
+  /// Cluster properties agents keep (`crm_attribute --type crm_config`),
+  /// such as the mysql agent's replication position.
+  public var properties: [String: String] = [:]
 
   public init() {}
 
@@ -396,6 +402,10 @@ public enum OperatorEdit: Sendable, Hashable, CustomStringConvertible {
   case online(node: String)
   /// Cluster-wide (no target), one node, or one resource.
   case maintenance(on: Bool, node: String?, resource: ResourceID?)
+  /// Sets (or, with no value, removes) a permanent node attribute.
+  case nodeAttribute(node: String, name: String, value: String?)
+  /// Sets (or, with no value, removes) a cluster property.
+  case property(name: String, value: String?)
 
   public func applied(to state: OperatorState) -> OperatorState {
     var state = state
@@ -426,6 +436,11 @@ public enum OperatorEdit: Sendable, Hashable, CustomStringConvertible {
       } else {
         state.maintenance = on
       }
+    case .nodeAttribute(let node, let name, let value):
+      state.nodeAttributes[node, default: [:]][name] = value
+      if state.nodeAttributes[node]?.isEmpty == true { state.nodeAttributes[node] = nil }
+    case .property(let name, let value):
+      state.properties[name] = value
     }
     return state
   }
@@ -442,6 +457,10 @@ public enum OperatorEdit: Sendable, Hashable, CustomStringConvertible {
     case .maintenance(let on, let node, let resource):
       let scope = node.map { "node \($0)" } ?? resource.map { "resource \($0)" } ?? "the cluster"
       return "turn maintenance \(on ? "on" : "off") for \(scope)"
+    case .nodeAttribute(let node, let name, let value):
+      return value.map { "set \(node)'s attribute \(name)=\($0)" } ?? "remove \(node)'s attribute \(name)"
+    case .property(let name, let value):
+      return value.map { "set the cluster property \(name)=\($0)" } ?? "remove the cluster property \(name)"
     }
   }
 }

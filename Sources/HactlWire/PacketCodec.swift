@@ -478,8 +478,9 @@ public enum PacketCodec {
   }
 
   /// An operator edit: field 3 of a proposal, `{1: kind, 2: resource,
-  /// 3: node, 4: on}`; kinds 1 ban, 2 pin, 3 clear, 4 standby, 5 online,
-  /// 6 maintenance.
+  /// 3: node, 4: on, 5: until, 6: name, 7: value}`; kinds 1 ban, 2 pin,
+  /// 3 clear, 4 standby, 5 online, 6 maintenance, 7 permanent node
+  /// attribute, 8 cluster property (no value: removed).
   static func encodeEdit(_ edit: OperatorEdit, into out: inout RecordWriter) throws(WireError) {
     try out.record(3) { (record: inout RecordWriter) throws(WireError) in
       switch edit {
@@ -505,6 +506,15 @@ public enum PacketCodec {
         if let resource { try record.string(2, resource.rawValue) }
         if let node { try record.string(3, node) }
         record.bool(4, on)
+      case .nodeAttribute(let node, let name, let value):
+        record.unsigned(1, 7)
+        try record.string(3, node)
+        try record.string(6, name)
+        if let value { try record.string(7, value) }
+      case .property(let name, let value):
+        record.unsigned(1, 8)
+        try record.string(6, name)
+        if let value { try record.string(7, value) }
       }
     }
   }
@@ -515,6 +525,8 @@ public enum PacketCodec {
     var node: String?
     var on = false
     var until: Int64?
+    var name: String?
+    var value: String?
     var reader = field.record()
     try reader.readFields { (item) throws(WireError) in
       switch item.tag {
@@ -526,6 +538,8 @@ public enum PacketCodec {
         let value = try item.signed()
         guard (0...WallClockText.latest).contains(value) else { throw .invalid("an edit's end is out of range") }
         until = value
+      case 6: name = try item.string()
+      case 7: value = try item.string()
       default: break
       }
     }
@@ -536,6 +550,8 @@ public enum PacketCodec {
     case (4, _, let node?): return .standby(node: node)
     case (5, _, let node?): return .online(node: node)
     case (6, _, _): return .maintenance(on: on, node: node, resource: resource)
+    case (7, _, let node?) where name != nil: return .nodeAttribute(node: node, name: name!, value: value)
+    case (8, _, _) where name != nil: return .property(name: name!, value: value)
     default: throw .invalid("operator edit of kind \(kind) without what it names")
     }
   }

@@ -63,6 +63,10 @@ enum CompatCommands {
     var node: String?
     var lifetime = "reboot"
     var quiet = false
+    /// `--type crm_config`: a cluster property, not a node attribute.
+    var clusterProperty = false
+    /// What a query answers when the attribute is not set (`-d`).
+    var fallback: String?
   }
 
   static func run(_ command: String, _ arguments: [String]) async -> Int32 {
@@ -103,10 +107,21 @@ enum CompatCommands {
         parsed.lifetime = text
       case "-t", "--type":
         guard let text = value(option) else { return complain(command, "\(option) needs a type", usage) }
-        guard ["status", "nodes"].contains(text) else {
-          return complain(command, "--type \(text) is not supported: only node attributes (status, nodes)", unsupported)
+        switch text {
+        case "status": parsed.lifetime = "reboot"
+        case "nodes": parsed.lifetime = "forever"
+        case "crm_config": parsed.clusterProperty = true
+        default:
+          return complain(
+            command, "--type \(text) is not supported: node attributes (status, nodes) and crm_config only",
+            unsupported)
         }
-        parsed.lifetime = text == "status" ? "reboot" : "forever"
+      case "-s", "--set-name":
+        // Which set of a section holds the name: hactl keeps one per scope.
+        guard value(option) != nil else { return complain(command, "\(option) needs a set name", usage) }
+      case "-d", "--default":
+        guard let text = value(option) else { return complain(command, "\(option) needs a value", usage) }
+        parsed.fallback = text
       case "-p", "--promotion":
         let named = argument.contains("=") ? value(option) : nil
         guard let target = named ?? resource else {
@@ -116,7 +131,7 @@ enum CompatCommands {
       case "-r", "--resource", "--rsc-id":
         guard let text = value(option) else { return complain(command, "\(option) needs a resource", usage) }
         parsed.name = command == "crm_master" ? "master-\(text)" : parsed.name
-      case "-i", "--id", "-s", "--set-name", "-d", "--default", "-z", "--utilization", "--output-as":
+      case "-i", "--id", "-z", "--utilization", "--output-as":
         return complain(command, "\(option) is not supported by hactl", unsupported)
       case "-V", "--verbose": break
       default:
@@ -126,33 +141,53 @@ enum CompatCommands {
     }
     guard let name = parsed.name else { return complain(command, "no attribute name (-n NAME)", usage) }
     let request: ControlRequest
-    switch parsed.action {
-    case .query:
+    let scope: String
+    switch (parsed.action, parsed.clusterProperty) {
+    case (.query, true):
+      request = .getProperty(name: name)
+      scope = "crm_config"
+    case (.query, false):
       request = .getAttribute(name: name, node: parsed.node)
-    case .update, .delete:
-      guard ["reboot", "status"].contains(parsed.lifetime) else {
-        return complain(
-          command,
-          "lifetime '\(parsed.lifetime)' is not supported: permanent node attributes live in the configuration "
-            + "(nodes[].attributes, 'hactl config apply')", unsupported)
-      }
-      if let node = parsed.node, node != environment["OCF_RESKEY_CRM_meta_on_node"], node != localHostName() {
-        return complain(command, "only this node's attributes can be changed here, not \(node)'s", unsupported)
-      }
-      if case .update(let text) = parsed.action {
-        request = .setAttribute(name: name, value: text)
-      } else {
-        request = .setAttribute(name: name, value: nil)
+      scope = parsed.lifetime == "forever" ? "nodes" : "status"
+    case (.update(let text), true):
+      request = .edit(.property(name: name, value: text))
+      scope = "crm_config"
+    case (.delete, true):
+      request = .edit(.property(name: name, value: nil))
+      scope = "crm_config"
+    case (.update, false), (.delete, false):
+      let value: String?
+      if case .update(let text) = parsed.action { value = text } else { value = nil }
+      let local = environment["OCF_RESKEY_CRM_meta_on_node"] ?? localHostName()
+      switch parsed.lifetime {
+      case "forever", "nodes":
+        // Kept in the configuration, which every node holds: any node's.
+        request = .edit(.nodeAttribute(node: parsed.node ?? local, name: name, value: value))
+        scope = "nodes"
+      case "reboot", "status":
+        if let node = parsed.node, node != local, node != localHostName() {
+          return complain(
+            command, "only this node's transient attributes can be changed here, not \(node)'s (use -l forever)",
+            unsupported)
+        }
+        request = .setAttribute(name: name, value: value)
+        scope = "status"
+      default:
+        return complain(command, "unknown lifetime '\(parsed.lifetime)' (reboot or forever)", usage)
       }
     }
     let response: ControlResponse
     switch await ask(command, request) {
-    case .failure(let exit): return exit.code
+    case .failure(let exit):
+      guard case .query = parsed.action, let fallback = parsed.fallback, exit.code == noSuchAttribute else {
+        return exit.code
+      }
+      response = ControlResponse(ok: true, message: fallback)
     case .success(let answer): response = answer
     }
     if case .query = parsed.action {
       let text = response.message ?? ""
-      print(parsed.quiet ? text : "scope=status  name=\(name) value=\(text)")
+      print(parsed.quiet ? text : "scope=\(scope)  name=\(name) value=\(text)")
     }
     return 0
   }

@@ -38,6 +38,31 @@ struct OperatorBlockTests {
     #expect(!none.contains("operator:") && none.hasPrefix(file))
   }
 
+  /// What agents keep with `crm_attribute -l forever` and `--type
+  /// crm_config` lives in the block too: permanent node attributes over
+  /// the file's own, and cluster properties, values quoted as written.
+  @Test func agentsAttributesAndPropertiesLandInTheBlock() throws {
+    var state = OperatorEdit.nodeAttribute(node: "b", name: "master-drbd0", value: "10000").applied(to: OperatorState())
+    state = OperatorEdit.nodeAttribute(node: "a", name: "site", value: "north: #1").applied(to: state)
+    state = OperatorEdit.property(name: "mysql_REPL_INFO", value: "a|mysql-bin.000003|154").applied(to: state)
+    let text = OperatorBlock.rewrite(
+      file.replacingOccurrences(of: "port: 7002 }", with: "port: 7002, attributes: { rack: r2 } }"), with: state)
+    let config = try ConfigLoader.parse(text, file: "c.yaml")
+    #expect(config.operatorState == state)
+    #expect(config.nodes[1].attributes == ["rack": "r2", "master-drbd0": "10000"])
+    #expect(config.nodes[0].attributes == ["site": "north: #1"])
+    #expect(config.operatorState.properties["mysql_REPL_INFO"] == "a|mysql-bin.000003|154")
+
+    // Removing the last of a node's attributes removes the node's entry.
+    let removed = OperatorEdit.nodeAttribute(node: "a", name: "site", value: nil).applied(to: state)
+    #expect(removed.nodeAttributes["a"] == nil)
+    let again = try ConfigLoader.parse(OperatorBlock.rewrite(text, with: removed), file: "c.yaml")
+    #expect(again.nodes[0].attributes.isEmpty)
+
+    let stranger = file + "\noperator:\n  node_attributes:\n    c: { x: \"1\" }\n"
+    #expect(throws: ConfigErrors.self) { try ConfigLoader.parse(stranger, file: "c.yaml") }
+  }
+
   @Test func aBlockNamingWhatDoesNotExistIsAnError() {
     let bad =
       file

@@ -82,6 +82,46 @@ struct ResourceModelTests {
     #expect(sim.violations.isEmpty)
   }
 
+  /// `crm_attribute -l forever`: a permanent promotion score lives in the
+  /// configuration, so every node knows it and it outlives the daemon that
+  /// set it (a transient one goes with its daemon). Cluster properties too.
+  @Test func permanentAttributesAndPropertiesLiveInTheConfiguration() throws {
+    let clone = CloneSpec(id: "db-clone", child: "db", promotable: true)
+    var sim = SimCluster(config: config([SimCluster.marker("db", prefer: nil)], clones: [clone]))
+    #expect(sim.run(until: { $0.runs("db").count == 2 }, within: .seconds(10)) != nil)
+    let set = sim.edit(.nodeAttribute(node: "alpha", name: "master-db", value: "10"), via: "beta")
+    #expect((try? set.get()) != nil)
+    _ = sim.edit(.property(name: "db_REPL_INFO", value: "alpha|bin.1|4"), via: "alpha")
+    #expect(sim.run(until: { $0.promoted("db") == ["alpha"] }, within: .seconds(5)) != nil)
+    for node in ["alpha", "beta"] {
+      let controller = sim.controllers[sim.id(node)]!
+      #expect(try controller.attribute("master-db", node: "alpha").get() == "10")
+      #expect(try controller.property("db_REPL_INFO").get() == "alpha|bin.1|4")
+    }
+    // A restart of alpha's daemon keeps the score: it is promoted again.
+    sim.crashDaemon(sim.id("alpha"))
+    sim.restartDaemon("alpha")
+    sim.run(for: .seconds(3))
+    #expect(sim.run(until: { $0.promoted("db") == ["alpha"] }, within: .seconds(10)) != nil)
+
+    // What the file cannot hold, or does not name, is refused at once.
+    #expect(throws: NodeController.RequestError.self) {
+      try sim.edit(.nodeAttribute(node: "nowhere", name: "a", value: "1"), via: "beta").get()
+    }
+    #expect(throws: NodeController.RequestError.self) {
+      try sim.edit(.property(name: "bad name", value: "1"), via: "beta").get()
+    }
+    #expect(throws: NodeController.RequestError.self) {
+      try sim.edit(.property(name: "x", value: "two\nlines"), via: "beta").get()
+    }
+    _ = sim.edit(.property(name: "db_REPL_INFO", value: nil), via: "beta")
+    let removed = sim.run(
+      until: { $0.controllers[$0.id("alpha")].map { (try? $0.property("db_REPL_INFO").get()) == nil } == true },
+      within: .seconds(3))
+    #expect(removed != nil)
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
   /// The notifications a clone's agents ran, as "node type-operation", in order.
   func notifications(_ sim: SimCluster, _ resource: ResourceID, since: Instant = .zero) -> [String] {
     sim.actions.filter { $0.at >= since && $0.call.resource == resource }.compactMap { entry in

@@ -86,6 +86,11 @@ struct WireTests {
     .configProposal(ConfigProposal(id: 82, text: "", edit: .online(node: "beta"))),
     .configProposal(ConfigProposal(id: 83, text: "", edit: .maintenance(on: true, node: nil, resource: "db"))),
     .configProposal(ConfigProposal(id: 84, text: "", edit: .maintenance(on: false, node: "alpha", resource: nil))),
+    .configProposal(
+      ConfigProposal(id: 85, text: "", edit: .nodeAttribute(node: "beta", name: "master-drbd0", value: "10000"))),
+    .configProposal(ConfigProposal(id: 86, text: "", edit: .nodeAttribute(node: "beta", name: "x", value: nil))),
+    .configProposal(ConfigProposal(id: 87, text: "", edit: .property(name: "REPL_INFO", value: "a|bin.3|154"))),
+    .configProposal(ConfigProposal(id: 88, text: "", edit: .property(name: "REPL_INFO", value: nil))),
   ]
 
   @Test(arguments: messages)

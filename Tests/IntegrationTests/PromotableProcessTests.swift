@@ -76,8 +76,35 @@ struct PromotableProcessTests {
     #expect(query.status == 0 && query.output == "10\n", "\(query.errors)")
     let missing = try crmAttribute(["-n", "nothing", "-G"])
     #expect(missing.status == 105 && missing.errors.contains("attribute 'nothing' is not set"))
-    let forever = try crmAttribute(["-n", "site", "-v", "east", "-l", "forever"])
-    #expect(forever.status == 3 && forever.errors.contains("lifetime 'forever' is not supported"))
+    // A permanent attribute of another node, and a cluster property as
+    // the mysql agent keeps its replication position: both go into the
+    // configuration (its operator block), so every node answers them.
+    let forever = try crmAttribute(["-N", primary, "-n", "site", "-v", "east", "-l", "forever"])
+    #expect(forever.status == 0, "\(forever.errors)")
+    let property = try crmAttribute([
+      "--type", "crm_config", "--name", "stateful_REPL_INFO", "-s", "mysql_replication", "-v", "\(primary)|bin.3|154",
+    ])
+    #expect(property.status == 0, "\(property.errors)")
+    let otherTool = cluster.stateFolder(primary) + "/agent-tools/crm_attribute"
+    let site = try Tool.run(
+      "/usr/bin/env",
+      ["HACTL_SOCKET=" + cluster.socketPath(primary), otherTool, "-n", "site", "-l", "forever", "-G"])
+    #expect(site.status == 0 && site.output == "scope=nodes  name=site value=east\n", "\(site.errors)")
+    let position = try Tool.run(
+      "/usr/bin/env",
+      [
+        "HACTL_SOCKET=" + cluster.socketPath(primary), otherTool, "-t", "crm_config", "-n", "stateful_REPL_INFO", "-q",
+        "-G",
+      ])
+    #expect(position.status == 0 && position.output == "\(primary)|bin.3|154\n", "\(position.errors)")
+    let shown = try Tool.run(try Tool.hactl(), ["config", "show", "--socket", cluster.socketPath(primary)])
+    #expect(shown.output.contains("node_attributes:") && shown.output.contains("\"site\": \"east\""))
+    let gone = try crmAttribute(["-t", "crm_config", "-n", "stateful_REPL_INFO", "-D"])
+    #expect(gone.status == 0)
+    let unset = try crmAttribute(["-t", "crm_config", "-n", "stateful_REPL_INFO", "-G", "-d", "none"])
+    #expect(unset.status == 0 && unset.output == "scope=crm_config  name=stateful_REPL_INFO value=none\n")
+    let otherTransient = try crmAttribute(["-N", primary, "-n", "x", "-v", "1", "-l", "reboot"])
+    #expect(otherTransient.status == 3 && otherTransient.errors.contains("use -l forever"))
     let unknown = try crmAttribute(["--frobnicate"])
     #expect(unknown.status == 64 && unknown.errors.contains("unknown option '--frobnicate'"))
 
