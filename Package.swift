@@ -96,6 +96,11 @@ let package = Package(
     ),
     // Benchmarks print tables; they are not tests (bench/README.md).
     .executableTarget(
+      name: "executor-bench",
+      dependencies: ["HactlLab", "HactlModel", "HactlConfig"],
+      path: "bench/executor"
+    ),
+    .executableTarget(
       name: "failover-bench",
       dependencies: ["HactlLab", "HactlModel", "HactlConfig", "HactlControl"],
       path: "bench/failover"

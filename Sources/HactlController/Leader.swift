@@ -6,6 +6,8 @@ import HactlWire
 struct LeaderState: Sendable {
   let term: UInt64
   var tokenCounter: UInt64 = 0
+  /// The scheduler's last input and what it answered.
+  var lastSchedule: (input: SchedulerInput, transition: Transition)?
   /// Published in every heartbeat; nil until every member has probed.
   var directives: Directives?
   /// Assignments taken back, and when: the old node may still act on one
@@ -188,9 +190,13 @@ extension NodeController {
     now: Instant
   ) -> SchedulerInput {
     let (instances, failures) = observed(reports: reports, withdrawn: withdrawn, demoted: demoted)
+    let operatorConstraints = moveConstraints(moves) + extra
+    // The clock matters only to a lifetime: without one, inputs that differ
+    // in nothing else are equal (`LeaderState.lastSchedule`).
+    let ends = (config.constraints.locations + operatorConstraints).contains { $0.expires != nil }
     return SchedulerInput(
       config: config, nodes: nodes, observed: instances, failures: failures,
-      operatorConstraints: moveConstraints(moves) + extra, unfenced: unfenced, wallTime: wallTime(at: now))
+      operatorConstraints: operatorConstraints, unfenced: unfenced, wallTime: ends ? wallTime(at: now) : nil)
   }
 
   mutating func scheduleIfLeader(now: Instant) -> [ControllerEffect] {
@@ -228,10 +234,18 @@ extension NodeController {
       let arrived = members.allSatisfy { running[$0] == [target] }
       if arrived || !eligible { state.moves[resource] = nil }
     }
-    let transition = Scheduler.schedule(
-      schedulerInput(
-        nodes: nodes, reports: reports, withdrawn: state.withdrawn, demoted: state.demoted, moves: state.moves,
-        now: now))
+    let input = schedulerInput(
+      nodes: nodes, reports: reports, withdrawn: state.withdrawn, demoted: state.demoted, moves: state.moves, now: now)
+    // The scheduler is a function of its input: the same input (a monitor
+    // that found all well, a timer) gets the same transition without
+    // placing a thousand resources again.
+    let transition: Transition
+    if let last = state.lastSchedule, last.input == input {
+      transition = last.transition
+    } else {
+      transition = Scheduler.schedule(input)
+      state.lastSchedule = (input, transition)
+    }
     var gated = transition
     var gate = state.notifications
     let rounds = gate.gate(

@@ -116,7 +116,7 @@ public struct FailureRecord: Sendable, Hashable {
 }
 
 /// Everything the scheduler decides from: a pure value.
-public struct SchedulerInput: Sendable {
+public struct SchedulerInput: Sendable, Equatable {
   public var config: ClusterConfig
   public var nodes: [NodeFacts]
   public var observed: [ObservedInstance]

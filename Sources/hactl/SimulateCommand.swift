@@ -87,11 +87,9 @@ struct SimulateCommand: AsyncParsableCommand {
       do {
         let parsed = try Scenario.parse(text, file: scenario, relativeTo: ConfigLoader.folder(of: scenario))
         return (parsed.config, parsed.snapshot, parsed.events)
-      } catch let errors as ConfigErrors {
-        FileHandle.standardError.write(Data((errors.description + "\n").utf8))
-        throw hactlFail("\(scenario): \(errors.errors.count) error(s)", code: 2)
       } catch {
-        throw hactlFail("\(scenario): \(error.localizedDescription)", code: 2)
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw hactlFail("\(scenario): \(error.errors.count) error(s)", code: 2)
       }
     }
     if let config {
