@@ -9,8 +9,9 @@ public enum ControlRequest: Sendable, Codable, Equatable {
   case applyConfig(text: String)
   /// The configuration the daemon runs, with its version.
   case showConfig
-  /// Sets (or, with no value, deletes) a transient attribute of this node.
-  case setAttribute(name: String, value: String?)
+  /// Sets (or, with no value, deletes) a transient attribute of this node,
+  /// or of another node when one is named.
+  case setAttribute(name: String, value: String?, node: String? = nil)
   /// A node's attribute (this node's without a node), transient or permanent.
   case getAttribute(name: String, node: String?)
   /// Why a resource runs where it does, in sentences and scores.
@@ -41,7 +42,8 @@ public enum ControlRequest: Sendable, Codable, Equatable {
     case "attribute-set":
       self = .setAttribute(
         name: try container.decode(String.self, forKey: .name),
-        value: try container.decodeIfPresent(String.self, forKey: .value))
+        value: try container.decodeIfPresent(String.self, forKey: .value),
+        node: try container.decodeIfPresent(String.self, forKey: .node))
     case "why": self = .why(resource: try container.decode(String.self, forKey: .resource))
     case "cleanup":
       self = .cleanup(
@@ -109,10 +111,11 @@ public enum ControlRequest: Sendable, Codable, Equatable {
       try container.encode(text, forKey: .text)
     case .showConfig:
       try container.encode("config-show", forKey: .command)
-    case .setAttribute(let name, let value):
+    case .setAttribute(let name, let value, let node):
       try container.encode("attribute-set", forKey: .command)
       try container.encode(name, forKey: .name)
       try container.encodeIfPresent(value, forKey: .value)
+      try container.encodeIfPresent(node, forKey: .node)
     case .why(let resource):
       try container.encode("why", forKey: .command)
       try container.encode(resource, forKey: .resource)

@@ -40,24 +40,41 @@ extension NodeController {
   public mutating func setAttribute(_ name: String, _ value: String?, now: Instant)
     -> (Result<String, AttributeError>, [ControllerEffect])
   {
-    guard Self.isAttributeName(name) else { return (.failure(.invalidName(name)), []) }
-    if let value {
-      guard value.utf8.count <= ClusterLimits.attributeValueBytes else {
-        return (.failure(.invalidValue("the value is longer than \(ClusterLimits.attributeValueBytes) bytes")), [])
-      }
-      guard !value.contains(where: { $0.isNewline || $0 == "\0" }) else {
-        return (.failure(.invalidValue("the value must be one line of text")), [])
-      }
-      guard transientAttributes[name] != nil || transientAttributes.count < ClusterLimits.nodeAttributes else {
-        return (.failure(.tooMany(ClusterLimits.nodeAttributes)), [])
-      }
-    }
+    if let refusal = Self.checkTransient(name, value, have: transientAttributes) { return (.failure(refusal), []) }
     guard transientAttributes[name] != value else {
       return (.success(value.map { "\(name)=\($0) (unchanged)" } ?? "\(name) was not set"), [])
     }
     transientAttributes[name] = value
     let effects = apply(membership.observe(now: now), now: now) + finish(now: now, forceBeat: false)
     return (.success(value.map { "\(name)=\($0)" } ?? "\(name) deleted"), effects)
+  }
+
+  /// Why a node cannot hold this transient attribute, if it cannot.
+  static func checkTransient(_ name: String, _ value: String?, have: [String: String]) -> AttributeError? {
+    guard isAttributeName(name) else { return .invalidName(name) }
+    guard let value else { return nil }
+    guard value.utf8.count <= ClusterLimits.attributeValueBytes else {
+      return .invalidValue("the value is longer than \(ClusterLimits.attributeValueBytes) bytes")
+    }
+    guard !value.contains(where: { $0.isNewline || $0 == "\0" }) else {
+      return .invalidValue("the value must be one line of text")
+    }
+    guard have[name] != nil || have.count < ClusterLimits.nodeAttributes else {
+      return .tooMany(ClusterLimits.nodeAttributes)
+    }
+    return nil
+  }
+
+  /// Another node's transient attribute (`attrd_updater -N NODE`): asked
+  /// here, carried in this node's requests, and set by that node when it
+  /// sees them; the leader answers once it has the request.
+  public mutating func requestAttribute(node: String, name: String, value: String?, now: Instant)
+    -> (Result<UInt64, RequestError>, [ControllerEffect])
+  {
+    if let refusal = Self.checkTransient(name, value, have: [:]) {
+      return (.failure(.invalidAttribute(refusal.description)), [])
+    }
+    return queueRequest(naming: node, now: now) { .attribute(node: $0!, name: name, value: value) }
   }
 
   /// A cluster property agents keep (`crm_attribute --type crm_config`).

@@ -22,36 +22,55 @@ extension NodeController {
     return config.resource(child) != nil ? [child] : []
   }
 
-  /// Cleanups asked of this node (by any node, itself included) that it
-  /// has not applied yet.
-  var cleanupsDue: [(key: RequestKey, resource: ResourceID)] {
+  /// Requests for this node to apply (cleanups, and changes of its
+  /// transient attributes asked on another node), by any node, itself
+  /// included, that it has not applied yet.
+  var requestsDue: [(key: RequestKey, kind: OperatorRequest.Kind)] {
     guard local.kind == .node else { return [] }
     var incoming = peerRequests.map { ($0.key, $0.value) }
     incoming.append((local.id, pendingRequests))
-    var due: [(RequestKey, ResourceID)] = []
+    var due: [(RequestKey, OperatorRequest.Kind)] = []
     for (origin, requests) in incoming.sorted(by: { $0.0 < $1.0 }) {
-      for request in requests {
-        guard case .cleanup(let resource, let node) = request.kind, node == nil || node == local.id else { continue }
+      for request in requests where request.kind.isAppliedByNodes {
+        guard request.kind.appliedOn.map({ $0 == local.id }) ?? true else { continue }
         let key = RequestKey(origin: origin, id: request.id)
-        if !cleanedUp.contains(key) { due.append((key, resource)) }
+        if !appliedRequests.contains(key) { due.append((key, request.kind)) }
       }
     }
     return due
   }
 
-  /// Applies the cleanups due here; true when a resource changed.
-  mutating func applyCleanups() -> (changed: Bool, effects: [ControllerEffect]) {
+  /// Applies the requests due here; true when a resource or an attribute
+  /// changed.
+  mutating func applyRequests() -> (changed: Bool, effects: [ControllerEffect]) {
     var changed = false
     var effects: [ControllerEffect] = []
-    for (key, resource) in cleanupsDue {
-      _ = cleanedUp.firstTime(key)
-      for id in primitives(of: resource) {
-        guard var local = resources[id] else { continue }
-        local.cleanUp()
-        resources[id] = local
-        changed = true
+    for (key, kind) in requestsDue {
+      _ = appliedRequests.firstTime(key)
+      switch kind {
+      case .cleanup(let resource, _):
+        for id in primitives(of: resource) {
+          guard var local = resources[id] else { continue }
+          local.cleanUp()
+          resources[id] = local
+          changed = true
+        }
+        effects.append(
+          .log(.notice, "\(resource): failures forgotten, probing again (asked on \(name(of: key.origin)))"))
+      case .attribute(_, let attribute, let value):
+        // Checked where it was asked; a value this node cannot hold (its
+        // limit reached meanwhile) is left out and said.
+        if let refusal = Self.checkTransient(attribute, value, have: transientAttributes) {
+          effects.append(.log(.warning, "attribute \(attribute) asked on \(name(of: key.origin)) not set: \(refusal)"))
+          continue
+        }
+        if transientAttributes[attribute] != value {
+          transientAttributes[attribute] = value
+          changed = true
+        }
+      case .move:
+        break
       }
-      effects.append(.log(.notice, "\(resource): failures forgotten, probing again (asked on \(name(of: key.origin)))"))
     }
     return (changed, effects)
   }

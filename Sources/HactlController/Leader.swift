@@ -432,6 +432,16 @@ extension NodeController {
     switch request.kind {
     case .cleanup(let resource, let node):
       return (true, "cleaning up \(resource) on \(node.map { name(of: $0) } ?? "every node")")
+    case .attribute(let node, let attribute, let value):
+      // The node applies it when it hears the asker; a node that is not a
+      // member now would apply it whenever it comes back, long after.
+      guard node == local.id || membership.isAlive(node) else {
+        return (false, "\(name(of: node)) is not a member now: its transient attributes cannot be changed")
+      }
+      return (
+        true,
+        value.map { "setting \(attribute)=\($0) on \(name(of: node))" } ?? "deleting \(attribute) on \(name(of: node))"
+      )
     case .move(let requestedID, let requested):
       var resource = requestedID
       var note = ""

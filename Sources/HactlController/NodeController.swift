@@ -42,12 +42,13 @@ public struct NodeController: Sendable {
   var followedDirectives: Directives?
   var leading: LeaderState?
   var pendingRequests: [OperatorRequest] = []
-  /// Cleanups the leader has answered, still carried until every node they
-  /// concern holds them (those nodes, not the leader, carry them out), with
-  /// the version of the requests section that first carried each.
-  var answeredCleanups: [UInt64: UInt64?] = [:]
-  /// Cleanups this node has applied (Cleanup.swift).
-  var cleanedUp = HandledRequests()
+  /// Requests nodes apply themselves (cleanups, another node's attribute)
+  /// that the leader has answered, still carried until every node they
+  /// concern holds them, with the version of the requests section that
+  /// first carried each.
+  var answeredNodeRequests: [UInt64: UInt64?] = [:]
+  /// Such requests this node has applied (Cleanup.swift).
+  var appliedRequests = HandledRequests()
   /// This node's transient attributes (see Attributes.swift).
   var transientAttributes: [String: String] = [:]
   var nextRequestID: UInt64 = 1
@@ -411,6 +412,7 @@ public struct NodeController: Sendable {
     case invalidConfiguration(String)
     case needsRestart([String])
     case tooManyPending(Int)
+    case invalidAttribute(String)
 
     public var description: String {
       switch self {
@@ -428,6 +430,7 @@ public struct NodeController: Sendable {
       case .unknownNode(let name): return "no node '\(name)' in the configuration"
       case .notANode(let name): return "'\(name)' is the witness: it runs no resources"
       case .witnessCannotRequest: return "requests go through a node, not the witness"
+      case .invalidAttribute(let why): return why
       }
     }
   }
@@ -590,7 +593,7 @@ public struct NodeController: Sendable {
   /// worked out, so that its report, directives and answers still hold
   /// (with a thousand resources, building the report is the cost).
   mutating func heartbeatIfNeeded(force: Bool, now: Instant, decided: Bool = true) -> [ControllerEffect] {
-    dropDeliveredCleanups()
+    dropDeliveredNodeRequests()
     var beat: Heartbeat
     if !decided, let last = lastSentBeat {
       beat = last
@@ -621,30 +624,30 @@ public struct NodeController: Sendable {
     return effects
   }
 
-  /// Forgets answered cleanups once every node they concern that is alive
-  /// holds a version of this node's requests that carries them (this node
-  /// itself once it applied them): they leave the next heartbeat.
-  mutating func dropDeliveredCleanups() {
-    for (id, carriedFrom) in answeredCleanups {
-      guard let request = pendingRequests.first(where: { $0.id == id }), case .cleanup(_, let node) = request.kind
-      else {
-        answeredCleanups[id] = nil
+  /// Forgets answered requests that nodes apply once every node they
+  /// concern that is alive holds a version of this node's requests that
+  /// carries them (this node itself once it applied them): they leave the
+  /// next heartbeat.
+  mutating func dropDeliveredNodeRequests() {
+    for (id, carriedFrom) in answeredNodeRequests {
+      guard let request = pendingRequests.first(where: { $0.id == id }), request.kind.isAppliedByNodes else {
+        answeredNodeRequests[id] = nil
         continue
       }
       var version = carriedFrom ?? nil
       if version == nil, ownSections.values?.requests.contains(request) == true {
         version = ownSections.versions[.requests]
-        answeredCleanups[id] = .some(version)
+        answeredNodeRequests[id] = .some(version)
       }
       guard let version else { continue }
-      let targets = node.map { [$0] } ?? config.nodes.map(\.id)
+      let targets = request.kind.appliedOn.map { [$0] } ?? config.nodes.map(\.id)
       let delivered = targets.allSatisfy { target in
-        if target == local.id { return cleanedUp.contains(RequestKey(origin: local.id, id: id)) }
+        if target == local.id { return appliedRequests.contains(RequestKey(origin: local.id, id: id)) }
         return !membership.isAlive(target) || (ownSections.acknowledged[target]?[.requests] ?? 0) >= version
       }
       if delivered {
         pendingRequests.removeAll { $0.id == id }
-        answeredCleanups[id] = nil
+        answeredNodeRequests[id] = nil
       }
     }
   }
@@ -657,12 +660,12 @@ public struct NodeController: Sendable {
         continue
       }
       guard let request = pendingRequests.first(where: { $0.id == answer.id }) else { continue }
-      if case .cleanup = request.kind, answeredCleanups[answer.id] == nil {
-        answeredCleanups[answer.id] = .some(nil)
+      if request.kind.isAppliedByNodes, answer.accepted, answeredNodeRequests[answer.id] == nil {
+        answeredNodeRequests[answer.id] = .some(nil)
         effects.append(.requestAnswered(answer))
         continue
       }
-      guard answeredCleanups[answer.id] == nil else { continue }
+      guard answeredNodeRequests[answer.id] == nil else { continue }
       pendingRequests.removeAll { $0.id == answer.id }
       effects.append(.requestAnswered(answer))
     }

@@ -75,7 +75,7 @@ extension NodeController {
   /// whether this node's report changed (a start, stop, promote or demote
   /// begun, a removed resource forgotten).
   mutating func reconcile(now: Instant) -> (effects: [ControllerEffect], changedRoles: Bool) {
-    var (changedRoles, effects) = applyCleanups()
+    var (changedRoles, effects) = applyRequests()
     let common = wanted(now: now)
     var callsInFlight = resources.values.count { $0.inFlight != nil }
     let promotable = Set(config.clones.filter(\.promotable).map(\.child))

@@ -230,7 +230,7 @@ extension NodeController {
     peerRequests[sender] = sections.values.requests
     // A cleanup asked of this node is acted on at once, even by a follower
     // that decides only on its leader's sections.
-    if !cleanupsDue.isEmpty { undecided = true }
+    if !requestsDue.isEmpty { undecided = true }
     guard membership.leader == sender && sections.term == membership.term else { return [] }
     followedDirectives = sections.isCurrent(.directives) ? sections.values.directives : nil
     return takeAnswers(sections.values.answers)

@@ -228,7 +228,9 @@ actor DaemonCore {
     case .showConfig:
       let document = controller.document
       return ControlResponse(ok: true, message: document.text, configVersion: document.version.description)
-    case .setAttribute(let name, let value):
+    case .setAttribute(let name, let value, let node?) where node != controller.local.name:
+      return await wait(for: controller.requestAttribute(node: node, name: name, value: value, now: now))
+    case .setAttribute(let name, let value, _):
       let (result, effects) = controller.setAttribute(name, value, now: now)
       perform(effects)
       switch result {

@@ -370,6 +370,13 @@ public struct SimCluster: Sendable {
     ask(via: name) { $0.requestCleanup(resource: resource, node: target, now: $1) }
   }
 
+  /// Another node's transient attribute, asked on `name` (`attrd_updater -N`).
+  public mutating func setAttribute(of node: String, _ attribute: String, _ value: String?, via name: String)
+    -> UInt64?
+  {
+    ask(via: name) { $0.requestAttribute(node: node, name: attribute, value: value, now: $1) }
+  }
+
   /// An operator's request made on one node, as its control socket would.
   mutating func ask(
     via name: String,

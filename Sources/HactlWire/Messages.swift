@@ -349,6 +349,24 @@ public struct OperatorRequest: Sendable, Hashable {
     /// Forget a resource's failures and probe it again, on one node or
     /// (nil) on every node. Each node applies it when it sees it.
     case cleanup(ResourceID, node: NodeID?)
+    /// Set (or, without a value, delete) a transient attribute of another
+    /// node (`attrd_updater -N NODE`): that node applies it when it sees it.
+    case attribute(node: NodeID, name: String, value: String?)
+
+    /// Whether nodes apply it themselves (the leader only answers it).
+    public var isAppliedByNodes: Bool {
+      if case .move = self { return false }
+      return true
+    }
+
+    /// The node that applies it: nil for every node (and for a move).
+    public var appliedOn: NodeID? {
+      switch self {
+      case .move: return nil
+      case .cleanup(_, let node): return node
+      case .attribute(let node, _, _): return node
+      }
+    }
   }
   /// Unique per origin node and incarnation.
   public var id: UInt64

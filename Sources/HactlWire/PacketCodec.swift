@@ -401,6 +401,11 @@ public enum PacketCodec {
           entry.unsigned(2, 2)
           try entry.string(3, resource.rawValue)
           entry.node(4, node)
+        case .attribute(let node, let name, let value):
+          entry.unsigned(2, 3)
+          entry.node(4, node)
+          try entry.string(5, name)
+          if let value { try entry.string(6, value) }
         }
       }
     case .answers:
@@ -646,6 +651,8 @@ public enum PacketCodec {
         var kind: UInt64 = 0
         var resource: ResourceID?
         var target: NodeID?
+        var name: String?
+        var value: String?
         var inner = field.record()
         try inner.readFields { (part) throws(WireError) in
           switch part.tag {
@@ -653,15 +660,24 @@ public enum PacketCodec {
           case 2: kind = try part.unsigned()
           case 3: resource = ResourceID(try part.string())
           case 4: target = try part.node()
+          case 5: name = try part.string()
+          case 6: value = try part.string()
           default: break
           }
         }
-        // A request of a kind this version does not know is left to the
-        // leader that does: skipped, not refused.
-        guard kind == 1 || kind == 2 else { return }
-        guard let resource else { throw .invalid("request without a resource") }
-        let request: OperatorRequest.Kind =
-          kind == 1 ? .move(resource, target: target) : .cleanup(resource, node: target)
+        let request: OperatorRequest.Kind
+        switch kind {
+        case 1, 2:
+          guard let resource else { throw .invalid("request without a resource") }
+          request = kind == 1 ? .move(resource, target: target) : .cleanup(resource, node: target)
+        case 3:
+          guard let target, let name else { throw .invalid("attribute request without its node and name") }
+          request = .attribute(node: target, name: name, value: value)
+        default:
+          // A request of a kind this version does not know is left to the
+          // leader that does: skipped, not refused.
+          return
+        }
         beat.requests.append(OperatorRequest(id: id, kind: request))
       case Beat.answer:
         var origin: NodeID?

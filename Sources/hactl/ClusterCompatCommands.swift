@@ -76,12 +76,12 @@ extension CompatCommands {
         return 0
       }
     case .update, .delete:
-      if let node, node != ProcessInfo.processInfo.environment["OCF_RESKEY_CRM_meta_on_node"], node != localHostName() {
-        return complain(command, "only this node's attributes can be changed here, not \(node)'s", unsupported)
-      }
+      let local = ProcessInfo.processInfo.environment["OCF_RESKEY_CRM_meta_on_node"] ?? localHostName()
       var value: String?
       if case .update(let text) = action { value = text }
-      switch await ask(command, .setAttribute(name: name, value: value)) {
+      // Another node's goes through the leader to that node.
+      let other = node.flatMap { $0 == local || $0 == localHostName() ? nil : $0 }
+      switch await ask(command, .setAttribute(name: name, value: value, node: other)) {
       case .failure(let exit): return exit.code
       case .success: return 0
       }

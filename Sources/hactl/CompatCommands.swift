@@ -165,12 +165,8 @@ enum CompatCommands {
         request = .edit(.nodeAttribute(node: parsed.node ?? local, name: name, value: value))
         scope = "nodes"
       case "reboot", "status":
-        if let node = parsed.node, node != local, node != localHostName() {
-          return complain(
-            command, "only this node's transient attributes can be changed here, not \(node)'s (use -l forever)",
-            unsupported)
-        }
-        request = .setAttribute(name: name, value: value)
+        let other = parsed.node.flatMap { $0 == local || $0 == localHostName() ? nil : $0 }
+        request = .setAttribute(name: name, value: value, node: other)
         scope = "status"
       default:
         return complain(command, "unknown lifetime '\(parsed.lifetime)' (reboot or forever)", usage)

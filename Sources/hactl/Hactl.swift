@@ -323,22 +323,24 @@ struct AttributeCommand: AsyncParsableCommand {
 
   struct Set: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-      commandName: "set", abstract: "Set a transient attribute of this node.")
+      commandName: "set", abstract: "Set a transient attribute of this node (or of --node).")
     @Argument(help: "The attribute.") var name: String
     @Argument(help: "Its value.") var value: String
+    @Option(help: "Another node (through the leader; it must be a member now).") var node: String?
     @OptionGroup var socket: SocketOptions
     func run() async throws {
-      print(try await requestMessage(.setAttribute(name: name, value: value), socket: socket.path))
+      print(try await requestMessage(.setAttribute(name: name, value: value, node: node), socket: socket.path))
     }
   }
 
   struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-      commandName: "delete", abstract: "Delete a transient attribute of this node.")
+      commandName: "delete", abstract: "Delete a transient attribute of this node (or of --node).")
     @Argument(help: "The attribute.") var name: String
+    @Option(help: "Another node (through the leader; it must be a member now).") var node: String?
     @OptionGroup var socket: SocketOptions
     func run() async throws {
-      print(try await requestMessage(.setAttribute(name: name, value: nil), socket: socket.path))
+      print(try await requestMessage(.setAttribute(name: name, value: nil, node: node), socket: socket.path))
     }
   }
 

@@ -122,6 +122,39 @@ struct ResourceModelTests {
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 
+  /// `attrd_updater -N NODE`: another node's transient attribute, asked on
+  /// one node, is set (and deleted) by that node when it hears the asker,
+  /// and is seen everywhere in its report; a node that is not a member
+  /// now is refused by the leader.
+  @Test func anotherNodesTransientAttributeIsSetByThatNode() throws {
+    var sim = SimCluster(config: config([SimCluster.marker("vip")]))
+    #expect(sim.run(until: { $0.runs("vip").count == 1 }, within: .seconds(10)) != nil)
+    let asked = sim.setAttribute(of: "beta", "db-gtid", "0-1-42", via: "alpha")
+    #expect(asked != nil)
+    func seen(_ value: String?) -> (SimCluster) -> Bool {
+      { sim in
+        ["alpha", "beta"].allSatisfy {
+          (try? sim.controllers[sim.id($0)]!.attribute("db-gtid", node: "beta").get()) == value
+        }
+      }
+    }
+    #expect(sim.run(until: seen("0-1-42"), within: .seconds(3)) != nil)
+    let answered = sim.run(
+      until: { $0.answers[$0.id("alpha")]?.contains { $0.id == asked } == true }, within: .seconds(3))
+    #expect(answered != nil)
+    _ = sim.setAttribute(of: "beta", "db-gtid", nil, via: "alpha")
+    #expect(sim.run(until: seen(nil), within: .seconds(3)) != nil)
+
+    sim.crash("beta")
+    sim.run(for: .seconds(3))
+    let refused = sim.setAttribute(of: "beta", "db-gtid", "1", via: "alpha")
+    let answer = sim.run(
+      until: { $0.answers[$0.id("alpha")]?.contains { $0.id == refused && !$0.accepted } == true },
+      within: .seconds(3))
+    #expect(answer != nil, "a lost node's attribute was not refused")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
   /// The notifications a clone's agents ran, as "node type-operation", in order.
   func notifications(_ sim: SimCluster, _ resource: ResourceID, since: Instant = .zero) -> [String] {
     sim.actions.filter { $0.at >= since && $0.call.resource == resource }.compactMap { entry in

@@ -46,6 +46,8 @@ struct WireTests {
       OperatorRequest(id: 6, kind: .move("db", target: nil)),
       OperatorRequest(id: 7, kind: .cleanup("db", node: NodeID(2))),
       OperatorRequest(id: 8, kind: .cleanup("vip", node: nil)),
+      OperatorRequest(id: 9, kind: .attribute(node: NodeID(2), name: "db-gtid", value: "0-1-42")),
+      OperatorRequest(id: 10, kind: .attribute(node: NodeID(2), name: "db-gtid", value: nil)),
     ],
     answers: [
       RequestAnswer(origin: NodeID(3), id: 4, accepted: false, message: "no"),

@@ -103,8 +103,13 @@ struct PromotableProcessTests {
     #expect(gone.status == 0)
     let unset = try crmAttribute(["-t", "crm_config", "-n", "stateful_REPL_INFO", "-G", "-d", "none"])
     #expect(unset.status == 0 && unset.output == "scope=crm_config  name=stateful_REPL_INFO value=none\n")
-    let otherTransient = try crmAttribute(["-N", primary, "-n", "x", "-v", "1", "-l", "reboot"])
-    #expect(otherTransient.status == 3 && otherTransient.errors.contains("use -l forever"))
+    // Another node's transient attribute goes through the leader to it.
+    let otherTransient = try crmAttribute(["-N", primary, "-n", "gtid", "-v", "0-1-42", "-l", "reboot"])
+    #expect(otherTransient.status == 0, "\(otherTransient.errors)")
+    let gtid = try await cluster.waitFor(via: survivor, timeout: .seconds(5)) {
+      $0.node(primary)?.attributes?["gtid"] == "0-1-42"
+    }
+    #expect(gtid.node(primary)?.attributes?["gtid"] == "0-1-42")
     let unknown = try crmAttribute(["--frobnicate"])
     #expect(unknown.status == 64 && unknown.errors.contains("unknown option '--frobnicate'"))
 
