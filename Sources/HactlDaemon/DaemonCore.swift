@@ -97,6 +97,7 @@ actor DaemonCore {
       // Threads the runtime made since start-up (without real-time) get it.
       lastThreadSweep = clock.now
       for thread in Protections.threads() { _ = Protections.setRealtime(thread) }
+      realtimeThreads = []
     }
     tick()
   }
@@ -296,8 +297,15 @@ actor DaemonCore {
 
   /// Performs the effects of one input, in order, then sleeps until the
   /// controller's next deadline.
+  /// Threads seen to run real-time: asking the kernel again at every input
+  /// was two system calls per packet. A thread the runtime replaced is
+  /// caught by the sweep every 10 s.
+  var realtimeThreads: Set<UInt> = []
+
   func perform(_ effects: [ControllerEffect]) {
-    if protections.realtimeGranted { Protections.keepCurrentThread() }
+    if protections.realtimeGranted, realtimeThreads.insert(UInt(bitPattern: Int(bitPattern: pthread_self()))).inserted {
+      Protections.keepCurrentThread()
+    }
     defer {
       rearm()
       inputHappened()
