@@ -33,7 +33,11 @@ enum CompatCommands {
   }
 
   /// Sends one request; the answer, or the exit code already complained of.
-  static func ask(_ command: String, _ request: ControlRequest) async -> Result<ControlResponse, ExitCode> {
+  /// `unsetIsQuiet`: a name that is not set is not complained of (a query
+  /// with a default to print instead).
+  static func ask(_ command: String, _ request: ControlRequest, unsetIsQuiet: Bool = false) async -> Result<
+    ControlResponse, ExitCode
+  > {
     let response: ControlResponse
     do {
       response = try await ControlClient.send(request, socketPath: socket, timeout: .seconds(10))
@@ -42,7 +46,10 @@ enum CompatCommands {
     }
     guard response.ok else {
       let error = response.error ?? "refused"
-      return .failure(ExitCode(complain(command, error, error.contains("is not set") ? noSuchAttribute : failed)))
+      guard !error.contains("is not set") else {
+        return .failure(ExitCode(unsetIsQuiet ? noSuchAttribute : complain(command, error, noSuchAttribute)))
+      }
+      return .failure(ExitCode(complain(command, error, failed)))
     }
     return .success(response)
   }
@@ -173,7 +180,8 @@ enum CompatCommands {
       }
     }
     let response: ControlResponse
-    switch await ask(command, request) {
+    let queryWithDefault = parsed.fallback != nil && { if case .query = parsed.action { true } else { false } }()
+    switch await ask(command, request, unsetIsQuiet: queryWithDefault) {
     case .failure(let exit):
       guard case .query = parsed.action, let fallback = parsed.fallback, exit.code == noSuchAttribute else {
         return exit.code

@@ -103,6 +103,7 @@ struct PromotableProcessTests {
     #expect(gone.status == 0)
     let unset = try crmAttribute(["-t", "crm_config", "-n", "stateful_REPL_INFO", "-G", "-d", "none"])
     #expect(unset.status == 0 && unset.output == "scope=crm_config  name=stateful_REPL_INFO value=none\n")
+    #expect(unset.errors.isEmpty, "a default answers a query quietly: \(unset.errors)")
     // Another node's transient attribute goes through the leader to it.
     let otherTransient = try crmAttribute(["-N", primary, "-n", "gtid", "-v", "0-1-42", "-l", "reboot"])
     #expect(otherTransient.status == 0, "\(otherTransient.errors)")
