@@ -137,11 +137,12 @@ public struct AgentCatalog: Sendable {
 
   // MARK: Cache
 
-  /// What changes when the program does.
+  /// What changes when the program does (or when another OCF root's
+  /// program of the same name is asked).
   static func identity(of program: String) -> String? {
     var status = stat()
     guard stat(program, &status) == 0 else { return nil }
-    return "\(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec) \(status.st_ino)"
+    return "\(program) \(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec) \(status.st_ino)"
   }
 
   func cacheFile(for agent: AgentRef) -> String? {
@@ -177,8 +178,12 @@ public struct AgentCatalog: Sendable {
     guard cacheIsSafe(creating: true), let path = cacheFile(for: agent) else { return }
     let temporary = path + ".\(getpid()).tmp"
     let data = Data((identity + "\n" + text).utf8)
+    // A full disk leaves a short temporary file: removed, never renamed.
     guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o644])
-    else { return }
+    else {
+      unlink(temporary)
+      return
+    }
     if rename(temporary, path) != 0 { unlink(temporary) }
   }
 }

@@ -13,6 +13,24 @@ public enum OperatorBlock {
   static let marker =
     "# Managed by hactl (ban, clear, migrate --pin, standby, online, maintenance, crm_attribute): change it with those commands."
 
+  /// Why a node attribute or cluster property cannot be kept in the block
+  /// as given, if it cannot: the same rule where an edit is asked
+  /// (`NodeController.checkEdit`) and where the block is read back.
+  package static func settingRefusal(_ name: String, _ value: String?, limit: Int) -> String? {
+    guard !name.isEmpty, name.utf8.count <= ClusterLimits.attributeNameBytes,
+      name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) })
+    else {
+      return
+        "'\(name.utf8Prefix(80))' is not a name the configuration can hold: letters, digits, '_', '-' and '.', at most \(ClusterLimits.attributeNameBytes) bytes"
+    }
+    guard let value else { return nil }
+    guard value.utf8.count <= limit else { return "the value is longer than \(limit) bytes" }
+    guard value.withoutControlCharacters == value else {
+      return "the value must be one line of text without control characters"
+    }
+    return nil
+  }
+
   /// `text` with its operator block replaced by `state`'s (removed when
   /// empty). The block runs from its `operator:` line (and the marker
   /// comment before it) to the next top-level key or the end.
@@ -109,18 +127,27 @@ extension ConfigBuilder {
         for (key, value) in nodes {
           guard let node = reader.string(key, at: fields.path("node_attributes")) else { continue }
           let path = fields.path("node_attributes.\(node)")
+          let attributes = parameters(value, at: path, what: "attribute", &reader)
+          for (name, text) in attributes {
+            if let refusal = OperatorBlock.settingRefusal(name, text, limit: ClusterLimits.attributeValueBytes) {
+              reader.fail(at: key, "\(path).\(name)", refusal)
+            }
+          }
           state.nodeAttributes[node] = Dictionary(
-            parameters(value, at: path, what: "attribute", &reader).map { ($0.name, $0.value) },
-            uniquingKeysWith: { first, _ in first })
+            attributes.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         }
       } else {
         reader.fail(at: mapping, fields.path("node_attributes"), "expected a mapping of node names to attributes")
       }
     }
     if let mapping = fields["properties"] {
-      state.properties = Dictionary(
-        parameters(mapping, at: fields.path("properties"), what: "property", &reader).map { ($0.name, $0.value) },
-        uniquingKeysWith: { first, _ in first })
+      let properties = parameters(mapping, at: fields.path("properties"), what: "property", &reader)
+      for (name, value) in properties {
+        if let refusal = OperatorBlock.settingRefusal(name, value, limit: ClusterLimits.propertyValueBytes) {
+          reader.fail(at: mapping, fields.path("properties.\(name)"), refusal)
+        }
+      }
+      state.properties = Dictionary(properties.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
       if state.properties.count > ClusterLimits.clusterProperties {
         reader.fail(
           at: mapping, fields.path("properties"), "more than \(ClusterLimits.clusterProperties) cluster properties")

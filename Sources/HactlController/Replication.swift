@@ -106,7 +106,9 @@ extension NodeController {
       if let resource { return config.resource(resource) == nil ? "no resource '\(resource)'" : nil }
       return nil
     case .nodeAttribute(let name, let attribute, let value):
-      if let refusal = node(name) ?? Self.checkSetting(attribute, value, limit: ClusterLimits.attributeValueBytes) {
+      if let refusal = node(name)
+        ?? OperatorBlock.settingRefusal(attribute, value, limit: ClusterLimits.attributeValueBytes)
+      {
         return refusal
       }
       let set = config.operatorState.nodeAttributes[name] ?? [:]
@@ -123,7 +125,9 @@ extension NodeController {
       }
       return nil
     case .property(let name, let value):
-      if let refusal = Self.checkSetting(name, value, limit: ClusterLimits.propertyValueBytes) { return refusal }
+      if let refusal = OperatorBlock.settingRefusal(name, value, limit: ClusterLimits.propertyValueBytes) {
+        return refusal
+      }
       if value != nil, config.operatorState.properties[name] == nil,
         config.operatorState.properties.count >= ClusterLimits.clusterProperties
       {
@@ -131,23 +135,6 @@ extension NodeController {
       }
       return nil
     }
-  }
-
-  /// A name and value the configuration file can hold as they are: the
-  /// same rules as `nodes[].attributes` there.
-  static func checkSetting(_ name: String, _ value: String?, limit: Int) -> String? {
-    guard !name.isEmpty, name.utf8.count <= ClusterLimits.attributeNameBytes,
-      name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) })
-    else {
-      return
-        "'\(name)' is not a name the configuration can hold: letters, digits, '_', '-' and '.', at most \(ClusterLimits.attributeNameBytes) bytes"
-    }
-    guard let value else { return nil }
-    guard value.utf8.count <= limit else { return "the value is longer than \(limit) bytes" }
-    guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-      return "the value must be one line of text without control characters"
-    }
-    return nil
   }
 
   func parseConfiguration(_ text: String) -> Result<ClusterConfig, ConfigErrors> {

@@ -295,13 +295,13 @@ actor DaemonCore {
     waiter.resume(returning: .failure(why))
   }
 
-  /// Performs the effects of one input, in order, then sleeps until the
-  /// controller's next deadline.
   /// Threads seen to run real-time: asking the kernel again at every input
   /// was two system calls per packet. A thread the runtime replaced is
   /// caught by the sweep every 10 s.
   var realtimeThreads: Set<UInt> = []
 
+  /// Performs the effects of one input, in order, then sleeps until the
+  /// controller's next deadline.
   func perform(_ effects: [ControllerEffect]) {
     if protections.realtimeGranted, realtimeThreads.insert(UInt(bitPattern: Int(bitPattern: pthread_self()))).inserted {
       Protections.keepCurrentThread()

@@ -99,7 +99,8 @@ struct AgentCommand: AsyncParsableCommand {
         ].compactMap { $0 }
         lines.append("  \(action.name)\(traits.isEmpty ? "" : " (\(traits.joined(separator: ", ")))")")
       }
-      return lines.joined(separator: "\n") + "\n"
+      // Agents' words reach the operator's terminal: no escape sequences.
+      return lines.map(\.withoutControlCharacters).joined(separator: "\n") + "\n"
     }
   }
 }

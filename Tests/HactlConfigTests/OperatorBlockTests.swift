@@ -61,6 +61,17 @@ struct OperatorBlockTests {
 
     let stranger = file + "\noperator:\n  node_attributes:\n    c: { x: \"1\" }\n"
     #expect(throws: ConfigErrors.self) { try ConfigLoader.parse(stranger, file: "c.yaml") }
+    // Read back with the limits an edit is asked with.
+    let long = String(repeating: "x", count: ClusterLimits.propertyValueBytes + 1)
+    let tooLong = file + "\noperator:\n  properties:\n    big: \"\(long)\"\n"
+    #expect(throws: ConfigErrors.self) { try ConfigLoader.parse(tooLong, file: "c.yaml") }
+    let escape = file + "\noperator:\n  node_attributes:\n    a: { x: \"\\e[2J\" }\n"
+    do {
+      _ = try ConfigLoader.parse(escape, file: "c.yaml")
+      Issue.record("an attribute with an escape sequence was read back")
+    } catch {
+      #expect(error.description.contains("operator.node_attributes.a.x: the value must be one line of text"))
+    }
   }
 
   @Test func aBlockNamingWhatDoesNotExistIsAnError() {
