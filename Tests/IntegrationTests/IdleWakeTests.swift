@@ -30,15 +30,20 @@ struct IdleWakeTests {
       let elapsed = ContinuousClock.now - started
       let wakeups = after.wakeups - before.wakeups
       let needed = Int((elapsed / interval).rounded(.up))
+      // On a loaded machine a late echo lets a lease end pass between two
+      // heartbeats, and a late leader's packet lets a follower's own timer
+      // fire: each costs one wake-up. A quarter of the heartbeats is room
+      // for that, while polling even at half the interval would need twice.
+      let slack = needed / 4
       if node == leader {
         // The leader's timer sends a heartbeat per interval; the peer's
         // packets wake it too, but as inputs, not as timer firings.
-        #expect(wakeups <= needed + 2, "\(node) woke \(wakeups) times in \(elapsed) (\(needed) heartbeats)")
+        #expect(wakeups <= needed + slack, "\(node) woke \(wakeups) times in \(elapsed) (\(needed) heartbeats)")
         #expect(wakeups >= needed / 2, "\(node) woke only \(wakeups) times: is it still sending heartbeats?")
       } else {
         // A follower sends its heartbeats as the leader's arrive: its own
-        // timer, a little later than an interval, never fires.
-        #expect(wakeups <= 2, "follower \(node) woke \(wakeups) times by itself in \(elapsed)")
+        // timer, a little later than an interval, fires only when one is late.
+        #expect(wakeups <= slack, "follower \(node) woke \(wakeups) times by itself in \(elapsed)")
       }
       let sent = (statusAfter.traffic?.sent ?? 0) - (statusBefore.traffic?.sent ?? 0)
       // At least one heartbeat per whole interval (the window is measured
