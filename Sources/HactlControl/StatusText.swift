@@ -3,6 +3,10 @@ import HactlModel
 
 /// `hactl status` for people: where everything runs, what fails and why.
 public enum StatusText {
+  /// Lines of a failed call's output shown under it (the JSON has all that
+  /// the daemon kept).
+  static let failureOutputLines = 12
+
   public static func render(_ status: ClusterStatus) -> String {
     var lines: [String] = []
     let leader = status.leader.map { "leader \($0)" } ?? "NO LEADER"
@@ -90,6 +94,14 @@ public enum StatusText {
           lines.append(
             "  \(id): \(failure.action.rawValue) on \(failure.node) failed: \(failure.reason) at \(timestamp(failure.time))"
           )
+          // The node that ran the call keeps what it printed; the daemon
+          // filtered its control characters, this filters them again
+          // because the answer may come from anything on the socket.
+          let output = (failure.output ?? "").split(whereSeparator: \.isNewline).suffix(Self.failureOutputLines)
+          if !output.isEmpty {
+            lines.append("    its output (the end):")
+            for line in output { lines.append("    | " + String(line).withoutControlCharacters) }
+          }
         }
       }
     }

@@ -82,6 +82,7 @@ extension LocalResource {
   mutating func cleanUp() {
     failCount = 0
     lastFailure = nil
+    lastFailureOutput = nil
     lastFailureAt = nil
     halted = false
     promotionFailed = false

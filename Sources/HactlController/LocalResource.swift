@@ -13,6 +13,8 @@ struct LocalResource: Sendable {
   var role: ResourceRole = .unknown
   var failCount = 0
   var lastFailure: ResourceFailure?
+  /// The end of what the failed call printed (this node only: never sent).
+  var lastFailureOutput: String?
   var inFlight: InFlight?
   var nextMonitor: Instant?
   /// The leader's decision this node last started the resource for.

@@ -342,11 +342,17 @@ public struct NodeController: Sendable {
     public var wallTime: Int64
     /// The agent's own words for a failure (its `ocf-exit-reason:` line).
     public var exitReason: String?
-    public init(call: AgentCall, outcome: AgentOutcome, wallTime: Int64, exitReason: String? = nil) {
+    /// What it printed (stdout, then stderr), as the executor kept it: its
+    /// end stays with the resource if the call is recorded as a failure.
+    public var output: String?
+    public init(
+      call: AgentCall, outcome: AgentOutcome, wallTime: Int64, exitReason: String? = nil, output: String? = nil
+    ) {
       self.init(callID: call.id, resource: call.resource, outcome: outcome, wallTime: wallTime)
       self.exitReason = exitReason.map {
         String($0.withoutControlCharacters.utf8Prefix(ClusterLimits.failureReasonBytes / 2))
       }
+      self.output = output
     }
     init(callID: UInt64, resource: ResourceID, outcome: AgentOutcome, wallTime: Int64) {
       self.callID = callID
@@ -396,9 +402,14 @@ public struct NodeController: Sendable {
     }
     resource.retryNotBefore = nil
     let ocf = OCFResult(outcome: result.outcome)
+    let failureBefore = resource.lastFailure
     let log = resource.record(
       call: call, result: ocf, outcome: result.outcome, now: now, wallTime: result.wallTime,
       exitReason: result.exitReason)
+    if resource.lastFailure != failureBefore {
+      // Cut only for a failure: a monitor's output every ten seconds is not kept.
+      resource.lastFailureOutput = result.output.map { $0.outputTail(ClusterLimits.failureOutputBytes) }
+    }
     resources[id] = resource
     return log.map { [.log($0.level, "\(id): \($0.message)")] } ?? []
   }

@@ -44,6 +44,9 @@ extension NodeController {
         if resource.failCount > 0 { failCounts[name(of: node)] = resource.failCount }
         if let failure = resource.lastFailure, failure.wallTime >= (lastFailure?.time ?? .min) {
           lastFailure = NodeFailure(node: name(of: node), failure: failure)
+          if node == local.id, let mine = self.resources[spec.id], mine.lastFailure == failure {
+            lastFailure?.output = mine.lastFailureOutput
+          }
         }
         if liveNodes.contains(node) { roles.append((node, resource.role)) }
       }

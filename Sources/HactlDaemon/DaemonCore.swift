@@ -188,7 +188,8 @@ actor DaemonCore {
     }
     finishedAgents.append(
       NodeController.AgentResult(
-        call: call, outcome: run.outcome, wallTime: Int64(Date().timeIntervalSince1970), exitReason: run.exitReason))
+        call: call, outcome: run.outcome, wallTime: Int64(Date().timeIntervalSince1970), exitReason: run.exitReason,
+        output: run.output))
     // Results that come in while this one waits for its turn on the loop
     // join it: one decision for all of them.
     if finishedAgents.count == 1 { Task { self.takeFinishedAgents() } }

@@ -23,6 +23,9 @@ public enum ClusterLimits {
   public static let propertyValueBytes = 512
   /// Failure reasons travel in every heartbeat: the rest is in the log.
   public static let failureReasonBytes = 200
+  /// The end of a failed call's output, kept on the node that ran it (never
+  /// sent) and shown by `hactl status` there.
+  public static let failureOutputBytes = 2_048
   /// Below this the daemon would spend its time ticking.
   public static let minimumHeartbeatInterval: Duration = .milliseconds(10)
   /// A replicated configuration, offered in parts: about 300 bytes for

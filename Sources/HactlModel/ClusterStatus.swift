@@ -295,6 +295,9 @@ public struct NodeFailure: Sendable, Codable, Equatable {
   public var code: Int32
   public var reason: String
   public var time: Int64
+  /// The end of what the failed call printed, when asked of the node that
+  /// ran it (it stays there: heartbeats carry only the reason).
+  public var output: String?
 
   public init(node: String, failure: ResourceFailure) {
     self.node = node

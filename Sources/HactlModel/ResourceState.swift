@@ -191,6 +191,28 @@ extension String {
         }))
   }
 
+  /// The last `bytes` of an agent's output at most, from the start of a
+  /// line, each line without control characters: what an operator reads
+  /// of a failed call.
+  public func outputTail(_ bytes: Int) -> String {
+    var lines: [Substring] = []
+    var used = 0
+    for raw in split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).reversed() {
+      if lines.isEmpty && raw.allSatisfy(\.isWhitespace) { continue }
+      // Filtered before it is measured: a control character shown as
+      // U+FFFD takes three bytes.
+      let line = String(raw).withoutControlCharacters[...]
+      let length = line.utf8.count + (lines.isEmpty ? 0 : 1)
+      guard used + length <= bytes else {
+        if lines.isEmpty { lines.append(line.utf8Suffix(bytes)) }
+        break
+      }
+      used += length
+      lines.append(line)
+    }
+    return lines.reversed().joined(separator: "\n")
+  }
+
   /// The longest prefix of at most `bytes` UTF-8 bytes that ends on a
   /// character boundary.
   public func utf8Prefix(_ bytes: Int) -> Substring {
@@ -204,6 +226,22 @@ extension String {
       end = self.index(after: index)
     }
     return self[..<end]
+  }
+}
+
+extension Substring {
+  /// The longest suffix of at most `bytes` UTF-8 bytes that starts on a
+  /// character boundary.
+  func utf8Suffix(_ bytes: Int) -> Substring {
+    var start = endIndex
+    var used = 0
+    while start > startIndex {
+      let before = index(before: start)
+      used += self[before].utf8.count
+      if used > bytes { break }
+      start = before
+    }
+    return self[start...]
   }
 }
 

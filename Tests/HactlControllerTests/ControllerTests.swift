@@ -435,6 +435,38 @@ struct UnknownAgentOutcomeTests {
     #expect((long.exitReason?.utf8.count ?? 0) <= ClusterLimits.failureReasonBytes / 2)
   }
 
+  /// A failed call's output stays with the resource on the node that ran
+  /// it: its end, filtered, shown by that node's status; a call that
+  /// records no failure does not replace it.
+  @Test func aFailedCallsOutputIsKept() throws {
+    let config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
+    let probe = probeCall(&node)
+    let chatter = (1...2_000).map { "line \($0)" }.joined(separator: "\n")
+    let output = chatter + "\nERROR: \u{1B}[31mdisk full\u{1B}[0m\n\n"
+    let result = NodeController.AgentResult(call: probe, outcome: .exited(1), wallTime: 0, output: output)
+    let effects = node.agentsFinished([result], now: .zero + .milliseconds(5))
+    let kept = node.status(now: .zero + .milliseconds(5)).resource("vip")?.lastFailure?.output ?? ""
+    #expect(kept.hasSuffix("line 2000\nERROR: \u{FFFD}[31mdisk full\u{FFFD}[0m"), "\(kept.suffix(80))")
+    #expect(kept.utf8.count <= ClusterLimits.failureOutputBytes)
+    #expect(kept.hasPrefix("line "), "the end starts on a line: \(kept.prefix(20))")
+    #expect(!kept.unicodeScalars.contains { $0.properties.generalCategory == .control && $0 != "\n" })
+    let stop = try #require(calls(effects).first { $0.action == .stop })
+    _ = node.agentsFinished(
+      [NodeController.AgentResult(call: stop, outcome: .exited(0), wallTime: 1, output: "stopped\n")],
+      now: .zero + .milliseconds(10))
+    #expect(node.localRole(of: "vip") == .stopped)
+    #expect(node.status(now: .zero + .milliseconds(10)).resource("vip")?.lastFailure?.output == kept)
+  }
+
+  @Test func aSingleHugeLineKeepsItsEnd() {
+    let line = String(repeating: "é", count: 5_000) + "the end"
+    let tail = line.outputTail(100)
+    #expect(tail.hasSuffix("the end") && tail.utf8.count <= 100)
+    #expect("".outputTail(100).isEmpty && "\n\n".outputTail(100).isEmpty)
+  }
+
   /// hactld hands over every result that came in while the node was busy
   /// in one input; each is recorded as if it came alone, and a result for
   /// a call no longer in flight is ignored.

@@ -254,7 +254,11 @@ struct FailoverProcessTests {
       stop) rm -f "$state" ;;
       monitor)
         [ -e "$state" ] || exit 7
-        if [ -e "\(folder.path)/fail" ]; then echo "ocf-exit-reason:the job lost its lock" >&2; exit 1; fi ;;
+        if [ -e "\(folder.path)/fail" ]; then
+          echo "lock holder: pid 4242"
+          echo "ocf-exit-reason:the job lost its lock" >&2
+          exit 1
+        fi ;;
       *) exit 3 ;;
     esac
     """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -280,6 +284,10 @@ struct FailoverProcessTests {
       $0.resource("job")?.lastFailure?.reason.contains("the job lost its lock") == true
     }
     #expect(failed.resource("job")?.lastFailure?.reason == "generic error (exit 1): the job lost its lock")
+    // The node that ran it keeps what it printed, and shows it.
+    #expect(failed.resource("job")?.lastFailure?.output?.contains("lock holder: pid 4242") == true)
+    let shown = try Tool.run(try Tool.hactl(), ["status", "--socket", cluster.socketPath("alpha")])
+    #expect(shown.output.contains("    | lock holder: pid 4242\n"), "\(shown.output)")
   }
 
   @Test func statusWithoutADaemonIsAOneLineErrorAndNonZeroExit() throws {
