@@ -68,7 +68,7 @@ let package = Package(
       name: "HactlDaemon",
       dependencies: [
         "HactlModel", "HactlConfig", "HactlMembership", "HactlController", "HactlTransport", "HactlExecutor",
-        "HactlControl",
+        "HactlControl", "HactlAgents",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),

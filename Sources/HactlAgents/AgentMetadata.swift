@@ -13,6 +13,8 @@ public struct AgentMetadata: Sendable, Equatable {
     public var name: String
     public var required = false
     public var unique = false
+    /// OCF 1.1: a change of it is applied by `reload-agent`, no restart.
+    public var reloadable = false
     /// OCF 1.1's `<deprecated/>` (or the older `deprecated="1"`).
     public var deprecated = false
     public var type = "string"
@@ -35,7 +37,10 @@ public struct AgentMetadata: Sendable, Equatable {
   }
 
   public var name: String
+  /// The agent's own version (the root element's attribute).
   public var version: String?
+  /// The OCF API version it follows (the `<version>` element).
+  public var ocfVersion: String?
   public var shortDescription = ""
   public var longDescription = ""
   public var parameters: [Parameter] = []
@@ -44,6 +49,22 @@ public struct AgentMetadata: Sendable, Equatable {
   public init(name: String) { self.name = name }
 
   public func parameter(_ name: String) -> Parameter? { parameters.first { $0.name == name } }
+
+  /// What it says about changing parameters while it runs.
+  public var reload: AgentReload {
+    let names = Set(actions.map(\.name))
+    if names.contains(AgentAction.reloadAgent.rawValue) {
+      return AgentReload(action: .reloadAgent, reloadable: Set(parameters.filter(\.reloadable).map(\.name)))
+    }
+    // An agent that says it follows OCF 1.1 and has only `reload` means
+    // something else by it (a reload of its service): it restarts.
+    let major = ocfVersion.map { Int($0.split(separator: ".").first ?? "") ?? 0 } ?? 1
+    let minor = ocfVersion.map { Int($0.split(separator: ".").dropFirst().first ?? "") ?? 0 } ?? 0
+    if names.contains(AgentAction.reload.rawValue), major < 1 || (major == 1 && minor < 1) {
+      return AgentReload(action: .reload, reloadable: Set(parameters.filter { !$0.unique }.map(\.name)))
+    }
+    return .none
+  }
 
   /// Larger meta-data is refused rather than read: the largest agent in
   /// resource-agents prints about 40 KB.
@@ -111,6 +132,7 @@ final class MetadataReader: NSObject, XMLParserDelegate {
       var started = AgentMetadata.Parameter(name: name)
       started.required = Self.isTrue(attributes["required"])
       started.unique = Self.isTrue(attributes["unique"])
+      started.reloadable = Self.isTrue(attributes["reloadable"])
       started.deprecated = Self.isTrue(attributes["deprecated"])
       parameter = started
     case (4, "content") where parameter != nil:
@@ -152,7 +174,7 @@ final class MetadataReader: NSObject, XMLParserDelegate {
     switch (path.count, element) {
     case (2, "shortdesc"): metadata?.shortDescription = described
     case (2, "longdesc"): metadata?.longDescription = described
-    case (2, "version"): metadata?.version = described
+    case (2, "version"): metadata?.ocfVersion = described
     case (4, "shortdesc") where parameter != nil: parameter?.shortDescription = described
     case (3, "parameter"):
       if let parameter { metadata?.parameters.append(parameter) }

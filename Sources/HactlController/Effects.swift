@@ -15,13 +15,18 @@ public struct AgentCall: Sendable, Hashable {
   /// Meta attributes the agent gets as OCF_RESKEY_CRM_meta_NAME besides
   /// timeout and interval: a clone's (clone, clone_max, promoted_max...).
   public var meta: [String: String]
+  /// The definition to call the agent with: the one it was started with
+  /// (until it has stopped), or for a reload the new one. It travels with
+  /// the call, so the executor never reads it back from the controller.
+  public var definition: ResourceSpec
 
   public init(
-    id: UInt64, resource: ResourceID, action: AgentAction, timeout: Duration, interval: Duration,
+    id: UInt64, definition: ResourceSpec, action: AgentAction, timeout: Duration, interval: Duration,
     isProbe: Bool, meta: [String: String] = [:]
   ) {
     self.id = id
-    self.resource = resource
+    self.resource = definition.id
+    self.definition = definition
     self.action = action
     self.timeout = timeout
     self.interval = interval

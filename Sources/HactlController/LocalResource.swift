@@ -37,6 +37,9 @@ struct LocalResource: Sendable {
   /// It failed with on_fail: standby: this node runs nothing until it is
   /// cleaned up.
   var standbyOnFail = false
+  /// What its agent's meta-data says about reloading, read when its
+  /// parameters changed while it runs (nil: not read yet).
+  var reload: AgentReload?
   /// Its agent's validate-all accepted this definition here: checked once
   /// before its first start on this node.
   var validated = false
@@ -61,6 +64,16 @@ struct LocalResource: Sendable {
     self.promotable = promotable
   }
 
+  /// A new definition waits for the old one to stop, unless the agent may
+  /// take it in place: while its meta-data is read, and when it says so.
+  var restartsForReplacement: Bool {
+    guard let replacement else { return false }
+    guard role == .started, spec.agent.standard == .ocf, replacement.changedParameters(from: spec) != nil else {
+      return true
+    }
+    return reload.map { !$0.reloads(from: spec, to: replacement) } ?? false
+  }
+
   var report: ResourceReport {
     ResourceReport(
       id: spec.id, role: role, failCount: failCount, lastFailure: lastFailure, lastStartToken: lastStartToken,
@@ -79,6 +92,8 @@ struct LocalResource: Sendable {
     case .demote: operation = spec.demote
     case .monitor: operation = monitor
     case .metaData, .validateAll, .notify: return .ignore
+    // A failed reload may have half applied the change: restart it.
+    case .reloadAgent, .reload: return .restart
     }
     return operation.onFail ?? .restart
   }
@@ -143,7 +158,7 @@ struct LocalResource: Sendable {
   /// Applies an agent's result; returns what is worth logging.
   mutating func record(
     call: InFlight, result: OCFResult, outcome: AgentOutcome, now: Instant, wallTime: Int64,
-    exitReason: String? = nil
+    exitReason: String? = nil, reload answer: AgentReload? = nil
   ) -> LogLine? {
     let detail = Self.detail(result, outcome) + (exitReason.map { ": \($0)" } ?? "")
     let countBefore = failCount
@@ -253,7 +268,23 @@ struct LocalResource: Sendable {
         return LogLine(level: .warning, message: "validate-all: \(detail); this node cannot run it")
       }
     case .metaData:
-      return nil
+      // Meta-data that could not be read or says nothing: a restart.
+      let facts = result == .success ? answer ?? .none : .none
+      reload = facts
+      guard let replacement else { return nil }
+      guard facts.reloads(from: spec, to: replacement) else {
+        return LogLine(level: .info, message: "parameters changed; its agent cannot reload them: restarting it")
+      }
+      let names = (replacement.changedParameters(from: spec) ?? []).sorted().joined(separator: ", ")
+      let action = facts.action?.rawValue ?? ""
+      return LogLine(level: .info, message: "parameters \(names) changed; its agent reloads them (\(action))")
+    case .reloadAgent, .reload:
+      guard result == .success else { return failed(call.action, result, detail, wallTime: wallTime, ban: false) }
+      if let replacement { spec = replacement }
+      replacement = nil
+      reload = nil
+      scheduleMonitor(now: now)
+      return LogLine(level: .notice, message: "reloaded with its new parameters")
     }
   }
 

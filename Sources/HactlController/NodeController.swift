@@ -345,14 +345,18 @@ public struct NodeController: Sendable {
     /// What it printed (stdout, then stderr), as the executor kept it: its
     /// end stays with the resource if the call is recorded as a failure.
     public var output: String?
+    /// A meta-data call's answer about reloading, as the executor read it.
+    public var reload: AgentReload?
     public init(
-      call: AgentCall, outcome: AgentOutcome, wallTime: Int64, exitReason: String? = nil, output: String? = nil
+      call: AgentCall, outcome: AgentOutcome, wallTime: Int64, exitReason: String? = nil, output: String? = nil,
+      reload: AgentReload? = nil
     ) {
       self.init(callID: call.id, resource: call.resource, outcome: outcome, wallTime: wallTime)
       self.exitReason = exitReason.map {
         String($0.withoutControlCharacters.utf8Prefix(ClusterLimits.failureReasonBytes / 2))
       }
       self.output = output
+      self.reload = reload
     }
     init(callID: UInt64, resource: ResourceID, outcome: AgentOutcome, wallTime: Int64) {
       self.callID = callID
@@ -405,7 +409,7 @@ public struct NodeController: Sendable {
     let failureBefore = resource.lastFailure
     let log = resource.record(
       call: call, result: ocf, outcome: result.outcome, now: now, wallTime: result.wallTime,
-      exitReason: result.exitReason)
+      exitReason: result.exitReason, reload: result.reload)
     if resource.lastFailure != failureBefore {
       // Cut only for a failure: a monitor's output every ten seconds is not kept.
       resource.lastFailureOutput = result.output.map { $0.outputTail(ClusterLimits.failureOutputBytes) }

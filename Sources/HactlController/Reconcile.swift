@@ -63,7 +63,7 @@ extension NodeController {
       let lostLeaseOnly = membership.quorate && !leaving && !membership.excluded
       return lostLeaseOnly && clonedPrimitives.contains(id) && resources[id]?.removed != true ? .keepUnpromoted : .stop
     }
-    if let resource = resources[id], resource.removed || resource.replacement != nil { return .stop }
+    if let resource = resources[id], resource.removed || resource.restartsForReplacement { return .stop }
     if let common { return common }
     let directives = membership.isLeader ? leading?.directives : followedDirectives
     guard let assignment = directives?.assignment(for: id, on: local.id) else { return .stop }
@@ -97,7 +97,8 @@ extension NodeController {
       // A monitor must not delay a stop or a role change that is due (after
       // a stall, a lost lease): cancel it, as pacemaker cancels recurring
       // monitors first.
-      if let call = resource.inFlight, call.action == .monitor, !call.isProbe, resource.role == .started,
+      if let call = resource.inFlight, (call.action == .monitor && !call.isProbe) || call.action == .metaData,
+        resource.role == .started,
         want(id, given: common) != .keep, wantsChange(resource, want(id, given: common))
       {
         effects.append(.cancelAgent(call.id))
@@ -117,7 +118,11 @@ extension NodeController {
           continue
         }
         if let replacement = resource.replacement {
+          // A new definition starts with no fail count; what failed last
+          // (a reload, a stop) is still worth showing.
+          let (failure, output) = (resource.lastFailure, resource.lastFailureOutput)
           resource = LocalResource(spec: replacement)
+          (resource.lastFailure, resource.lastFailureOutput) = (failure, output)
           resources[id] = resource
         }
       }
@@ -149,7 +154,11 @@ extension NodeController {
         case .keepUnpromoted where resource.promoted:
           call = (.demote, spec.demote.timeout, .zero, false)
         case .run, .keep, .keepUnpromoted:
-          if let round = directives?.notification(for: id, on: local.id), round.id != resource.lastNotified {
+          if resource.replacement != nil {
+            // Its parameters changed and it may reload them (it would be
+            // stopping otherwise): ask the agent, then reload.
+            call = (resource.reload?.action ?? .metaData, spec.start.timeout, .zero, false)
+          } else if let round = directives?.notification(for: id, on: local.id), round.id != resource.lastNotified {
             notification = round
             call = (.notify, spec.notify.timeout, .zero, false)
           } else if let due = resource.nextMonitor, now >= due, !inMaintenance,
@@ -202,7 +211,8 @@ extension NodeController {
       effects.append(
         .runAgent(
           AgentCall(
-            id: callID, resource: id, action: action, timeout: timeout, interval: interval, isProbe: isProbe,
+            id: callID, definition: action.isReload ? resource.replacement ?? spec : spec, action: action,
+            timeout: timeout, interval: interval, isProbe: isProbe,
             meta: cloneMeta(of: id).merging(notificationMeta(notification)) { $1 })))
     }
     // A retired definition known stopped is forgotten: so is its record.

@@ -382,6 +382,7 @@ extension NodeController {
       resource.removed = false
       if spec.hasSameDefinition(as: resource.spec) {
         resource.replacement = nil
+        resource.reload = nil
         if spec.monitor.interval != resource.spec.monitor.interval, resource.nextMonitor != nil {
           resource.spec = spec
           resource.scheduleMonitor(now: now)
@@ -389,7 +390,13 @@ extension NodeController {
         resource.spec = spec
       } else if resource.replacement != spec {
         resource.replacement = spec
-        effects.append(.log(.info, "\(spec.id): agent or parameters changed; restarting it"))
+        resource.reload = nil
+        let mayReload = resource.role == .started && !resource.restartsForReplacement
+        effects.append(
+          .log(
+            .info,
+            "\(spec.id): agent or parameters changed; "
+              + (mayReload ? "asking its agent whether it reloads them" : "restarting it")))
       }
       resources[spec.id] = resource
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HactlAgents
 import HactlControl
 import HactlController
 import HactlExecutor
@@ -189,13 +190,20 @@ actor DaemonCore {
     finishedAgents.append(
       NodeController.AgentResult(
         call: call, outcome: run.outcome, wallTime: Int64(Date().timeIntervalSince1970), exitReason: run.exitReason,
-        output: run.output))
+        output: run.output, reload: call.action == .metaData ? Self.reload(of: run) : nil))
     // Results that come in while this one waits for its turn on the loop
     // join it: one decision for all of them.
     if finishedAgents.count == 1 { Task { self.takeFinishedAgents() } }
   }
 
   var finishedAgents: [NodeController.AgentResult] = []
+
+  /// What a meta-data call's answer says about reloading; nil when there
+  /// is no whole answer to read (the controller then restarts).
+  static func reload(of run: AgentRun) -> AgentReload? {
+    guard case .exited(0) = run.outcome, !run.outputCut else { return nil }
+    return try? AgentMetadata.parse(run.output).reload
+  }
 
   func takeFinishedAgents() {
     let results = finishedAgents
@@ -379,13 +387,18 @@ actor DaemonCore {
   }
 
   func runAgent(_ call: AgentCall) {
-    guard let spec = controller.definition(of: call.resource) else { return }
-    let invocation = AgentClass.invocation(
+    let spec = call.definition
+    var invocation = AgentClass.invocation(
       AgentClass.Call(
         spec: spec, action: call.action, timeout: call.timeout, interval: call.interval,
         nodeName: controller.local.name, nodeID: controller.local.id, runtimeFolder: agentRuntimeFolder,
         meta: call.meta, tools: agentTools),
       folders: AgentFolders(ocfRoot: ocfRoot), exists: { access($0, F_OK) == 0 })
+    if call.action == .metaData {
+      // The answer is the XML on stdout, whole or not at all.
+      invocation.outputLimit = AgentMetadata.largestText
+      invocation.keepsErrorOutput = false
+    }
     agentTasks[call.id] = Task {
       var run = await AgentRunner.run(invocation)
       run.outcome = AgentClass.ocfOutcome(of: run, agent: spec.agent, action: call.action)

@@ -229,6 +229,15 @@ public final class LocalCluster: @unchecked Sendable {
         + tail(of: logPath(member)))
   }
 
+  /// Polls `condition` (a file, a log line) until it holds.
+  public func waitUntil(timeout: Duration, _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+      guard ContinuousClock.now < deadline else { throw LabError("condition not met within \(timeout)") }
+      try await Task.sleep(for: .milliseconds(50))
+    }
+  }
+
   public func migrate(_ resource: String, to node: String?, via member: String) async throws -> ControlResponse {
     try await ControlClient.send(.migrate(resource: resource, node: node), socketPath: socketPath(member))
   }

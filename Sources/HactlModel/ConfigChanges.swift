@@ -69,6 +69,42 @@ extension ResourceSpec {
     agent == other.agent && parameters.map(\.name) == other.parameters.map(\.name)
       && parameters.map(\.value) == other.parameters.map(\.value)
   }
+
+  /// The parameters whose values differ from `other`'s (set in one and not
+  /// the other included); nil when the agent itself differs.
+  public func changedParameters(from other: ResourceSpec) -> Set<String>? {
+    guard agent == other.agent else { return nil }
+    let mine = Dictionary(parameters.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+    let theirs = Dictionary(other.parameters.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+    return Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }
+  }
+}
+
+/// What an agent's meta-data says about changing its parameters while it
+/// runs, as pacemaker reads it: OCF 1.1's `reload-agent` action with the
+/// parameters marked `reloadable`; or, for an agent of the OCF 1.0 API,
+/// its legacy `reload` action with every parameter not marked `unique`.
+/// Read where the agent runs, when a running resource's parameters change.
+public struct AgentReload: Sendable, Hashable {
+  /// `reload-agent` or `reload`; nil when it cannot reload.
+  public var action: AgentAction?
+  public var reloadable: Set<String>
+
+  public init(action: AgentAction?, reloadable: Set<String>) {
+    self.action = action
+    self.reloadable = reloadable
+  }
+
+  /// An agent that cannot reload (no meta-data, or none that says so).
+  public static let none = AgentReload(action: nil, reloadable: [])
+
+  /// Whether going from `old` to `new` is a reload rather than a restart:
+  /// the same agent, and every parameter that changed is reloadable (a
+  /// change of any other parameter restarts).
+  public func reloads(from old: ResourceSpec, to new: ResourceSpec) -> Bool {
+    guard action != nil, let changed = new.changedParameters(from: old), !changed.isEmpty else { return false }
+    return changed.isSubset(of: reloadable)
+  }
 }
 
 /// Stored so that a restarted daemon can still stop what an older

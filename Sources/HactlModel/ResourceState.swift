@@ -8,6 +8,13 @@ public enum AgentAction: String, Sendable, Hashable, Codable, CaseIterable {
   case promote
   case demote
   case notify
+  /// OCF 1.1: take changed reloadable parameters without a restart.
+  case reloadAgent = "reload-agent"
+  /// The same for agents of the OCF 1.0 API (non-unique parameters).
+  case reload
+
+  /// A reload of either kind: called with the new definition.
+  public var isReload: Bool { self == .reloadAgent || self == .reload }
 }
 
 /// How an agent call ended, before any OCF interpretation.

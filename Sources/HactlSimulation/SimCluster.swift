@@ -83,6 +83,10 @@ public struct SimCluster: Sendable {
 
   var packets: [(at: Instant, to: NodeID, bytes: [UInt8], link: Int)] = []
   var calls: [(at: Instant, node: NodeID, call: AgentCall)] = []
+  /// What each agent's meta-data says about reloading (none: it restarts).
+  public var agentReloads: [AgentRef: AgentReload] = [:]
+  /// Every reload-agent call that succeeded, with the definition it applied.
+  public private(set) var reloaded: [(at: Instant, node: NodeID, definition: ResourceSpec)] = []
   var sequence: [NodeID: UInt64] = [:]
   var incarnations: [NodeID: UInt64] = [:]
   var election: [NodeID: ElectionRecord] = [:]
@@ -451,9 +455,10 @@ public struct SimCluster: Sendable {
       let outcome = agent(item.call, on: item.node)
       probeDeadline(of: item.node)
       beginInput(item.node)
-      let effects = controllers[item.node]!.agentFinished(
-        item.call.id, outcome: outcome, now: localNow(item.node),
-        wallTime: Self.wallTime(at: now))
+      let result = NodeController.AgentResult(
+        call: item.call, outcome: outcome, wallTime: Self.wallTime(at: now),
+        reload: item.call.action == .metaData ? agentReloads[item.call.definition.agent] : nil)
+      let effects = controllers[item.node]!.agentsFinished([result], now: localNow(item.node))
       perform(effects, on: item.node)
       checkInvariants()
     }
@@ -632,6 +637,14 @@ public struct SimCluster: Sendable {
       promotedWorld[node, default: []].remove(call.resource)
       return .exited(0)
     case .metaData, .validateAll, .notify:
+      return .exited(0)
+    case .reloadAgent, .reload:
+      // Runs on with its new parameters; it must have been running.
+      guard world[node]?.contains(call.resource) == true else {
+        violate("\(call.resource) reloaded on \(name(node)) where it does not run")
+        return .exited(7)
+      }
+      reloaded.append((now, node, call.definition))
       return .exited(0)
     }
   }

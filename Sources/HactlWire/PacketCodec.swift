@@ -775,10 +775,16 @@ public enum PacketCodec {
           case 10: entry.promotionFailed = try value.bool()
           case 5:
             var failure = ResourceFailure(action: .monitor, code: 0, reason: "", wallTime: 0)
+            var knownAction = true
             var fields = value.record()
             try fields.readFields { (item) throws(WireError) in
               switch item.tag {
-              case 1: failure.action = try action(from: try item.unsigned(as: UInt8.self))
+              case 1:
+                // An action added by a newer version: the failure is not
+                // shown here, the rest of the report is read.
+                let code = try item.unsigned(as: UInt8.self)
+                knownAction = Int(code) < actions.count
+                if knownAction { failure.action = actions[Int(code)] }
               case 2:
                 guard let code = Int32(exactly: try item.signed()) else { throw .invalid("exit code out of range") }
                 failure.code = code
@@ -787,7 +793,7 @@ public enum PacketCodec {
               default: break
               }
             }
-            entry.lastFailure = failure
+            entry.lastFailure = knownAction ? failure : nil
           default: break
           }
         }
@@ -803,7 +809,9 @@ public enum PacketCodec {
 
   static let roles: [ResourceRole] = [.unknown, .stopped, .starting, .started, .stopping, .failed, .blocked]
   /// Codes are positions: new actions are only ever appended.
-  static let actions: [AgentAction] = [.start, .stop, .monitor, .metaData, .validateAll, .promote, .demote, .notify]
+  static let actions: [AgentAction] = [
+    .start, .stop, .monitor, .metaData, .validateAll, .promote, .demote, .notify, .reloadAgent, .reload,
+  ]
 
   static func roleCode(_ role: ResourceRole) -> UInt8 { UInt8(roles.firstIndex(of: role)!) }
   static func role(from code: UInt8) throws(WireError) -> ResourceRole {
@@ -811,8 +819,4 @@ public enum PacketCodec {
     return roles[Int(code)]
   }
   static func actionCode(_ action: AgentAction) -> UInt8 { UInt8(actions.firstIndex(of: action)!) }
-  static func action(from code: UInt8) throws(WireError) -> AgentAction {
-    guard Int(code) < actions.count else { throw .invalid("agent action \(code)") }
-    return actions[Int(code)]
-  }
 }

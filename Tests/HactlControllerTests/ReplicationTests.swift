@@ -81,6 +81,69 @@ struct ReplicationTests {
     #expect(sim.violations.isEmpty)
   }
 
+  /// A change of reloadable parameters only is applied by the agent's
+  /// reload where the resource runs, with the new definition, and nothing
+  /// stops; a change of any other parameter restarts it; a failed reload
+  /// restarts it with the new definition.
+  @Test func reloadableParametersReloadOthersRestart() throws {
+    var sim = settledCluster(SimCluster.config(resources: [SimCluster.marker("vip"), SimCluster.marker("web")]))
+    sim.agentReloads[AgentRef(provider: "hactl", type: "Marker")] = AgentReload(
+      action: .reloadAgent, reloadable: ["weight", "log_level"])
+    func change(_ edit: (inout ClusterConfig) -> Void) throws {
+      var next = sim.runningConfig
+      edit(&next)
+      _ = try sim.applyConfig(ConfigWriter.yaml(next), via: "beta").get()
+    }
+    func value(_ sim: SimCluster, _ id: ResourceID, _ name: String) -> String? {
+      sim.controllers[sim.id("alpha")]!.definition(of: id)?.parameters.first { $0.name == name }?.value
+    }
+    let startsBefore = sim.started.count
+    let actionsBefore = sim.actions.count
+    try change { $0.resources[0].parameters = [("weight", "2"), ("log_level", "debug")] }
+    let reloaded = sim.run(until: { value($0, "vip", "weight") == "2" }, within: .seconds(5))
+    #expect(reloaded != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    #expect(sim.reloaded.map(\.definition.id) == ["vip"])
+    #expect(sim.reloaded.first?.definition.parameters.first?.value == "2", "called with the new definition")
+    _ = sim.run(until: { _ in false }, within: .seconds(2))
+    #expect(sim.started.count == startsBefore, "a reload starts nothing")
+    let calls = sim.actions[actionsBefore...].filter { $0.call.resource == "vip" }.map(\.call.action)
+    #expect(calls == [.metaData, .reloadAgent], "asked, then reloaded, nothing stopped")
+
+    // A parameter the agent cannot reload: a restart.
+    try change { $0.resources[0].parameters = [("weight", "2"), ("log_level", "debug"), ("ip", "10.0.0.9")] }
+    #expect(
+      sim.run(until: { value($0, "vip", "ip") == "10.0.0.9" && $0.runs("vip") == ["alpha"] }, within: .seconds(5))
+        != nil)
+    #expect(sim.started.count == startsBefore + 1 && sim.reloaded.count == 1)
+
+    // A reload that fails: restarted, with the new definition.
+    sim.fail("alpha", "web", .reloadAgent, times: 1)
+    try change { $0.resources[1].parameters = [("weight", "3")] }
+    let restarted = sim.run(
+      until: {
+        value($0, "web", "weight") == "3" && $0.runs("web") == ["alpha"] && $0.started.count > startsBefore + 1
+      },
+      within: .seconds(5))
+    #expect(restarted != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    #expect(sim.status(via: "beta").resource("web")?.lastFailure?.action == .reloadAgent)
+    #expect(sim.violations.isEmpty)
+  }
+
+  /// Without meta-data that says the agent reloads (the simulator's
+  /// default), a changed parameter restarts the resource, as before.
+  @Test func anAgentThatCannotReloadIsRestarted() throws {
+    var sim = settledCluster(SimCluster.config(resources: [SimCluster.marker("vip")]))
+    let startsBefore = sim.started.count
+    var next = sim.runningConfig
+    next.resources[0].parameters = [("weight", "2")]
+    _ = try sim.applyConfig(ConfigWriter.yaml(next), via: "beta").get()
+    #expect(
+      sim.run(until: { $0.started.count > startsBefore && $0.runs("vip") == ["alpha"] }, within: .seconds(5)) != nil)
+    #expect(sim.reloaded.isEmpty)
+    #expect(sim.actions.contains { $0.2.action == .metaData }, "the agent was asked first")
+    #expect(sim.violations.isEmpty)
+  }
+
   @Test func aPartitionWithoutQuorumRefusesAtOnceAndBadTextChangesNothing() throws {
     var sim = settledCluster(SimCluster.config(resources: [SimCluster.marker("vip")]))
     let before = versions(sim)

@@ -41,7 +41,7 @@ struct AgentMetadataTests {
   @Test func readsWhatAnOCFAgentSaysAboutItself() throws {
     let metadata = try AgentMetadata.parse(Self.sample)
     #expect(metadata.name == "Web")
-    #expect(metadata.version == "1.1")
+    #expect(metadata.version == "2.1" && metadata.ocfVersion == "1.1")
     #expect(metadata.shortDescription == "A web server")
     #expect(metadata.longDescription == "Serves <pages>. Really.")
     #expect(metadata.parameters.map(\.name) == ["port", "mode", "old_name", "legacy"])
@@ -54,6 +54,60 @@ struct AgentMetadataTests {
     #expect(metadata.parameter("legacy")?.deprecated == true)
     #expect(metadata.actions.map(\.name) == ["start", "monitor", "meta-data"])
     #expect(metadata.actions[1].interval == "10s" && metadata.actions[1].role == "Promoted")
+  }
+
+  /// Which parameters change without a restart, as pacemaker reads it:
+  /// OCF 1.1's reload-agent with `reloadable` ones, or an OCF 1.0 agent's
+  /// legacy reload with every parameter not `unique`.
+  @Test func saysWhichParametersReload() throws {
+    func agent(_ version: String, _ actions: [String], _ parameters: String) throws -> AgentReload {
+      let text = """
+        <resource-agent name="A"><version>\(version)</version><parameters>\(parameters)</parameters>
+        <actions>\(actions.map { "<action name=\"\($0)\" timeout=\"20s\"/>" }.joined())</actions></resource-agent>
+        """
+      return try AgentMetadata.parse(text).reload
+    }
+    let parameters = """
+      <parameter name="ip" unique="1"/><parameter name="weight" reloadable="1"/><parameter name="mode"/>
+      """
+    #expect(
+      try agent("1.1", ["start", "reload-agent"], parameters)
+        == AgentReload(action: .reloadAgent, reloadable: ["weight"]))
+    #expect(
+      try agent("1.0", ["start", "reload"], parameters) == AgentReload(action: .reload, reloadable: ["weight", "mode"]))
+    #expect(
+      try agent("1.1", ["start", "reload"], parameters) == .none, "a 1.1 agent's reload is not a parameter reload")
+    #expect(try agent("1.1", ["start"], parameters) == .none)
+    let reload = AgentReload(action: .reloadAgent, reloadable: ["weight"])
+    let old = ResourceSpec(id: "web", agent: AgentRef(provider: "acme", type: "A"), parameters: [("ip", "10.0.0.1")])
+    var new = old
+    new.parameters.append(("weight", "3"))
+    #expect(reload.reloads(from: old, to: new))
+    new.parameters[0].value = "10.0.0.2"
+    #expect(!reload.reloads(from: old, to: new), "ip changed too")
+    new = old
+    new.agent = AgentRef(provider: "acme", type: "B")
+    #expect(!reload.reloads(from: old, to: new), "another agent")
+    #expect(!reload.reloads(from: old, to: old), "nothing to reload")
+  }
+
+  /// The Dummy agent Debian ships follows OCF 1.0 with a legacy reload:
+  /// its `fake` parameter reloads, its `state` (unique) restarts.
+  @Test func resourceAgentsDummyReloadsFake() throws {
+    let path = "/usr/lib/ocf/resource.d/heartbeat/Dummy"
+    try #require(FileManager.default.isExecutableFile(atPath: path), "resource-agents is not installed")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = ["meta-data"]
+    process.environment = ["OCF_ROOT": "/usr/lib/ocf"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let reload = try AgentMetadata.parse(String(decoding: data, as: UTF8.self)).reload
+    #expect(reload.action == .reload)
+    #expect(reload.reloadable.contains("fake") && !reload.reloadable.contains("state"))
   }
 
   @Test func refusesWhatIsNotMetadata() {

@@ -42,6 +42,45 @@ struct ConfigApplyProcessTests {
     return document.version.description
   }
 
+  /// resource-agents' Dummy (OCF 1.0, legacy reload): a change of `fake`
+  /// is reloaded where it runs, nothing stops; a change of `state` (unique)
+  /// restarts it.
+  @Test func theRealDummyAgentReloadsWhatItCanAndRestartsForTheRest() async throws {
+    let dummy = """
+        - id: dummy
+          agent: ocf:heartbeat:Dummy
+          params: { fake: "one" }
+          monitor: { interval: 1s, timeout: 10s }
+          prefer: { node: alpha, score: 50 }
+      """
+    let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: dummy))
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) {
+      $0.resource("dummy")?.node == "alpha" && $0.resource("dummy")?.state == .started
+    }
+    let original = try String(contentsOfFile: cluster.configPath, encoding: .utf8)
+    let log = cluster.logPath("alpha")
+    func logged(_ text: String) -> Int {
+      ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").components(separatedBy: text).count - 1
+    }
+    let stopsBefore = logged("dummy: stopped")
+    let reloaded = original.replacingOccurrences(of: #"fake: "one""#, with: #"fake: "two""#)
+    #expect(reloaded != original)
+    #expect(try apply(reloaded, as: "reload.yaml", in: cluster, via: "beta").result.status == 0)
+    try await cluster.waitUntil(timeout: .seconds(20)) { logged("dummy: reloaded with its new parameters") == 1 }
+    #expect(logged("parameters fake changed; its agent reloads them (reload)") == 1)
+    #expect(logged("dummy: stopped") == stopsBefore, "a reload stops nothing")
+    #expect(FileManager.default.fileExists(atPath: cluster.runtimeFolder("alpha") + "/Dummy-dummy.state"))
+
+    let moved = cluster.folder + "/dummy-elsewhere.state"
+    let restarted = reloaded.replacingOccurrences(of: #"fake: "two""#, with: #"fake: "two", state: "\#(moved)""#)
+    #expect(try apply(restarted, as: "restart.yaml", in: cluster, via: "beta").result.status == 0)
+    try await cluster.waitUntil(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: moved) }
+    #expect(logged("dummy: stopped") == stopsBefore + 1)
+    #expect(logged("dummy: reloaded with its new parameters") == 1)
+  }
+
   @Test func applyChangesResourcesLiveOnEveryMemberAndSurvivesARestart() async throws {
     let cluster = try LocalCluster(options: LocalCluster.Options(resourcesYAML: Self.resources))
     defer { cluster.shutdown() }

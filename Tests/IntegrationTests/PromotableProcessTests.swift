@@ -162,7 +162,7 @@ struct PromotableProcessTests {
     let bothRun: @Sendable (ClusterStatus) -> Bool = { $0.resource("web")?.activeOn.count == 2 }
     _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30), bothRun)
     // Both copies started together: nobody was active before, both hear after.
-    try await waitUntil { heard().filter { $0.contains("post-start") }.count == 2 }
+    try await cluster.waitUntil(timeout: .seconds(10)) { heard().filter { $0.contains("post-start") }.count == 2 }
     for line in heard() {
       #expect(line.contains("post-start start=[alpha beta] stop=[] active=[]"), "\(heard())")
     }
@@ -173,7 +173,7 @@ struct PromotableProcessTests {
     let before = heard().count
     #expect(try hactl(["standby", "beta"]).status == 0)
     _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30)) { $0.resource("web")?.activeOn == ["alpha"] }
-    try await waitUntil { heard().count >= before + 3 }
+    try await cluster.waitUntil(timeout: .seconds(10)) { heard().count >= before + 3 }
     #expect(
       Array(heard()[before...]).sorted() == [
         "alpha post-stop start=[] stop=[beta] active=[alpha beta] instance=0",
@@ -189,7 +189,7 @@ struct PromotableProcessTests {
     let stopped = heard().count
     #expect(try hactl(["online", "beta"]).status == 0)
     _ = try await cluster.waitFor(via: "alpha", timeout: .seconds(30), bothRun)
-    try await waitUntil { heard().count >= stopped + 3 }
+    try await cluster.waitUntil(timeout: .seconds(10)) { heard().count >= stopped + 3 }
     let back = Array(heard()[stopped...]).map {
       $0.replacingOccurrences(of: #" instance=\d+"#, with: "", options: .regularExpression)
     }
@@ -201,10 +201,5 @@ struct PromotableProcessTests {
       ], "\(back)")
     // The pre notification came before beta started; the post ones after.
     #expect(back.first == "alpha pre-start start=[beta] stop=[] active=[alpha]", "\(back)")
-  }
-
-  func waitUntil(_ condition: () -> Bool) async throws {
-    for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
-    #expect(condition())
   }
 }
