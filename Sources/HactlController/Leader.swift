@@ -360,8 +360,10 @@ extension NodeController {
         Assignment(
           resource: id, node: target, token: state.newToken(), promoted: promoted, instance: placement.instance.index))
     }
-    return Directives(
-      assignments: capPromotions(assignments, previous: previous, demoted: state.demoted, reports: reports))
+    let capped = capPromotions(assignments, previous: previous, demoted: state.demoted, reports: reports)
+    // Unchanged (a monitor that found all well): keep the indexed copy.
+    if let previous, previous.assignments == capped { return previous }
+    return Directives(assignments: capped)
   }
 
   /// Never more nodes told Promoted than promoted_max: a node whose demote

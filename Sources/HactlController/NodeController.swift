@@ -12,7 +12,9 @@ import HactlWire
 public struct NodeController: Sendable {
   /// The running configuration: its membership part as the daemon started,
   /// the rest from `document`.
-  public internal(set) var config: ClusterConfig
+  public internal(set) var config: ClusterConfig {
+    didSet { localReportCache = LocalReportCache() }
+  }
   /// The durable, replicated configuration (docs/ARCHITECTURE.md).
   public internal(set) var document: ConfigDocument {
     didSet { documentStamp = document.stamp }
@@ -32,7 +34,13 @@ public struct NodeController: Sendable {
   var replay = ReplayFilter()
   /// Each peer's newest boot incarnation, from any authentic packet.
   var peerBoots: [NodeID: UInt64] = [:]
-  var resources: [ResourceID: LocalResource] = [:]
+  var resources: [ResourceID: LocalResource] = [:] {
+    didSet { localReportCache = LocalReportCache() }
+  }
+  /// `localReport` as of the last change of what it is made of. Every such
+  /// change puts a new, empty box here, so a copy of this controller never
+  /// reads a report that another copy made after they diverged.
+  var localReportCache = LocalReportCache()
   var peerReports: [NodeID: NodeReport] = [:]
   var peerSections: [NodeID: PeerSections] = [:]
   var ownSections = OwnSections()
@@ -50,7 +58,9 @@ public struct NodeController: Sendable {
   /// Such requests this node has applied (Cleanup.swift).
   var appliedRequests = HandledRequests()
   /// This node's transient attributes (see Attributes.swift).
-  var transientAttributes: [String: String] = [:]
+  var transientAttributes: [String: String] = [:] {
+    didSet { localReportCache = LocalReportCache() }
+  }
   var nextRequestID: UInt64 = 1
   var nextCallID: UInt64 = 1
   var lastSentBeat: Heartbeat?
@@ -58,7 +68,9 @@ public struct NodeController: Sendable {
   /// Cleared when it reports afresh.
   var unfenced: [NodeID: Set<ResourceID>] = [:]
   /// Set by a graceful shutdown: run nothing, so the leader moves it all away.
-  public private(set) var leaving = false
+  public private(set) var leaving = false {
+    didSet { localReportCache = LocalReportCache() }
+  }
   /// The wall clock (Unix seconds) at `now` of the start: what a lifetime
   /// is measured on. Later moments are counted on the monotonic clock, so a
   /// stepped wall clock moves no lifetime.

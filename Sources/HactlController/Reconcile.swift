@@ -1,5 +1,6 @@
 import HactlModel
 import HactlWire
+import Synchronization
 
 extension NodeController {
   /// What this node should do with one resource, from quorum and directives.
@@ -336,16 +337,41 @@ extension NodeController {
   /// heartbeat may carry (the leader refuses changes that would leave more;
   /// this only guards against a configuration that got here another way).
   var localReport: NodeReport {
+    if let cached = localReportCache.report.withLock({ $0 }) { return cached }
+    let report = makeLocalReport()
+    localReportCache.report.withLock { $0 = report }
+    return report
+  }
+
+  func makeLocalReport() -> NodeReport {
     // Configured ones in the configuration's order (no sorting at every
-    // heartbeat), then the removed ones still tracked.
-    let configured = config.resources.compactMap { resources[$0.id] }.filter { !$0.removed }
-    let removed = resources.values.filter(\.removed).sorted { $0.spec.id < $1.spec.id }
-    var report = NodeReport(
-      probed: resources.values.allSatisfy { $0.role != .unknown },
-      // on_fail: standby empties this node as an operator's standby would.
-      mode: resources.values.contains(where: \.standbyOnFail) ? .standby : localMode,
-      resources: (configured + removed).prefix(ClusterLimits.reportedResources).map(\.report))
+    // heartbeat), then the removed ones still tracked; one pass, reading
+    // each resource where it is stored.
+    var entries: [ResourceReport] = []
+    entries.reserveCapacity(min(resources.count, ClusterLimits.reportedResources))
+    for spec in config.resources where entries.count < ClusterLimits.reportedResources {
+      if resources[spec.id]?.removed == false, let entry = resources[spec.id]?.report { entries.append(entry) }
+    }
+    let removed = resources.keys.filter { resources[$0]?.removed == true }.sorted()
+    for id in removed where entries.count < ClusterLimits.reportedResources {
+      if let entry = resources[id]?.report { entries.append(entry) }
+    }
+    var probed = true
+    var standbyOnFail = false
+    for resource in resources.values {
+      probed = probed && resource.role != .unknown
+      standbyOnFail = standbyOnFail || resource.standbyOnFail
+    }
+    // on_fail: standby empties this node as an operator's standby would.
+    var report = NodeReport(probed: probed, mode: standbyOnFail ? .standby : localMode, resources: entries)
     report.attributes = transientAttributes
     return report
   }
+}
+
+/// Where `localReport` keeps what it made (a class, so that a getter can
+/// fill it; see `NodeController.localReportCache`). Locked: copies of a
+/// controller that share it may be read on different threads.
+final class LocalReportCache: Sendable {
+  let report = Mutex<NodeReport?>(nil)
 }
