@@ -159,7 +159,7 @@ struct ConfigBuilder {
 
   static let topKeys = [
     "cluster", "nodes", "witness", "resources", "groups", "clones", "constraints", "resource_defaults",
-    "operation_defaults", "operator",
+    "operation_defaults", "operator", "fencing",
   ]
   static let clusterKeys = [
     "name", "key_file", "port", "heartbeat_interval", "dead_time", "quorum", "ocf_root", "encryption", "realtime",
@@ -198,12 +198,23 @@ struct ConfigBuilder {
     let clones = top["clones"].map { cloneList($0, &reader) } ?? []
     let constraints = top["constraints"].map { constraintSet($0, &reader) } ?? Constraints()
     let operatorState = top["operator"].map { self.operatorState($0, &reader) } ?? OperatorState()
-    guard let settings, let nodes, let resources, let groups, let clones, let constraints, let operatorState else {
+    let fencing = top["fencing"].map { self.fencing($0, nodeNames: nodeNames, &reader) } ?? FencingConfig()
+    guard let settings, let nodes, let resources, let groups, let clones, let constraints, let operatorState,
+      let fencing
+    else {
       return nil
     }
     var config = ClusterConfig(
       cluster: settings, nodes: nodes, witness: witness, resources: resources, groups: groups, clones: clones,
       constraints: constraints)
+    config.fencing = fencing
+    if fencing.isEnabled, let section = top["fencing"] {
+      // A node nothing can fence would keep its resources from ever
+      // being recovered: say so now, not when it is lost.
+      for node in nodes where fencing.plan(for: node.name).isEmpty {
+        reader.fail(at: section, "fencing", "no device can fence node '\(node.name)' (add it to a device's hosts)")
+      }
+    }
     applyOperatorState(operatorState, to: &config, top: top, &reader)
     crossCheck(config, top: top, &reader)
     crossCheckModel(config, top: top, &reader)

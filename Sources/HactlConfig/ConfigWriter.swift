@@ -67,7 +67,7 @@ public enum ConfigWriter {
     var own = config.constraints
     let operatorIDs = Set(config.operatorState.constraints.map(\.id))
     own.locations.removeAll { operatorIDs.contains($0.id) }
-    lines += groups(config.groups) + clones(config.clones) + constraints(own)
+    lines += groups(config.groups) + clones(config.clones) + constraints(own) + fencing(config.fencing)
     let text = lines.joined(separator: "\n") + "\n"
     return config.operatorState.isEmpty ? text : text + OperatorBlock.render(config.operatorState)
   }
@@ -154,6 +154,50 @@ public enum ConfigWriter {
         "symmetrical: \(order.symmetrical)",
       ]
       lines.append("    - { \(fields.joined(separator: ", ")) }")
+    }
+    return lines
+  }
+
+  static func fencing(_ fencing: FencingConfig) -> [String] {
+    guard fencing.isEnabled else { return [] }
+    var lines = ["fencing:", "  devices:"]
+    for device in fencing.devices {
+      lines.append("    - id: \(quoted(device.id))")
+      switch device.program {
+      case .agent(let path): lines.append("      agent: \(quoted(path))")
+      case .hook(let path): lines.append("      hook: \(quoted(path))")
+      }
+      if !device.options.isEmpty {
+        lines.append("      params:")
+        for option in device.options { lines.append("        \(option.name): \(quoted(option.value))") }
+      }
+      if !device.secrets.isEmpty {
+        lines.append("      secrets:")
+        for secret in device.secrets {
+          switch secret.source {
+          case .file(let path): lines.append("        \(secret.name): { file: \(quoted(path)) }")
+          case .command(let command): lines.append("        \(secret.name): { command: \(quoted(command)) }")
+          }
+        }
+      }
+      switch device.targets {
+      case .nodes(let names): lines.append("      hosts: [\(names.map(quoted).joined(separator: ", "))]")
+      case .hostMap(let map):
+        let text = map.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ";")
+        lines.append("      host_map: \(quoted(text))")
+      }
+      lines.append("      action: \(device.action.rawValue)")
+      lines.append("      timeout: \(duration(device.timeout))")
+      lines.append("      retries: \(device.retries)")
+      lines.append("      delay: \(duration(device.delay))")
+      lines.append("      random_delay_max: \(duration(device.randomDelayMax))")
+    }
+    if !fencing.levels.isEmpty {
+      lines.append("  levels:")
+      for (node, levels) in fencing.levels.sorted(by: { $0.key < $1.key }) {
+        let text = levels.map { "[\($0.map(quoted).joined(separator: ", "))]" }.joined(separator: ", ")
+        lines.append("    \(quoted(node)): [\(text)]")
+      }
     }
     return lines
   }

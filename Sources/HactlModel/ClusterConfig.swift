@@ -11,6 +11,8 @@ public struct ClusterConfig: Sendable, Equatable {
   public var constraints: Constraints
   /// The `operator:` block as written (already applied to the fields above).
   public var operatorState = OperatorState()
+  /// Fence devices and levels; none: no fencing.
+  public var fencing = FencingConfig()
 
   public init(
     cluster: ClusterSettings, nodes: [NodeSpec], witness: WitnessSpec?, resources: [ResourceSpec],
