@@ -22,6 +22,9 @@ public struct AgentInvocation: Sendable {
   /// Whether stderr is kept after stdout (for logs), or dropped (meta-data,
   /// where only stdout is the answer).
   public var keepsErrorOutput = true
+  /// Written to its stdin, then closed (a fence agent's options); empty:
+  /// it reads end of file at once.
+  public var input: [UInt8] = []
 
   public init(
     path: String, action: String, environment: [String: String], timeout: Duration,
@@ -143,13 +146,13 @@ public enum AgentRunner {
     if invocation.keepsErrorOutput {
       let result = try await Subprocess.run(
         .path(.init(invocation.path)), arguments: .init(invocation.arguments), environment: .custom(environment),
-        platformOptions: options, input: .none, output: .sequence, error: .combinedWithOutput
+        platformOptions: options, input: .array(invocation.input), output: .sequence, error: .combinedWithOutput
       ) { try await body($0.processIdentifier.value, $0.standardOutput) }
       return (result.terminationStatus, result.closureResult)
     }
     let result = try await Subprocess.run(
       .path(.init(invocation.path)), arguments: .init(invocation.arguments), environment: .custom(environment),
-      platformOptions: options, input: .none, output: .sequence, error: .discarded
+      platformOptions: options, input: .array(invocation.input), output: .sequence, error: .discarded
     ) { try await body($0.processIdentifier.value, $0.standardOutput) }
     return (result.terminationStatus, result.closureResult)
   }
