@@ -35,6 +35,7 @@ extension NodeController {
       for nodes in Array(state.withdrawn.values) + Array(state.demoted.values) {
         for since in nodes.values { limit((since + settings.lease).justAfter) }
       }
+      for job in state.fenceJobs.values where job.running == nil { limit(job.notBefore) }
     }
     if !replication.proposals.isEmpty, membership.leader.map({ $0 != local.id }) == true {
       limit(replication.lastForwarded.map { $0 + settings.heartbeatInterval })

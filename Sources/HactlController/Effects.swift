@@ -53,6 +53,9 @@ public enum ControllerEffect: Sendable, Hashable {
   /// Written before the configuration that drops them.
   case persistRetiring([ResourceSpec])
   case runAgent(AgentCall)
+  /// One attempt of one fence device; its result comes back as
+  /// `fenceFinished`.
+  case runFence(FenceCall)
   /// Abandon a call (a monitor standing between a resource and its stop):
   /// kill it; its result, if any, is ignored.
   case cancelAgent(UInt64)

@@ -26,6 +26,13 @@ struct LeaderState: Sendable {
   var offVersionSince: [NodeID: Instant] = [:]
   /// Where each clone with `notify` is in its notifications.
   var notifications = NotificationGate()
+  /// Lost nodes being fenced (Fencing.swift), and the fencings that
+  /// succeeded in this term, newest last (at most `fencedKept`).
+  var fenceJobs: [NodeID: FenceJob] = [:]
+  var fenced: [FenceRecord] = [] {
+    didSet { if fenced.count > Self.fencedKept { fenced.removeFirst(fenced.count - Self.fencedKept) } }
+  }
+  static let fencedKept = 16
 
   init(term: UInt64) { self.term = term }
 

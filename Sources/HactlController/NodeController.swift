@@ -541,10 +541,7 @@ public struct NodeController: Sendable {
       counters.peersLost += 1
       // What it last said is stale: it must report afresh when it returns,
       // before the leader counts it (its first packet may not be a heartbeat).
-      if config.cluster.quorum.twoNode && !config.cluster.quorum.unfencedTakeover, let report = peerReports[peer] {
-        // Nothing proves it stopped them: without fencing, hands off.
-        unfenced[peer] = Set(report.resources.filter { $0.role.mayBeActive }.map(\.id))
-      }
+      recordUnfenced(peer)
       peerReports[peer] = nil
       replication.peers[peer] = nil
       return [.log(.warning, "\(name(of: peer)) lost: silent for \(DurationText.format(config.cluster.deadTime))")]
@@ -584,6 +581,10 @@ public struct NodeController: Sendable {
     // again at once rather than at its next input. Each round begins calls
     // only for resources with none in flight, so a few rounds settle it.
     counters.decisions += 1
+    if membership.isLeader, var state = leading {
+      effects += driveFencing(&state, now: now)
+      leading = state
+    }
     var settled = false
     for _ in 0..<Self.decisionRounds {
       let before = leaderOutcome

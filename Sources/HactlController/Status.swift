@@ -1,6 +1,16 @@
 import HactlModel
 
 extension NodeController {
+  /// Why a resource a lost node may run is not taken over: no fencing,
+  /// or fencing under way (and why it has not succeeded yet).
+  func unfencedNote(_ nodes: [NodeID]) -> String {
+    let names = nodes.map { name(of: $0) }.joined(separator: ", ")
+    guard config.fencing.isEnabled else { return "may still run on \(names) (lost, not fenced): not taken over" }
+    let failures = nodes.compactMap { leading?.fenceJobs[$0]?.lastFailure }
+    if failures.isEmpty { return "may still run on \(names) (lost): waiting for it to be fenced" }
+    return "may still run on \(names) (lost): NOT TAKEN OVER, fencing failed: \(failures.joined(separator: "; "))"
+  }
+
   /// The cluster as this node sees it now.
   public func status(now: Instant) -> ClusterStatus {
     let granted = Set(membership.isLeader ? membership.members(now: now) : membership.grantedMembers)
@@ -54,10 +64,8 @@ extension NodeController {
       let state = Self.clusterRole(roles.map(\.role), missingReports: missing)
       let active = roles.filter { $0.role.mayBeActive && $0.role != .unknown }.map { name(of: $0.node) }
       let shown = roles.first { $0.role == state }.map { name(of: $0.node) }
-      let waitingOn = unfenced.filter { $0.value.contains(spec.id) }.map { name(of: $0.key) }.sorted()
-      var note =
-        waitingOn.isEmpty
-        ? nil : "may still run on \(waitingOn.joined(separator: ", ")) (lost, not fenced): not taken over"
+      let waitingOn = unfenced.filter { $0.value.contains(spec.id) }.map(\.key).sorted()
+      var note = waitingOn.isEmpty ? nil : unfencedNote(waitingOn)
       if spec.removed {
         let blocked = roles.filter { $0.role == .blocked }.map { name(of: $0.node) }
         note =

@@ -159,13 +159,6 @@ public enum Daemon {
     logger.notice(
       "\(member.kind == .witness ? "witness" : "node") \(member.name) (id \(member.id.rawValue)) on \(member.links.map(\.description).joined(separator: " and ")), control socket \(options.socketPath)"
     )
-    if config.fencing.isEnabled {
-      // Read and checked, not acted on yet: nobody may believe a lost
-      // node is fenced because the file names devices.
-      logger.warning(
-        "fencing: \(config.fencing.devices.count) devices configured, but this hactld does not fence yet: a lost node is handled as without fencing (hactl.yaml(5), FENCING)"
-      )
-    }
     let service = NodeService(core: core, transport: transport, control: control, config: config, logger: logger)
     let serviceGroup = ServiceGroup(
       services: [service], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],

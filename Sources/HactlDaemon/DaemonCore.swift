@@ -353,6 +353,8 @@ actor DaemonCore {
         durably("not lose track of resources it may still run") { try store.saveRetiring(definitions) }
       case .runAgent(let call):
         runAgent(call)
+      case .runFence(let call):
+        runFence(call)
       case .cancelAgent(let id):
         agentTasks.removeValue(forKey: id)?.cancel()
       case .requestAnswered(let answer):
@@ -384,6 +386,29 @@ actor DaemonCore {
         exit(70)
       }
     }
+  }
+
+  func runFence(_ call: FenceCall) {
+    logger.warning(
+      "fencing \(call.targetName) (\(call.action.rawValue)) with \(call.device.id), at most \(call.device.timeout.milliseconds) ms"
+    )
+    Task {
+      let attempt = await FenceRunner.run(
+        call.device, target: call.targetName, action: call.action == .off ? .off : .reboot)
+      await self.fenceFinished(call, attempt)
+    }
+  }
+
+  func fenceFinished(_ call: FenceCall, _ attempt: FenceRunner.Attempt) {
+    let result: FenceResult
+    switch attempt.outcome {
+    case .succeeded: result = .succeeded
+    case .targetOff: result = .failed("the device answered 'off' to \(call.action.rawValue)")
+    case .failed(let why):
+      result = .failed(why)
+      if !attempt.output.isEmpty { logger.warning("\(call.device.id) said: \(attempt.output.trimmed)") }
+    }
+    perform(controller.fenceFinished(call.id, result: result, now: now))
   }
 
   func runAgent(_ call: AgentCall) {

@@ -17,6 +17,8 @@ public final class LocalCluster: @unchecked Sendable {
     /// The `resources:` section, YAML, indented by two spaces per level.
     public var resourcesYAML: String
     public var extraClusterYAML = ""
+    /// Top-level sections after `resources:` (e.g. `fencing:`).
+    public var extraYAML = ""
     /// Per member: its addresses, one per link, when not 127.0.0.1.
     public var addresses: [String: [String]] = [:]
     /// Per member: a command that runs the daemon, e.g. `ip netns exec NS`.
@@ -94,6 +96,7 @@ public final class LocalCluster: @unchecked Sendable {
         + "port: \(ports.last!) }\n"
     }
     yaml += options.resourcesYAML.isEmpty ? "resources: []\n" : "resources:\n" + options.resourcesYAML + "\n"
+    yaml += options.extraYAML
     try yaml.write(toFile: folder + "/cluster.yaml", atomically: true, encoding: .utf8)
     for member in members {
       try FileManager.default.createDirectory(

@@ -83,6 +83,24 @@ public struct SimCluster: Sendable {
 
   var packets: [(at: Instant, to: NodeID, bytes: [UInt8], link: Int)] = []
   var calls: [(at: Instant, node: NodeID, call: AgentCall)] = []
+  /// Fence attempts under way: when each ends, on which node it runs.
+  var fences: [(at: Instant, node: NodeID, call: FenceCall)] = []
+  /// How long a fence attempt takes, and how long a machine a fence
+  /// rebooted stays down before its daemon starts again.
+  public var fenceLatency: Duration = .milliseconds(300)
+  public var rebootTime: Duration = .seconds(3)
+  /// What a fence device does instead of succeeding, by device id.
+  public enum FenceFault: Sendable {
+    /// Fails the next `times` attempts (`Int.max`: always).
+    case fail(times: Int)
+    /// Hangs until its timeout, the next `times` attempts.
+    case hang(times: Int)
+  }
+  public var fenceFaults: [String: FenceFault] = [:]
+  /// Every fence that succeeded: when, by whom, on which machine.
+  public private(set) var fencedMachines: [(at: Instant, by: NodeID, target: NodeID)] = []
+  /// Machines a fence rebooted, and when they start again.
+  var reboots: [(at: Instant, node: NodeID)] = []
   /// What each agent's meta-data says about reloading (none: it restarts).
   public var agentReloads: [AgentRef: AgentReload] = [:]
   /// Every reload-agent call that succeeded, with the definition it applied.
@@ -426,6 +444,8 @@ public struct SimCluster: Sendable {
     var next = Instant.distantFuture
     for packet in packets where packet.at < next && !stalled.contains(packet.to) { next = packet.at }
     for call in calls where call.at < next && !stalled.contains(call.node) { next = call.at }
+    for fence in fences where fence.at < next && !stalled.contains(fence.node) { next = fence.at }
+    for reboot in reboots where reboot.at < next { next = reboot.at }
     for (node, wake) in wakeAt where wake < next && !crashed.contains(node) && !stalled.contains(node) {
       next = wake
     }
@@ -460,6 +480,21 @@ public struct SimCluster: Sendable {
         reload: item.call.action == .metaData ? agentReloads[item.call.definition.agent] : nil)
       let effects = controllers[item.node]!.agentsFinished([result], now: localNow(item.node))
       perform(effects, on: item.node)
+      checkInvariants()
+    }
+    let endedFences = fences.enumerated().filter { $0.element.at <= now && !stalled.contains($0.element.node) }
+    for index in endedFences.map(\.offset).reversed() { fences.remove(at: index) }
+    for item in endedFences.map(\.element) where !crashed.contains(item.node) {
+      let result = fence(item.call, by: item.node)
+      beginInput(item.node)
+      let effects = controllers[item.node]!.fenceFinished(item.call.id, result: result, now: localNow(item.node))
+      perform(effects, on: item.node)
+      checkInvariants()
+    }
+    let dueReboots = reboots.filter { $0.at <= now }
+    reboots.removeAll { $0.at <= now }
+    for reboot in dueReboots where crashed.contains(reboot.node) {
+      restart(reboot.node)
       checkInvariants()
     }
     for node in controllers.keys
@@ -588,6 +623,11 @@ public struct SimCluster: Sendable {
         } else {
           calls.append((now + (call.action == .stop ? stopLatency : agentLatency), node, call))
         }
+      case .runFence(let call):
+        let hangs: Bool
+        if case .hang? = fenceFaults[call.device.id] { hangs = true } else { hangs = false }
+        fences.append((now + (hangs ? call.device.timeout : fenceLatency), node, call))
+        trace.append("\(now) \(name(node)) fences \(call.targetName) with \(call.device.id)")
       case .cancelAgent(let id):
         calls.removeAll { $0.node == node && $0.call.id == id }
         hungCalls.remove(HungCall(node: node, id: id))
@@ -602,6 +642,28 @@ public struct SimCluster: Sendable {
         trace.append("\(now) \(name(node)) \(level.rawValue): \(message)")
       }
     }
+  }
+
+  /// The simulated fence device: powers the target machine off (and on
+  /// again after `rebootTime` for a reboot), unless a fault says otherwise.
+  mutating func fence(_ call: FenceCall, by node: NodeID) -> FenceResult {
+    switch fenceFaults[call.device.id] {
+    case .fail(let times)?:
+      fenceFaults[call.device.id] = times == .max ? .fail(times: times) : (times > 1 ? .fail(times: times - 1) : nil)
+      trace.append("\(now) \(name(node)) fence \(call.device.id) on \(call.targetName) fails (injected)")
+      return .failed("injected failure")
+    case .hang(let times)?:
+      fenceFaults[call.device.id] = times > 1 ? .hang(times: times - 1) : nil
+      trace.append("\(now) \(name(node)) fence \(call.device.id) on \(call.targetName) hangs (injected)")
+      return .failed("timed out after \(call.device.timeout.milliseconds) ms")
+    case nil:
+      break
+    }
+    crashMachine(call.target)
+    fencedMachines.append((now, node, call.target))
+    trace.append("\(now) \(name(node)) fenced \(call.targetName) (\(call.action.rawValue))")
+    if call.action == .reboot { reboots.append((now + rebootTime, call.target)) }
+    return .succeeded
   }
 
   /// The simulated agent: acts on `world` like Marker acts on its file.

@@ -1,0 +1,185 @@
+import HactlModel
+
+/// One attempt of one fence device on a node, as the controller asks the
+/// executor to make it (FenceRunner in the shell).
+public struct FenceCall: Sendable, Hashable {
+  public var id: UInt64
+  public var target: NodeID
+  public var targetName: String
+  public var device: FenceDevice
+  public var action: FenceAction
+
+  public init(id: UInt64, target: NodeID, targetName: String, device: FenceDevice, action: FenceAction) {
+    self.id = id
+    self.target = target
+    self.targetName = targetName
+    self.device = device
+    self.action = action
+  }
+}
+
+/// How a fence attempt ended, as the executor saw it.
+public enum FenceResult: Sendable, Hashable {
+  case succeeded
+  case failed(String)
+}
+
+/// The leader's fencing of one lost node: its plan's levels tried in
+/// order, each device of a level in turn (all must succeed), each attempt
+/// retried as the device says, then the next level; when every level has
+/// failed, the whole plan again after a pause. Nothing the node may run is
+/// recovered elsewhere until it succeeds.
+struct FenceJob: Sendable, Hashable {
+  var target: NodeID
+  var level = 0
+  var device = 0
+  var attempt = 0
+  /// Not before this moment (a device's delay, the pause after a round).
+  var notBefore: Instant
+  var running: UInt64?
+  var startedAt: Instant
+  /// Why the last attempt failed, shown in status until one succeeds.
+  var lastFailure: String?
+  var rounds = 0
+}
+
+extension NodeController {
+  /// After every level has failed, the wait before the plan is tried again.
+  public static let fenceRoundPause: Duration = .seconds(10)
+
+  /// Lost peers whose resources wait for them to be fenced.
+  var awaitingFence: [NodeID] {
+    guard config.fencing.isEnabled else { return [] }
+    return unfenced.keys.filter { !membership.isAlive($0) }.sorted()
+  }
+
+  /// What a node recorded when it lost a peer: the resources the peer may
+  /// still run, which nobody starts elsewhere until it is fenced (or, with
+  /// two_node and no fencing, until it comes back). A peer whose state is
+  /// unknown may run anything.
+  mutating func recordUnfenced(_ peer: NodeID) {
+    let fencing = config.fencing.isEnabled
+    guard fencing || (config.cluster.quorum.twoNode && !config.cluster.quorum.unfencedTakeover) else { return }
+    guard config.nodes.contains(where: { $0.id == peer }) else { return }
+    if let report = peerReports[peer] {
+      let active = Set(report.resources.filter { $0.role.mayBeActive }.map(\.id))
+      // With fencing, a node known to run nothing needs none.
+      if !active.isEmpty || !fencing { unfenced[peer] = active }
+    } else if fencing {
+      unfenced[peer] = Set(config.resources.map(\.id))
+    }
+  }
+
+  /// Starts, advances and ends the leader's fencing jobs; the calls to make.
+  mutating func driveFencing(_ state: inout LeaderState, now: Instant) -> [ControllerEffect] {
+    var effects: [ControllerEffect] = []
+    let waiting = Set(awaitingFence)
+    for target in state.fenceJobs.keys where !waiting.contains(target) && state.fenceJobs[target]?.running == nil {
+      state.fenceJobs[target] = nil
+    }
+    for target in waiting.sorted() {
+      var job =
+        state.fenceJobs[target]
+        ?? FenceJob(target: target, notBefore: now + firstDelay(for: target, term: state.term), startedAt: now)
+      if state.fenceJobs[target] == nil {
+        effects.append(.log(.warning, "\(name(of: target)) is lost and may run resources: fencing it"))
+      }
+      defer { state.fenceJobs[target] = job }
+      guard job.running == nil, now >= job.notBefore else { continue }
+      let plan = config.fencing.plan(for: name(of: target))
+      guard job.level < plan.count, job.device < plan[job.level].count else {
+        job.lastFailure = job.lastFailure ?? "no fence device can fence \(name(of: target))"
+        job.notBefore = now + Self.fenceRoundPause
+        job.level = 0
+        job.device = 0
+        job.attempt = 0
+        continue
+      }
+      let device = plan[job.level][job.device]
+      let id = nextCallID
+      nextCallID += 1
+      job.running = id
+      effects.append(
+        .runFence(
+          FenceCall(id: id, target: target, targetName: name(of: target), device: device, action: device.action)))
+    }
+    return effects
+  }
+
+  /// A device's fixed delay and its random extra, drawn from the seeded
+  /// source: the same inputs give the same delay (the simulator replays).
+  func firstDelay(for target: NodeID, term: UInt64) -> Duration {
+    guard let device = config.fencing.plan(for: name(of: target)).first?.first else { return .zero }
+    var random = SeededRandom(seed: incarnation ^ (term << 16) ^ UInt64(target.rawValue))
+    let extra =
+      device.randomDelayMax > .zero
+      ? Duration.milliseconds(Int64.random(in: 0...device.randomDelayMax.milliseconds, using: &random)) : .zero
+    return device.delay + extra
+  }
+
+  /// A fence attempt's result: the job advances; a whole level done means
+  /// the node is fenced, and what it may have run is free to recover.
+  public mutating func fenceFinished(_ id: UInt64, result: FenceResult, now: Instant) -> [ControllerEffect] {
+    var effects = apply(membership.observe(now: now), now: now)
+    guard membership.isLeader, var state = leading,
+      var job = state.fenceJobs.values.first(where: { $0.running == id })
+    else {
+      return effects + [.log(.notice, "a fence attempt ended after its leader stepped down: \(result)")]
+    }
+    job.running = nil
+    let target = job.target
+    let plan = config.fencing.plan(for: name(of: target))
+    let device = job.level < plan.count && job.device < plan[job.level].count ? plan[job.level][job.device] : nil
+    let deviceName = device?.id ?? "?"
+    switch result {
+    case .succeeded where job.level < plan.count && job.device + 1 < plan[job.level].count:
+      job.device += 1
+      job.attempt = 0
+      effects.append(.log(.notice, "\(name(of: target)): fence device \(deviceName) succeeded; next in its level"))
+      state.fenceJobs[target] = job
+    case .succeeded:
+      let took = DurationText.format(now - job.startedAt)
+      effects.append(
+        .log(
+          .notice,
+          "\(name(of: target)) fenced by \(deviceName) (level \(job.level + 1)) after \(took): recovering what it ran"))
+      state.fenceJobs[target] = nil
+      state.fenced.append(
+        FenceRecord(target: target, device: deviceName, level: job.level + 1, took: now - job.startedAt))
+      unfenced[target] = nil
+    case .failed(let why):
+      job.lastFailure = "\(deviceName): \(why)"
+      effects.append(.log(.error, "fencing \(name(of: target)) with \(deviceName) failed: \(why)"))
+      if job.attempt < (device?.retries ?? 0) {
+        job.attempt += 1
+      } else if job.level + 1 < plan.count {
+        job.level += 1
+        job.device = 0
+        job.attempt = 0
+      } else {
+        job.level = 0
+        job.device = 0
+        job.attempt = 0
+        job.rounds += 1
+        job.notBefore = now + Self.fenceRoundPause
+        effects.append(
+          .log(
+            .error,
+            "every fence device for \(name(of: target)) failed; what it ran stays stopped; trying again in \(DurationText.format(Self.fenceRoundPause))"
+          ))
+      }
+      state.fenceJobs[target] = job
+    }
+    leading = state
+    undecided = true
+    return effects + finish(now: now, forceBeat: false)
+  }
+}
+
+/// A fencing that succeeded, as the leader keeps it (newest last).
+struct FenceRecord: Sendable, Hashable {
+  var target: NodeID
+  var device: String
+  var level: Int
+  var took: Duration
+}

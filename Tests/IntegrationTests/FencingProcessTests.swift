@@ -1,0 +1,105 @@
+import Foundation
+import HactlControl
+import HactlLab
+import HactlModel
+import Testing
+
+/// Fencing with real daemons: a hook of this test stands for the power
+/// switch (it kills the target's hactld, by the pid the test gave it). A
+/// node that stops answering is fenced before its resource starts on the
+/// survivor; while the device fails, nothing is taken over and status says
+/// why. Serialized: they signal processes.
+@Suite(.serialized)
+struct FencingProcessTests {
+  static let resources = """
+      - id: marker
+        agent: ocf:hactl:Marker
+        monitor: { interval: 1s, timeout: 10s }
+        prefer: { node: alpha, score: 50 }
+    """
+
+  /// A cluster whose fence device is `hook`, a script in its folder that
+  /// logs each call, fails while `broken` exists there, and otherwise
+  /// kills the target's hactld.
+  func makeCluster() throws -> (LocalCluster, hook: String) {
+    let scratch = NSTemporaryDirectory() + "hactl-fence-hook-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    let hook = scratch + "/power"
+    try """
+    #!/bin/sh
+    echo "$1 $2 $(date +%s%N)" >> "\(scratch)/calls"
+    [ -e "\(scratch)/broken" ] && { echo "the power switch does not answer" >&2; exit 1; }
+    kill -KILL "$(cat "\(scratch)/pid-$1")"
+    """.write(toFile: hook, atomically: true, encoding: .utf8)
+    chmod(hook, 0o755)
+    var options = LocalCluster.Options(resourcesYAML: Self.resources)
+    options.extraYAML = """
+      fencing:
+        devices:
+          - { id: power, hook: "\(hook)", hosts: [alpha, beta], retries: 0, timeout: 10s }
+
+      """
+    let cluster = try LocalCluster(options: options)
+    return (cluster, scratch)
+  }
+
+  /// Started, the marker on alpha, and the hook told alpha's pid.
+  func runMarkerOnAlpha(_ cluster: LocalCluster, _ scratch: String) async throws {
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) {
+      $0.resource("marker")?.node == "alpha" && $0.resource("marker")?.state == .started
+    }
+    let pid = try #require(cluster.pid("alpha"))
+    try String(pid).write(toFile: scratch + "/pid-alpha", atomically: true, encoding: .utf8)
+  }
+
+  func finish(_ cluster: LocalCluster, _ scratch: String) {
+    cluster.shutdown()
+    try? FileManager.default.removeItem(atPath: scratch)
+  }
+
+  func calls(_ scratch: String) -> [String] {
+    ((try? String(contentsOfFile: scratch + "/calls", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+  }
+
+  @Test func aNodeThatStopsAnsweringIsFencedBeforeItsResourceMoves() async throws {
+    let (cluster, scratch) = try makeCluster()
+    defer { finish(cluster, scratch) }
+    try await runMarkerOnAlpha(cluster, scratch)
+    // Frozen, not dead: without fencing it could wake and still run it.
+    #expect(cluster.signal("alpha", SIGSTOP))
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) {
+      $0.resource("marker")?.node == "beta" && $0.resource("marker")?.state == .started
+    }
+    let fenced = calls(scratch)
+    #expect(fenced.count == 1 && fenced.first?.hasPrefix("alpha reboot ") == true, "\(fenced)")
+    let fencedAt = try #require(fenced.first.flatMap { Int64($0.split(separator: " ")[2]) })
+    let marker = cluster.runtimeFolder("beta") + "/Marker-marker@beta"
+    let started = try FileManager.default.attributesOfItem(atPath: marker)[.modificationDate] as? Date
+    let startedAt = Int64((try #require(started)).timeIntervalSince1970 * 1e9)
+    #expect(startedAt > fencedAt, "the marker started on beta before alpha was fenced")
+    #expect(await cluster.exitStatus("alpha", within: .seconds(5)) != nil, "the hook's kill took alpha down")
+  }
+
+  @Test func whileTheDeviceFailsNothingMovesAndStatusSaysWhy() async throws {
+    let (cluster, scratch) = try makeCluster()
+    defer { finish(cluster, scratch) }
+    try await runMarkerOnAlpha(cluster, scratch)
+    FileManager.default.createFile(atPath: scratch + "/broken", contents: nil)
+    #expect(cluster.signal("alpha", SIGSTOP))
+    let refused = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) {
+      $0.resource("marker")?.note?.contains("NOT TAKEN OVER, fencing failed") == true
+    }
+    #expect(
+      refused.resource("marker")?.note
+        == "may still run on alpha (lost): NOT TAKEN OVER, fencing failed: power: exit 1: the power switch does not answer"
+    )
+    #expect(!FileManager.default.fileExists(atPath: cluster.runtimeFolder("beta") + "/Marker-marker@beta"))
+    // The switch answers again: the next round fences, then it moves.
+    try FileManager.default.removeItem(atPath: scratch + "/broken")
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(30)) {
+      $0.resource("marker")?.node == "beta" && $0.resource("marker")?.state == .started
+    }
+    #expect(calls(scratch).count >= 2)
+  }
+}
