@@ -156,6 +156,8 @@ public enum ConfigLoader {
 /// Reads each section; returns nil when anything was wrong (the reader holds why).
 struct ConfigBuilder {
   let folder: String
+  /// The file has a `fencing:` section: `on_fail: fence` may be used.
+  var fencingConfigured = false
 
   static let topKeys = [
     "cluster", "nodes", "witness", "resources", "groups", "clones", "constraints", "resource_defaults",
@@ -179,6 +181,11 @@ struct ConfigBuilder {
 
   func build(_ root: Node, _ reader: inout NodeReader) -> ClusterConfig? {
     guard let top = reader.fields(of: root, at: "", allowed: Self.topKeys) else { return nil }
+    if top["fencing"] != nil && !fencingConfigured {
+      var builder = self
+      builder.fencingConfigured = true
+      return builder.build(root, &reader)
+    }
     let settings = top.required("cluster", &reader).flatMap { cluster($0, &reader) }
     let nodes = top.required("nodes", &reader).flatMap {
       nodeList($0, port: settings?.port ?? ClusterSettings.defaultPort, &reader)
@@ -500,15 +507,15 @@ struct ConfigBuilder {
     if let depth = fields.integer("depth", &reader, in: 0...99) { spec.depth = depth }
     if let policy = fields.choice("on_fail", &reader, as: FailurePolicy.self) {
       switch policy {
-      case .fence:
+      case .fence where !fencingConfigured:
         reader.fail(
           at: fields["on_fail"], fields.path("on_fail"),
-          "on_fail: fence needs fencing, which this release does not have yet; use block or stop")
+          "on_fail: fence needs a fence device (the fencing: section); use block or stop without one")
       case .demote where !demotes:
         reader.fail(
           at: fields["on_fail"], fields.path("on_fail"),
           "on_fail: demote applies to promote and monitor_promoted only (what fails in the Promoted role)")
-      case .ignore, .restart, .block, .stop, .demote, .standby:
+      case .ignore, .restart, .block, .stop, .demote, .standby, .fence:
         spec.onFail = policy
       }
     }

@@ -1,4 +1,5 @@
 import HactlModel
+import HactlWire
 
 /// One attempt of one fence device on a node, as the controller asks the
 /// executor to make it (FenceRunner in the shell).
@@ -53,6 +54,30 @@ extension NodeController {
     return unfenced.keys.filter { !membership.isAlive($0) }.sorted()
   }
 
+  /// Members whose report holds a resource left blocked for fencing (a
+  /// failed stop, or on_fail: fence), other than this node: a leader
+  /// cannot fence itself. Not this boot again once it was fenced.
+  func membersToFence(_ reports: [NodeID: NodeReport]) -> [NodeID] {
+    guard config.fencing.isEnabled else { return [] }
+    return memberNodes.filter { node in
+      guard node != local.id, !alreadyFenced(node), let report = reports[node] else { return false }
+      return report.resources.contains { entry in
+        guard entry.role == .blocked, let failure = entry.lastFailure, let spec = definition(ofReported: entry.id)
+        else { return false }
+        return spec.failurePolicy(for: failure.action, promoted: entry.promoted, fencing: true) == .fence
+      }
+    }
+  }
+
+  /// The configured definition of a resource a node reports.
+  func definition(ofReported id: ResourceID) -> ResourceSpec? { config.resource(id) ?? resources[id]?.spec }
+
+  /// Whether the boot `node` runs now was already fenced.
+  func alreadyFenced(_ node: NodeID) -> Bool {
+    guard let fenced = fencedBoots[node] else { return false }
+    return fenced >= (peerBoots[node] ?? 0)
+  }
+
   /// What a node recorded when it lost a peer: the resources the peer may
   /// still run, which nobody starts elsewhere until it is fenced (or, with
   /// two_node and no fencing, until it comes back). A peer whose state is
@@ -60,7 +85,7 @@ extension NodeController {
   mutating func recordUnfenced(_ peer: NodeID) {
     let fencing = config.fencing.isEnabled
     guard fencing || (config.cluster.quorum.twoNode && !config.cluster.quorum.unfencedTakeover) else { return }
-    guard config.nodes.contains(where: { $0.id == peer }) else { return }
+    guard config.nodes.contains(where: { $0.id == peer }), !(fencing && alreadyFenced(peer)) else { return }
     if let report = peerReports[peer] {
       let active = Set(report.resources.filter { $0.role.mayBeActive }.map(\.id))
       // With fencing, a node known to run nothing needs none.
@@ -71,9 +96,12 @@ extension NodeController {
   }
 
   /// Starts, advances and ends the leader's fencing jobs; the calls to make.
-  mutating func driveFencing(_ state: inout LeaderState, now: Instant) -> [ControllerEffect] {
+  mutating func driveFencing(_ state: inout LeaderState, reports: [NodeID: NodeReport], now: Instant)
+    -> [ControllerEffect]
+  {
     var effects: [ControllerEffect] = []
-    let waiting = Set(awaitingFence)
+    let lost = Set(awaitingFence)
+    let waiting = lost.union(membersToFence(reports))
     for target in state.fenceJobs.keys where !waiting.contains(target) && state.fenceJobs[target]?.running == nil {
       state.fenceJobs[target] = nil
     }
@@ -82,7 +110,8 @@ extension NodeController {
         state.fenceJobs[target]
         ?? FenceJob(target: target, notBefore: now + firstDelay(for: target, term: state.term), startedAt: now)
       if state.fenceJobs[target] == nil {
-        effects.append(.log(.warning, "\(name(of: target)) is lost and may run resources: fencing it"))
+        let why = lost.contains(target) ? "is lost and may run resources" : "has a resource it could not stop"
+        effects.append(.log(.warning, "\(name(of: target)) \(why): fencing it"))
       }
       defer { state.fenceJobs[target] = job }
       guard job.running == nil, now >= job.notBefore else { continue }
@@ -104,6 +133,39 @@ extension NodeController {
           FenceCall(id: id, target: target, targetName: name(of: target), device: device, action: device.action)))
     }
     return effects
+  }
+
+  /// What the leader's directives say it fenced: each node stops waiting
+  /// for that boot to be fenced; this node, if its own boot is there, runs
+  /// nothing more.
+  mutating func learnFenced(_ fenced: [FencedBoot]) -> [ControllerEffect] {
+    var effects: [ControllerEffect] = []
+    for entry in fenced {
+      if entry.node == local.id {
+        guard entry.boot == incarnation, !fencedSelf else { continue }
+        fencedSelf = true
+        undecided = true
+        effects.append(
+          .log(
+            .error,
+            "the leader fenced this node, but it still runs: stopping everything; restart hactld once the fence device is fixed"
+          ))
+      } else {
+        fencedBoots[entry.node] = max(fencedBoots[entry.node] ?? 0, entry.boot)
+        if unfenced[entry.node] != nil, (peerBoots[entry.node] ?? 0) <= entry.boot {
+          unfenced[entry.node] = nil
+          undecided = true
+        }
+      }
+    }
+    return effects
+  }
+
+  /// The fencings the leader announces: the newest boot of each node.
+  func announcedFencings(_ state: LeaderState) -> [FencedBoot] {
+    var newest: [NodeID: UInt64] = [:]
+    for record in state.fenced { newest[record.target] = max(newest[record.target] ?? 0, record.boot) }
+    return newest.sorted { $0.key < $1.key }.map { FencedBoot(node: $0.key, boot: $0.value) }
   }
 
   /// A device's fixed delay and its random extra, drawn from the seeded
@@ -144,8 +206,10 @@ extension NodeController {
           .notice,
           "\(name(of: target)) fenced by \(deviceName) (level \(job.level + 1)) after \(took): recovering what it ran"))
       state.fenceJobs[target] = nil
+      let boot = peerBoots[target] ?? 0
       state.fenced.append(
-        FenceRecord(target: target, device: deviceName, level: job.level + 1, took: now - job.startedAt))
+        FenceRecord(target: target, boot: boot, device: deviceName, level: job.level + 1, took: now - job.startedAt))
+      fencedBoots[target] = max(fencedBoots[target] ?? 0, boot)
       unfenced[target] = nil
     case .failed(let why):
       job.lastFailure = "\(deviceName): \(why)"
@@ -179,6 +243,8 @@ extension NodeController {
 /// A fencing that succeeded, as the leader keeps it (newest last).
 struct FenceRecord: Sendable, Hashable {
   var target: NodeID
+  /// The boot it was fenced in, as the leader knew it.
+  var boot: UInt64
   var device: String
   var level: Int
   var took: Duration

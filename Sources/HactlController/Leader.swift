@@ -260,6 +260,7 @@ extension NodeController {
     state.notifications = gate
     var directives = publish(gated, previous: state.directives, running: running, reports: reports, &state)
     directives.notifications = rounds
+    directives.fenced = announcedFencings(state)
     // The leader's own state is known at once: only peers need the echo.
     for old in state.directives?.assignments ?? [] where old.node != local.id {
       let current = directives.assignment(for: old.resource, on: old.node)

@@ -40,6 +40,9 @@ struct LocalResource: Sendable {
   /// What its agent's meta-data says about reloading, read when its
   /// parameters changed while it runs (nil: not read yet).
   var reload: AgentReload?
+  /// Fencing is configured: a failed stop fences this node by default
+  /// (set from the configuration as each result is recorded).
+  var fencing = false
   /// Its agent's validate-all accepted this definition here: checked once
   /// before its first start on this node.
   var validated = false
@@ -81,21 +84,9 @@ struct LocalResource: Sendable {
       halted: halted, notified: lastNotified, promotionFailed: promotionFailed)
   }
 
-  /// What a failed operation's on_fail asks for (pacemaker's defaults:
-  /// restart, and block for a stop without fencing).
+  /// What a failed operation's on_fail asks for (`ResourceSpec.failurePolicy`).
   func policy(for action: AgentAction) -> FailurePolicy {
-    let operation: OperationSpec
-    switch action {
-    case .start: operation = spec.start
-    case .stop: return spec.stop.onFail == .ignore ? .ignore : .block
-    case .promote: operation = spec.promote
-    case .demote: operation = spec.demote
-    case .monitor: operation = monitor
-    case .metaData, .validateAll, .notify: return .ignore
-    // A failed reload may have half applied the change: restart it.
-    case .reloadAgent, .reload: return .restart
-    }
-    return operation.onFail ?? .restart
+    spec.failurePolicy(for: action, promoted: promoted, fencing: fencing)
   }
 
   /// A failed operation under its policy; returns how it is logged.
@@ -120,6 +111,12 @@ struct LocalResource: Sendable {
       fail(action, result, detail, wallTime: wallTime, ban: true)
       return LogLine(
         level: .error, message: "\(what); it may still run here, so it is blocked everywhere until cleaned up")
+    case .fence:
+      // Left as it is: the leader fences this node, then recovers it elsewhere.
+      role = .blocked
+      nextMonitor = nil
+      fail(action, result, detail, wallTime: wallTime, ban: true)
+      return LogLine(level: .error, message: "\(what); this node is to be fenced (on_fail: fence)")
     case .demote where promoted && result != .notRunning:
       // It still runs: it goes on unpromoted (demoted first, see reconcile).
       promotionFailed = true

@@ -67,8 +67,16 @@ public struct NodeController: Sendable {
   /// Two-node mode without acceptance: what a lost peer may still run.
   /// Cleared when it reports afresh.
   var unfenced: [NodeID: Set<ResourceID>] = [:]
+  /// The newest boot of each node known fenced (by this node as leader, or
+  /// announced by a leader): that boot's loss needs no fence again.
+  var fencedBoots: [NodeID: UInt64] = [:]
   /// Set by a graceful shutdown: run nothing, so the leader moves it all away.
   public private(set) var leaving = false {
+    didSet { localReportCache = LocalReportCache() }
+  }
+  /// The leader says it fenced this very boot (the fence did not take it
+  /// down): it runs nothing until its daemon starts again, as a new boot.
+  public internal(set) var fencedSelf = false {
     didSet { localReportCache = LocalReportCache() }
   }
   /// The wall clock (Unix seconds) at `now` of the start: what a lifetime
@@ -166,7 +174,7 @@ public struct NodeController: Sendable {
   }
 
   var localMode: NodeMode {
-    leaving ? .standby : config.nodes.first { $0.id == local.id }?.mode ?? .online
+    leaving || fencedSelf ? .standby : config.nodes.first { $0.id == local.id }?.mode ?? .online
   }
 
   /// Begins a graceful shutdown: stop every resource here, in the open, so
@@ -418,6 +426,7 @@ public struct NodeController: Sendable {
     }
     resource.retryNotBefore = nil
     let ocf = OCFResult(outcome: result.outcome)
+    resource.fencing = config.fencing.isEnabled
     let failureBefore = resource.lastFailure
     let log = resource.record(
       call: call, result: ocf, outcome: result.outcome, now: now, wallTime: result.wallTime,
@@ -582,7 +591,7 @@ public struct NodeController: Sendable {
     // only for resources with none in flight, so a few rounds settle it.
     counters.decisions += 1
     if membership.isLeader, var state = leading {
-      effects += driveFencing(&state, now: now)
+      effects += driveFencing(&state, reports: reports, now: now)
       leading = state
     }
     var settled = false

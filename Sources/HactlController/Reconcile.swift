@@ -26,7 +26,7 @@ extension NodeController {
     // A node leaving stops everything itself: it may not wait for a leader.
     // One put in standby is emptied by the leader, in order, with its
     // clones' notifications, like any other move.
-    if leaving || membership.excluded { return .stop }
+    if leaving || membership.excluded || fencedSelf { return .stop }
     // Without quorum, or with the lease on it running out, the policy decides.
     let withoutQuorum: Want?
     switch config.cluster.quorum.noQuorumPolicy {

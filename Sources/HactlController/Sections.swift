@@ -233,7 +233,7 @@ extension NodeController {
     if !requestsDue.isEmpty { undecided = true }
     guard membership.leader == sender && sections.term == membership.term else { return [] }
     followedDirectives = sections.isCurrent(.directives) ? sections.values.directives : nil
-    return takeAnswers(sections.values.answers)
+    return learnFenced(followedDirectives?.fenced ?? []) + takeAnswers(sections.values.answers)
   }
 
   /// The leader's view of a node's report: its own, or a peer's held at

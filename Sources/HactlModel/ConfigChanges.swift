@@ -63,6 +63,31 @@ private struct MemberIdentity: Equatable {
 }
 
 extension ResourceSpec {
+  /// What a failed operation's on_fail asks for, with pacemaker's
+  /// defaults: restart; for a stop, fence the node when fencing is
+  /// configured, or else block. `promoted`: the instance runs Promoted (its
+  /// own monitor then applies).
+  public func failurePolicy(for action: AgentAction, promoted: Bool, fencing: Bool) -> FailurePolicy {
+    let operation: OperationSpec
+    switch action {
+    case .start: operation = start
+    case .stop:
+      switch stop.onFail {
+      case .ignore?: return .ignore
+      case .block?: return .block
+      case .fence?: return .fence
+      default: return fencing ? .fence : .block
+      }
+    case .promote: operation = promote
+    case .demote: operation = demote
+    case .monitor: operation = promoted ? monitorPromoted ?? monitor : monitor
+    case .metaData, .validateAll, .notify: return .ignore
+    // A failed reload may have half applied the change: restart it.
+    case .reloadAgent, .reload: return .restart
+    }
+    return operation.onFail ?? .restart
+  }
+
   /// Same agent with the same parameters: what the agent was started with.
   /// Anything else (timings, placement) can change while it runs.
   public func hasSameDefinition(as other: ResourceSpec) -> Bool {

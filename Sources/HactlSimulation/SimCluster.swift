@@ -95,8 +95,13 @@ public struct SimCluster: Sendable {
     case fail(times: Int)
     /// Hangs until its timeout, the next `times` attempts.
     case hang(times: Int)
+    /// Says it succeeded but does nothing (a wrong port in a host map).
+    case lie
   }
   public var fenceFaults: [String: FenceFault] = [:]
+  /// Machines a fence device said it fenced, until they boot again (a
+  /// device that lies leaves one running).
+  public private(set) var confirmedFenced: Set<NodeID> = []
   /// Every fence that succeeded: when, by whom, on which machine.
   public private(set) var fencedMachines: [(at: Instant, by: NodeID, target: NodeID)] = []
   /// Machines a fence rebooted, and when they start again.
@@ -263,6 +268,7 @@ public struct SimCluster: Sendable {
   public mutating func restart(_ node: NodeID) {
     guard crashed.contains(node) else { return }
     crashed.remove(node)
+    confirmedFenced.remove(node)
     trace.append("\(now) FAULT restart \(name(node))")
     boot(node)
   }
@@ -656,9 +662,14 @@ public struct SimCluster: Sendable {
       fenceFaults[call.device.id] = times > 1 ? .hang(times: times - 1) : nil
       trace.append("\(now) \(name(node)) fence \(call.device.id) on \(call.targetName) hangs (injected)")
       return .failed("timed out after \(call.device.timeout.milliseconds) ms")
+    case .lie?:
+      confirmedFenced.insert(call.target)
+      trace.append("\(now) \(name(node)) fence \(call.device.id) on \(call.targetName) says done, does nothing")
+      return .succeeded
     case nil:
       break
     }
+    confirmedFenced.insert(call.target)
     crashMachine(call.target)
     fencedMachines.append((now, node, call.target))
     trace.append("\(now) \(name(node)) fenced \(call.targetName) (\(call.action.rawValue))")
@@ -790,6 +801,14 @@ public struct SimCluster: Sendable {
       }
       if entitled.count > 1 {
         violate("\(resource) runs on \(entitled.map(\.name)), each of which holds the right to run it")
+      }
+      // With fencing, the full rule: two machines only if one of them was
+      // confirmed fenced (stalled or not, whatever its daemon thinks).
+      let unfencedCopies = config.nodes.filter {
+        world[$0.id]?.contains(resource) == true && !confirmedFenced.contains($0.id)
+      }
+      if config.fencing.isEnabled && unfencedCopies.count > 1 {
+        violate("\(resource) runs on \(unfencedCopies.map(\.name)), none of which was confirmed fenced")
       }
     }
     // An acknowledged configuration stays on a quorum (so every later leader has it).

@@ -257,12 +257,29 @@ public struct Directives: Sendable, Hashable {
     notifications.first { $0.resource == resource && $0.targets.contains(node) }
   }
 
+  /// Nodes this leader has fenced, each with the boot it fenced: every
+  /// member stops waiting for them, a new leader does not fence them again
+  /// for the same loss, and a node that finds its own boot here learns it
+  /// was fenced (at most one entry per member).
+  public var fenced: [FencedBoot] = []
+
   public static func == (lhs: Directives, rhs: Directives) -> Bool {
-    lhs.assignments == rhs.assignments && lhs.notifications == rhs.notifications
+    lhs.assignments == rhs.assignments && lhs.notifications == rhs.notifications && lhs.fenced == rhs.fenced
   }
   public func hash(into hasher: inout Hasher) {
     hasher.combine(assignments)
     hasher.combine(notifications)
+    hasher.combine(fenced)
+  }
+}
+
+/// A node's boot that a leader fenced.
+public struct FencedBoot: Sendable, Hashable {
+  public var node: NodeID
+  public var boot: UInt64
+  public init(node: NodeID, boot: UInt64) {
+    self.node = node
+    self.boot = boot
   }
 }
 

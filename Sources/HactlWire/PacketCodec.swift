@@ -387,6 +387,11 @@ public enum PacketCodec {
           (entry: inout RecordWriter, note) throws(WireError) in
           try encodeNotification(note, into: &entry)
         }
+        try record.list(3, directives.fenced, limit: maxNodes, of: "fenced list") {
+          (entry: inout RecordWriter, fenced) throws(WireError) in
+          entry.node(1, fenced.node)
+          entry.unsigned(2, fenced.boot)
+        }
       }
     case .requests:
       try out.list(Beat.request, beat.requests, limit: maxRequests, of: "request list") {
@@ -614,11 +619,27 @@ public enum PacketCodec {
       case Beat.directives:
         var assignments: [Assignment] = []
         var notifications: [CloneNotification] = []
+        var fenced: [FencedBoot] = []
         var inner = field.record()
         let limits: [UInt8: (Int, String)] = [
-          1: (maxResources, "assignment list"), 2: (maxResources, "notification list"),
+          1: (maxResources, "assignment list"), 2: (maxResources, "notification list"), 3: (maxNodes, "fenced list"),
         ]
         try inner.readFields(limits: limits) { (part) throws(WireError) in
+          if part.tag == 3 {
+            var node: NodeID?
+            var boot: UInt64 = 0
+            var entry = part.record()
+            try entry.readFields { (value) throws(WireError) in
+              switch value.tag {
+              case 1: node = try value.node()
+              case 2: boot = try value.unsigned()
+              default: break
+              }
+            }
+            guard let node else { throw .invalid("a fenced entry without a node") }
+            fenced.append(FencedBoot(node: node, boot: boot))
+            return
+          }
           if part.tag == 2 {
             // A notification of a kind this version cannot run is left out.
             if let note = try decodeNotification(part) { notifications.append(note) }
@@ -645,7 +666,9 @@ public enum PacketCodec {
           assignments.append(
             Assignment(resource: resource, node: node, token: token, promoted: promoted, instance: instance))
         }
-        beat.directives = Directives(assignments: assignments, notifications: notifications)
+        var directives = Directives(assignments: assignments, notifications: notifications)
+        directives.fenced = fenced
+        beat.directives = directives
       case Beat.request:
         var id: UInt64 = 0
         var kind: UInt64 = 0

@@ -108,6 +108,26 @@ struct FencingConfigTests {
     #expect(!found.contains { $0.contains("hunter2") }, "a secret written by mistake is not repeated")
   }
 
+  @Test func onFailFenceNeedsADevice() throws {
+    let resource = """
+      resources:
+        - { id: db, agent: "ocf:heartbeat:Dummy", stop: { timeout: 20s, on_fail: fence } }
+
+      """
+    #expect(
+      errors(resource) == [
+        "c.yaml:6:76: resources[0].stop.on_fail: on_fail: fence needs a fence device (the fencing: section); use block or stop without one"
+      ])
+    let config = try ConfigLoader.parse(
+      head + resource + """
+        fencing:
+          devices:
+            - { id: power, agent: fence_dummy, hosts: [alpha, beta] }
+        """, file: "c.yaml")
+    #expect(config.resources[0].stop.onFail == .fence)
+    #expect(config.resources[0].failurePolicy(for: .stop, promoted: false, fencing: true) == .fence)
+  }
+
   @Test func aNodeNothingCanFenceIsRefused() {
     let found = errors(
       """

@@ -87,6 +87,73 @@ struct FencingTests {
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 
+  /// A fencing outlives its leader: the leader announces it, so the next
+  /// leader neither fences the same loss again nor waits for it.
+  @Test func aNewLeaderDoesNotFenceTheSameLossAgain() throws {
+    // Five votes, so that two machines down still leave a quorum.
+    var config = SimCluster.config(nodes: 4, witness: true, resources: [SimCluster.marker("vip")])
+    let names = config.nodes.map(\.name)
+    config.fencing = FencingConfig(devices: [
+      FenceDevice(id: "power", program: .hook("/x/power"), targets: .nodes(names), action: .off)
+    ])
+    var sim = settled(config)
+    let alpha = sim.id("alpha")
+    sim.stalled.insert(alpha)
+    #expect(sim.run(until: { $0.runs("vip").count == 1 && $0.runs("vip") != ["alpha"] }, within: .seconds(10)) != nil)
+    #expect(sim.fencedMachines.map(\.target) == [alpha])
+    sim.run(for: .seconds(1))
+    let leader = try #require(sim.controllers[sim.id("beta")]?.membership.leader)
+    sim.crashMachine(leader)
+    let survivors = config.nodes.map(\.id).filter { $0 != alpha && $0 != leader }
+    let taken = sim.run(
+      until: { sim in
+        survivors.contains { sim.controllers[$0]?.membership.isLeader == true } && sim.runs("vip").count == 1
+          && !sim.runs("vip").contains(sim.name(leader))
+      }, within: .seconds(10))
+    #expect(taken != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    sim.run(for: .seconds(3))
+    #expect(sim.fencedMachines.filter { $0.target == alpha }.count == 1, "alpha is fenced once for its one loss")
+    #expect(sim.fencedMachines.filter { $0.target == leader }.count <= 1)
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
+  /// A device that says it fenced a node it did not: when the node wakes
+  /// and hears the leader say so, it stops everything itself.
+  @Test func aNodeThatLearnsItWasFencedStopsEverything() throws {
+    var sim = settled(fencedConfig())
+    sim.fenceFaults["power"] = .lie
+    let alpha = sim.id("alpha")
+    sim.stalled.insert(alpha)
+    #expect(sim.run(until: { $0.runs("vip").contains("beta") }, within: .seconds(10)) != nil)
+    #expect(sim.confirmedFenced == [alpha] && sim.runs("vip") == ["alpha", "beta"])
+    sim.stalled.remove(alpha)
+    let stopped = sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(5))
+    #expect(stopped != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    #expect(sim.controllers[alpha]?.fencedSelf == true)
+    sim.run(for: .seconds(3))
+    #expect(sim.runs("vip") == ["beta"], "it starts nothing again")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
+  /// A stop that fails leaves the resource running where it was: with
+  /// fencing, that node is fenced (pacemaker's default for a stop), and the
+  /// resource then starts where it was asked to go. (The leader, alpha,
+  /// fences beta; a leader cannot fence itself.)
+  @Test func aFailedStopFencesItsNode() throws {
+    var config = fencedConfig()
+    config.resources = [SimCluster.marker("vip", prefer: "beta")]
+    var sim = SimCluster(config: config)
+    #expect(sim.run(until: { $0.runs("vip") == ["beta"] && Chaos.isConverged($0) }, within: .seconds(10)) != nil)
+    sim.fail("beta", "vip", .stop)
+    #expect(sim.migrate("vip", to: "alpha", via: "alpha") != nil)
+    let moved = sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(10))
+    #expect(moved != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    #expect(sim.fencedMachines.map(\.target) == [sim.id("beta")])
+    sim.run(for: .seconds(5))
+    #expect(sim.fencedMachines.count == 1, "its loss after the fence is not fenced again")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
   /// A pair without a witness, with fencing: the survivor of a crash fences
   /// its peer, then takes over, without unfenced_takeover.
   @Test func aPairWithFencingTakesOverAfterFencingItsPeer() throws {

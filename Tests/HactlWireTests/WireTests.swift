@@ -27,20 +27,24 @@ struct WireTests {
       report.attributes = ["master-drbd0": "10000", "site": "east ✓"]
       return report
     }(),
-    directives: Directives(
-      assignments: [
-        Assignment(resource: "vip", node: NodeID(2), token: 99),
-        Assignment(resource: "drbd0", node: NodeID(1), token: 100, promoted: true, instance: 1),
-      ],
-      notifications: [
-        CloneNotification(
-          resource: "drbd0", id: 101, timing: .pre, operation: .promote, targets: [NodeID(1), NodeID(2)],
-          entries: [
-            CloneNotification.Entry(.promote, instance: 1, node: NodeID(1)),
-            CloneNotification.Entry(.active, instance: 0, node: NodeID(2)),
-            CloneNotification.Entry(.active, instance: 1, node: NodeID(1)),
-          ])
-      ]),
+    directives: {
+      var directives = Directives(
+        assignments: [
+          Assignment(resource: "vip", node: NodeID(2), token: 99),
+          Assignment(resource: "drbd0", node: NodeID(1), token: 100, promoted: true, instance: 1),
+        ],
+        notifications: [
+          CloneNotification(
+            resource: "drbd0", id: 101, timing: .pre, operation: .promote, targets: [NodeID(1), NodeID(2)],
+            entries: [
+              CloneNotification.Entry(.promote, instance: 1, node: NodeID(1)),
+              CloneNotification.Entry(.active, instance: 0, node: NodeID(2)),
+              CloneNotification.Entry(.active, instance: 1, node: NodeID(1)),
+            ])
+        ])
+      directives.fenced = [FencedBoot(node: NodeID(3), boot: 1_795_955_832_038_147)]
+      return directives
+    }(),
     requests: [
       OperatorRequest(id: 5, kind: .move("vip", target: NodeID(1))),
       OperatorRequest(id: 6, kind: .move("db", target: nil)),
