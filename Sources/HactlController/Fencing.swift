@@ -48,6 +48,15 @@ extension NodeController {
   /// After every level has failed, the wait before the plan is tried again.
   public static let fenceRoundPause: Duration = .seconds(10)
 
+  /// What each lost, unfenced peer may still run, which is started nowhere
+  /// else meanwhile: with fencing, every resource, those added since
+  /// included (it may have gone on deciding); without, what it last said.
+  var mayStillRun: [NodeID: Set<ResourceID>] {
+    guard config.fencing.isEnabled else { return unfenced }
+    let all = Set(config.resources.map(\.id))
+    return unfenced.mapValues { _ in all }
+  }
+
   /// Lost peers whose resources wait for them to be fenced.
   var awaitingFence: [NodeID] {
     guard config.fencing.isEnabled else { return [] }
@@ -80,19 +89,23 @@ extension NodeController {
 
   /// What a node recorded when it lost a peer: the resources the peer may
   /// still run, which nobody starts elsewhere until it is fenced (or, with
-  /// two_node and no fencing, until it comes back). A peer whose state is
-  /// unknown may run anything.
+  /// two_node and no fencing, until it comes back). With fencing that is
+  /// every resource: what this node last heard of the peer may be stale (a
+  /// partition in which the peer went on deciding), so only a peer that
+  /// left in the open (standby, running nothing) is spared, as pacemaker
+  /// spares a clean shutdown.
   mutating func recordUnfenced(_ peer: NodeID) {
     let fencing = config.fencing.isEnabled
     guard fencing || (config.cluster.quorum.twoNode && !config.cluster.quorum.unfencedTakeover) else { return }
     guard config.nodes.contains(where: { $0.id == peer }), !(fencing && alreadyFenced(peer)) else { return }
-    if let report = peerReports[peer] {
-      let active = Set(report.resources.filter { $0.role.mayBeActive }.map(\.id))
-      // With fencing, a node known to run nothing needs none.
-      if !active.isEmpty || !fencing { unfenced[peer] = active }
-    } else if fencing {
-      unfenced[peer] = Set(config.resources.map(\.id))
+    let report = peerReports[peer]
+    let active = Set(report?.resources.filter { $0.role.mayBeActive }.map(\.id) ?? [])
+    guard fencing else {
+      if report != nil { unfenced[peer] = active }
+      return
     }
+    if report?.mode == .standby && active.isEmpty { return }
+    unfenced[peer] = Set(config.resources.map(\.id))
   }
 
   /// Starts, advances and ends the leader's fencing jobs; the calls to make.
@@ -128,6 +141,7 @@ extension NodeController {
       let id = nextCallID
       nextCallID += 1
       job.running = id
+      fenceCalls[id] = (target, peerBoots[target] ?? 0)
       effects.append(
         .runFence(
           FenceCall(id: id, target: target, targetName: name(of: target), device: device, action: device.action)))
@@ -183,10 +197,17 @@ extension NodeController {
   /// the node is fenced, and what it may have run is free to recover.
   public mutating func fenceFinished(_ id: UInt64, result: FenceResult, now: Instant) -> [ControllerEffect] {
     var effects = apply(membership.observe(now: now), now: now)
+    let called = fenceCalls.removeValue(forKey: id)
     guard membership.isLeader, var state = leading,
       var job = state.fenceJobs.values.first(where: { $0.running == id })
     else {
-      return effects + [.log(.notice, "a fence attempt ended after its leader stepped down: \(result)")]
+      // Asked in an earlier term: a fence that took is still true.
+      if let called, result == .succeeded {
+        fencedBoots[called.target] = max(fencedBoots[called.target] ?? 0, called.boot)
+        if (peerBoots[called.target] ?? 0) <= called.boot { unfenced[called.target] = nil }
+        undecided = true
+      }
+      return effects + [.log(.notice, "a fence attempt asked in an earlier term ended: \(result)")]
     }
     job.running = nil
     let target = job.target

@@ -203,7 +203,7 @@ extension NodeController {
     let ends = (config.constraints.locations + operatorConstraints).contains { $0.expires != nil }
     return SchedulerInput(
       config: config, nodes: nodes, observed: instances, failures: failures,
-      operatorConstraints: operatorConstraints, unfenced: unfenced, wallTime: ends ? wallTime(at: now) : nil)
+      operatorConstraints: operatorConstraints, unfenced: mayStillRun, wallTime: ends ? wallTime(at: now) : nil)
   }
 
   mutating func scheduleIfLeader(now: Instant) -> [ControllerEffect] {

@@ -70,6 +70,9 @@ public struct NodeController: Sendable {
   /// The newest boot of each node known fenced (by this node as leader, or
   /// announced by a leader): that boot's loss needs no fence again.
   var fencedBoots: [NodeID: UInt64] = [:]
+  /// Fence attempts under way, with the boot each was asked against: one
+  /// that succeeds after its leader stepped down is still recorded.
+  var fenceCalls: [UInt64: (target: NodeID, boot: UInt64)] = [:]
   /// Set by a graceful shutdown: run nothing, so the leader moves it all away.
   public private(set) var leaving = false {
     didSet { localReportCache = LocalReportCache() }
@@ -160,6 +163,12 @@ public struct NodeController: Sendable {
       }
     }
     persistedRetiring = retiringDefinitions
+    if config.fencing.isEnabled {
+      // Startup fencing (pacemaker's startup-fencing): a node not heard
+      // since this daemon started may run anything; it reports before it
+      // counts, or it is fenced before anything it may run starts elsewhere.
+      for node in config.nodes where node.id != local { unfenced[node.id] = Set(config.resources.map(\.id)) }
+    }
   }
 
   /// This node's wall clock at `now` (Unix seconds).

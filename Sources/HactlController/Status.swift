@@ -64,7 +64,7 @@ extension NodeController {
       let state = Self.clusterRole(roles.map(\.role), missingReports: missing)
       let active = roles.filter { $0.role.mayBeActive && $0.role != .unknown }.map { name(of: $0.node) }
       let shown = roles.first { $0.role == state }.map { name(of: $0.node) }
-      let waitingOn = unfenced.filter { $0.value.contains(spec.id) }.map(\.key).sorted()
+      let waitingOn = mayStillRun.filter { $0.value.contains(spec.id) }.map(\.key).sorted()
       var note = waitingOn.isEmpty ? nil : unfencedNote(waitingOn)
       if spec.removed {
         let blocked = roles.filter { $0.role == .blocked }.map { name(of: $0.node) }

@@ -2,6 +2,7 @@ import Foundation
 import HactlConfig
 import HactlControl
 import HactlModel
+import Synchronization
 
 /// A cluster of real `hactld` processes on 127.0.0.1, each with its own port,
 /// state folder, control socket and agent runtime folder, all under one
@@ -362,6 +363,11 @@ public final class LocalCluster: @unchecked Sendable {
     return String(cString: made)
   }
 
+  /// Ports handed out in this process: a port released here is not bound
+  /// again until its daemon starts, so two clusters made at once in one
+  /// test run must never be handed the same one.
+  static let handedOut = Mutex<Set<UInt16>>([])
+
   /// Ports the kernel says are free now on 127.0.0.1 (bound, read, released).
   /// Free UDP ports on 127.0.0.1 below the kernel's ephemeral range: the
   /// daemons' sending sockets take ephemeral ports (about N² of them for N
@@ -381,7 +387,7 @@ public final class LocalCluster: @unchecked Sendable {
       attempts += 1
       guard attempts < count * 100 else { throw LabError("no \(count) free UDP ports in \(range)") }
       let port = UInt16(Int.random(in: range))
-      guard !ports.contains(port) else { continue }
+      guard !ports.contains(port), handedOut.withLock({ $0.insert(port).inserted }) else { continue }
       let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
       guard fd >= 0 else { throw LabError("socket(): \(String(cString: strerror(errno)))") }
       var address = sockaddr_in()

@@ -32,6 +32,10 @@ public struct ChaosOptions: Sendable {
   /// group colocated with its Promoted instance and ordered after its
   /// promotion (its own stream too).
   public var resourceModel = false
+  /// Configure a fence device for every node (its own stream): lost nodes
+  /// are fenced, devices fail and hang now and then, and some crashes are
+  /// permanent (a machine that never comes back is fenced, not waited for).
+  public var fencing = false
   public init() {}
 }
 
@@ -47,6 +51,7 @@ public struct ChaosReport: Sendable {
   public var redundantLinks = true
   public var configChanges = true
   public var resourceModel = false
+  public var fencing = false
   /// Configuration changes acknowledged to the simulated operator.
   public var acknowledgedChanges = 0
 
@@ -59,6 +64,7 @@ public struct ChaosReport: Sendable {
     let flags =
       (redundantLinks ? "" : " --single-link") + (configChanges ? "" : " --no-config-changes")
       + (largeState ? " --large-state" : "") + (resourceModel ? " --resource-model" : "")
+      + (fencing ? " --fencing" : "")
     lines.append("  replay: swift run hactl-sim --seed \(seed) --trace\(flags)")
     lines.append("  trace (last \(traceTail.count) lines):")
     lines += traceTail.map { "    " + $0 }
@@ -71,6 +77,7 @@ public enum Chaos {
     var report = runScenario(seed: seed, options: options, keepTrace: keepTrace)
     report.largeState = options.largeState
     report.resourceModel = options.resourceModel
+    report.fencing = options.fencing
     return report
   }
 
@@ -107,6 +114,16 @@ public enum Chaos {
       var modelRandom = SeededRandom(seed: seed ^ 0x4D4F_4445_4C53_5441)
       storageStack(&config, &modelRandom)
     }
+    var fenceRandom = SeededRandom(seed: seed ^ 0x4645_4E43_4544_4F4B)
+    if options.fencing {
+      config.fencing = FencingConfig(devices: [
+        FenceDevice(
+          id: "power", program: .hook("/sim/power"), targets: .nodes(config.nodes.map(\.name)),
+          action: fenceRandom.chance(0.7) ? .reboot : .off, timeout: .seconds(2),
+          retries: Int.random(in: 0...2, using: &fenceRandom), delay: fenceRandom.milliseconds(0...500),
+          randomDelayMax: fenceRandom.milliseconds(0...1000))
+      ])
+    }
     var sim = SimCluster(config: config, seed: random.next())
     sim.probeDeadlines = options.probeDeadlines
     sim.stopLatency = random.milliseconds(5...200)
@@ -132,6 +149,10 @@ public enum Chaos {
         sim.trace.append("\(sim.now) FAULT \(fault)")
         if let heal { pending.append((sim.now + random.milliseconds(300...6000), heal)) }
       }
+      if options.fencing, let fault = fencingFault(&sim, &fenceRandom) {
+        faults += 1
+        sim.trace.append("\(sim.now) FAULT \(fault)")
+      }
       if bulky && stateRandom.chance(0.3) {
         sim.partLoss = Double.random(in: 0.1...0.7, using: &stateRandom)
         sim.trace.append("\(sim.now) FAULT \(Int(sim.partLoss * 100))% of parts lost")
@@ -156,6 +177,9 @@ public enum Chaos {
     sim.duplication = 0
     sim.stalled = []
     sim.agentFaults = [:]
+    sim.fenceFaults = [:]
+    // A fence still under way may power a machine off: it is turned on again.
+    sim.powerOnAfterFence = true
     for node in sim.crashed.sorted() { sim.restart(node) }
     sim.trace.append("\(sim.now) HEALED: every fault repaired")
     if sim.violations.isEmpty {
@@ -177,6 +201,28 @@ public enum Chaos {
       seed: seed, violations: sim.violations, faults: faults, simulated: sim.now - .zero, description: description,
       traceTail: Array(sim.trace.suffix(keepTrace)), redundantLinks: options.redundantLinks,
       configChanges: options.configChanges, acknowledgedChanges: sim.acknowledgedChanges)
+  }
+
+  /// With fencing: the device fails or hangs for a while, or a machine
+  /// dies for good (only a fence, never a heal, ends its loss).
+  static func fencingFault(_ sim: inout SimCluster, _ random: inout SeededRandom) -> String? {
+    switch Int.random(in: 0..<10, using: &random) {
+    case 0:
+      let times = Int.random(in: 1...4, using: &random)
+      sim.fenceFaults["power"] = .fail(times: times)
+      return "fence device fails \(times) times"
+    case 1:
+      sim.fenceFaults["power"] = .hang(times: 1)
+      return "fence device hangs once"
+    case 2:
+      let up = sim.config.nodes.map(\.id).filter { !sim.crashed.contains($0) }
+      guard up.count > 1 else { return nil }
+      let victim = random.pick(up)
+      sim.crashMachine(victim)
+      return "machine \(sim.name(victim)) dies for good"
+    default:
+      return nil
+    }
   }
 
   /// An operator applies a configuration on a random running member: mostly

@@ -99,6 +99,8 @@ public struct SimCluster: Sendable {
     case lie
   }
   public var fenceFaults: [String: FenceFault] = [:]
+  /// Someone turns machines a fence powered off back on (a soak's heal).
+  public var powerOnAfterFence = false
   /// Machines a fence device said it fenced, until they boot again (a
   /// device that lies leaves one running).
   public private(set) var confirmedFenced: Set<NodeID> = []
@@ -673,7 +675,7 @@ public struct SimCluster: Sendable {
     crashMachine(call.target)
     fencedMachines.append((now, node, call.target))
     trace.append("\(now) \(name(node)) fenced \(call.targetName) (\(call.action.rawValue))")
-    if call.action == .reboot { reboots.append((now + rebootTime, call.target)) }
+    if call.action == .reboot || powerOnAfterFence { reboots.append((now + rebootTime, call.target)) }
     return .succeeded
   }
 

@@ -23,6 +23,8 @@ struct HactlSim: ParsableCommand {
     name: .customLong("resource-model"),
     help: "Add a promotable clone and a group colocated with its Promoted instance (the storage stack).")
   var resourceModel = false
+  @Flag(help: "Configure a fence device: lost nodes are fenced; devices fail and hang; some crashes are permanent.")
+  var fencing = false
   @Flag(
     name: .customLong("probe-deadlines"),
     help: "Check at every early input that a tick before the node's deadline would do nothing.")
@@ -35,6 +37,7 @@ struct HactlSim: ParsableCommand {
     options.configChanges = !noConfigChanges
     options.largeState = largeState
     options.resourceModel = resourceModel
+    options.fencing = fencing
     options.probeDeadlines = probeDeadlines || seed != nil
     if let seed {
       let report = Chaos.run(seed: seed, options: options, keepTrace: trace ? .max : 150)

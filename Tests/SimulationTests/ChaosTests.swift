@@ -56,6 +56,37 @@ struct ChaosTests {
   ///   may still be).
   static let resourceModelRegressions: [UInt64] = [6, 12, 23, 24]
 
+  /// With fencing (`--fencing`), every seed of a few chunks, then the seeds
+  /// that once broke the full rule (a singleton on two machines only if one
+  /// was confirmed fenced):
+  /// - 16: a restarted daemon took a frozen peer it had never heard for
+  ///   empty (startup fencing now);
+  /// - 34, 1044: a leader took what it last heard of a lost node for what it
+  ///   runs, stale after a partition or a configuration change (a lost node
+  ///   now blocks every resource);
+  /// - 1754: a fence that ended after its leader stepped down was forgotten
+  ///   and done again.
+  static let fencingRegressions: [UInt64] = [16, 34, 1044, 1754]
+
+  @Test(arguments: 0..<2)
+  func withFencingRandomFaultsNeverRunASingletonTwiceUnfenced(chunk: Int) {
+    var options = ChaosOptions()
+    options.fencing = true
+    for index in 0..<Self.seedsPerChunk {
+      let report = Chaos.run(seed: UInt64(9_000_000 + chunk * 1_000_000 + index), options: options)
+      #expect(report.passed, "\(report.failureReport)")
+      if !report.passed { return }
+    }
+  }
+
+  @Test(arguments: fencingRegressions)
+  func fencingSeed(seed: UInt64) {
+    var options = ChaosOptions()
+    options.fencing = true
+    let report = Chaos.run(seed: seed, options: options)
+    #expect(report.passed, "\(report.failureReport)")
+  }
+
   @Test(arguments: resourceModelRegressions)
   func resourceModelSeed(seed: UInt64) {
     var options = ChaosOptions()
