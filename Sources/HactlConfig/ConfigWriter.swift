@@ -160,7 +160,9 @@ public enum ConfigWriter {
 
   static func fencing(_ fencing: FencingConfig) -> [String] {
     guard fencing.isEnabled else { return [] }
-    var lines = ["fencing:", "  devices:"]
+    var lines = ["fencing:", "  priority_delay: \(duration(fencing.priorityDelay))"]
+    if let winner = fencing.winner { lines.append("  winner: \(quoted(winner))") }
+    lines.append("  devices:")
     for device in fencing.devices {
       lines.append("    - id: \(quoted(device.id))")
       switch device.program {

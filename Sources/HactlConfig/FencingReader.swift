@@ -3,7 +3,7 @@ import Yams
 
 /// The `fencing:` section: devices and levels, every error with its place.
 extension ConfigBuilder {
-  static let fencingKeys = ["devices", "levels"]
+  static let fencingKeys = ["devices", "levels", "priority_delay", "winner"]
   static let deviceKeys = [
     "id", "agent", "hook", "params", "secrets", "hosts", "host_map", "action", "timeout", "retries", "delay",
     "random_delay_max",
@@ -32,6 +32,17 @@ extension ConfigBuilder {
           }
           config.devices.append(device)
         }
+      }
+    }
+    if let delay = fields.duration("priority_delay", &reader, allowZero: true) {
+      if delay > .seconds(600) { reader.fail(at: fields["priority_delay"], "fencing.priority_delay", "at most 10m") }
+      config.priorityDelay = delay
+    }
+    if let winner = fields.string("winner", &reader) {
+      if nodeNames.contains(winner) {
+        config.winner = winner
+      } else {
+        reader.fail(at: fields["winner"], "fencing.winner", "'\(winner)' is not a configured node")
       }
     }
     if let levels = fields["levels"] {

@@ -106,6 +106,7 @@ extension NodeController {
     }
     if report?.mode == .standby && active.isEmpty { return }
     unfenced[peer] = Set(config.resources.map(\.id))
+    activeWhenLost[peer] = active.count
   }
 
   /// Starts, advances and ends the leader's fencing jobs; the calls to make.
@@ -183,14 +184,25 @@ extension NodeController {
   }
 
   /// A device's fixed delay and its random extra, drawn from the seeded
-  /// source: the same inputs give the same delay (the simulator replays).
+  /// source (the same inputs give the same delay: the simulator replays),
+  /// and the priority delay when the target matters more than this node.
   func firstDelay(for target: NodeID, term: UInt64) -> Duration {
     guard let device = config.fencing.plan(for: name(of: target)).first?.first else { return .zero }
     var random = SeededRandom(seed: incarnation ^ (term << 16) ^ UInt64(target.rawValue))
     let extra =
       device.randomDelayMax > .zero
       ? Duration.milliseconds(Int64.random(in: 0...device.randomDelayMax.milliseconds, using: &random)) : .zero
-    return device.delay + extra
+    return device.delay + extra + (mattersMore(target) ? config.fencing.priorityDelay : .zero)
+  }
+
+  /// Whether `target` is the more important of it and this node: the
+  /// configured winner, or else the one that ran more resources (the
+  /// target as this node last heard it, when it lost it).
+  func mattersMore(_ target: NodeID) -> Bool {
+    guard config.fencing.priorityDelay > .zero else { return false }
+    if let winner = config.fencing.winner { return winner == name(of: target) }
+    let mine = resources.values.count { $0.role.mayBeActive && $0.role != .unknown }
+    return (activeWhenLost[target] ?? 0) > mine
   }
 
   /// A fence attempt's result: the job advances; a whole level done means

@@ -70,6 +70,9 @@ public struct NodeController: Sendable {
   /// The newest boot of each node known fenced (by this node as leader, or
   /// announced by a leader): that boot's loss needs no fence again.
   var fencedBoots: [NodeID: UInt64] = [:]
+  /// How many resources each peer ran as last heard when it was lost (its
+  /// weight against this node's in a split pair's fencing race).
+  var activeWhenLost: [NodeID: Int] = [:]
   /// Fence attempts under way, with the boot each was asked against: one
   /// that succeeds after its leader stepped down is still recorded.
   var fenceCalls: [UInt64: (target: NodeID, boot: UInt64)] = [:]

@@ -7,6 +7,13 @@ public struct FencingConfig: Sendable, Hashable {
   /// succeeds when all its devices do. A node without levels here is
   /// fenced by each device that can fence it, one level each, in file order.
   public var levels: [String: [[String]]]
+  /// When a pair splits and each half fences the other, fencing the more
+  /// important node waits this long, so that it shoots first and survives
+  /// (pacemaker's priority-fencing-delay). Zero: no such delay.
+  public var priorityDelay: Duration = .zero
+  /// The node that counts as the more important one, whatever runs where;
+  /// nil: the one that ran more resources when the other lost it.
+  public var winner: String?
 
   public init(devices: [FenceDevice] = [], levels: [String: [[String]]] = [:]) {
     self.devices = devices

@@ -27,6 +27,8 @@ struct FencingConfigTests {
     let config = try ConfigLoader.parse(
       head + """
         fencing:
+          priority_delay: 15s
+          winner: beta
           devices:
             - id: ipmi-alpha
               agent: fence_ipmilan
@@ -49,6 +51,7 @@ struct FencingConfigTests {
             alpha: [[ipmi-alpha], [pdu, api]]
         """, file: "c.yaml", relativeTo: "/etc/hactl")
     let fencing = config.fencing
+    #expect(fencing.priorityDelay == .seconds(15) && fencing.winner == "beta")
     #expect(fencing.isEnabled && fencing.devices.map(\.id) == ["ipmi-alpha", "pdu", "api"])
     let ipmi = try #require(fencing.device("ipmi-alpha"))
     #expect(ipmi.program == .agent("/usr/sbin/fence_ipmilan"))

@@ -18,7 +18,12 @@ struct FencingTests {
           id: "power", program: .hook("/usr/local/sbin/power"), targets: .nodes(["alpha", "beta"]), retries: 1,
           delay: .zero)
       ], levels: levels)
-    if !witness { config.cluster.quorum.twoNode = true }
+    if !witness {
+      // As the loader sets it for two_node: a node that boots alone waits
+      // to see its peer, or a rebooted node would fence its peer in turn.
+      config.cluster.quorum.twoNode = true
+      config.cluster.quorum.waitForAll = true
+    }
     return config
   }
 
@@ -151,6 +156,27 @@ struct FencingTests {
     #expect(sim.fencedMachines.map(\.target) == [sim.id("beta")])
     sim.run(for: .seconds(5))
     #expect(sim.fencedMachines.count == 1, "its loss after the fence is not fenced again")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
+  /// A pair without a witness splits and each half fences the other: the
+  /// priority delay holds back the shot at the node that runs the resource,
+  /// so it survives; a configured winner survives whatever it runs.
+  @Test(arguments: [nil, "beta"])
+  func aSplitPairFencesExactlyOneNode(winner: String?) throws {
+    var config = fencedConfig(witness: false)
+    config.fencing.priorityDelay = .seconds(5)
+    config.fencing.winner = winner
+    var sim = settled(config)
+    sim.partition([sim.id("alpha")])
+    sim.run(for: .seconds(15))
+    let survivor = winner ?? "alpha"
+    let loser = survivor == "alpha" ? "beta" : "alpha"
+    #expect(
+      sim.fencedMachines.map(\.target).prefix(1) == [sim.id(loser)],
+      "\(sim.trace.filter { $0.contains("fence") }.joined(separator: "\n"))")
+    #expect(!sim.fencedMachines.contains { $0.target == sim.id(survivor) }, "both halves shot")
+    #expect(sim.runs("vip") == [survivor])
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 
