@@ -23,9 +23,12 @@ public enum ControlRequest: Sendable, Codable, Equatable {
   case edit(OperatorEdit)
   /// A cluster property (`crm_attribute --type crm_config`).
   case getProperty(name: String)
+  /// `hactl fence`: fence a node now (`action` "off" or "reboot", or the
+  /// devices' own), or with `confirm` declare it off.
+  case fence(node: String, action: FenceAction?, confirm: Bool)
 
   enum CodingKeys: String, CodingKey {
-    case command, resource, node, text, name, value, on, until
+    case command, resource, node, text, name, value, on, until, action, confirm
   }
 
   public init(from decoder: any Decoder) throws {
@@ -45,6 +48,15 @@ public enum ControlRequest: Sendable, Codable, Equatable {
         value: try container.decodeIfPresent(String.self, forKey: .value),
         node: try container.decodeIfPresent(String.self, forKey: .node))
     case "why": self = .why(resource: try container.decode(String.self, forKey: .resource))
+    case "fence":
+      let action = try container.decodeIfPresent(String.self, forKey: .action)
+      guard action.map({ FenceAction(rawValue: $0) != nil }) ?? true else {
+        throw DecodingError.dataCorruptedError(
+          forKey: .action, in: container, debugDescription: "fence action is off or reboot")
+      }
+      self = .fence(
+        node: try container.decode(String.self, forKey: .node), action: action.flatMap(FenceAction.init(rawValue:)),
+        confirm: try container.decodeIfPresent(Bool.self, forKey: .confirm) ?? false)
     case "cleanup":
       self = .cleanup(
         resource: try container.decode(String.self, forKey: .resource),
@@ -119,6 +131,11 @@ public enum ControlRequest: Sendable, Codable, Equatable {
     case .why(let resource):
       try container.encode("why", forKey: .command)
       try container.encode(resource, forKey: .resource)
+    case .fence(let node, let action, let confirm):
+      try container.encode("fence", forKey: .command)
+      try container.encode(node, forKey: .node)
+      try container.encodeIfPresent(action?.rawValue, forKey: .action)
+      if confirm { try container.encode(true, forKey: .confirm) }
     case .cleanup(let resource, let node):
       try container.encode("cleanup", forKey: .command)
       try container.encode(resource, forKey: .resource)

@@ -68,7 +68,7 @@ extension NodeController {
           transientAttributes[attribute] = value
           changed = true
         }
-      case .move:
+      case .move, .fence:
         break
       }
     }

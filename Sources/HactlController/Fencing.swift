@@ -42,6 +42,8 @@ struct FenceJob: Sendable, Hashable {
   /// Why the last attempt failed, shown in status until one succeeds.
   var lastFailure: String?
   var rounds = 0
+  /// Asked by an operator with this action, instead of the devices' own.
+  var action: FenceAction?
 }
 
 extension NodeController {
@@ -115,7 +117,7 @@ extension NodeController {
   {
     var effects: [ControllerEffect] = []
     let lost = Set(awaitingFence)
-    let waiting = lost.union(membersToFence(reports))
+    let waiting = lost.union(membersToFence(reports)).union(state.manualFences)
     for target in state.fenceJobs.keys where !waiting.contains(target) && state.fenceJobs[target]?.running == nil {
       state.fenceJobs[target] = nil
     }
@@ -124,7 +126,10 @@ extension NodeController {
         state.fenceJobs[target]
         ?? FenceJob(target: target, notBefore: now + firstDelay(for: target, term: state.term), startedAt: now)
       if state.fenceJobs[target] == nil {
-        let why = lost.contains(target) ? "is lost and may run resources" : "has a resource it could not stop"
+        let why =
+          lost.contains(target)
+          ? "is lost and may run resources"
+          : state.manualFences.contains(target) ? "is to be fenced by an operator" : "has a resource it could not stop"
         effects.append(.log(.warning, "\(name(of: target)) \(why): fencing it"))
       }
       defer { state.fenceJobs[target] = job }
@@ -145,9 +150,46 @@ extension NodeController {
       fenceCalls[id] = (target, peerBoots[target] ?? 0)
       effects.append(
         .runFence(
-          FenceCall(id: id, target: target, targetName: name(of: target), device: device, action: device.action)))
+          FenceCall(
+            id: id, target: target, targetName: name(of: target), device: device, action: job.action ?? device.action
+          )))
     }
     return effects
+  }
+
+  /// `hactl fence --confirm`: the operator says the node is off. Only for a
+  /// node that is not a member now (a member answers: it is on).
+  mutating func confirmFenced(_ node: NodeID, _ state: inout LeaderState) -> (Bool, String) {
+    guard node != local.id, !membership.isAlive(node) else {
+      return (false, "\(name(of: node)) is a member now: it is not off (fence it instead)")
+    }
+    let boot = peerBoots[node] ?? 0
+    fencedBoots[node] = max(fencedBoots[node] ?? 0, boot)
+    unfenced[node] = nil
+    if state.fenceJobs[node]?.running == nil { state.fenceJobs[node] = nil }
+    state.manualFences.remove(node)
+    state.fenced.append(FenceRecord(target: node, boot: boot, device: "operator's confirmation", level: 0, took: .zero))
+    undecided = true
+    return (true, "\(name(of: node)) confirmed off by an operator: what it ran may start elsewhere")
+  }
+
+  /// `hactl fence NODE`: fence it now, with its devices' levels.
+  func fenceByHand(_ node: NodeID, action: FenceAction?, _ state: inout LeaderState, now: Instant) -> (Bool, String) {
+    guard config.fencing.isEnabled else {
+      return (false, "no fence device is configured (the fencing: section); to declare a node off, use --confirm")
+    }
+    guard node != local.id else {
+      return (false, "\(name(of: node)) leads the cluster and cannot fence itself; stop hactld there first")
+    }
+    guard !config.fencing.plan(for: name(of: node)).isEmpty else {
+      return (false, "no fence device can fence \(name(of: node))")
+    }
+    if state.fenceJobs[node] == nil {
+      state.fenceJobs[node] = FenceJob(target: node, notBefore: now, startedAt: now, action: action)
+    }
+    state.manualFences.insert(node)
+    let how = action.map { " (\($0.rawValue))" } ?? ""
+    return (true, "fencing \(name(of: node))\(how): 'hactl status' and the log say how it ends")
   }
 
   /// What the leader's directives say it fenced: each node stops waiting
@@ -239,6 +281,7 @@ extension NodeController {
           .notice,
           "\(name(of: target)) fenced by \(deviceName) (level \(job.level + 1)) after \(took): recovering what it ran"))
       state.fenceJobs[target] = nil
+      state.manualFences.remove(target)
       let boot = peerBoots[target] ?? 0
       state.fenced.append(
         FenceRecord(target: target, boot: boot, device: deviceName, level: job.level + 1, took: now - job.startedAt))
@@ -253,6 +296,13 @@ extension NodeController {
         job.level += 1
         job.device = 0
         job.attempt = 0
+      } else if state.manualFences.contains(target) && !awaitingFence.contains(target) {
+        // Asked by hand: one round, then the operator decides again.
+        state.manualFences.remove(target)
+        state.fenceJobs[target] = nil
+        leading = state
+        effects.append(.log(.error, "every fence device for \(name(of: target)) failed; it was not fenced"))
+        return effects + finish(now: now, forceBeat: false)
       } else {
         job.level = 0
         job.device = 0

@@ -29,6 +29,8 @@ struct LeaderState: Sendable {
   /// Lost nodes being fenced (Fencing.swift), and the fencings that
   /// succeeded in this term, newest last (at most `fencedKept`).
   var fenceJobs: [NodeID: FenceJob] = [:]
+  /// Nodes an operator asked to fence (`hactl fence`), until the job ends.
+  var manualFences: Set<NodeID> = []
   var fenced: [FenceRecord] = [] {
     didSet { if fenced.count > Self.fencedKept { fenced.removeFirst(fenced.count - Self.fencedKept) } }
   }
@@ -435,11 +437,13 @@ extension NodeController {
   /// resource would go with the move in place (or, without a target, with
   /// it banned from where it runs), so an answer never promises what the
   /// scheduler would not do.
-  func decide(
+  mutating func decide(
     _ request: OperatorRequest, _ state: inout LeaderState, nodes: [NodeFacts], reports: [NodeID: NodeReport],
     now: Instant
   ) -> (Bool, String) {
     switch request.kind {
+    case .fence(let node, let action, let confirm):
+      return confirm ? confirmFenced(node, &state) : fenceByHand(node, action: action, &state, now: now)
     case .cleanup(let resource, let node):
       return (true, "cleaning up \(resource) on \(node.map { name(of: $0) } ?? "every node")")
     case .attribute(let node, let attribute, let value):

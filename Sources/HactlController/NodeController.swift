@@ -494,6 +494,14 @@ public struct NodeController: Sendable {
     return queueRequest(naming: target, now: now) { .move(ResourceID(resource), target: $0) }
   }
 
+  /// `hactl fence`: asks the leader to fence a node, or (confirm) to take
+  /// the operator's word that it is off.
+  public mutating func requestFence(node: String, action: FenceAction?, confirm: Bool, now: Instant)
+    -> (Result<UInt64, RequestError>, [ControllerEffect])
+  {
+    queueRequest(naming: node, now: now) { .fence(node: $0!, action: action, confirm: confirm) }
+  }
+
   /// Queues a request that names a node (or none), once the node is known
   /// to be a node and the queue has room.
   mutating func queueRequest(
@@ -602,14 +610,15 @@ public struct NodeController: Sendable {
     // again at once rather than at its next input. Each round begins calls
     // only for resources with none in flight, so a few rounds settle it.
     counters.decisions += 1
-    if membership.isLeader, var state = leading {
-      effects += driveFencing(&state, reports: reports, now: now)
-      leading = state
-    }
     var settled = false
     for _ in 0..<Self.decisionRounds {
       let before = leaderOutcome
       effects += scheduleIfLeader(now: now)
+      // After the requests: an operator's `hactl fence` starts at once.
+      if membership.isLeader, var state = leading {
+        effects += driveFencing(&state, reports: reports, now: now)
+        leading = state
+      }
       let (calls, changedRoles) = reconcile(now: now)
       effects += calls
       settled = !changedRoles && leaderOutcome == before

@@ -233,6 +233,8 @@ actor DaemonCore {
       return ControlResponse(ok: true, status: status)
     case .migrate(let resource, let node):
       return await wait(for: controller.requestMove(resource: resource, to: node, now: now))
+    case .fence(let node, let action, let confirm):
+      return await wait(for: controller.requestFence(node: node, action: action, confirm: confirm, now: now))
     case .applyConfig(let text):
       return await wait(for: controller.requestConfigChange(text: text, now: now), isConfig: true)
     case .showConfig:

@@ -396,6 +396,13 @@ public struct SimCluster: Sendable {
     ask(via: name) { $0.requestMove(resource: resource, to: target, now: $1) }
   }
 
+  /// `hactl fence`, asked on `name`.
+  public mutating func fence(_ target: String, action: FenceAction? = nil, confirm: Bool = false, via name: String)
+    -> UInt64?
+  {
+    ask(via: name) { $0.requestFence(node: target, action: action, confirm: confirm, now: $1) }
+  }
+
   public mutating func cleanup(_ resource: String, on target: String?, via name: String) -> UInt64? {
     ask(via: name) { $0.requestCleanup(resource: resource, node: target, now: $1) }
   }

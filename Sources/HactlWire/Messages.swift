@@ -369,17 +369,23 @@ public struct OperatorRequest: Sendable, Hashable {
     /// Set (or, without a value, delete) a transient attribute of another
     /// node (`attrd_updater -N NODE`): that node applies it when it sees it.
     case attribute(node: NodeID, name: String, value: String?)
+    /// `hactl fence`: fence a node now (with this action, or the devices'
+    /// own); or, with `confirm`, take the operator's word that it is off
+    /// (`stonith_admin --confirm`). The leader acts on it.
+    case fence(node: NodeID, action: FenceAction?, confirm: Bool)
 
     /// Whether nodes apply it themselves (the leader only answers it).
     public var isAppliedByNodes: Bool {
-      if case .move = self { return false }
-      return true
+      switch self {
+      case .move, .fence: return false
+      case .cleanup, .attribute: return true
+      }
     }
 
     /// The node that applies it: nil for every node (and for a move).
     public var appliedOn: NodeID? {
       switch self {
-      case .move: return nil
+      case .move, .fence: return nil
       case .cleanup(_, let node): return node
       case .attribute(let node, _, _): return node
       }

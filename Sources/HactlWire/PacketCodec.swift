@@ -411,6 +411,11 @@ public enum PacketCodec {
           entry.node(4, node)
           try entry.string(5, name)
           if let value { try entry.string(6, value) }
+        case .fence(let node, let action, let confirm):
+          entry.unsigned(2, 4)
+          entry.node(4, node)
+          if confirm { entry.bool(7, true) }
+          if let action { entry.unsigned(8, action == .off ? 2 : 1) }
         }
       }
     case .answers:
@@ -676,6 +681,8 @@ public enum PacketCodec {
         var target: NodeID?
         var name: String?
         var value: String?
+        var confirm = false
+        var fenceAction: UInt64 = 0
         var inner = field.record()
         try inner.readFields { (part) throws(WireError) in
           switch part.tag {
@@ -685,6 +692,8 @@ public enum PacketCodec {
           case 4: target = try part.node()
           case 5: name = try part.string()
           case 6: value = try part.string()
+          case 7: confirm = try part.bool()
+          case 8: fenceAction = try part.unsigned()
           default: break
           }
         }
@@ -696,6 +705,11 @@ public enum PacketCodec {
         case 3:
           guard let target, let name else { throw .invalid("attribute request without its node and name") }
           request = .attribute(node: target, name: name, value: value)
+        case 4:
+          guard let target else { throw .invalid("fence request without its node") }
+          // An action this version does not know: the devices' own.
+          let action: FenceAction? = fenceAction == 1 ? .reboot : fenceAction == 2 ? .off : nil
+          request = .fence(node: target, action: action, confirm: confirm)
         default:
           // A request of a kind this version does not know is left to the
           // leader that does: skipped, not refused.

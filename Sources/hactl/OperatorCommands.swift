@@ -133,3 +133,43 @@ struct CleanupCommand: AsyncParsableCommand {
     throw hactlFail("\(resource) still shows failures after 10 s; see 'hactl status'")
   }
 }
+
+struct FenceCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "fence",
+    abstract: "Fence a node now, or declare a node off (--confirm).",
+    discussion: """
+      Without --confirm the leader fences NODE with its fence devices (their levels in order), as after a \
+      loss: what it runs is recovered elsewhere once it is fenced. With --confirm nothing is fenced: the \
+      operator declares NODE powered off (a failed fence device, a machine turned off by hand), and what \
+      it ran may start elsewhere at once. Confirming a node that is still on runs its resources twice. \
+      Both ask first unless --yes.
+      """)
+  @Argument(help: "The node.") var node: String
+  @Flag(help: "Power it off and leave it off.") var off = false
+  @Flag(help: "Power it off and on again.") var reboot = false
+  @Flag(help: "Declare it off without fencing it (stonith_admin --confirm).") var confirm = false
+  @Flag(help: "Do not ask.") var yes = false
+  @OptionGroup var socket: SocketOptions
+
+  func validate() throws {
+    guard !(off && reboot) else { throw ValidationError("--off and --reboot exclude each other") }
+    guard !(confirm && (off || reboot)) else { throw ValidationError("--confirm fences nothing: no --off or --reboot") }
+  }
+
+  func run() async throws {
+    if !yes {
+      let question =
+        confirm
+        ? "Declare \(node) powered off? If it still runs, its resources will run twice."
+        : "Fence \(node)? It is powered \(off ? "off" : reboot ? "off and on" : "off (or rebooted, as its devices say)")."
+      guard isatty(STDIN_FILENO) == 1 else {
+        throw hactlFail("\(question) Refusing without --yes: standard input is not a terminal", code: 2)
+      }
+      print("\(question) Type the node's name to go on: ", terminator: "")
+      guard readLine()?.trimmingCharacters(in: .whitespaces) == node else { throw hactlFail("not confirmed") }
+    }
+    let action: FenceAction? = off ? .off : reboot ? .reboot : nil
+    print(try await requestMessage(.fence(node: node, action: action, confirm: confirm), socket: socket.path))
+  }
+}

@@ -180,6 +180,50 @@ struct FencingTests {
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 
+  /// `hactl fence --confirm`: while the device fails, an operator declares
+  /// the node off and its resource moves; a member cannot be confirmed off.
+  @Test func anOperatorConfirmsANodeOffWhileItsDeviceFails() throws {
+    var sim = settled(fencedConfig())
+    sim.fenceFaults["power"] = .fail(times: .max)
+    let refusedID = sim.fence("alpha", confirm: true, via: "beta")
+    let refused = try #require(refusedID)
+    sim.run(for: .milliseconds(500))
+    #expect(sim.answers[sim.id("beta")]?.last { $0.id == refused }?.accepted == false)
+    sim.stalled.insert(sim.id("alpha"))
+    sim.run(for: .seconds(4))
+    #expect(sim.runs("vip") == ["alpha"])
+    // The operator has turned alpha off by hand.
+    sim.crashMachine(sim.id("alpha"))
+    let askedID = sim.fence("alpha", confirm: true, via: "beta")
+    let asked = try #require(askedID)
+    #expect(sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(5)) != nil)
+    let answer = sim.answers[sim.id("beta")]?.last { $0.id == asked }
+    #expect(answer?.accepted == true && answer?.message.contains("confirmed off by an operator") == true)
+    #expect(sim.fencedMachines.isEmpty)
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
+  /// `hactl fence NODE --off` on a live node: it is fenced, and what it ran
+  /// starts elsewhere; the leader refuses to fence itself.
+  @Test func anOperatorFencesALiveNode() throws {
+    var config = fencedConfig()
+    config.resources = [SimCluster.marker("vip", prefer: "beta")]
+    var sim = SimCluster(config: config)
+    #expect(sim.run(until: { $0.runs("vip") == ["beta"] && Chaos.isConverged($0) }, within: .seconds(10)) != nil)
+    let leader = try #require(sim.controllers[sim.id("alpha")]?.membership.leader)
+    #expect(leader == sim.id("alpha"))
+    let itselfID = sim.fence("alpha", via: "beta")
+    let itself = try #require(itselfID)
+    sim.run(for: .milliseconds(500))
+    #expect(sim.answers[sim.id("beta")]?.last { $0.id == itself }?.accepted == false)
+    #expect(sim.fence("beta", action: .off, via: "alpha") != nil)
+    #expect(sim.run(until: { $0.runs("vip") == ["alpha"] }, within: .seconds(10)) != nil)
+    #expect(sim.fencedMachines.map(\.target) == [sim.id("beta")])
+    sim.run(for: .seconds(5))
+    #expect(sim.crashed.contains(sim.id("beta")), "off: it stays off")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
   /// A pair without a witness, with fencing: the survivor of a crash fences
   /// its peer, then takes over, without unfenced_takeover.
   @Test func aPairWithFencingTakesOverAfterFencingItsPeer() throws {

@@ -52,6 +52,8 @@ struct WireTests {
       OperatorRequest(id: 8, kind: .cleanup("vip", node: nil)),
       OperatorRequest(id: 9, kind: .attribute(node: NodeID(2), name: "db-gtid", value: "0-1-42")),
       OperatorRequest(id: 10, kind: .attribute(node: NodeID(2), name: "db-gtid", value: nil)),
+      OperatorRequest(id: 11, kind: .fence(node: NodeID(2), action: .off, confirm: false)),
+      OperatorRequest(id: 12, kind: .fence(node: NodeID(1), action: nil, confirm: true)),
     ],
     answers: [
       RequestAnswer(origin: NodeID(3), id: 4, accepted: false, message: "no"),
