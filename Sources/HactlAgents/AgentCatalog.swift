@@ -99,19 +99,48 @@ public struct AgentCatalog: Sendable {
     }
     let identity = Self.identity(of: program)
     let text: String
-    if let identity, let cached = cachedText(for: agent, identity: identity) {
+    if let identity, let cached = cachedText(for: agent.description, identity: identity) {
       text = cached
     } else {
       switch await ask(agent) {
       case .failure(let failure): return .failure(failure)
       case .success(let answer): text = answer
       }
-      if let identity { keep(text, for: agent, identity: identity) }
+      if let identity { keep(text, for: agent.description, identity: identity) }
     }
     do {
       return .success(try AgentMetadata.parse(text))
     } catch {
       return .failure(Failure("\(agent): \(error)"))
+    }
+  }
+
+  /// A fence agent's meta-data (`AGENT -o metadata`, the fence-agents
+  /// API), from the cache or from the agent itself.
+  public func fenceMetadata(program: String) async -> Result<AgentMetadata, Failure> {
+    guard Self.isProgram(program) else { return .failure(Failure("\(program) is not installed")) }
+    let key = "fence:" + program
+    let identity = Self.identity(of: program)
+    let text: String
+    if let identity, let cached = cachedText(for: key, identity: identity) {
+      text = cached
+    } else {
+      var invocation = AgentInvocation(
+        path: program, arguments: ["-o", "metadata"], environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"],
+        timeout: Self.metadataTimeout)
+      invocation.outputLimit = AgentMetadata.largestText
+      invocation.keepsErrorOutput = false
+      let run = await AgentRunner.run(invocation)
+      guard case .exited(0) = run.outcome, !run.outputCut else {
+        return .failure(Failure("\(program) -o metadata: \(run.outcome)"))
+      }
+      text = run.output
+      if let identity { keep(text, for: key, identity: identity) }
+    }
+    do {
+      return .success(try AgentMetadata.parse(text))
+    } catch {
+      return .failure(Failure("\(program): \(error)"))
     }
   }
 
@@ -145,9 +174,9 @@ public struct AgentCatalog: Sendable {
     return "\(program) \(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec) \(status.st_ino)"
   }
 
-  func cacheFile(for agent: AgentRef) -> String? {
+  func cacheFile(for agent: String) -> String? {
     guard let cacheFolder else { return nil }
-    let name = agent.description.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
+    let name = agent.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
     return cacheFolder + "/" + String(name) + ".xml"
   }
 
@@ -162,7 +191,7 @@ public struct AgentCatalog: Sendable {
     return (status.st_mode & S_IFMT) == S_IFDIR && status.st_uid == geteuid() && status.st_mode & 0o022 == 0
   }
 
-  func cachedText(for agent: AgentRef, identity: String) -> String? {
+  func cachedText(for agent: String, identity: String) -> String? {
     guard cacheIsSafe(creating: false), let path = cacheFile(for: agent) else { return nil }
     let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
     guard descriptor >= 0 else { return nil }
@@ -174,7 +203,7 @@ public struct AgentCatalog: Sendable {
   }
 
   /// Written whole or not at all (a temporary file renamed over the old).
-  func keep(_ text: String, for agent: AgentRef, identity: String) {
+  func keep(_ text: String, for agent: String, identity: String) {
     guard cacheIsSafe(creating: true), let path = cacheFile(for: agent) else { return }
     let temporary = path + ".\(getpid()).tmp"
     let data = Data((identity + "\n" + text).utf8)

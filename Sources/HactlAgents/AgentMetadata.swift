@@ -15,6 +15,8 @@ public struct AgentMetadata: Sendable, Equatable {
     public var unique = false
     /// OCF 1.1: a change of it is applied by `reload-agent`, no restart.
     public var reloadable = false
+    /// The older parameter this one replaces (fence-agents' `obsoletes`).
+    public var obsoletes: String?
     /// OCF 1.1's `<deprecated/>` (or the older `deprecated="1"`).
     public var deprecated = false
     public var type = "string"
@@ -133,6 +135,7 @@ final class MetadataReader: NSObject, XMLParserDelegate {
       started.required = Self.isTrue(attributes["required"])
       started.unique = Self.isTrue(attributes["unique"])
       started.reloadable = Self.isTrue(attributes["reloadable"])
+      started.obsoletes = attributes["obsoletes"]
       started.deprecated = Self.isTrue(attributes["deprecated"])
       parameter = started
     case (4, "content") where parameter != nil:

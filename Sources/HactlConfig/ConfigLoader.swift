@@ -670,20 +670,33 @@ extension ConfigLoader {
   /// The positions of each resource's fields in `text`, by resource id;
   /// empty when the text does not compose (then the loader has said why).
   package static func resourcePositions(_ text: String, file: String) -> [String: ResourcePositions] {
-    guard let root = try? compose(text, file: file), let mapping = root.mapping,
-      let items = mapping["resources"]?.sequence
-    else { return [:] }
+    itemPositions(text, file: file, at: ["resources"])
+  }
+
+  /// The same for fence devices (`fencing.devices`), their secrets' names
+  /// among their parameters.
+  package static func fenceDevicePositions(_ text: String, file: String) -> [String: ResourcePositions] {
+    itemPositions(text, file: file, at: ["fencing", "devices"])
+  }
+
+  static func itemPositions(_ text: String, file: String, at path: [String]) -> [String: ResourcePositions] {
+    guard let root = try? compose(text, file: file) else { return [:] }
+    var section: Node? = root
+    for key in path { section = section?.mapping?[Node(key)] }
+    guard let items = section?.sequence else { return [:] }
     func position(_ node: Node) -> ResourcePositions.Position {
       ResourcePositions.Position(line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
     }
     var found: [String: ResourcePositions] = [:]
     for (index, item) in items.enumerated() {
       guard let fields = item.mapping, let id = fields["id"]?.scalar?.string else { continue }
-      var positions = ResourcePositions(index: index, agent: fields["agent"].map(position) ?? position(item))
-      if let params = fields["params"] {
-        positions.params = position(params)
-        for (key, _) in params.mapping ?? [:] {
-          if let name = key.scalar?.string { positions.parameters[name] = position(key) }
+      let program = fields["agent"] ?? fields["hook"]
+      var positions = ResourcePositions(index: index, agent: program.map(position) ?? position(item))
+      for key in ["params", "secrets"] {
+        guard let params = fields[Node(key)] else { continue }
+        positions.params = positions.params ?? position(params)
+        for (keyNode, _) in params.mapping ?? [:] {
+          if let name = keyNode.scalar?.string { positions.parameters[name] = position(keyNode) }
         }
       }
       found[id] = positions

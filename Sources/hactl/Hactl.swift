@@ -252,6 +252,24 @@ enum AgentChecks {
   ) {
     var errors: [String] = []
     var warnings: [String] = []
+    /// Each finding at its place in the file: an error, or a warning.
+    func report(
+      _ findings: [ParameterCheck.Finding], _ place: ResourcePositions?, _ field: String, secrets: Set<String> = []
+    ) {
+      for finding in findings {
+        let position =
+          finding.kind == .missing
+          ? place?.params ?? place?.agent : place?.parameters[finding.parameter] ?? place?.params
+        let location = "\(file):\(position?.line ?? 1):\(position?.column ?? 1)"
+        let section = secrets.contains(finding.parameter) ? "secrets" : "params"
+        let path = finding.kind == .missing ? "\(field).params" : "\(field).\(section).\(finding.parameter)"
+        if finding.isError {
+          errors.append("\(location): \(path): \(finding.message)")
+        } else {
+          warnings.append("\(location): warning: \(path): \(finding.message)")
+        }
+      }
+    }
     let positions = ConfigLoader.resourcePositions(text, file: file)
     var metadata: [AgentRef: Result<AgentMetadata, AgentCatalog.Failure>] = [:]
     for (index, spec) in config.resources.enumerated() {
@@ -270,18 +288,27 @@ enum AgentChecks {
       case .failure(let failure):
         warnings.append("\(file): warning: \(field) '\(spec.id)': parameters not checked: \(failure)")
       case .success(let agentMetadata):
-        for finding in ParameterCheck.findings(for: spec, metadata: agentMetadata) {
-          let position =
-            finding.kind == .missing
-            ? place?.params ?? place?.agent : place?.parameters[finding.parameter] ?? place?.params
-          let location = "\(file):\(position?.line ?? 1):\(position?.column ?? 1)"
-          let path = finding.kind == .missing ? "\(field).params" : "\(field).params.\(finding.parameter)"
-          if finding.isError {
-            errors.append("\(location): \(path): \(finding.message)")
-          } else {
-            warnings.append("\(location): warning: \(path): \(finding.message)")
-          }
-        }
+        report(ParameterCheck.findings(for: spec, metadata: agentMetadata), place, field)
+      }
+    }
+    let devices = ConfigLoader.fenceDevicePositions(text, file: file)
+    for (index, device) in config.fencing.devices.enumerated() {
+      guard case .agent(let program) = device.program else { continue }
+      let place = devices[device.id]
+      let field = "fencing.devices[\(place?.index ?? index)]"
+      guard access(program, X_OK) == 0 else {
+        warnings.append(
+          "\(file): warning: \(field) '\(device.id)': \(program) is not installed on this machine (apt-get install fence-agents?)"
+        )
+        continue
+      }
+      switch await catalog.fenceMetadata(program: program) {
+      case .failure(let failure):
+        warnings.append("\(file): warning: \(field) '\(device.id)': options not checked: \(failure)")
+      case .success(let agentMetadata):
+        report(
+          ParameterCheck.findings(for: device, metadata: agentMetadata), place, field,
+          secrets: Set(device.secrets.map(\.name)))
       }
     }
     return (errors, warnings)

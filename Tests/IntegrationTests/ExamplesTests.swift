@@ -120,6 +120,53 @@ struct ExamplesTests {
     #expect(checked.errors.hasSuffix("hactl: \(typo): 2 errors\n"))
   }
 
+  /// Fence devices are checked against their agents' meta-data (Debian's
+  /// fence-agents): a misspelt option, a value not among its choices, and
+  /// a missing required one, each at its place; a name the device's newer
+  /// option replaces, and what hactld sets itself, are not missing.
+  @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/fence_apc_snmp")))
+  func fenceDevicesAreCheckedAgainstTheirAgents() throws {
+    let path = NSTemporaryDirectory() + "hactl-fence-check-\(UUID().uuidString).yaml"
+    defer { unlink(path) }
+    try """
+    cluster: { name: x, key_file: k }
+    nodes:
+      - { name: a, id: 1, address: 127.0.0.1 }
+    fencing:
+      devices:
+        - id: ipmi
+          agent: fence_ipmilan
+          params: { ip: 127.0.0.1, lanplsu: "1", method: sideways }
+          secrets: { password: { file: /etc/hactl/ipmi.pass } }
+          hosts: [a]
+        - id: pdu
+          agent: fence_apc_snmp
+          secrets: { community: { command: "cat /etc/hactl/community" } }
+          host_map: "a:1"
+    """.write(toFile: path, atomically: true, encoding: .utf8)
+    let checked = try hactl(["config", "check", path, "--metadata-cache", "none"])
+    #expect(checked.status == 2)
+    let lines = checked.errors.split(separator: "\n").map(String.init)
+    #expect(
+      lines.contains {
+        $0.hasPrefix(
+          "\(path):8:32: fencing.devices[0].params.lanplsu: fence_ipmilan takes no parameter 'lanplsu' (did you mean 'lanplus'?)"
+        )
+      }, "\(lines)")
+    #expect(
+      lines.contains(
+        "\(path):8:46: fencing.devices[0].params.method: 'sideways' is not one of fence_ipmilan's values for 'method': onoff, cycle"
+      ))
+    #expect(
+      lines.contains {
+        $0.hasPrefix("\(path):13:16: fencing.devices[1].params: fence_apc_snmp requires the parameter 'ip'")
+      }, "\(lines)")
+    for name in ["plug", "port", "ipaddr", "action"] {
+      #expect(!lines.contains { $0.contains("requires the parameter '\(name)'") }, "\(name) is not missing")
+    }
+    #expect(lines.last == "hactl: \(path): 3 errors")
+  }
+
   /// `hactl simulate` replays a scenario file with events on top, starts
   /// from a status saved as JSON, and refuses what names no node.
   @Test func simulateShowsWhatTheClusterWouldDo() throws {
