@@ -105,6 +105,18 @@ public enum StatusText {
         }
       }
     }
+    if let fencing = status.fencing, !fencing.isEmpty {
+      lines.append("")
+      lines.append("Fencing:")
+      for entry in fencing {
+        var line = "  \(entry.node): \(entry.state.rawValue)"
+        if let device = entry.device { line += " by \(device)" }
+        if let level = entry.level, level > 0 { line += " (level \(level))" }
+        if let milliseconds = entry.milliseconds, entry.state == .fenced { line += " in \(milliseconds) ms" }
+        if let reason = entry.reason { line += ": " + reason.withoutControlCharacters }
+        lines.append(line)
+      }
+    }
     if let traffic = status.traffic {
       let dropped =
         traffic.failedAuthentication + traffic.malformed + traffic.replayed + traffic.unknownSender

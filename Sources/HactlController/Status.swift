@@ -95,7 +95,33 @@ extension NodeController {
         waitingFor: membership.waitingFor.map { name(of: $0) }, twoNode: membership.settings.twoNode),
       nodes: nodes, resources: resources)
     status.configuration = configurationStatus
+    let fencing = fencingStatus
+    status.fencing = fencing.isEmpty ? nil : fencing
     return status
+  }
+
+  /// What this node knows of fencing: the leader's jobs and what it fenced
+  /// in its term, then any other boot a leader announced as fenced.
+  var fencingStatus: [FencingStatus] {
+    var entries: [FencingStatus] = []
+    let state = membership.isLeader ? leading : nil
+    for job in (state?.fenceJobs.values.map { $0 } ?? []).sorted(by: { $0.target < $1.target }) {
+      entries.append(
+        FencingStatus(
+          node: name(of: job.target), state: job.lastFailure == nil ? .fencing : .failing, level: job.level + 1,
+          reason: job.lastFailure))
+    }
+    var described: Set<NodeID> = []
+    for record in (state?.fenced ?? []).reversed() where described.insert(record.target).inserted {
+      entries.append(
+        FencingStatus(
+          node: name(of: record.target), state: .fenced, device: record.device, level: record.level,
+          milliseconds: record.took.milliseconds))
+    }
+    for node in fencedBoots.keys.sorted() where !described.contains(node) {
+      entries.append(FencingStatus(node: name(of: node), state: .fenced))
+    }
+    return entries
   }
 
   /// One state for the cluster from each live node's role, the most

@@ -18,6 +18,9 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
   public var configuration: ConfigurationStatus?
   /// How the answering daemon keeps time; filled in by the daemon.
   public var timing: TimingStatus?
+  /// Fencing under way (known to the leader) and fencings done, as this
+  /// node knows them; absent when there are none.
+  public var fencing: [FencingStatus]?
 
   public init(
     cluster: String, localNode: String, term: UInt64, leader: String?, quorum: QuorumStatus,
@@ -34,12 +37,39 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case schema, cluster, term, leader, quorum, nodes, resources, traffic, configuration, timing
+    case schema, cluster, term, leader, quorum, nodes, resources, traffic, configuration, timing, fencing
     case localNode = "local_node"
   }
 
   public func resource(_ id: String) -> ResourceStatus? { resources.first { $0.id == id } }
   public func node(_ name: String) -> NodeStatus? { nodes.first { $0.name == name } }
+}
+
+/// One node's fencing: under way (`fencing`), failing so far (`failing`,
+/// with why), or done (`fenced`, with the device, level and time when the
+/// answering node fenced it itself as leader).
+public struct FencingStatus: Sendable, Codable, Equatable {
+  public enum State: String, Sendable, Codable {
+    case fencing, failing, fenced
+  }
+  public var node: String
+  public var state: State
+  public var device: String?
+  public var level: Int?
+  public var milliseconds: Int64?
+  public var reason: String?
+
+  public init(
+    node: String, state: State, device: String? = nil, level: Int? = nil, milliseconds: Int64? = nil,
+    reason: String? = nil
+  ) {
+    self.node = node
+    self.state = state
+    self.device = device
+    self.level = level
+    self.milliseconds = milliseconds
+    self.reason = reason
+  }
 }
 
 /// How the answering daemon keeps time since it started: how often it

@@ -66,9 +66,16 @@ struct FencingTests {
     #expect(sim.fencedMachines.isEmpty)
     let note = sim.status(via: "beta").resource("vip")?.note ?? ""
     #expect(note == "may still run on alpha (lost): NOT TAKEN OVER, fencing failed: power: injected failure", "\(note)")
+    #expect(
+      sim.status(via: "beta").fencing == [
+        FencingStatus(node: "alpha", state: .failing, level: 1, reason: "power: injected failure")
+      ])
     sim.fenceFaults["power"] = nil
     let recovered = sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(15))
     #expect(recovered != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    let leaderView = sim.status(via: "beta").fencing?.first
+    #expect(leaderView?.node == "alpha" && leaderView?.state == .fenced && leaderView?.device == "power")
+    #expect(sim.status(via: "arbiter").fencing == [FencingStatus(node: "alpha", state: .fenced)], "announced")
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 

@@ -78,6 +78,8 @@ struct FencingProcessTests {
     let started = try FileManager.default.attributesOfItem(atPath: marker)[.modificationDate] as? Date
     let startedAt = Int64((try #require(started)).timeIntervalSince1970 * 1e9)
     #expect(startedAt > fencedAt, "the marker started on beta before alpha was fenced")
+    let shown = try Tool.run(try Tool.hactl(), ["status", "--socket", cluster.socketPath("beta")])
+    #expect(shown.output.contains("Fencing:\n  alpha: fenced by power (level 1) in "), "\(shown.output)")
     #expect(await cluster.exitStatus("alpha", within: .seconds(5)) != nil, "the hook's kill took alpha down")
   }
 
