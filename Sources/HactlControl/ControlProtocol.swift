@@ -26,6 +26,8 @@ public enum ControlRequest: Sendable, Codable, Equatable {
   /// `hactl fence`: fence a node now (`action` "off" or "reboot", or the
   /// devices' own), or with `confirm` declare it off.
   case fence(node: String, action: FenceAction?, confirm: Bool)
+  /// This node's fencing history (`hactl history`).
+  case history
 
   enum CodingKeys: String, CodingKey {
     case command, resource, node, text, name, value, on, until, action, confirm
@@ -36,6 +38,7 @@ public enum ControlRequest: Sendable, Codable, Equatable {
     let command = try container.decode(String.self, forKey: .command)
     switch command {
     case "status": self = .status
+    case "history": self = .history
     case "migrate":
       self = .migrate(
         resource: try container.decode(String.self, forKey: .resource),
@@ -114,6 +117,8 @@ public enum ControlRequest: Sendable, Codable, Equatable {
     switch self {
     case .status:
       try container.encode("status", forKey: .command)
+    case .history:
+      try container.encode("history", forKey: .command)
     case .migrate(let resource, let node):
       try container.encode("migrate", forKey: .command)
       try container.encode(resource, forKey: .resource)
@@ -194,6 +199,8 @@ public struct ControlResponse: Sendable, Codable, Equatable {
   public var status: ClusterStatus?
   /// For configuration requests: the version concerned (`EPOCH.VERSION`).
   public var configVersion: String?
+  /// For `history`: the node's fencing history, oldest first.
+  public var history: [FencingEvent]?
 
   public init(
     ok: Bool, message: String? = nil, error: String? = nil, status: ClusterStatus? = nil,
@@ -207,7 +214,7 @@ public struct ControlResponse: Sendable, Codable, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case ok, message, error, status
+    case ok, message, error, status, history
     case configVersion = "config_version"
   }
 

@@ -162,6 +162,21 @@ public enum StatusText {
     }
   }
 
+  /// `hactl history`: one line per fencing, oldest first.
+  public static func history(_ events: [FencingEvent]) -> String {
+    guard !events.isEmpty else { return "No fencing in this node's history." }
+    return events.map { event in
+      var line = "\(timestamp(event.time))  \(event.node): \(event.outcome.rawValue)"
+      if let device = event.device { line += " by \(device)" }
+      if let level = event.level, level > 0 { line += " (level \(level))" }
+      if let milliseconds = event.milliseconds { line += " in \(milliseconds) ms" }
+      if let why = event.why { line += "; asked: \(why)" }
+      line += "; leader \(event.by)"
+      if let reason = event.reason { line += ": " + reason }
+      return line.withoutControlCharacters
+    }.joined(separator: "\n")
+  }
+
   static func timestamp(_ seconds: Int64) -> String {
     let formatter = ISO8601DateFormatter()
     return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))

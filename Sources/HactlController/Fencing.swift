@@ -44,6 +44,8 @@ struct FenceJob: Sendable, Hashable {
   var rounds = 0
   /// Asked by an operator with this action, instead of the devices' own.
   var action: FenceAction?
+  /// Why: lost, a failed stop, or an operator's request (for the history).
+  var why = "lost"
 }
 
 extension NodeController {
@@ -131,6 +133,7 @@ extension NodeController {
           ? "is lost and may run resources"
           : state.manualFences.contains(target) ? "is to be fenced by an operator" : "has a resource it could not stop"
         effects.append(.log(.warning, "\(name(of: target)) \(why): fencing it"))
+        job.why = lost.contains(target) ? "lost" : "a resource it could not stop"
       }
       defer { state.fenceJobs[target] = job }
       guard job.running == nil, now >= job.notBefore else { continue }
@@ -170,6 +173,9 @@ extension NodeController {
     state.manualFences.remove(node)
     state.fenced.append(FenceRecord(target: node, boot: boot, device: "operator's confirmation", level: 0, took: .zero))
     undecided = true
+    pendingHistory.append(
+      FencingEvent(
+        time: wallTime(at: decidedAt), node: name(of: node), outcome: .confirmed, why: "operator", by: local.name))
     return (true, "\(name(of: node)) confirmed off by an operator: what it ran may start elsewhere")
   }
 
@@ -185,7 +191,9 @@ extension NodeController {
       return (false, "no fence device can fence \(name(of: node))")
     }
     if state.fenceJobs[node] == nil {
-      state.fenceJobs[node] = FenceJob(target: node, notBefore: now, startedAt: now, action: action)
+      var job = FenceJob(target: node, notBefore: now, startedAt: now, action: action)
+      job.why = "operator"
+      state.fenceJobs[node] = job
     }
     state.manualFences.insert(node)
     let how = action.map { " (\($0.rawValue))" } ?? ""
@@ -208,6 +216,15 @@ extension NodeController {
             "the leader fenced this node, but it still runs: stopping everything; restart hactld once the fence device is fixed"
           ))
       } else {
+        if (fencedBoots[entry.node] ?? 0) < entry.boot || fencedBoots[entry.node] == nil,
+          let leader = membership.leader
+        {
+          effects.append(
+            .recordFencing(
+              FencingEvent(
+                time: wallTime(at: decidedAt), node: name(of: entry.node), outcome: .announced,
+                by: name(of: leader))))
+        }
         fencedBoots[entry.node] = max(fencedBoots[entry.node] ?? 0, entry.boot)
         if unfenced[entry.node] != nil, (peerBoots[entry.node] ?? 0) <= entry.boot {
           unfenced[entry.node] = nil
@@ -280,6 +297,11 @@ extension NodeController {
         .log(
           .notice,
           "\(name(of: target)) fenced by \(deviceName) (level \(job.level + 1)) after \(took): recovering what it ran"))
+      effects.append(
+        .recordFencing(
+          FencingEvent(
+            time: wallTime(at: now), node: name(of: target), outcome: .fenced, why: job.why, by: local.name,
+            device: deviceName, level: job.level + 1, milliseconds: (now - job.startedAt).milliseconds)))
       state.fenceJobs[target] = nil
       state.manualFences.remove(target)
       let boot = peerBoots[target] ?? 0
@@ -290,6 +312,12 @@ extension NodeController {
     case .failed(let why):
       job.lastFailure = "\(deviceName): \(why)"
       effects.append(.log(.error, "fencing \(name(of: target)) with \(deviceName) failed: \(why)"))
+      effects.append(
+        .recordFencing(
+          FencingEvent(
+            time: wallTime(at: now), node: name(of: target), outcome: .failed, why: job.why, by: local.name,
+            device: deviceName, level: job.level + 1, reason: String(why.utf8Prefix(ClusterLimits.failureReasonBytes))))
+      )
       if job.attempt < (device?.retries ?? 0) {
         job.attempt += 1
       } else if job.level + 1 < plan.count {

@@ -76,6 +76,9 @@ public struct NodeController: Sendable {
   /// Fence attempts under way, with the boot each was asked against: one
   /// that succeeds after its leader stepped down is still recorded.
   var fenceCalls: [UInt64: (target: NodeID, boot: UInt64)] = [:]
+  /// History lines made where no effects can be returned (a request's
+  /// answer), handed out with the next decision's effects.
+  var pendingHistory: [FencingEvent] = []
   /// Set by a graceful shutdown: run nothing, so the leader moves it all away.
   public private(set) var leaving = false {
     didSet { localReportCache = LocalReportCache() }
@@ -627,6 +630,8 @@ public struct NodeController: Sendable {
     // A decision that changed what it decides on may decide otherwise
     // when asked again: the next input decides, whatever it brings.
     undecided = !settled
+    effects += pendingHistory.map { .recordFencing($0) }
+    pendingHistory = []
     effects += answerAcknowledgedConfigs(now: now)
     effects += heartbeatIfNeeded(force: forceBeat, now: now)
     lastBasis = decisionBasis(now: now)

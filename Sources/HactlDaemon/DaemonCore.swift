@@ -233,6 +233,14 @@ actor DaemonCore {
       return ControlResponse(ok: true, status: status)
     case .migrate(let resource, let node):
       return await wait(for: controller.requestMove(resource: resource, to: node, now: now))
+    case .history:
+      do {
+        var response = ControlResponse(ok: true)
+        response.history = try store.loadHistory()
+        return response
+      } catch {
+        return .failure("\(error)")
+      }
     case .fence(let node, let action, let confirm):
       return await wait(for: controller.requestFence(node: node, action: action, confirm: confirm, now: now))
     case .applyConfig(let text):
@@ -357,6 +365,14 @@ actor DaemonCore {
         runAgent(call)
       case .runFence(let call):
         runFence(call)
+      case .recordFencing(let event):
+        // Not a safety promise: a history that cannot be written is said
+        // in the log, and the fencing itself stands.
+        do {
+          try store.appendHistory(event)
+        } catch {
+          logger.error("fencing history: \(error)")
+        }
       case .cancelAgent(let id):
         agentTasks.removeValue(forKey: id)?.cancel()
       case .requestAnswered(let answer):

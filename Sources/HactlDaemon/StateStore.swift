@@ -87,6 +87,46 @@ public struct StateStore {
     }
   }
 
+  var historyPath: String { folder + "/fencing-history.jsonl" }
+  /// The history keeps at most this many lines: a node fenced in a loop
+  /// for months fills no disk.
+  static let historyLines = 1_000
+
+  /// Appends one fencing to the history (a JSON line, synced); past the
+  /// limit, the newest lines replace the file whole.
+  func appendHistory(_ event: FencingEvent) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    var line = try encoder.encode(event)
+    line.append(UInt8(ascii: "\n"))
+    var events = try loadHistory()
+    guard events.count < Self.historyLines else {
+      events = Array(events.suffix(Self.historyLines - 1)) + [event]
+      var text = Data()
+      for item in events {
+        text.append(try encoder.encode(item))
+        text.append(UInt8(ascii: "\n"))
+      }
+      try Self.writeAtomically(text, to: historyPath)
+      return
+    }
+    let fd = open(historyPath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw StateError("cannot open \(historyPath): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    guard written == line.count, fsync(fd) == 0 else {
+      throw StateError("cannot write \(historyPath): \(String(cString: strerror(errno)))")
+    }
+  }
+
+  /// The fencing history, oldest first; a line that cannot be read (a
+  /// crash in the middle of a write) is skipped.
+  func loadHistory() throws -> [FencingEvent] {
+    guard let data = try readState(historyPath, limit: 4 << 20) else { return [] }
+    let decoder = JSONDecoder()
+    return data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(FencingEvent.self, from: $0) }
+  }
+
   var retiringPath: String { folder + "/retiring.json" }
 
   /// Old resource definitions this node may still run (removed from the

@@ -150,3 +150,46 @@ public struct FenceSecret: Sendable, Hashable {
 public enum FenceAction: String, Sendable, Hashable, CaseIterable {
   case reboot, off
 }
+
+/// One line of a node's durable fencing history (`hactl history`): an
+/// attempt's outcome as the leader saw it, an operator's confirmation, or
+/// a fencing a leader announced.
+public struct FencingEvent: Sendable, Codable, Hashable {
+  public enum Outcome: String, Sendable, Codable {
+    /// This node, as leader, fenced it.
+    case fenced
+    /// One attempt failed (the job goes on: a retry, the next level).
+    case failed
+    /// An operator declared it off (`hactl fence --confirm`).
+    case confirmed
+    /// A leader announced it fenced (heard here, done elsewhere).
+    case announced
+  }
+  /// Wall clock of the node that wrote it, Unix seconds.
+  public var time: Int64
+  public var node: String
+  public var outcome: Outcome
+  /// Why it was fenced: the node was lost, a stop failed, an operator asked.
+  public var why: String?
+  /// The leader that fenced it or announced it.
+  public var by: String
+  public var device: String?
+  public var level: Int?
+  public var milliseconds: Int64?
+  public var reason: String?
+
+  public init(
+    time: Int64, node: String, outcome: Outcome, why: String? = nil, by: String, device: String? = nil,
+    level: Int? = nil, milliseconds: Int64? = nil, reason: String? = nil
+  ) {
+    self.time = time
+    self.node = node
+    self.outcome = outcome
+    self.why = why
+    self.by = by
+    self.device = device
+    self.level = level
+    self.milliseconds = milliseconds
+    self.reason = reason
+  }
+}

@@ -99,6 +99,8 @@ public struct SimCluster: Sendable {
     case lie
   }
   public var fenceFaults: [String: FenceFault] = [:]
+  /// Each node's fencing history, as its daemon would keep it.
+  public private(set) var history: [NodeID: [FencingEvent]] = [:]
   /// Someone turns machines a fence powered off back on (a soak's heal).
   public var powerOnAfterFence = false
   /// Machines a fence device said it fenced, until they boot again (a
@@ -638,6 +640,8 @@ public struct SimCluster: Sendable {
         } else {
           calls.append((now + (call.action == .stop ? stopLatency : agentLatency), node, call))
         }
+      case .recordFencing(let event):
+        history[node, default: []].append(event)
       case .runFence(let call):
         let hangs: Bool
         if case .hang? = fenceFaults[call.device.id] { hangs = true } else { hangs = false }

@@ -21,7 +21,8 @@ struct Hactl: AsyncParsableCommand {
     discussion: "See hactl(8). Commands that talk to the cluster use the local hactld's control socket.",
     subcommands: [
       StatusCommand.self, MigrateCommand.self, BanCommand.self, ClearCommand.self, StandbyCommand.self,
-      OnlineCommand.self, MaintenanceCommand.self, CleanupCommand.self, FenceCommand.self, WhyCommand.self,
+      OnlineCommand.self, MaintenanceCommand.self, CleanupCommand.self, FenceCommand.self, HistoryCommand.self,
+      WhyCommand.self,
       SimulateCommand.self,
       AttributeCommand.self,
       ConfigCommand.self,

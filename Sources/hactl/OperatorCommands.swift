@@ -173,3 +173,29 @@ struct FenceCommand: AsyncParsableCommand {
     print(try await requestMessage(.fence(node: node, action: action, confirm: confirm), socket: socket.path))
   }
 }
+
+struct HistoryCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "history",
+    abstract: "Show this node's fencing history: every fencing it did or heard of, oldest first.",
+    discussion: "Kept on the node's disk (its last 1,000), so it outlives the daemon; ask each node for its own.")
+  @Flag(name: .long, help: "Print JSON lines instead of text.") var json = false
+  @OptionGroup var socket: SocketOptions
+
+  func run() async throws {
+    let response: ControlResponse
+    do {
+      response = try await ControlClient.send(.history, socketPath: socket.path, timeout: .seconds(10))
+    } catch {
+      throw hactlFail(error.description)
+    }
+    guard response.ok, let events = response.history else { throw hactlFail(response.error ?? "no history") }
+    guard json else {
+      print(StatusText.history(events))
+      return
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    for event in events { print(String(decoding: try encoder.encode(event), as: UTF8.self)) }
+  }
+}

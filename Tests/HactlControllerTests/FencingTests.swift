@@ -76,6 +76,12 @@ struct FencingTests {
     let leaderView = sim.status(via: "beta").fencing?.first
     #expect(leaderView?.node == "alpha" && leaderView?.state == .fenced && leaderView?.device == "power")
     #expect(sim.status(via: "arbiter").fencing == [FencingStatus(node: "alpha", state: .fenced)], "announced")
+    // Each attempt is in the leader's history, the announcement in the others'.
+    let history = sim.history[sim.id("beta")] ?? []
+    #expect(history.first?.outcome == .failed && history.first?.reason == "injected failure")
+    #expect(history.first?.device == "power" && history.first?.why == "lost" && history.first?.by == "beta")
+    #expect(history.last?.outcome == .fenced && history.filter { $0.outcome == .fenced }.count == 1)
+    #expect(sim.history[sim.id("arbiter")]?.map(\.outcome) == [.announced])
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 

@@ -80,6 +80,14 @@ struct FencingProcessTests {
     #expect(startedAt > fencedAt, "the marker started on beta before alpha was fenced")
     let shown = try Tool.run(try Tool.hactl(), ["status", "--socket", cluster.socketPath("beta")])
     #expect(shown.output.contains("Fencing:\n  alpha: fenced by power (level 1) in "), "\(shown.output)")
+    // The history is on beta's disk: it outlives beta's daemon.
+    await cluster.stop("beta")
+    try cluster.start("beta")
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) { $0.localNode == "beta" }
+    let history = try Tool.run(try Tool.hactl(), ["history", "--socket", cluster.socketPath("beta")])
+    #expect(history.status == 0, "\(history.errors)")
+    #expect(history.output.contains("alpha: fenced by power (level 1) in "), "\(history.output)")
+    #expect(history.output.contains("; asked: lost; leader beta"), "\(history.output)")
     #expect(await cluster.exitStatus("alpha", within: .seconds(5)) != nil, "the hook's kill took alpha down")
   }
 
