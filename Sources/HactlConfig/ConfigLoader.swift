@@ -215,7 +215,7 @@ struct ConfigBuilder {
       cluster: settings, nodes: nodes, witness: witness, resources: resources, groups: groups, clones: clones,
       constraints: constraints)
     config.fencing = fencing
-    if fencing.isEnabled, let section = top["fencing"] {
+    if fencing.isEnabled, fencing.watchdog == nil, let section = top["fencing"] {
       // A node nothing can fence would keep its resources from ever
       // being recovered: say so now, not when it is lost.
       for node in nodes where fencing.plan(for: node.name).isEmpty {

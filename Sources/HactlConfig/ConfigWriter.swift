@@ -162,7 +162,10 @@ public enum ConfigWriter {
     guard fencing.isEnabled else { return [] }
     var lines = ["fencing:", "  priority_delay: \(duration(fencing.priorityDelay))"]
     if let winner = fencing.winner { lines.append("  winner: \(quoted(winner))") }
-    lines.append("  devices:")
+    if let watchdog = fencing.watchdog {
+      lines.append("  watchdog: { device: \(quoted(watchdog.device)), timeout: \(duration(watchdog.timeout)) }")
+    }
+    lines.append(fencing.devices.isEmpty ? "  devices: []" : "  devices:")
     for device in fencing.devices {
       lines.append("    - id: \(quoted(device.id))")
       switch device.program {

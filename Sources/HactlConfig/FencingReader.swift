@@ -3,7 +3,8 @@ import Yams
 
 /// The `fencing:` section: devices and levels, every error with its place.
 extension ConfigBuilder {
-  static let fencingKeys = ["devices", "levels", "priority_delay", "winner"]
+  static let fencingKeys = ["devices", "levels", "priority_delay", "winner", "watchdog"]
+  static let watchdogKeys = ["device", "timeout"]
   static let deviceKeys = [
     "id", "agent", "hook", "params", "secrets", "hosts", "host_map", "action", "timeout", "retries", "delay",
     "random_delay_max",
@@ -19,8 +20,24 @@ extension ConfigBuilder {
     // Ids as written, even of devices with errors of their own, so that
     // levels naming them do not also become errors.
     var written: Set<String> = []
-    if let list = fields.required("devices", &reader), let items = reader.list(list, at: "fencing.devices") {
-      if items.isEmpty { reader.fail(at: list, "fencing.devices", "needs at least one device") }
+    if let node = fields["watchdog"],
+      let settings = reader.fields(of: node, at: "fencing.watchdog", allowed: Self.watchdogKeys)
+    {
+      let device = settings.string("device", &reader) ?? "/dev/watchdog"
+      if !Self.isCleanAbsolutePath(device) {
+        reader.fail(at: settings["device"], "fencing.watchdog.device", "an absolute path without '..'")
+      }
+      let timeout = settings.duration("timeout", &reader, allowZero: false) ?? .seconds(5)
+      if timeout < .seconds(1) || timeout > .seconds(120) {
+        reader.fail(at: settings["timeout"] ?? node, "fencing.watchdog.timeout", "between 1s and 2m")
+      }
+      config.watchdog = FencingConfig.Watchdog(device: device, timeout: timeout)
+    }
+    let devices = config.watchdog == nil ? fields.required("devices", &reader) : fields["devices"]
+    if let list = devices, let items = reader.list(list, at: "fencing.devices") {
+      if items.isEmpty && config.watchdog == nil {
+        reader.fail(at: list, "fencing.devices", "needs at least one device")
+      }
       if items.count > FencingConfig.mostDevices {
         reader.fail(at: list, "fencing.devices", "at most \(FencingConfig.mostDevices) devices")
       }

@@ -41,6 +41,9 @@ extension NodeController {
       limit(replication.lastForwarded.map { $0 + settings.heartbeatInterval })
     }
     limit(ownSections.nextWithheld(batchEvery: batchSectionsEvery))
+    if let watchdog = config.fencing.watchdog, watchdogShouldBeFed {
+      limit(lastWatchdogFeed.map { $0 + watchdog.feedEvery })
+    }
     return earliest
   }
 

@@ -56,6 +56,8 @@ public enum ControllerEffect: Sendable, Hashable {
   /// One attempt of one fence device; its result comes back as
   /// `fenceFinished`.
   case runFence(FenceCall)
+  /// Keep the watchdog from resetting this machine for another timeout.
+  case feedWatchdog
   /// A line for this node's fencing history (kept on its disk, bounded).
   case recordFencing(FencingEvent)
   /// Abandon a call (a monitor standing between a resource and its stop):

@@ -71,7 +71,8 @@ extension NodeController {
   /// failed stop, or on_fail: fence), other than this node: a leader
   /// cannot fence itself. Not this boot again once it was fenced.
   func membersToFence(_ reports: [NodeID: NodeReport]) -> [NodeID] {
-    guard config.fencing.isEnabled else { return [] }
+    // A watchdog cannot take down a node that still feeds it: that needs a device.
+    guard !config.fencing.devices.isEmpty else { return [] }
     return memberNodes.filter { node in
       guard node != local.id, !alreadyFenced(node), let report = reports[node] else { return false }
       return report.resources.contains { entry in
@@ -135,9 +136,21 @@ extension NodeController {
         effects.append(.log(.warning, "\(name(of: target)) \(why): fencing it"))
         job.why = lost.contains(target) ? "lost" : "a resource it could not stop"
       }
+      let plan = config.fencing.plan(for: name(of: target))
+      if plan.isEmpty, let watchdog = config.fencing.watchdog, lost.contains(target) {
+        // No device: its own watchdog has reset it once it has been lost
+        // for twice the timeout (it stopped feeding when it lost quorum).
+        guard now >= job.startedAt + watchdog.fencedAfter else {
+          job.notBefore = job.startedAt + watchdog.fencedAfter
+          state.fenceJobs[target] = job
+          continue
+        }
+        state.fenceJobs[target] = nil
+        effects += fenced(target, by: "its watchdog", level: 0, job: job, &state, now: now)
+        continue
+      }
       defer { state.fenceJobs[target] = job }
       guard job.running == nil, now >= job.notBefore else { continue }
-      let plan = config.fencing.plan(for: name(of: target))
       guard job.level < plan.count, job.device < plan[job.level].count else {
         job.lastFailure = job.lastFailure ?? "no fence device can fence \(name(of: target))"
         job.notBefore = now + Self.fenceRoundPause
@@ -158,6 +171,40 @@ extension NodeController {
           )))
     }
     return effects
+  }
+
+  /// A fencing that succeeded: kept, announced, and what the node may have
+  /// run is free to recover.
+  mutating func fenced(
+    _ target: NodeID, by device: String, level: Int, job: FenceJob, _ state: inout LeaderState, now: Instant
+  ) -> [ControllerEffect] {
+    let boot = peerBoots[target] ?? 0
+    state.fenced.append(
+      FenceRecord(target: target, boot: boot, device: device, level: level, took: now - job.startedAt))
+    fencedBoots[target] = max(fencedBoots[target] ?? 0, boot)
+    unfenced[target] = nil
+    guard level == 0 else { return [] }
+    return [
+      .log(.notice, "\(name(of: target)) counts as fenced by its watchdog: recovering what it ran"),
+      .recordFencing(
+        FencingEvent(
+          time: wallTime(at: now), node: name(of: target), outcome: .fenced, why: job.why, by: local.name,
+          device: device, milliseconds: (now - job.startedAt).milliseconds)),
+    ]
+  }
+
+  /// Whether this node's watchdog is to be fed: it may run resources
+  /// (quorate), and no leader said it was fenced.
+  public var watchdogShouldBeFed: Bool {
+    config.fencing.watchdog != nil && local.kind == .node && membership.quorate && !fencedSelf
+  }
+
+  /// Feeds the watchdog when it is due and deserved.
+  mutating func feedWatchdogIfDue(now: Instant) -> [ControllerEffect] {
+    guard let watchdog = config.fencing.watchdog, watchdogShouldBeFed else { return [] }
+    if let last = lastWatchdogFeed, now < last + watchdog.feedEvery { return [] }
+    lastWatchdogFeed = now
+    return [.feedWatchdog]
   }
 
   /// `hactl fence --confirm`: the operator says the node is off. Only for a
@@ -181,7 +228,7 @@ extension NodeController {
 
   /// `hactl fence NODE`: fence it now, with its devices' levels.
   func fenceByHand(_ node: NodeID, action: FenceAction?, _ state: inout LeaderState, now: Instant) -> (Bool, String) {
-    guard config.fencing.isEnabled else {
+    guard !config.fencing.devices.isEmpty else {
       return (false, "no fence device is configured (the fencing: section); to declare a node off, use --confirm")
     }
     guard node != local.id else {
@@ -304,11 +351,7 @@ extension NodeController {
             device: deviceName, level: job.level + 1, milliseconds: (now - job.startedAt).milliseconds)))
       state.fenceJobs[target] = nil
       state.manualFences.remove(target)
-      let boot = peerBoots[target] ?? 0
-      state.fenced.append(
-        FenceRecord(target: target, boot: boot, device: deviceName, level: job.level + 1, took: now - job.startedAt))
-      fencedBoots[target] = max(fencedBoots[target] ?? 0, boot)
-      unfenced[target] = nil
+      effects += fenced(target, by: deviceName, level: job.level + 1, job: job, &state, now: now)
     case .failed(let why):
       job.lastFailure = "\(deviceName): \(why)"
       effects.append(.log(.error, "fencing \(name(of: target)) with \(deviceName) failed: \(why)"))

@@ -79,6 +79,8 @@ public struct NodeController: Sendable {
   /// History lines made where no effects can be returned (a request's
   /// answer), handed out with the next decision's effects.
   var pendingHistory: [FencingEvent] = []
+  /// When the watchdog was last fed (Fencing.swift).
+  var lastWatchdogFeed: Instant?
   /// Set by a graceful shutdown: run nothing, so the leader moves it all away.
   public private(set) var leaving = false {
     didSet { localReportCache = LocalReportCache() }
@@ -616,12 +618,14 @@ public struct NodeController: Sendable {
     var settled = false
     for _ in 0..<Self.decisionRounds {
       let before = leaderOutcome
-      effects += scheduleIfLeader(now: now)
-      // After the requests: an operator's `hactl fence` starts at once.
+      // Fencing first: a node found fenced frees its resources for the
+      // scheduler; a job the scheduler's requests began (`hactl fence`)
+      // changes the outcome, so the next round starts it.
       if membership.isLeader, var state = leading {
         effects += driveFencing(&state, reports: reports, now: now)
         leading = state
       }
+      effects += scheduleIfLeader(now: now)
       let (calls, changedRoles) = reconcile(now: now)
       effects += calls
       settled = !changedRoles && leaderOutcome == before
@@ -630,6 +634,7 @@ public struct NodeController: Sendable {
     // A decision that changed what it decides on may decide otherwise
     // when asked again: the next input decides, whatever it brings.
     undecided = !settled
+    effects += feedWatchdogIfDue(now: now)
     effects += pendingHistory.map { .recordFencing($0) }
     pendingHistory = []
     effects += answerAcknowledgedConfigs(now: now)
@@ -643,13 +648,17 @@ public struct NodeController: Sendable {
 
   /// What a leader's decision changes that its next decision reads.
   var leaderOutcome: LeaderOutcome? {
-    leading.map { LeaderOutcome(directives: $0.directives, withdrawn: $0.withdrawn, tokens: $0.tokenCounter) }
+    leading.map {
+      LeaderOutcome(
+        directives: $0.directives, withdrawn: $0.withdrawn, tokens: $0.tokenCounter, fenceJobs: $0.fenceJobs)
+    }
   }
 
   struct LeaderOutcome: Equatable {
     var directives: Directives?
     var withdrawn: [ResourceID: [NodeID: Instant]]
     var tokens: UInt64
+    var fenceJobs: [NodeID: FenceJob]
   }
 
   /// `decided`: false when no decision ran since the last heartbeat was

@@ -159,6 +159,7 @@ public enum Daemon {
     logger.notice(
       "\(member.kind == .witness ? "witness" : "node") \(member.name) (id \(member.id.rawValue)) on \(member.links.map(\.description).joined(separator: " and ")), control socket \(options.socketPath)"
     )
+    if member.kind == .node, let watchdog = config.fencing.watchdog { try await core.openWatchdog(watchdog) }
     let service = NodeService(core: core, transport: transport, control: control, config: config, logger: logger)
     let serviceGroup = ServiceGroup(
       services: [service], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
@@ -302,6 +303,7 @@ struct NodeService: Service {
       tasks.cancelAll()
       await control.close()
       await transport.close()
+      await core.closeWatchdog(disarm: left.isEmpty)
       guard left.isEmpty else {
         throw Daemon.StartupError(
           description: "stopped, but these may still run here (a stop failed or did not finish): "

@@ -365,6 +365,8 @@ actor DaemonCore {
         runAgent(call)
       case .runFence(let call):
         runFence(call)
+      case .feedWatchdog:
+        feedWatchdog()
       case .recordFencing(let event):
         // Not a safety promise: a history that cannot be written is said
         // in the log, and the fencing itself stands.
@@ -404,6 +406,54 @@ actor DaemonCore {
         exit(70)
       }
     }
+  }
+
+  // MARK: Watchdog
+
+  /// The watchdog device, open while the daemon runs (-1: none).
+  var watchdog: Int32 = -1
+
+  /// Opens the Linux watchdog device and sets its timeout (WDIOC_SETTIMEOUT);
+  /// from then on the machine resets unless it is fed in time. A file that
+  /// is not a watchdog (a test's stand-in) takes the bytes and no timeout.
+  func openWatchdog(_ settings: FencingConfig.Watchdog) throws {
+    let fd = open(settings.device, O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+      throw Daemon.StartupError(
+        description: "cannot open the watchdog \(settings.device): \(String(cString: strerror(errno)))", exitCode: 1)
+    }
+    var seconds = Int32(settings.timeout.components.seconds)
+    let setTimeout: UInt = 0xC004_5706  // WDIOC_SETTIMEOUT, _IOWR('W', 6, int)
+    if ioctl(fd, setTimeout, &seconds) != 0 {
+      logger.warning(
+        "watchdog \(settings.device): cannot set its timeout (\(String(cString: strerror(errno)))): not a watchdog device?"
+      )
+    }
+    watchdog = fd
+    logger.notice("watchdog \(settings.device) armed: \(seconds) s without a feed resets this machine")
+    feedWatchdog()
+  }
+
+  func feedWatchdog() {
+    guard watchdog >= 0 else { return }
+    var byte: UInt8 = 0
+    if write(watchdog, &byte, 1) != 1 {
+      logger.error("cannot feed the watchdog: \(String(cString: strerror(errno)))")
+    }
+  }
+
+  /// At exit: disarmed (the magic 'V') when everything here is stopped;
+  /// left armed otherwise, so a node that could not stop what it ran resets.
+  func closeWatchdog(disarm: Bool) {
+    guard watchdog >= 0 else { return }
+    if disarm {
+      var magic = UInt8(ascii: "V")
+      _ = write(watchdog, &magic, 1)
+    } else {
+      logger.critical("exiting with resources it could not stop: the watchdog will reset this machine")
+    }
+    close(watchdog)
+    watchdog = -1
   }
 
   func runFence(_ call: FenceCall) {

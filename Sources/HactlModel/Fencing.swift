@@ -20,8 +20,28 @@ public struct FencingConfig: Sendable, Hashable {
     self.levels = levels
   }
 
-  /// Fencing is on once a device is configured.
-  public var isEnabled: Bool { !devices.isEmpty }
+  /// Self-fencing: each node feeds this watchdog device only while it may
+  /// run resources, so a hung or cut-off node resets itself; a node lost
+  /// for twice the timeout counts as fenced (sbd's diskless mode).
+  public var watchdog: Watchdog?
+
+  public struct Watchdog: Sendable, Hashable {
+    public var device: String
+    public var timeout: Duration
+    public init(device: String, timeout: Duration) {
+      self.device = device
+      self.timeout = timeout
+    }
+    /// How long a survivor waits after losing a node before it counts as
+    /// fenced: twice its timeout (pacemaker's advice for
+    /// stonith-watchdog-timeout).
+    public var fencedAfter: Duration { timeout * 2 }
+    /// How often a healthy node feeds it.
+    public var feedEvery: Duration { timeout / 3 }
+  }
+
+  /// Fencing is on once a device or a watchdog is configured.
+  public var isEnabled: Bool { !devices.isEmpty || watchdog != nil }
 
   public func device(_ id: String) -> FenceDevice? { devices.first { $0.id == id } }
 

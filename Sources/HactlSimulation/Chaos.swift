@@ -115,7 +115,12 @@ public enum Chaos {
       storageStack(&config, &modelRandom)
     }
     var fenceRandom = SeededRandom(seed: seed ^ 0x4645_4E43_4544_4F4B)
-    if options.fencing {
+    if options.fencing && fenceRandom.chance(0.3) {
+      // Self-fencing only (sbd's diskless mode): a watchdog and no device.
+      config.fencing = FencingConfig()
+      config.fencing.watchdog = FencingConfig.Watchdog(
+        device: "/dev/watchdog", timeout: .milliseconds(Int64(Int.random(in: 2...5, using: &fenceRandom) * 1000)))
+    } else if options.fencing {
       config.fencing = FencingConfig(devices: [
         FenceDevice(
           id: "power", program: .hook("/sim/power"), targets: .nodes(config.nodes.map(\.name)),

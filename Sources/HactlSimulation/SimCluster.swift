@@ -99,6 +99,14 @@ public struct SimCluster: Sendable {
     case lie
   }
   public var fenceFaults: [String: FenceFault] = [:]
+  /// When each machine's watchdog was last fed: one not fed for its
+  /// timeout resets the machine (and it boots again after `rebootTime`).
+  public private(set) var watchdogFed: [NodeID: Instant] = [:]
+  /// Machines powered off (a crash of the machine, not of its daemon): a
+  /// watchdog counts on while only the daemon is dead, as the kernel's
+  /// does when its file is closed without the magic 'V'.
+  var machinesDown: Set<NodeID> = []
+  public private(set) var watchdogResets: [(at: Instant, node: NodeID)] = []
   /// Each node's fencing history, as its daemon would keep it.
   public private(set) var history: [NodeID: [FencingEvent]] = [:]
   /// Someone turns machines a fence powered off back on (a soak's heal).
@@ -220,6 +228,8 @@ public struct SimCluster: Sendable {
   // MARK: Faults
 
   mutating func boot(_ node: NodeID) {
+    // hactld arms the watchdog as it starts.
+    if config.fencing.watchdog != nil && config.nodes.contains(where: { $0.id == node }) { watchdogFed[node] = now }
     // As hactld does: the wall clock in microseconds, and always above the last.
     let incarnation = max((incarnations[node] ?? 0) + 1, UInt64(max(0, now.nanoseconds / 1000)))
     incarnations[node] = incarnation
@@ -248,6 +258,7 @@ public struct SimCluster: Sendable {
 
   public mutating func crashMachine(_ node: NodeID) {
     crashed.insert(node)
+    machinesDown.insert(node)
     stalled.remove(node)
     world[node] = []
     promotedWorld[node] = []
@@ -272,6 +283,7 @@ public struct SimCluster: Sendable {
   public mutating func restart(_ node: NodeID) {
     guard crashed.contains(node) else { return }
     crashed.remove(node)
+    machinesDown.remove(node)
     confirmedFenced.remove(node)
     trace.append("\(now) FAULT restart \(name(node))")
     boot(node)
@@ -463,6 +475,11 @@ public struct SimCluster: Sendable {
     for call in calls where call.at < next && !stalled.contains(call.node) { next = call.at }
     for fence in fences where fence.at < next && !stalled.contains(fence.node) { next = fence.at }
     for reboot in reboots where reboot.at < next { next = reboot.at }
+    if let watchdog = config.fencing.watchdog {
+      for (node, fed) in watchdogFed where !machinesDown.contains(node) && fed + watchdog.timeout < next {
+        next = fed + watchdog.timeout
+      }
+    }
     for (node, wake) in wakeAt where wake < next && !crashed.contains(node) && !stalled.contains(node) {
       next = wake
     }
@@ -507,6 +524,17 @@ public struct SimCluster: Sendable {
       let effects = controllers[item.node]!.fenceFinished(item.call.id, result: result, now: localNow(item.node))
       perform(effects, on: item.node)
       checkInvariants()
+    }
+    if let watchdog = config.fencing.watchdog {
+      for (node, fed) in watchdogFed.sorted(by: { $0.key < $1.key })
+      where !machinesDown.contains(node) && fed + watchdog.timeout <= now {
+        trace.append("\(now) \(name(node)) reset by its watchdog (last fed \(fed))")
+        watchdogResets.append((now, node))
+        crashMachine(node)
+        watchdogFed[node] = nil
+        reboots.append((now + rebootTime, node))
+        checkInvariants()
+      }
     }
     let dueReboots = reboots.filter { $0.at <= now }
     reboots.removeAll { $0.at <= now }
@@ -640,6 +668,8 @@ public struct SimCluster: Sendable {
         } else {
           calls.append((now + (call.action == .stop ? stopLatency : agentLatency), node, call))
         }
+      case .feedWatchdog:
+        watchdogFed[node] = now
       case .recordFencing(let event):
         history[node, default: []].append(event)
       case .runFence(let call):

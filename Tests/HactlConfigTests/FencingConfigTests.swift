@@ -131,6 +131,22 @@ struct FencingConfigTests {
     #expect(config.resources[0].failurePolicy(for: .stop, promoted: false, fencing: true) == .fence)
   }
 
+  @Test func aWatchdogAloneIsFencing() throws {
+    let config = try ConfigLoader.parse(
+      head + """
+        fencing:
+          watchdog: { device: /dev/watchdog0, timeout: 10s }
+        """, file: "c.yaml")
+    #expect(config.fencing.isEnabled && config.fencing.devices.isEmpty)
+    #expect(config.fencing.watchdog == FencingConfig.Watchdog(device: "/dev/watchdog0", timeout: .seconds(10)))
+    #expect(try ConfigLoader.parse(ConfigWriter.yaml(config), file: "w.yaml") == config)
+    #expect(
+      errors("fencing:\n  watchdog: { device: watchdog, timeout: 500ms }\n").sorted() == [
+        "c.yaml:6:23: fencing.watchdog.device: an absolute path without '..'",
+        "c.yaml:6:42: fencing.watchdog.timeout: between 1s and 2m",
+      ])
+  }
+
   @Test func aNodeNothingCanFenceIsRefused() {
     let found = errors(
       """

@@ -1,4 +1,5 @@
 import HactlController
+import HactlMembership
 import HactlModel
 import HactlSimulation
 import Testing
@@ -235,6 +236,61 @@ struct FencingTests {
     sim.run(for: .seconds(5))
     #expect(sim.crashed.contains(sim.id("beta")), "off: it stays off")
     #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
+  func watchdogConfig() -> ClusterConfig {
+    var config = SimCluster.config(resources: [SimCluster.marker("vip")])
+    config.fencing = FencingConfig()
+    config.fencing.watchdog = FencingConfig.Watchdog(device: "/dev/watchdog", timeout: .seconds(3))
+    return config
+  }
+
+  /// A healthy cluster feeds its watchdogs: nothing resets, idle or not.
+  @Test func healthyNodesFeedTheirWatchdogs() {
+    var sim = settled(watchdogConfig())
+    sim.run(for: .seconds(60))
+    #expect(sim.watchdogResets.isEmpty, "\(sim.watchdogResets)")
+    #expect(sim.runs("vip") == ["alpha"])
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
+  /// Self-fencing (sbd's diskless mode): a frozen node stops feeding and
+  /// its watchdog resets it; an isolated one loses quorum and stops
+  /// feeding too. The survivor counts it fenced after twice the timeout,
+  /// never before, and only then starts what it ran.
+  @Test(arguments: [false, true])
+  func aLostNodeIsResetByItsWatchdogBeforeItsResourceMoves(isolated: Bool) throws {
+    var sim = settled(watchdogConfig())
+    sim.rebootTime = .seconds(60)  // down for the whole test once reset
+    let alpha = sim.id("alpha")
+    if isolated { sim.isolate("alpha") } else { sim.stalled.insert(alpha) }
+    let moved = sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(15))
+    #expect(moved != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    let reset = try #require(sim.watchdogResets.first { $0.node == alpha })
+    let start = try #require(sim.started.last { $0.1 == sim.id("beta") && $0.2 == "vip" })
+    #expect(start.0 > reset.at, "started on beta at \(start.0), before alpha's watchdog reset it at \(reset.at)")
+    #expect(sim.fencedMachines.isEmpty, "no device")
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
+  /// The feeding decision: only while quorate, and never after a leader
+  /// said this boot was fenced.
+  @Test func theWatchdogIsFedOnlyWhileQuorate() {
+    var config = watchdogConfig()
+    config.witness = nil
+    var node = NodeController(
+      config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
+    #expect(!node.watchdogShouldBeFed, "alone of two, without quorum")
+    _ = node.tick(now: .zero + .milliseconds(10))
+    var one = watchdogConfig()
+    one.nodes = [one.nodes[0]]
+    one.witness = nil
+    node = NodeController(config: one, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
+    var effects = node.start(now: .zero)
+    effects += node.tick(now: node.wakeAt)
+    #expect(node.watchdogShouldBeFed)
+    #expect(effects.contains(.feedWatchdog), "fed at once")
+    #expect(node.wakeAt <= .zero + .seconds(1), "and woken again within a third of the timeout")
   }
 
   /// A pair without a witness, with fencing: the survivor of a crash fences

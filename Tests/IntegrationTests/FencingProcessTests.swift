@@ -121,4 +121,44 @@ struct FencingProcessTests {
       $0.resource("marker")?.node == "beta" && $0.resource("marker")?.state == .started
     }
   }
+
+  /// The watchdog shell against a stand-in file (no watchdog module loads
+  /// here): every node feeds it while quorate, and a node that stops
+  /// cleanly disarms it with the magic 'V'; a device that cannot be opened
+  /// stops hactld at start with the reason.
+  @Test func nodesFeedTheWatchdogAndDisarmItOnACleanStop() async throws {
+    let scratch = NSTemporaryDirectory() + "hactl-watchdog-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let device = scratch + "/watchdog"
+    FileManager.default.createFile(atPath: device, contents: nil)
+    var options = LocalCluster.Options(resourcesYAML: Self.resources)
+    options.extraYAML = "fencing:\n  watchdog: { device: \"\(device)\", timeout: 3s }\n"
+    let cluster = try LocalCluster(options: options)
+    defer { cluster.shutdown() }
+    try cluster.startAll()
+    _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) {
+      $0.resource("marker")?.state == .started && $0.quorum.quorate
+    }
+    func fed() -> Int { (try? FileManager.default.attributesOfItem(atPath: device)[.size] as? Int) ?? 0 }
+    let before = fed()
+    try await Task.sleep(for: .seconds(2))
+    // Two nodes, a feed each second at most (a third of 3 s): not polled faster.
+    #expect(fed() - before >= 2 && fed() - before <= 8, "\(fed() - before) feeds in 2 s")
+    await cluster.stop("alpha")
+    let bytes = try #require(FileManager.default.contents(atPath: device))
+    #expect(bytes.contains(UInt8(ascii: "V")), "a clean stop disarms it")
+    let log = (try? String(contentsOfFile: cluster.logPath("alpha"), encoding: .utf8)) ?? ""
+    #expect(log.contains("watchdog \(device) armed: 3 s without a feed resets this machine"), "\(log)")
+    #expect(log.contains("cannot set its timeout"), "a plain file is no watchdog: said, not fatal")
+
+    var broken = LocalCluster.Options(resourcesYAML: Self.resources)
+    broken.extraYAML = "fencing:\n  watchdog: { device: \"\(scratch)/missing/watchdog\", timeout: 3s }\n"
+    let other = try LocalCluster(options: broken)
+    defer { other.shutdown() }
+    try other.start("alpha")
+    #expect(await other.exitStatus("alpha", within: .seconds(10)) == 1)
+    let said = (try? String(contentsOfFile: other.logPath("alpha"), encoding: .utf8)) ?? ""
+    #expect(said.contains("cannot open the watchdog \(scratch)/missing/watchdog"), "\(said)")
+  }
 }
