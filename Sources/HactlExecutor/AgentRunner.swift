@@ -143,18 +143,23 @@ public enum AgentRunner {
       }
       return kept
     }
-    if invocation.keepsErrorOutput {
+    // Agents read /dev/null on stdin, as under pacemaker; only a fence
+    // agent is given its options there.
+    func launch<Input: InputProtocol>(_ input: Input) async throws -> (TerminationStatus, CappedOutput) {
+      if invocation.keepsErrorOutput {
+        let result = try await Subprocess.run(
+          .path(.init(invocation.path)), arguments: .init(invocation.arguments), environment: .custom(environment),
+          platformOptions: options, input: input, output: .sequence, error: .combinedWithOutput
+        ) { try await body($0.processIdentifier.value, $0.standardOutput) }
+        return (result.terminationStatus, result.closureResult)
+      }
       let result = try await Subprocess.run(
         .path(.init(invocation.path)), arguments: .init(invocation.arguments), environment: .custom(environment),
-        platformOptions: options, input: .array(invocation.input), output: .sequence, error: .combinedWithOutput
+        platformOptions: options, input: input, output: .sequence, error: .discarded
       ) { try await body($0.processIdentifier.value, $0.standardOutput) }
       return (result.terminationStatus, result.closureResult)
     }
-    let result = try await Subprocess.run(
-      .path(.init(invocation.path)), arguments: .init(invocation.arguments), environment: .custom(environment),
-      platformOptions: options, input: .array(invocation.input), output: .sequence, error: .discarded
-    ) { try await body($0.processIdentifier.value, $0.standardOutput) }
-    return (result.terminationStatus, result.closureResult)
+    return invocation.input.isEmpty ? try await launch(NoInput.none) : try await launch(.array(invocation.input))
   }
 }
 

@@ -64,13 +64,15 @@ final class AgentRunnerTests {
   }
 
   @Test func theAgentSeesItsEnvironmentAndActionAndNothingElse() async throws {
-    let path = try script("env", "echo \"$1 $OCF_RESKEY_ip $OCF_RESOURCE_INSTANCE ${HOME:-nohome}\"")
+    let path = try script(
+      "env", "echo \"$1 $OCF_RESKEY_ip $OCF_RESOURCE_INSTANCE ${HOME:-nohome} $(readlink /proc/self/fd/0)\"")
     let run = await AgentRunner.run(
       AgentInvocation(
         path: path, action: "start", environment: ["OCF_RESKEY_ip": "192.0.2.10", "OCF_RESOURCE_INSTANCE": "vip"],
         timeout: .seconds(5)))
     #expect(run.outcome == .exited(0))
-    #expect(run.output == "start 192.0.2.10 vip nohome\n")
+    // Its stdin is /dev/null, as under pacemaker (only fence agents get input).
+    #expect(run.output == "start 192.0.2.10 vip nohome /dev/null\n")
   }
 
   static let codes: [(Int32, OCFResult)] = [
