@@ -1,4 +1,5 @@
 import Foundation
+import HactlAgents
 import HactlExecutor
 import HactlModel
 import Testing
@@ -68,6 +69,15 @@ final class FenceRunnerTests {
       return
     }
     #expect(why.hasPrefix("cannot read secret password from \(link)"))
+    // A FIFO would wait for a writer forever: refused at once.
+    let fifo = folder + "/fifo"
+    #expect(mkfifo(fifo, 0o600) == 0)
+    let piped = FenceDevice(
+      id: "bmc", program: .agent(agent), targets: .nodes(["alpha"]),
+      secrets: [FenceSecret(name: "password", source: .file(fifo))])
+    #expect(
+      await FenceRunner.run(piped, target: "alpha", action: .reboot).outcome
+        == .failed("cannot read secret password from \(fifo): not a regular file"))
   }
 
   @Test func aHookGetsTheTargetAndActionAndAHungOneIsKilledAtItsTimeout() async throws {

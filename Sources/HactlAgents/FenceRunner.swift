@@ -1,10 +1,7 @@
+import Foundation
+import HactlConfig
+import HactlExecutor
 import HactlModel
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// One attempt of one fence device on one target, as the fence-agents API
 /// makes it (ClusterLabs fence-agents, doc/FenceAgentAPI.md): the options as
@@ -105,22 +102,18 @@ public enum FenceRunner {
   static func read(_ secret: FenceSecret) async -> Result<String, SecretFailure> {
     switch secret.source {
     case .file(let path):
-      let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-      guard descriptor >= 0 else {
+      // Not through a link, a FIFO or a device, and bounded (LocalFile).
+      let data: Data?
+      do {
+        data = try LocalFile.read(path, limit: secretBytes, noLinks: true)
+      } catch {
+        return .failure(SecretFailure("cannot read secret \(secret.name) from \(path): \(error.reason)"))
+      }
+      guard let data else {
         return .failure(
-          SecretFailure("cannot read secret \(secret.name) from \(path): \(String(cString: strerror(errno)))"))
+          SecretFailure("cannot read secret \(secret.name) from \(path): \(String(cString: strerror(ENOENT)))"))
       }
-      defer { close(descriptor) }
-      var buffer = [UInt8](repeating: 0, count: secretBytes + 1)
-      let count = Glibc.read(descriptor, &buffer, buffer.count)
-      guard count >= 0 else {
-        return .failure(
-          SecretFailure("cannot read secret \(secret.name) from \(path): \(String(cString: strerror(errno)))"))
-      }
-      guard count <= secretBytes else {
-        return .failure(SecretFailure("secret \(secret.name) in \(path) is longer than \(secretBytes) bytes"))
-      }
-      return firstLine(buffer.prefix(count), name: secret.name, from: path)
+      return firstLine(Array(data)[...], name: secret.name, from: path)
     case .command(let command):
       let run = await AgentRunner.run(
         AgentInvocation(
