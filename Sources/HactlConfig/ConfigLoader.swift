@@ -215,6 +215,14 @@ struct ConfigBuilder {
       cluster: settings, nodes: nodes, witness: witness, resources: resources, groups: groups, clones: clones,
       constraints: constraints)
     config.fencing = fencing
+    if fencing.watchdog != nil, fencing.devices.isEmpty, settings.quorum.twoNode {
+      // Each half of a split pair stays quorate, so keeps feeding its
+      // watchdog, and would count the other fenced: both would run it all.
+      reader.fail(
+        at: top["fencing"]?.mapping?[Node("watchdog")] ?? top["fencing"], "fencing.watchdog",
+        "a watchdog alone cannot fence a two_node pair (each half stays quorate and keeps feeding it): "
+          + "add a witness or a fence device")
+    }
     if fencing.isEnabled, fencing.watchdog == nil, let section = top["fencing"] {
       // A node nothing can fence would keep its resources from ever
       // being recovered: say so now, not when it is lost.

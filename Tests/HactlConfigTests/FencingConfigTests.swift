@@ -147,6 +147,21 @@ struct FencingConfigTests {
       ])
   }
 
+  @Test func aWatchdogAloneCannotFenceATwoNodePair() {
+    let pair = head.replacingOccurrences(
+      of: "cluster: { name: pair, key_file: key }",
+      with: "cluster: { name: pair, key_file: key, quorum: { two_node: true } }")
+    do {
+      _ = try ConfigLoader.parse(pair + "fencing:\n  watchdog: { timeout: 5s }\n", file: "c.yaml")
+      Issue.record("a watchdog-only two_node pair was accepted")
+    } catch {
+      #expect(
+        error.errors.map(\.description) == [
+          "c.yaml:6:13: fencing.watchdog: a watchdog alone cannot fence a two_node pair (each half stays quorate and keeps feeding it): add a witness or a fence device"
+        ])
+    }
+  }
+
   @Test func aNodeNothingCanFenceIsRefused() {
     let found = errors(
       """
