@@ -106,10 +106,12 @@ extension NodeController {
     var entries: [FencingStatus] = []
     let state = membership.isLeader ? leading : nil
     for job in (state?.fenceJobs.values.map { $0 } ?? []).sorted(by: { $0.target < $1.target }) {
+      // Without a device, waiting out its watchdog: no level to show.
+      let byWatchdog = config.fencing.plan(for: name(of: job.target)).isEmpty && config.fencing.watchdog != nil
       entries.append(
         FencingStatus(
-          node: name(of: job.target), state: job.lastFailure == nil ? .fencing : .failing, level: job.level + 1,
-          reason: job.lastFailure))
+          node: name(of: job.target), state: job.lastFailure == nil ? .fencing : .failing,
+          device: byWatchdog ? "its watchdog" : nil, level: byWatchdog ? nil : job.level + 1, reason: job.lastFailure))
     }
     var described: Set<NodeID> = []
     for record in (state?.fenced ?? []).reversed() where described.insert(record.target).inserted {

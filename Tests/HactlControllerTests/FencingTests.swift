@@ -264,6 +264,10 @@ struct FencingTests {
     sim.rebootTime = .seconds(60)  // down for the whole test once reset
     let alpha = sim.id("alpha")
     if isolated { sim.isolate("alpha") } else { sim.stalled.insert(alpha) }
+    #expect(sim.run(until: { !$0.controllers[$0.id("beta")]!.membership.isAlive(alpha) }, within: .seconds(3)) != nil)
+    sim.run(for: .milliseconds(100))
+    #expect(
+      sim.status(via: "beta").fencing == [FencingStatus(node: "alpha", state: .fencing, device: "its watchdog")])
     let moved = sim.run(until: { $0.runs("vip") == ["beta"] }, within: .seconds(15))
     #expect(moved != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
     let reset = try #require(sim.watchdogResets.first { $0.node == alpha })
