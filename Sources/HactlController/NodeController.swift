@@ -37,6 +37,10 @@ public struct NodeController: Sendable {
   var resources: [ResourceID: LocalResource] = [:] {
     didSet { localReportCache = LocalReportCache() }
   }
+  /// `resources`' ids in order, as of the last time its set of ids was
+  /// read (`orderedResourceIDs`): sorting a thousand names at every
+  /// decision cost more than the rest of a quiet decision.
+  var resourceOrder: [ResourceID] = []
   /// `localReport` as of the last change of what it is made of. Every such
   /// change puts a new, empty box here, so a copy of this controller never
   /// reads a report that another copy made after they diverged.
@@ -47,7 +51,25 @@ public struct NodeController: Sendable {
   /// Whether the part just handled completed a whole.
   var partCompletedSomething = false
   var peerRequests: [NodeID: [OperatorRequest]] = [:]
-  var followedDirectives: Directives?
+  var followedDirectives: Directives? {
+    didSet {
+      guard let followedDirectives else { return }
+      rightLapsed = false
+      lastFollowedDirectives = followedDirectives
+    }
+  }
+  /// The last directives this node followed from its leader, kept while a
+  /// newer version is on its way (parts lost, say): they may still stop
+  /// what they do not place here, never start anything. Without them, a
+  /// node that was stopping what its leader moved away would keep it
+  /// running as soon as the next version was announced.
+  var lastFollowedDirectives: Directives?
+  /// This node lost the right to run resources (quorum, its lease, a
+  /// stall) after it had a leader, and has not held its leader's directives since: its peers may
+  /// have started its resources elsewhere meanwhile, so what it still runs
+  /// (a start that was in flight, say) is not kept on the word of a leader
+  /// whose directives it has not read.
+  var rightLapsed = false
   var leading: LeaderState?
   var pendingRequests: [OperatorRequest] = []
   /// Requests nodes apply themselves (cleanups, another node's attribute)
@@ -194,6 +216,15 @@ public struct NodeController: Sendable {
     leaving || fencedSelf ? .standby : config.nodes.first { $0.id == local.id }?.mode ?? .online
   }
 
+  /// The ids of this node's resources, sorted (decisions go through them
+  /// in one order, so that the simulator replays a seed exactly).
+  mutating func orderedResourceIDs() -> [ResourceID] {
+    if resourceOrder.count != resources.count || !resourceOrder.allSatisfy({ resources[$0] != nil }) {
+      resourceOrder = resources.keys.sorted()
+    }
+    return resourceOrder
+  }
+
   /// Begins a graceful shutdown: stop every resource here, in the open, so
   /// the leader can restart them elsewhere at once instead of after the dead time.
   public mutating func leave(now: Instant) -> [ControllerEffect] {
@@ -244,8 +275,10 @@ public struct NodeController: Sendable {
   public mutating func tick(now: Instant, decidingAnyway: Bool = false) -> [ControllerEffect] {
     let outputs = membership.tick(now: now)
     var effects = apply(outputs, now: now)
-    let forceBeat = outputs.contains(.heartbeatDue)
-    if !decidingAnyway && decisionWouldRepeat(now: now) {
+    let forceBeat = outputs.contains(.heartbeatDue) || pendingDecision.forceBeat
+    let mayRepeat = !pendingDecision.needed || pendingDecision.onlyHeartbeats
+    if !decidingAnyway && mayRepeat && decisionWouldRepeat(now: now) {
+      pendingDecision = PendingDecision()
       counters.decisionsSkipped += 1
       return effects + heartbeatIfNeeded(force: forceBeat, now: now, decided: false)
     }
@@ -254,6 +287,30 @@ public struct NodeController: Sendable {
   }
 
   public mutating func receive(_ packet: Packet, link: Int = 0, now: Instant) -> [ControllerEffect] {
+    receiveDeferringDecision(packet, link: link, now: now) + decidePending(now: now)
+  }
+
+  /// What the packets read since the last decision ask of the next one.
+  struct PendingDecision: Equatable {
+    var needed = false
+    var forceBeat = false
+    /// Only heartbeats came: the decision may be skipped when it would
+    /// repeat the last one (`decisionWouldRepeat`).
+    var onlyHeartbeats = true
+  }
+  var pendingDecision = PendingDecision()
+
+  /// Whether packets were handled whose decision has not run yet.
+  public var decisionPending: Bool { pendingDecision.needed }
+
+  /// Handles a packet but leaves the decision it calls for to
+  /// `decidePending`: a daemon that reads a burst of packets (31 peers'
+  /// heartbeats, the queue after a stall) decides once for all of them.
+  /// Under load the bursts grow and the decisions do not, so the daemon
+  /// keeps up with its peers instead of falling behind them.
+  public mutating func receiveDeferringDecision(_ packet: Packet, link: Int = 0, now: Instant)
+    -> [ControllerEffect]
+  {
     let sender = packet.header.sender
     guard sender != local.id, let member = config.member(id: sender),
       packet.header.receiver.map({ $0 == local.id }) ?? true
@@ -292,9 +349,13 @@ public struct NodeController: Sendable {
     var effects: [ControllerEffect] = apply(linkOutputs, now: now)
     guard accepted else {
       counters.packetsStale += 1
-      return apply(heardOutputs, now: now) + finish(now: now, forceBeat: false)
+      pendingDecision.needed = true
+      pendingDecision.onlyHeartbeats = false
+      effects += apply(heardOutputs, now: now)
+      return effects + (heardOutputs.isEmpty ? [] : decidePending(now: now))
     }
     counters.packetsReceived += 1
+    let standing = (membership.term, membership.role, membership.leader, membership.quorate)
     effects += handle(
       packet.message, from: member, incarnation: packet.header.incarnation, outputs: heardOutputs, now: now)
     // A part that completes nothing changes no decision: with a thousand
@@ -304,13 +365,30 @@ public struct NodeController: Sendable {
       return effects
     }
     // The peer's heartbeat may carry this node's own with it.
-    let forceBeat = heardOutputs.contains(.heartbeatDue)
-    if case .heartbeat = packet.message, decisionWouldRepeat(now: now) {
+    pendingDecision.needed = true
+    if heardOutputs.contains(.heartbeatDue) { pendingDecision.forceBeat = true }
+    if case .heartbeat = packet.message {} else { pendingDecision.onlyHeartbeats = false }
+    // A membership event (a peer lost or back, quorum, a new leader or
+    // term, a stall found) is acted on before the next packet is read,
+    // as each packet was before bursts were batched: a burst must not
+    // hide the quorum lost at its first packet behind the quorum regained
+    // at its last, leaving the stop that the loss called for undone.
+    let event =
+      linkOutputs.contains { $0 != .heartbeatDue } || heardOutputs.contains { $0 != .heartbeatDue }
+      || standing != (membership.term, membership.role, membership.leader, membership.quorate)
+    return effects + (event ? decidePending(now: now) : [])
+  }
+
+  /// The decision the packets handled since the last one call for, once.
+  public mutating func decidePending(now: Instant) -> [ControllerEffect] {
+    let pending = pendingDecision
+    guard pending.needed else { return [] }
+    pendingDecision = PendingDecision()
+    if pending.onlyHeartbeats, decisionWouldRepeat(now: now) {
       counters.decisionsSkipped += 1
-      return effects + heartbeatIfNeeded(force: forceBeat, now: now, decided: false)
+      return heartbeatIfNeeded(force: pending.forceBeat, now: now, decided: false)
     }
-    effects += finish(now: now, forceBeat: forceBeat)
-    return effects
+    return finish(now: now, forceBeat: pending.forceBeat)
   }
 
   /// One authentic, fresh message (or a whole reassembled from parts).
@@ -580,6 +658,7 @@ public struct NodeController: Sendable {
       replication.peers[peer] = nil
       return [.log(.warning, "\(name(of: peer)) lost: silent for \(DurationText.format(config.cluster.deadTime))")]
     case .quorumChanged(let quorate, let votes):
+      if !quorate && membership.hasHadLeader { rightLapsed = true }
       let needed = membership.settings.votesNeeded
       return [
         .log(
@@ -588,6 +667,7 @@ public struct NodeController: Sendable {
       ]
     case .leaderChanged(let term, let leader):
       followedDirectives = nil
+      lastFollowedDirectives = nil
       if leader == local.id {
         leading = LeaderState(term: term)
         return [.log(.notice, "elected leader for term \(term)")]
@@ -596,6 +676,7 @@ public struct NodeController: Sendable {
       guard let leader else { return [.log(.info, "no leader in term \(term)")] }
       return [.log(.notice, "following \(name(of: leader)) in term \(term)")]
     case .stalled(let gap):
+      if membership.hasHadLeader { rightLapsed = true }
       return [
         .log(
           .error,
@@ -608,6 +689,9 @@ public struct NodeController: Sendable {
   // MARK: After every input
 
   mutating func finish(now: Instant, forceBeat: Bool) -> [ControllerEffect] {
+    // Any decision is the one packets handled before it were waiting for.
+    let forceBeat = forceBeat || pendingDecision.forceBeat
+    pendingDecision = PendingDecision()
     decidedAt = now
     var effects = forwardProposals(now: now)
     // A leader's own resources are part of what it decides on: when acting

@@ -46,7 +46,7 @@ extension NodeController {
       let granted = membership.grantedMembers
       if !granted.isEmpty && !granted.contains(local.id) { return .stop }
       if !membership.mayRunResources(now: now), let withoutQuorum { return withoutQuorum }
-      directives = followedDirectives
+      directives = followedDirectives ?? lastFollowedDirectives
     } else {
       // Without a leader no lease covers this node: its peers may elect a
       // leader that cannot hear it and start its resources elsewhere (a
@@ -56,7 +56,8 @@ extension NodeController {
       if membership.hasHadLeader, let withoutQuorum { return withoutQuorum }
       directives = nil
     }
-    return directives == nil ? .keep : nil
+    guard directives == nil else { return nil }
+    return rightLapsed && !membership.isLeader ? withoutQuorum ?? .keep : .keep
   }
 
   func want(_ id: ResourceID, given common: Want?) -> Want {
@@ -66,8 +67,10 @@ extension NodeController {
     }
     if let resource = resources[id], resource.removed || resource.restartsForReplacement { return .stop }
     if let common { return common }
-    let directives = membership.isLeader ? leading?.directives : followedDirectives
+    let directives = membership.isLeader ? leading?.directives : followedDirectives ?? lastFollowedDirectives
     guard let assignment = directives?.assignment(for: id, on: local.id) else { return .stop }
+    // Directives a newer version has replaced may stop, never start.
+    if !membership.isLeader && followedDirectives == nil { return assignment.promoted ? .keep : .keepUnpromoted }
     return .run(token: assignment.token, promoted: assignment.promoted)
   }
 
@@ -78,6 +81,7 @@ extension NodeController {
   mutating func reconcile(now: Instant) -> (effects: [ControllerEffect], changedRoles: Bool) {
     var (changedRoles, effects) = applyRequests()
     let common = wanted(now: now)
+    if common == .stop && !membership.isLeader && membership.hasHadLeader { rightLapsed = true }
     var callsInFlight = resources.values.count { $0.inFlight != nil }
     let promotable = Set(config.clones.filter(\.promotable).map(\.child))
     let groups = groupNeighbours
@@ -87,7 +91,8 @@ extension NodeController {
     let inMaintenance =
       config.cluster.maintenance || config.nodes.first { $0.id == local.id }?.maintenance == true
     let resourcesInMaintenance = Set(config.operatorState.maintenanceResources)
-    for id in resources.keys.sorted() {
+    var retiredOne = false
+    for id in orderedResourceIDs() {
       guard var resource = resources[id] else { continue }
       resource.promotable = promotable.contains(id)
       if resource.expireFailures(now: now) {
@@ -114,6 +119,7 @@ extension NodeController {
         // Known stopped as the old definition: forget it, or probe the new one.
         if resource.removed {
           changedRoles = true
+          retiredOne = true
           resources[id] = nil
           effects.append(.log(.notice, "\(id): removed from the configuration and stopped here"))
           continue
@@ -122,6 +128,7 @@ extension NodeController {
           // A new definition starts with no fail count; what failed last
           // (a reload, a stop) is still worth showing.
           let (failure, output) = (resource.lastFailure, resource.lastFailureOutput)
+          retiredOne = true
           resource = LocalResource(spec: replacement)
           (resource.lastFailure, resource.lastFailureOutput) = (failure, output)
           resources[id] = resource
@@ -217,7 +224,7 @@ extension NodeController {
             meta: cloneMeta(of: id).merging(notificationMeta(notification)) { $1 })))
     }
     // A retired definition known stopped is forgotten: so is its record.
-    effects += storeRetiringIfChanged()
+    if retiredOne { effects += storeRetiringIfChanged() }
     return (effects, changedRoles)
   }
 
@@ -315,6 +322,15 @@ extension NodeController {
 
   /// Whether this node means to keep `id` running (it is not stopping it).
   public func wantsRunning(_ id: ResourceID, now: Instant) -> Bool { want(id, now: now) != .stop }
+
+  /// What this node means to do with `id`, and on whose word (the simulator's reports).
+  public func wantDescription(_ id: ResourceID, now: Instant) -> String {
+    let source =
+      membership.isLeader
+      ? (leading?.directives == nil ? "no directives of its own" : "its own directives")
+      : (followedDirectives == nil ? "no directives held" : "its leader's directives")
+    return "wants \(want(id, now: now)) on \(source)"
+  }
 
   /// Whether this node means to run `id` Promoted (it is not demoting it).
   public func wantsPromoted(_ id: ResourceID, now: Instant) -> Bool {

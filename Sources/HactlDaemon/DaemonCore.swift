@@ -142,7 +142,22 @@ actor DaemonCore {
     unsupportedSeen = unsupported
     lastUnsupportedWarning = clock.now
   }
-  func receive(_ packet: Packet, link: Int) { perform(controller.receive(packet, link: link, now: now)) }
+  /// Packets read in one turn of the event loop (a burst of heartbeats,
+  /// the queue after a stall) get one decision, made once they are all in:
+  /// NIO runs the task after the reads of its turn.
+  func receive(_ packet: Packet, link: Int) {
+    perform(controller.receiveDeferringDecision(packet, link: link, now: now))
+    guard controller.decisionPending, !decisionScheduled else { return }
+    decisionScheduled = true
+    transport.loop.execute { [self] in
+      assumeIsolated { core in
+        core.decisionScheduled = false
+        core.perform(core.controller.decidePending(now: core.now))
+      }
+    }
+  }
+
+  var decisionScheduled = false
 
   /// Stops every resource here and waits for the stops, as long as the
   /// slowest stop may take (of the resources it runs now, which a
@@ -417,7 +432,10 @@ actor DaemonCore {
   /// from then on the machine resets unless it is fed in time. A file that
   /// is not a watchdog (a test's stand-in) takes the bytes and no timeout.
   func openWatchdog(_ settings: FencingConfig.Watchdog) throws {
-    let fd = open(settings.device, O_WRONLY | O_CLOEXEC)
+    // O_APPEND means nothing to a watchdog device; a stand-in file shared
+    // by the nodes of a test keeps every node's bytes (the disarming 'V'
+    // was overwritten by a peer's later feeds).
+    let fd = open(settings.device, O_WRONLY | O_APPEND | O_CLOEXEC)
     guard fd >= 0 else {
       throw Daemon.StartupError(
         description: "cannot open the watchdog \(settings.device): \(String(cString: strerror(errno)))", exitCode: 1)

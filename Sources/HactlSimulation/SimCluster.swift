@@ -494,13 +494,24 @@ public struct SimCluster: Sendable {
     for index in due.map(\.offset).reversed() { packets.remove(at: index) }
     for packet in due.sorted(by: { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }).map(\.element)
     where !crashed.contains(packet.to) {
+      // As hactld reads them: the packets due together at a node (those
+      // queued behind a stall, say) get one decision after the last.
       let decoded = try! PacketCodec.decode(packet.bytes)
-      probeDeadline(of: packet.to)
-      let skipped = controllers.lend(packet.to) { $0.counters.decisionsSkipped }!
-      beginInput(packet.to)
-      let effects = controllers[packet.to]!.receive(decoded, link: packet.link, now: localNow(packet.to))
-      probeSkippedDecision(of: packet.to, skippedBefore: skipped)
+      if controllers.lend(packet.to, { $0.decisionPending }) == false {
+        probeDeadline(of: packet.to)
+        beginInput(packet.to)
+      }
+      let effects = controllers[packet.to]!.receiveDeferringDecision(
+        decoded, link: packet.link, now: localNow(packet.to))
       perform(effects, on: packet.to)
+      checkInvariants()
+    }
+    for node in Set(due.map(\.element.to)).sorted()
+    where !crashed.contains(node) && controllers.lend(node, { $0.decisionPending }) == true {
+      let skipped = controllers.lend(node) { $0.counters.decisionsSkipped }!
+      let effects = controllers[node]!.decidePending(now: localNow(node))
+      probeSkippedDecision(of: node, skippedBefore: skipped)
+      perform(effects, on: node)
       checkInvariants()
     }
     let finished = calls.enumerated().filter { $0.element.at <= now && !stalled.contains($0.element.node) }
@@ -843,7 +854,15 @@ public struct SimCluster: Sendable {
         world[$0.id]?.contains(resource) == true && isEntitled($0.id, to: resource)
       }
       if entitled.count > 1 {
-        violate("\(resource) runs on \(entitled.map(\.name)), each of which holds the right to run it")
+        let detail = entitled.map { spec in
+          let controller = controllers[spec.id]!
+          let role = controller.localRole(of: resource).map { "\($0)" } ?? "?"
+          return "\(spec.name): term \(controller.membership.term), leader "
+            + "\(controller.membership.leader.map(name) ?? "none"), \(role), \(controller.wantDescription(resource, now: localNow(spec.id)))"
+        }
+        violate(
+          "\(resource) runs on \(entitled.map(\.name)), each of which holds the right to run it (\(detail.joined(separator: "; ")))"
+        )
       }
       // With fencing, the full rule: two machines only if one of them was
       // confirmed fenced (stalled or not, whatever its daemon thinks).

@@ -68,6 +68,7 @@ public final class UDPTransport: Sendable {
   /// Room in the kernel for a burst of parts (a large configuration offer)
   /// while the daemon is busy; the kernel caps it at net.core.rmem_max.
   static let socketReceiveBuffer = 4 << 20
+  static let datagramsPerRead: UInt = 32
 
   struct Inbox: Sendable {
     var deliver: @Sendable (Arrival) -> Void
@@ -88,6 +89,9 @@ public final class UDPTransport: Sendable {
       let channel = try await DatagramBootstrap(group: loop)
         .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.receiveBufferBytes))
         .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(Self.socketReceiveBuffer))
+        // A peer's burst (31 heartbeats, a section's parts) is read in one
+        // turn of the loop, and decided on once (DaemonCore.receive).
+        .channelOption(.maxMessagesPerRead, value: Self.datagramsPerRead)
         .channelInitializer { channel in
           channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(ArrivalHandler(transport: transport, link: index))

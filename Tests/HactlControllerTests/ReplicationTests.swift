@@ -364,7 +364,7 @@ extension ReplicationTests {
     let forgotten = sim.run(until: { $0.storedRetiring[$0.id("alpha")] == [] }, within: .seconds(1))
     #expect(forgotten != nil)
     #expect(sim.controllers[sim.id("alpha")]!.definition(of: "db") == nil)
-    #expect(sim.runs("vip") == ["alpha"])
+    #expect(sim.runs("vip") == ["alpha"], "\(sim.trace.suffix(40).joined(separator: "\n"))")
     #expect(sim.violations.isEmpty)
   }
 

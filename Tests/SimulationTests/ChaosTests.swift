@@ -56,6 +56,36 @@ struct ChaosTests {
   ///   may still be).
   static let resourceModelRegressions: [UInt64] = [6, 12, 23, 24]
 
+  /// The storage stack with its state in parts and parts lost
+  /// (`--resource-model --large-state`). Each seed (6009, 6021, 6057,
+  /// 6205, 6256) once ran a group member on two nodes that both held the
+  /// right to it, for one of two reasons:
+  /// - a node woke from a stall (or regained quorum) and followed its
+  ///   leader before it had read the leader's directives, and kept a start
+  ///   that had been in flight (6009; a node whose right lapsed now applies
+  ///   the no-quorum policy until it reads them);
+  /// - a node stopping a group its leader had moved away kept the rest
+  ///   running once a newer version of the directives was announced but
+  ///   not yet read (6205, 6256; the last directives it read now still
+  ///   stop what they do not place there).
+  static let stackInPartsRegressions: [UInt64] = [6009, 6021, 6057, 6205, 6256]
+
+  @Test(arguments: stackInPartsRegressions)
+  func stackInPartsSeed(seed: UInt64) {
+    Self.expectPasses(seed) {
+      $0.resourceModel = true
+      $0.largeState = true
+    }
+  }
+
+  /// One seed, with the options `configure` sets, passes.
+  static func expectPasses(_ seed: UInt64, _ configure: (inout ChaosOptions) -> Void) {
+    var options = ChaosOptions()
+    configure(&options)
+    let report = Chaos.run(seed: seed, options: options)
+    #expect(report.passed, "\(report.failureReport)")
+  }
+
   /// With fencing (`--fencing`), every seed of a few chunks, then the seeds
   /// that once broke the full rule (a singleton on two machines only if one
   /// was confirmed fenced):
@@ -81,27 +111,20 @@ struct ChaosTests {
 
   @Test(arguments: fencingRegressions)
   func fencingSeed(seed: UInt64) {
-    var options = ChaosOptions()
-    options.fencing = true
-    let report = Chaos.run(seed: seed, options: options)
-    #expect(report.passed, "\(report.failureReport)")
+    Self.expectPasses(seed) { $0.fencing = true }
   }
 
   @Test(arguments: resourceModelRegressions)
   func resourceModelSeed(seed: UInt64) {
-    var options = ChaosOptions()
-    options.resourceModel = true
-    let report = Chaos.run(seed: seed, options: options)
-    #expect(report.passed, "\(report.failureReport)")
+    Self.expectPasses(seed) { $0.resourceModel = true }
   }
 
   @Test(arguments: regressions)
   func regressionSeed(seed: UInt64) {
-    var options = ChaosOptions()
-    options.redundantLinks = false
-    options.configChanges = false
-    let report = Chaos.run(seed: seed, options: options)
-    #expect(report.passed, "\(report.failureReport)")
+    Self.expectPasses(seed) {
+      $0.redundantLinks = false
+      $0.configChanges = false
+    }
   }
 
   /// Seeds that break a safety rule as soon as its guard is removed: with

@@ -21,10 +21,13 @@ import HactlWire
 ///    and 32 nodes, and the time a changed resource state takes to reach
 ///    every node after the node it changed on shows it;
 /// 6. (`load`) a pair under CPU saturation and under memory pressure:
-///    false losses and the worst silence heard, against no load.
+///    false losses and the worst silence heard, against no load;
+/// 7. (`floor`) the idle rhythm of a pair without hactld: bare threads,
+///    with and without sealing real heartbeats.
 ///
 ///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS] [SIZES, e.g. 2,8,32]
 ///     .build/release/membership-bench flood [SECONDS]
+///     .build/release/membership-bench floor [SECONDS]
 ///     .build/release/membership-bench scale [IDLE_SECONDS] [SIZES] [RESOURCE COUNTS, e.g. 10,100,1000] [MOVES]
 ///     .build/release/membership-bench load [SECONDS] [cpu|memory|cpu-unprotected|memory-unprotected]
 @main
@@ -33,6 +36,10 @@ enum MembershipBench {
     let arguments = CommandLine.arguments.dropFirst().map { $0 }
     if arguments.first == "flood" {
       try await flood(seconds: arguments.count > 1 ? Double(arguments[1]) ?? 5 : 5)
+      return
+    }
+    if arguments.first == "floor" {
+      try floor(seconds: arguments.count > 1 ? Double(arguments[1]) ?? 60 : 60)
       return
     }
     if arguments.first == "load" {
