@@ -44,9 +44,11 @@ struct PeerSections: Sendable {
 /// peer stays within `bytesPerSecond`. With 32 nodes and a thousand
 /// resources, a report went to 31 peers four times an interval while a
 /// thousand probes ran, 18 MB/s per node: the cluster spent its CPU on that
-/// and flapped.
+/// and flapped. At 2 MB/s it still did on one machine: each node then
+/// decoded 2 MB/s of its peers' reports (a sender's budget is also about
+/// what each receiver decodes, since every peer sends to every other).
 public enum SectionPacing {
-  public static let bytesPerSecond = 2_000_000
+  public static let bytesPerSecond = 500_000
   public static let longest: Duration = .seconds(60)
 
   public static func spacing(bytes: Int, fanOut: Int, atLeast shortest: Duration) -> Duration {

@@ -150,17 +150,30 @@ public final class LocalCluster: @unchecked Sendable {
   /// (`/proc/PID/task/*/schedstat`), since `/proc/PID/stat` counts in 10 ms
   /// ticks and an idle daemon uses a few of them a minute.
   public func cpuSeconds(_ member: String) -> Double? {
+    threadRunTimes(member).map { Double($0.values.reduce(0, +)) / 1e9 }
+  }
+
+  /// Each of the member's threads' run time in nanoseconds, from the
+  /// scheduler's own counters (`/proc/PID/task/TID/schedstat`).
+  public func threadRunTimes(_ member: String) -> [String: UInt64]? {
     guard let pid = pid(member),
       let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
     else { return nil }
-    var nanoseconds: UInt64 = 0
+    var times: [String: UInt64] = [:]
     for thread in threads {
       guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8),
         let runtime = text.split(separator: " ").first.flatMap({ UInt64($0) })
       else { continue }
-      nanoseconds += runtime
+      times[thread] = runtime
     }
-    return Double(nanoseconds) / 1e9
+    return times
+  }
+
+  /// CPU seconds between two samples of `threadRunTimes`, counted over the
+  /// threads alive at the second: a thread that exited in between takes
+  /// its count with it (a sum over threads then went down, below zero).
+  public static func cpuSeconds(from before: [String: UInt64], to after: [String: UInt64]) -> Double {
+    Double(after.reduce(0) { $0 + ($1.value &- min(before[$1.key] ?? 0, $1.value)) }) / 1e9
   }
 
   public func pid(_ member: String) -> Int32? {

@@ -85,9 +85,10 @@ struct AgentConcurrencyTests {
   /// `SectionPacing.bytesPerSecond`, whatever the number of peers.
   @Test func aChangingLargeSectionIsPacedByItsSizeTimesItsPeers() {
     let quarter = Duration.milliseconds(50)
-    #expect(SectionPacing.spacing(bytes: 30_000, fanOut: 1, atLeast: quarter) == quarter)
+    #expect(SectionPacing.spacing(bytes: 20_000, fanOut: 1, atLeast: quarter) == quarter)
+    #expect(SectionPacing.spacing(bytes: 30_000, fanOut: 1, atLeast: quarter) == .milliseconds(60))
     let wide = SectionPacing.spacing(bytes: 30_000, fanOut: 31, atLeast: quarter)
-    #expect(wide == .milliseconds(465))
+    #expect(wide == .milliseconds(1860))
     #expect(Double(30_000 * 31) / (Double(wide.nanosecondsClamped) / 1e9) <= Double(SectionPacing.bytesPerSecond))
     #expect(SectionPacing.spacing(bytes: .max, fanOut: 64, atLeast: quarter) == SectionPacing.longest)
     #expect(SectionPacing.spacing(bytes: -1, fanOut: 0, atLeast: quarter) == quarter)

@@ -22,35 +22,52 @@ struct FencingProcessTests {
   /// logs each call, fails while `broken` exists there, and otherwise
   /// kills the target's hactld.
   func makeCluster() throws -> (LocalCluster, hook: String) {
+    let scratch = Self.makeHook()
+    var options = LocalCluster.Options(resourcesYAML: Self.resources)
+    options.extraYAML = Self.fencingYAML(hook: scratch + "/power")
+    let cluster = try LocalCluster(options: options)
+    return (cluster, scratch)
+  }
+
+  /// A folder holding the hook `power` (see `makeCluster`).
+  static func makeHook() -> String {
     let scratch = NSTemporaryDirectory() + "hactl-fence-hook-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    try! FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
     let hook = scratch + "/power"
-    try """
+    try! """
     #!/bin/sh
     echo "$1 $2 $(date +%s%N)" >> "\(scratch)/calls"
     [ -e "\(scratch)/broken" ] && { echo "the power switch does not answer" >&2; exit 1; }
     kill -KILL "$(cat "\(scratch)/pid-$1")"
     """.write(toFile: hook, atomically: true, encoding: .utf8)
     chmod(hook, 0o755)
-    var options = LocalCluster.Options(resourcesYAML: Self.resources)
-    options.extraYAML = """
-      fencing:
-        devices:
-          - { id: power, hook: "\(hook)", hosts: [alpha, beta], retries: 0, timeout: 10s }
-
-      """
-    let cluster = try LocalCluster(options: options)
-    return (cluster, scratch)
+    return scratch
   }
 
-  /// Started, the marker on alpha, and the hook told alpha's pid.
+  static func fencingYAML(hook: String, extra: String = "") -> String {
+    """
+    fencing:
+    \(extra)  devices:
+        - { id: power, hook: "\(hook)", hosts: [alpha, beta], retries: 0, timeout: 10s }
+
+    """
+  }
+
+  /// Tells the hook each node's hactld.
+  static func tellPids(_ cluster: LocalCluster, _ scratch: String) throws {
+    for node in ["alpha", "beta"] {
+      let pid = try #require(cluster.pid(node))
+      try String(pid).write(toFile: scratch + "/pid-\(node)", atomically: true, encoding: .utf8)
+    }
+  }
+
+  /// Started, the marker on alpha, and the hook told the pids.
   func runMarkerOnAlpha(_ cluster: LocalCluster, _ scratch: String) async throws {
     try cluster.startAll()
     _ = try await cluster.waitFor(via: "beta", timeout: .seconds(20)) {
       $0.resource("marker")?.node == "alpha" && $0.resource("marker")?.state == .started
     }
-    let pid = try #require(cluster.pid("alpha"))
-    try String(pid).write(toFile: scratch + "/pid-alpha", atomically: true, encoding: .utf8)
+    try Self.tellPids(cluster, scratch)
   }
 
   func finish(_ cluster: LocalCluster, _ scratch: String) {
@@ -58,8 +75,71 @@ struct FencingProcessTests {
     try? FileManager.default.removeItem(atPath: scratch)
   }
 
-  func calls(_ scratch: String) -> [String] {
+  static func calls(_ scratch: String) -> [String] {
     ((try? String(contentsOfFile: scratch + "/calls", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+  }
+
+  func calls(_ scratch: String) -> [String] { Self.calls(scratch) }
+
+  /// A stop that outlives its timeout leaves the resource possibly running:
+  /// its node is fenced (on_fail for stop defaults to fence), and only then
+  /// does the resource start elsewhere. The follower is made to hold it,
+  /// since a leader cannot fence itself.
+  @Test func aStopThatTimesOutFencesItsNodeBeforeTheResourceMoves() async throws {
+    let scratch = Self.makeHook()
+    let job = scratch + "/job"
+    try """
+    #!/bin/sh
+    state="$HA_RSCTMP/job@$OCF_RESKEY_CRM_meta_on_node"
+    case "$1" in
+      start) touch "$state" ;;
+      stop) [ -e "\(scratch)/hang" ] && sleep 30; rm -f "$state" ;;
+      monitor) [ -e "$state" ] || exit 7 ;;
+      *) exit 3 ;;
+    esac
+    """.write(toFile: job, atomically: true, encoding: .utf8)
+    chmod(job, 0o755)
+    var options = LocalCluster.Options(
+      resourcesYAML: """
+          - id: job
+            agent: "script:\(job)"
+            monitor: { interval: 1s, timeout: 10s }
+            stop: { timeout: 1s }
+        """)
+    options.extraYAML = Self.fencingYAML(hook: scratch + "/power")
+    let cluster = try LocalCluster(options: options)
+    defer { finish(cluster, scratch) }
+    try cluster.startAll()
+    let settled = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) {
+      $0.leader != nil && $0.resource("job")?.state == .started
+    }
+    let leader = try #require(settled.leader)
+    let follower = leader == "alpha" ? "beta" : "alpha"
+    let hactl = try Tool.hactl()
+    if settled.resource("job")?.node != follower {
+      let moved = try Tool.run(hactl, ["migrate", "job", follower, "--socket", cluster.socketPath(leader)])
+      #expect(moved.status == 0, "\(moved.errors)")
+      _ = try await cluster.waitFor(via: leader, timeout: .seconds(20)) {
+        $0.resource("job")?.node == follower && $0.resource("job")?.state == .started
+      }
+    }
+    try Self.tellPids(cluster, scratch)
+    #expect(FileManager.default.createFile(atPath: scratch + "/hang", contents: nil))
+    let asked = try Tool.run(hactl, ["migrate", "job", leader, "--socket", cluster.socketPath(leader)])
+    #expect(asked.status == 0, "\(asked.errors)")
+    _ = try await cluster.waitFor(via: leader, timeout: .seconds(30)) {
+      $0.resource("job")?.node == leader && $0.resource("job")?.state == .started
+    }
+    let fenced = calls(scratch)
+    #expect(fenced.count == 1 && fenced.first?.hasPrefix("\(follower) reboot ") == true, "\(fenced)")
+    let fencedAt = try #require(fenced.first.flatMap { Int64($0.split(separator: " ")[2]) })
+    let started =
+      try FileManager.default.attributesOfItem(
+        atPath: cluster.runtimeFolder(leader) + "/job@\(leader)")[.modificationDate] as? Date
+    #expect(Int64((try #require(started)).timeIntervalSince1970 * 1e9) > fencedAt, "started before the fence")
+    #expect(await cluster.exitStatus(follower, within: .seconds(5)) != nil, "the hook's kill took it down")
+    let history = try Tool.run(hactl, ["history", "--socket", cluster.socketPath(leader)])
+    #expect(history.output.contains("\(follower): fenced by power (level 1)"), "\(history.output)")
   }
 
   @Test func aNodeThatStopsAnsweringIsFencedBeforeItsResourceMoves() async throws {

@@ -10,8 +10,12 @@ import Testing
 struct PartitionTests {
   static let members = ["alpha", "beta", "arbiter"]
 
-  func start(links: Int = 1) throws -> (NamespaceLab, LocalCluster) {
-    let lab = try NamespaceLab(members: Self.members, links: links)
+  /// `adjust` changes the options before the cluster is made (its
+  /// members are `members`, each in its namespace).
+  func start(
+    links: Int = 1, members: [String] = Self.members, adjust: (inout LocalCluster.Options) -> Void = { _ in }
+  ) throws -> (NamespaceLab, LocalCluster) {
+    let lab = try NamespaceLab(members: members, links: links)
     var options = LocalCluster.Options(
       resourcesYAML: """
           - id: marker
@@ -19,10 +23,12 @@ struct PartitionTests {
             monitor: { interval: 1s, timeout: 10s }
             prefer: { node: alpha, score: 50 }
         """)
-    for member in Self.members {
+    if !members.contains("arbiter") { options.witness = nil }
+    for member in members {
       options.addresses[member] = lab.members[member]!.addresses
       options.launchPrefix[member] = lab.launch(member)
     }
+    adjust(&options)
     let cluster: LocalCluster
     do {
       cluster = try LocalCluster(options: options)
@@ -153,5 +159,40 @@ struct PartitionTests {
       status.nodes.allSatisfy { $0.state == .online && $0.member }
     }
     #expect(runsOn(cluster) == ["beta"])
+  }
+
+  /// A fenced pair without a witness splits: each half keeps quorum
+  /// (`two_node`) and would fence the other. With a priority delay, the
+  /// half running the resource shoots first: one fencing, of the idle
+  /// node, and the resource never leaves its node. The hook kills the
+  /// target's hactld by pid, across the namespaces.
+  @Test func aSplitPairFencesOnceAndTheNodeRunningTheResourceWins() async throws {
+    let scratch = FencingProcessTests.makeHook()
+    let (lab, cluster) = try start(members: ["alpha", "beta"]) { options in
+      options.extraClusterYAML = "  quorum: { two_node: true }"
+      options.extraYAML = FencingProcessTests.fencingYAML(hook: scratch + "/power", extra: "  priority_delay: 3s\n")
+    }
+    defer {
+      cluster.shutdown()
+      lab.destroy()
+      try? FileManager.default.removeItem(atPath: scratch)
+    }
+    try await settle(cluster)
+    try FencingProcessTests.tellPids(cluster, scratch)
+    try lab.isolate("alpha")
+    // beta is fenced (its hactld killed) while alpha keeps the marker.
+    let deadline = ContinuousClock.now + .seconds(15)
+    while ContinuousClock.now < deadline && FencingProcessTests.calls(scratch).isEmpty {
+      #expect(runsOn(cluster) == ["alpha"])
+      try await Task.sleep(for: .milliseconds(5))
+    }
+    #expect(await cluster.exitStatus("beta", within: .seconds(5)) != nil, "beta was fenced")
+    // Past beta's priority delay: still one fencing, and alpha runs on.
+    try await Task.sleep(for: .seconds(4))
+    let fenced = FencingProcessTests.calls(scratch)
+    #expect(fenced.count == 1 && fenced.first?.hasPrefix("beta reboot ") == true, "\(fenced)")
+    #expect(runsOn(cluster) == ["alpha"])
+    let status = try await cluster.status(via: "alpha")
+    #expect(status.resource("marker")?.node == "alpha" && status.resource("marker")?.state == .started)
   }
 }

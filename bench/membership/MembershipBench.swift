@@ -28,7 +28,7 @@ import HactlWire
 ///     swift build -c release && .build/release/membership-bench [RUNS] [IDLE_SECONDS] [SIZES, e.g. 2,8,32]
 ///     .build/release/membership-bench flood [SECONDS]
 ///     .build/release/membership-bench floor [SECONDS]
-///     .build/release/membership-bench scale [IDLE_SECONDS] [SIZES] [RESOURCE COUNTS, e.g. 10,100,1000] [MOVES]
+///     .build/release/membership-bench scale [IDLE_SECONDS] [SIZES] [RESOURCE COUNTS, e.g. 10,100,1000] [MOVES] [INTERVAL DEAD_TIME]
 ///     .build/release/membership-bench load [SECONDS] [cpu|memory|cpu-unprotected|memory-unprotected]
 @main
 enum MembershipBench {
@@ -53,7 +53,8 @@ enum MembershipBench {
       }
       try await scale(
         seconds: arguments.count > 1 ? Double(arguments[1]) ?? 10 : 10, sizes: list(2, [2, 8, 32]),
-        counts: list(3, [10, 100, 1000]), moves: list(4, [5]).first ?? 5)
+        counts: list(3, [10, 100, 1000]), moves: list(4, [5]).first ?? 5,
+        timing: arguments.count > 6 ? (interval: arguments[5], deadTime: arguments[6]) : nil)
       return
     }
     let runs = arguments.first.flatMap(Int.init) ?? 30
@@ -143,13 +144,15 @@ enum MembershipBench {
   static func idleFigures(_ cluster: LocalCluster, nodes: [String], seconds: Double) async throws -> (
     cpu: Double, bytes: Double, packets: Double
   ) {
-    let cpuBefore = nodes.compactMap { cluster.cpuSeconds($0) }.reduce(0, +)
+    let cpuBefore = nodes.map { cluster.threadRunTimes($0) ?? [:] }
     var before: [String: TrafficStatus] = [:]
     for node in nodes { before[node] = try await cluster.status(via: node).traffic }
     let started = ContinuousClock.now
     try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
     let elapsed = (ContinuousClock.now - started).seconds
-    let cpuAfter = nodes.compactMap { cluster.cpuSeconds($0) }.reduce(0, +)
+    let cpu = zip(cpuBefore, nodes.map { cluster.threadRunTimes($0) ?? [:] }).map {
+      LocalCluster.cpuSeconds(from: $0, to: $1)
+    }.reduce(0, +)
     var bytes = 0
     var packets = 0
     for node in nodes {
@@ -159,7 +162,7 @@ enum MembershipBench {
     }
     let perNode = Double(nodes.count)
     return (
-      (cpuAfter - cpuBefore) / elapsed * 3600 / perNode, Double(bytes) / elapsed / perNode,
+      cpu / elapsed * 3600 / perNode, Double(bytes) / elapsed / perNode,
       Double(packets) / elapsed / perNode
     )
   }
@@ -274,13 +277,18 @@ enum MembershipBench {
     }.joined()
   }
 
-  static func scale(seconds: Double, sizes: [Int], counts: [Int], moves: Int) async throws {
+  /// `timing`: a heartbeat interval and dead time other than the defaults
+  /// (32 daemons on two cores share what 32 machines would have).
+  static func scale(
+    seconds: Double, sizes: [Int], counts: [Int], moves: Int, timing: (interval: String, deadTime: String)? = nil
+  ) async throws {
     var rows: [String] = []
     for size in sizes {
       for count in counts {
         var options = LocalCluster.Options(resourcesYAML: quietResources(count))
         options.nodes = (1...size).map { "n\($0)" }
         options.witness = nil
+        if let timing { (options.heartbeatInterval, options.deadTime) = timing }
         let cluster = try LocalCluster(options: options)
         defer { cluster.shutdown() }
         try cluster.startAll()
