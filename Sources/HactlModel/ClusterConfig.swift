@@ -31,7 +31,7 @@ public struct ClusterConfig: Sendable, Equatable {
   public var voters: [Member] { nodes.map(Member.init) + (witness.map { [Member($0)] } ?? []) }
 
   /// Links per member: every member has the same number (link i talks to link i).
-  public var linkCount: Int { voters.first?.links.count ?? 1 }
+  public var linkCount: Int { nodes.first?.links.count ?? witness?.links.count ?? 1 }
 
   public func member(named name: String) -> Member? { member { $0.name == name } }
   public func member(id: NodeID) -> Member? { member { $0.id == id } }

@@ -202,6 +202,40 @@ struct FencingProcessTests {
     }
   }
 
+  /// Debian's fence_ipmilan against OpenIPMI's simulated BMC on 127.0.0.1
+  /// (real IPMI 2.0 over lanplus): alpha's "power" is its hactld, which the
+  /// BMC's chassis control kills when told to power off. The password is
+  /// read from a file when fencing, never replicated or shown.
+  @Test(.enabled(if: SimulatedBMC.available))
+  func fenceIpmilanPowersOffALostNodeThroughASimulatedBMC() async throws {
+    let scratch = Self.makeHook()
+    let bmc = try SimulatedBMC(folder: scratch + "/bmc")
+    var options = LocalCluster.Options(resourcesYAML: Self.resources)
+    options.extraYAML =
+      "fencing:\n  devices:\n" + bmc.deviceYAML(id: "bmc-alpha", node: "alpha")
+      + "    - { id: power, hook: \"\(scratch)/power\", hosts: [beta], retries: 0, timeout: 10s }\n"
+    let cluster = try LocalCluster(options: options)
+    defer {
+      cluster.shutdown()
+      bmc.stop()
+      try? FileManager.default.removeItem(atPath: scratch)
+    }
+    try await runMarkerOnAlpha(cluster, scratch)
+    try bmc.standFor(pid: try #require(cluster.pid("alpha")))
+    #expect(cluster.signal("alpha", SIGSTOP))
+    let moved = try await cluster.waitFor(via: "beta", timeout: .seconds(40)) {
+      $0.resource("marker")?.node == "beta" && $0.resource("marker")?.state == .started
+    }
+    #expect(moved.fencing?.first?.device == "bmc-alpha", "\(String(describing: moved.fencing))")
+    #expect(await cluster.exitStatus("alpha", within: .seconds(5)) != nil, "the BMC powered alpha off")
+    #expect(calls(scratch).isEmpty, "the hook (beta's device) was not used")
+    #expect(bmc.power == "1", "a reboot: off, then on again")
+    let shown = try Tool.run(try Tool.hactl(), ["status", "--socket", cluster.socketPath("beta")])
+    #expect(shown.output.contains("alpha: fenced by bmc-alpha (level 1) in "), "\(shown.output)")
+    let password = try String(contentsOfFile: bmc.passwordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
+    #expect(!shown.output.contains(password))
+  }
+
   /// The watchdog shell against a stand-in file (no watchdog module loads
   /// here): every node feeds it while quorate, and a node that stops
   /// cleanly disarms it with the magic 'V'; a device that cannot be opened

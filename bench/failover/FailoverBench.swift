@@ -10,6 +10,7 @@ import HactlModel
 /// dead time sets.
 ///
 ///     swift build -c release && .build/release/failover-bench [RUNS] [DEAD_TIME] [INTERVAL]
+///     HACTL_BENCH_IPMI=1 .build/release/failover-bench    # each node fenced through a simulated BMC
 @main
 enum FailoverBench {
   static func main() async throws {
@@ -29,12 +30,30 @@ enum FailoverBench {
     if ProcessInfo.processInfo.environment["HACTL_BENCH_HMAC"] != nil {
       options.extraClusterYAML = "  encryption: false"
     }
+    // Fenced: each node has a simulated BMC that fence_ipmilan powers off
+    // (its "machine" is the node's hactld); the survivor fences the crashed
+    // node before it takes over.
+    var bmcs: [String: SimulatedBMC] = [:]
+    let fenced = ProcessInfo.processInfo.environment["HACTL_BENCH_IPMI"] != nil
+    if fenced {
+      let folder = NSTemporaryDirectory() + "hactl-bench-bmc-\(UUID().uuidString)"
+      for node in options.nodes { bmcs[node] = try SimulatedBMC(folder: folder + "/" + node) }
+      options.extraYAML =
+        "fencing:\n  devices:\n" + options.nodes.map { bmcs[$0]!.deviceYAML(id: "bmc-\($0)", node: $0) }.joined()
+    }
     let cluster = try LocalCluster(options: options)
-    defer { cluster.shutdown() }
+    defer {
+      cluster.shutdown()
+      for bmc in bmcs.values { bmc.stop() }
+    }
+    func machinesAreDaemons() throws {
+      for (node, bmc) in bmcs { if let pid = cluster.pid(node) { try bmc.standFor(pid: pid) } }
+    }
     print(
-      "failover-bench: \(runs) crashes, dead_time \(deadTime), heartbeat_interval \(interval), hactld \(cluster.daemonPath)"
-    )
+      "failover-bench: \(runs) crashes, dead_time \(deadTime), heartbeat_interval \(interval), "
+        + "\(fenced ? "fenced by fence_ipmilan, " : "")hactld \(cluster.daemonPath)")
     try cluster.startAll()
+    try machinesAreDaemons()
 
     var agentStarted: [Duration] = []
     var statusStarted: [Duration] = []
@@ -71,6 +90,7 @@ enum FailoverBench {
       // The crashed machine's resource died with it: clear its marker, restart its daemon.
       try? FileManager.default.removeItem(atPath: cluster.runtimeFolder(active) + "/Marker-marker@\(active)")
       try cluster.start(active)
+      try machinesAreDaemons()
     }
 
     // A crash comes at a random phase: the survivor last heard the victim
