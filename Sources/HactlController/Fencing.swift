@@ -75,12 +75,47 @@ extension NodeController {
     guard !config.fencing.devices.isEmpty else { return [] }
     return memberNodes.filter { node in
       guard node != local.id, !alreadyFenced(node), let report = reports[node] else { return false }
-      return report.resources.contains { entry in
-        guard entry.role == .blocked, let failure = entry.lastFailure, let spec = definition(ofReported: entry.id)
-        else { return false }
-        return spec.failurePolicy(for: failure.action, promoted: entry.promoted, fencing: true) == .fence
-      }
+      return holdsResourceBlockedForFencing(report)
     }
+  }
+
+  /// A resource left blocked for fencing: its stop failed (or an operation
+  /// with on_fail: fence did).
+  func holdsResourceBlockedForFencing(_ report: NodeReport) -> Bool {
+    report.resources.contains { entry in
+      guard entry.role == .blocked, let failure = entry.lastFailure else { return false }
+      // A resource removed from the configuration (its stop failed as it
+      // left) has no on_fail any more here: a failed stop fences, the
+      // default with fencing (seed 30241).
+      guard let spec = definition(ofReported: entry.id) else { return failure.action == .stop }
+      return spec.failurePolicy(for: failure.action, promoted: entry.promoted, fencing: true) == .fence
+    }
+  }
+
+  /// A node that must be fenced does not lead while another node can: a
+  /// leader cannot fence itself, so it steps down and the next leader
+  /// fences it (pacemaker has another node's fencer do it). Alone among the
+  /// candidates it keeps leading, and the resource stays blocked.
+  mutating func leadOnlyIfNotToBeFenced(now: Instant) -> [ControllerEffect] {
+    let others = membership.settings.candidates.contains { $0 != local.id && membership.isAlive($0) }
+    let blocked = local.kind == .node && !config.fencing.devices.isEmpty && holdsResourceBlockedForFencing(localReport)
+    let withdraw = blocked && others
+    guard withdraw != membership.candidacyWithdrawn else { return [] }
+    guard withdraw else {
+      let outputs = membership.restoreCandidacy(now: now)
+      let why =
+        blocked
+        ? "no other node can lead now: standing for leader again (what is blocked here stays blocked)"
+        : "standing for leader again: nothing here waits to be fenced any more"
+      return [.log(.notice, why)] + apply(outputs, now: now)
+    }
+    let leading = membership.isLeader
+    let outputs = membership.withdrawCandidacy(now: now)
+    let why = "a resource here is blocked until this node is fenced, and a leader cannot fence itself"
+    return [
+      .log(.warning, leading ? "\(why): stepping down for another node to fence it" : "\(why): not standing for leader")
+    ]
+      + apply(outputs, now: now)
   }
 
   /// The configured definition of a resource a node reports.

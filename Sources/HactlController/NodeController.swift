@@ -694,6 +694,7 @@ public struct NodeController: Sendable {
     pendingDecision = PendingDecision()
     decidedAt = now
     var effects = forwardProposals(now: now)
+    effects += leadOnlyIfNotToBeFenced(now: now)
     // A leader's own resources are part of what it decides on: when acting
     // on its decision changes them (a stop or a start begun), it decides
     // again at once rather than at its next input. Each round begins calls
@@ -837,6 +838,10 @@ public struct NodeController: Sendable {
   mutating func learnBoot(of peer: NodeID, _ boot: UInt64) -> Bool {
     guard boot > peerBoots[peer] ?? 0 else { return false }
     peerBoots[peer] = boot
+    // What its earlier boot reported is not what this one runs: a fenced
+    // node's new boot was fenced again for its old boot's failed stop
+    // (seed 30241). It reports afresh, as after `peerRestarted`.
+    peerReports[peer] = nil
     return true
   }
 }

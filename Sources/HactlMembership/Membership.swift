@@ -170,7 +170,32 @@ public struct Membership: Sendable {
 
   public var term: UInt64 { record.term }
   public var isLeader: Bool { role == .leader }
-  public var isCandidateEligible: Bool { settings.candidates.contains(settings.local) }
+  public var isCandidateEligible: Bool { settings.candidates.contains(settings.local) && !candidacyWithdrawn }
+
+  /// Set while this node must not lead: it must be fenced itself, and a
+  /// leader cannot fence itself. It stands for no election, and a leader
+  /// steps down, so that another node leads and fences it.
+  public private(set) var candidacyWithdrawn = false
+
+  public mutating func withdrawCandidacy(now: Instant) -> [MembershipOutput] {
+    guard !candidacyWithdrawn else { return [] }
+    candidacyWithdrawn = true
+    switch role {
+    case .leader: return stepDown(now: now)
+    case .preCandidate, .candidate:
+      role = .follower
+      return []
+    case .follower: return []
+    }
+  }
+
+  /// Stands again, at once if an election is due (so that no tick is
+  /// needed at a moment already past).
+  public mutating func restoreCandidacy(now: Instant) -> [MembershipOutput] {
+    guard candidacyWithdrawn else { return [] }
+    candidacyWithdrawn = false
+    return electionStep(now: now)
+  }
 
   public func isAlive(_ peer: NodeID) -> Bool {
     peer == settings.local || peers[peer]?.alive == true

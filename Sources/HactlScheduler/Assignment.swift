@@ -346,7 +346,12 @@ struct Assignment {
     let state = model.states[unit]
     for member in state.slots[slot].indices {
       let nodes = state.slots[slot][member]
-      guard let node = nodes.keys.min() else { continue }
+      // Where it may still run: a failed stop's node first, then where it
+      // runs; a copy that failed elsewhere (a probe) is no place to keep
+      // it, or the frozen slot would start it there (seed 30018).
+      let blocked = nodes.filter { $0.value == .blocked }.keys.min()
+      let running = nodes.filter { if case .running = $0.value { return true } else { return false } }.keys.min()
+      guard let node = blocked ?? running ?? nodes.keys.min() else { continue }
       plan.nodes[unit][slot] = plan.nodes[unit][slot] ?? node
       plan.runs[unit][slot][member] = true
       if case .running(let role, _)? = nodes[node] { plan.roles[unit][slot] = max(plan.roles[unit][slot], role) }

@@ -370,7 +370,12 @@ public enum Chaos {
     case 9, 10:
       guard let spec = sim.config.resources.isEmpty ? nil : random.pick(sim.config.resources) else { return nil }
       let node = random.pick(nodes)
-      let action = random.pick([AgentAction.monitor, .start, .monitor])
+      var action = random.pick([AgentAction.monitor, .start, .monitor])
+      // With fencing, a failed or hung stop fences its node (the leader's
+      // too, once it has stepped down): a quarter of these faults hit the
+      // stop, chosen by the moment so that the draws of older seeds stay.
+      let moment = sim.now.nanoseconds / 50_000_000 + Int64(node.rawValue)
+      if !sim.config.fencing.devices.isEmpty && moment % 4 == 0 { action = .stop }
       let fault: SimCluster.AgentFault = random.chance(0.3) ? .hang(times: 1) : .fail(times: 1)
       sim.agentFaults[SimCluster.AgentKey(node: node, resource: spec.id, action: action)] = fault
       return ("agent \(spec.id) \(action.rawValue) on \(sim.name(node)) will \(fault)", nil)

@@ -173,6 +173,29 @@ struct FencingTests {
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 
+  /// The leader's own stop fails: a leader cannot fence itself, so it
+  /// steps down and stands for no election; the node that leads next
+  /// fences it, then runs the resource.
+  @Test func aLeaderWhoseStopFailsStepsDownAndIsFenced() throws {
+    var config = fencedConfig()
+    config.resources = [SimCluster.marker("vip", prefer: "alpha")]
+    var sim = SimCluster(config: config)
+    #expect(sim.run(until: { $0.runs("vip") == ["alpha"] && Chaos.isConverged($0) }, within: .seconds(10)) != nil)
+    let leader = try #require(sim.controllers.values.first { $0.membership.isLeader }?.local.id)
+    let other = leader == sim.id("alpha") ? "beta" : "alpha"
+    if sim.runs("vip") != [sim.name(leader)] {
+      #expect(sim.migrate("vip", to: sim.name(leader), via: sim.name(leader)) != nil)
+      #expect(sim.run(until: { $0.runs("vip") == [$0.name(leader)] }, within: .seconds(10)) != nil)
+    }
+    sim.fail(sim.name(leader), "vip", .stop)
+    #expect(sim.migrate("vip", to: other, via: sim.name(leader)) != nil)
+    let moved = sim.run(until: { $0.runs("vip") == [other] }, within: .seconds(15))
+    #expect(moved != nil, "\(sim.trace.suffix(30).joined(separator: "\n"))")
+    #expect(sim.fencedMachines.map(\.target) == [leader])
+    #expect(sim.trace.contains { $0.contains("stepping down for another node to fence it") })
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
   /// A pair without a witness splits and each half fences the other: the
   /// priority delay holds back the shot at the node that runs the resource,
   /// so it survives; a configured winner survives whatever it runs.

@@ -96,7 +96,18 @@ struct ChaosTests {
   ///   now blocks every resource);
   /// - 1754: a fence that ended after its leader stepped down was forgotten
   ///   and done again.
-  static let fencingRegressions: [UInt64] = [16, 34, 1044, 1754]
+  ///
+  /// Once failed and hung stops were injected too (a quarter of the agent
+  /// faults with fencing):
+  /// - 30018: a singleton blocked on one node (its stop failed, its fence
+  ///   failing) whose probe failed on another was kept on the second, the
+  ///   lowest-numbered, and started there;
+  /// - 30241: a resource removed from the configuration whose stop failed
+  ///   was never fenced (the leader knew no on_fail for it), and a fenced
+  ///   node's new boot was about to be fenced for its old boot's report;
+  /// - 30016: a node that stood for leader again (no other could lead) left
+  ///   its due election to a tick at the same instant.
+  static let fencingRegressions: [UInt64] = [16, 34, 1044, 1754, 30016, 30018, 30241]
 
   @Test(arguments: 0..<2)
   func withFencingRandomFaultsNeverRunASingletonTwiceUnfenced(chunk: Int) {
