@@ -305,7 +305,7 @@ extension NodeController {
             .recordFencing(
               FencingEvent(
                 time: wallTime(at: decidedAt), node: name(of: entry.node), outcome: .announced,
-                by: name(of: leader))))
+                by: name(of: leader), device: entry.device, level: entry.level, milliseconds: entry.milliseconds)))
         }
         fencedBoots[entry.node] = max(fencedBoots[entry.node] ?? 0, entry.boot)
         if unfenced[entry.node] != nil, (peerBoots[entry.node] ?? 0) <= entry.boot {
@@ -319,9 +319,13 @@ extension NodeController {
 
   /// The fencings the leader announces: the newest boot of each node.
   func announcedFencings(_ state: LeaderState) -> [FencedBoot] {
-    var newest: [NodeID: UInt64] = [:]
-    for record in state.fenced { newest[record.target] = max(newest[record.target] ?? 0, record.boot) }
-    return newest.sorted { $0.key < $1.key }.map { FencedBoot(node: $0.key, boot: $0.value) }
+    var newest: [NodeID: FenceRecord] = [:]
+    for record in state.fenced where record.boot >= newest[record.target]?.boot ?? 0 { newest[record.target] = record }
+    return newest.sorted { $0.key < $1.key }.map { node, record in
+      FencedBoot(
+        node: node, boot: record.boot, device: String(record.device.utf8.prefix(FencedBoot.deviceBytes)) ?? nil,
+        level: record.level, milliseconds: min(Int64(UInt32.max), max(0, record.took.milliseconds)))
+    }
   }
 
   /// A device's fixed delay and its random extra, drawn from the seeded

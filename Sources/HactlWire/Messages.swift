@@ -277,9 +277,20 @@ public struct Directives: Sendable, Hashable {
 public struct FencedBoot: Sendable, Hashable {
   public var node: NodeID
   public var boot: UInt64
-  public init(node: NodeID, boot: UInt64) {
+  /// How the leader fenced it, for every node's history: the device (at
+  /// most `deviceBytes`), its level, and how long it took.
+  public var device: String?
+  public var level: Int?
+  public var milliseconds: Int64?
+
+  public static let deviceBytes = 64
+
+  public init(node: NodeID, boot: UInt64, device: String? = nil, level: Int? = nil, milliseconds: Int64? = nil) {
     self.node = node
     self.boot = boot
+    self.device = device
+    self.level = level
+    self.milliseconds = milliseconds
   }
 }
 

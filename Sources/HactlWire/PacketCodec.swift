@@ -391,6 +391,14 @@ public enum PacketCodec {
           (entry: inout RecordWriter, fenced) throws(WireError) in
           entry.node(1, fenced.node)
           entry.unsigned(2, fenced.boot)
+          if let device = fenced.device {
+            guard device.utf8.count <= FencedBoot.deviceBytes else {
+              throw .tooLarge("fence device id", device.utf8.count)
+            }
+            try entry.string(3, device)
+          }
+          if let level = fenced.level { entry.unsigned(4, UInt64(min(255, max(0, level)))) }
+          if let milliseconds = fenced.milliseconds { entry.unsigned(5, UInt64(max(0, milliseconds))) }
         }
       }
     case .requests:
@@ -631,18 +639,27 @@ public enum PacketCodec {
         ]
         try inner.readFields(limits: limits) { (part) throws(WireError) in
           if part.tag == 3 {
+            var item = FencedBoot(node: NodeID(0), boot: 0)
             var node: NodeID?
-            var boot: UInt64 = 0
             var entry = part.record()
             try entry.readFields { (value) throws(WireError) in
               switch value.tag {
               case 1: node = try value.node()
-              case 2: boot = try value.unsigned()
+              case 2: item.boot = try value.unsigned()
+              case 3:
+                let device = try value.string()
+                guard device.utf8.count <= FencedBoot.deviceBytes else {
+                  throw .invalid("a fence device id longer than \(FencedBoot.deviceBytes) bytes")
+                }
+                item.device = device
+              case 4: item.level = Int(try value.unsigned(as: UInt8.self))
+              case 5: item.milliseconds = Int64(try value.unsigned(as: UInt32.self))
               default: break
               }
             }
             guard let node else { throw .invalid("a fenced entry without a node") }
-            fenced.append(FencedBoot(node: node, boot: boot))
+            item.node = node
+            fenced.append(item)
             return
           }
           if part.tag == 2 {

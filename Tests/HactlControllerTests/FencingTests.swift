@@ -83,6 +83,10 @@ struct FencingTests {
     #expect(history.first?.device == "power" && history.first?.why == "lost" && history.first?.by == "beta")
     #expect(history.last?.outcome == .fenced && history.filter { $0.outcome == .fenced }.count == 1)
     #expect(sim.history[sim.id("arbiter")]?.map(\.outcome) == [.announced])
+    // The announcement says how: the device, its level, how long it took.
+    let announced = sim.history[sim.id("arbiter")]?.first
+    #expect(announced?.device == "power" && announced?.level == 1 && announced?.by == "beta")
+    #expect(announced?.milliseconds == history.last?.milliseconds && announced?.milliseconds != nil)
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 

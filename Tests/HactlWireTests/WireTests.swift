@@ -42,7 +42,10 @@ struct WireTests {
               CloneNotification.Entry(.active, instance: 1, node: NodeID(1)),
             ])
         ])
-      directives.fenced = [FencedBoot(node: NodeID(3), boot: 1_795_955_832_038_147)]
+      directives.fenced = [
+        FencedBoot(node: NodeID(3), boot: 1_795_955_832_038_147),
+        FencedBoot(node: NodeID(4), boot: 17, device: "ipmi-db2", level: 2, milliseconds: 4_120),
+      ]
       return directives
     }(),
     requests: [
