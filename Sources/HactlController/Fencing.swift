@@ -97,7 +97,12 @@ extension NodeController {
   /// fences it (pacemaker has another node's fencer do it). Alone among the
   /// candidates it keeps leading, and the resource stays blocked.
   mutating func leadOnlyIfNotToBeFenced(now: Instant) -> [ControllerEffect] {
-    let others = membership.settings.candidates.contains { $0 != local.id && membership.isAlive($0) }
+    // Another node that can lead and fence this one: alive, and not itself
+    // waiting to be fenced (two such nodes both stepping down left the
+    // cluster without a leader for good: seed 32413).
+    let others = membership.settings.candidates.contains { node in
+      node != local.id && membership.isAlive(node) && !(peerReports[node].map(holdsResourceBlockedForFencing) ?? false)
+    }
     let blocked = local.kind == .node && !config.fencing.devices.isEmpty && holdsResourceBlockedForFencing(localReport)
     let withdraw = blocked && others
     guard withdraw != membership.candidacyWithdrawn else { return [] }

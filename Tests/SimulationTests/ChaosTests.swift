@@ -106,8 +106,10 @@ struct ChaosTests {
   ///   was never fenced (the leader knew no on_fail for it), and a fenced
   ///   node's new boot was about to be fenced for its old boot's report;
   /// - 30016: a node that stood for leader again (no other could lead) left
-  ///   its due election to a tick at the same instant.
-  static let fencingRegressions: [UInt64] = [16, 34, 1044, 1754, 30016, 30018, 30241]
+  ///   its due election to a tick at the same instant;
+  /// - 32413: two nodes each waiting to be fenced both stepped down, and
+  ///   nobody led again (a node now steps down only for one that is not).
+  static let fencingRegressions: [UInt64] = [16, 34, 1044, 1754, 30016, 30018, 30241, 32413]
 
   @Test(arguments: 0..<2)
   func withFencingRandomFaultsNeverRunASingletonTwiceUnfenced(chunk: Int) {
