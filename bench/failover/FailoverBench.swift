@@ -57,6 +57,8 @@ enum FailoverBench {
 
     var agentStarted: [Duration] = []
     var statusStarted: [Duration] = []
+    // With fencing: how long each fence call took, from the survivor's history.
+    var fenceCalls: [Double] = []
     for run in 1...runs {
       let before = try await cluster.waitFor(via: "arbiter", timeout: .seconds(30)) { status in
         status.nodes.allSatisfy { $0.state == .online && $0.member } && status.resource("marker")?.state == .started
@@ -83,6 +85,12 @@ enum FailoverBench {
         status.resource("marker")?.state == .started && status.resource("marker")?.node == survivor
       }
       statusStarted.append(ContinuousClock.now - killed)
+      if fenced {
+        let answer = try await ControlClient.send(.history, socketPath: cluster.socketPath(survivor), timeout: .seconds(5))
+        if let took = answer.history?.last(where: { $0.outcome == .fenced && $0.node == active })?.milliseconds {
+          fenceCalls.append(Double(took))
+        }
+      }
       print(
         String(
           format: "run %2d: %@ crashed, %@ took over: agent start %.0f ms, status started %.0f ms", run, active,
@@ -112,6 +120,13 @@ enum FailoverBench {
           format: "| %@ | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |", name, Statistics.percentile(ms, 50),
           Statistics.percentile(ms, 95),
           Statistics.percentile(ms, 99), ms.last!, floor, Statistics.percentile(ms, 50) / floor))
+    }
+    if !fenceCalls.isEmpty {
+      let ms = fenceCalls.sorted()
+      print(
+        String(
+          format: "| the fence call itself (fence_ipmilan, reboot), n=%d | %.0f | %.0f | %.0f | %.0f | | |", ms.count,
+          Statistics.percentile(ms, 50), Statistics.percentile(ms, 95), Statistics.percentile(ms, 99), ms.last!))
     }
   }
 }
