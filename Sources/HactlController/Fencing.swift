@@ -313,7 +313,11 @@ extension NodeController {
                 by: name(of: leader), device: entry.device, level: entry.level, milliseconds: entry.milliseconds)))
         }
         fencedBoots[entry.node] = max(fencedBoots[entry.node] ?? 0, entry.boot)
-        if unfenced[entry.node] != nil, (peerBoots[entry.node] ?? 0) <= entry.boot {
+        // Only for the boot it runs as far as this node knows: one it has
+        // never heard since it started may run a later boot than the one
+        // fenced (a new leader took an old boot's fencing for the current
+        // one and started what the node still ran: seed 34333).
+        if unfenced[entry.node] != nil, let known = peerBoots[entry.node], known <= entry.boot {
           unfenced[entry.node] = nil
           undecided = true
         }

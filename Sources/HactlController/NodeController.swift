@@ -842,6 +842,18 @@ public struct NodeController: Sendable {
     // node's new boot was fenced again for its old boot's failed stop
     // (seed 30241). It reports afresh, as after `peerRestarted`.
     peerReports[peer] = nil
+    // Nor does an assignment made to its earlier boot hold for this one: a
+    // fenced and rebooted node started what its leader had kept on it while
+    // its stop was failing, beside an unfenced copy (seed 34545). The
+    // leader learns the boot before it can send the new one anything; it
+    // assigns again once the node has probed.
+    if membership.isLeader, var state = leading, let directives = state.directives,
+      directives.assignments.contains(where: { $0.node == peer })
+    {
+      state.directives?.assignments.removeAll { $0.node == peer }
+      leading = state
+      undecided = true
+    }
     return true
   }
 }

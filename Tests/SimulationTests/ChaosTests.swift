@@ -108,8 +108,14 @@ struct ChaosTests {
   /// - 30016: a node that stood for leader again (no other could lead) left
   ///   its due election to a tick at the same instant;
   /// - 32413: two nodes each waiting to be fenced both stepped down, and
-  ///   nobody led again (a node now steps down only for one that is not).
-  static let fencingRegressions: [UInt64] = [16, 34, 1044, 1754, 30016, 30018, 30241, 32413]
+  ///   nobody led again (a node now steps down only for one that is not);
+  /// - 34545: a fenced and rebooted node started what its leader had kept
+  ///   on it while its stop was failing (a leader now drops a node's
+  ///   assignments when it learns the node's new boot);
+  /// - 34333: a daemon that had never heard a frozen node since it started
+  ///   took the announced fencing of that node's earlier boot for its
+  ///   current one, and as leader started what the frozen node still ran.
+  static let fencingRegressions: [UInt64] = [16, 34, 1044, 1754, 30016, 30018, 30241, 32413, 34333, 34545]
 
   @Test(arguments: 0..<2)
   func withFencingRandomFaultsNeverRunASingletonTwiceUnfenced(chunk: Int) {
