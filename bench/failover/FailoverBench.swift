@@ -86,7 +86,8 @@ enum FailoverBench {
       }
       statusStarted.append(ContinuousClock.now - killed)
       if fenced {
-        let answer = try await ControlClient.send(.history, socketPath: cluster.socketPath(survivor), timeout: .seconds(5))
+        let answer = try await ControlClient.send(
+          .history, socketPath: cluster.socketPath(survivor), timeout: .seconds(5))
         if let took = answer.history?.last(where: { $0.outcome == .fenced && $0.node == active })?.milliseconds {
           fenceCalls.append(Double(took))
         }
