@@ -333,7 +333,7 @@ extension NodeController {
     return newest.sorted { $0.key < $1.key }.map { node, record in
       FencedBoot(
         node: node, boot: record.boot, device: String(record.device.utf8.prefix(FencedBoot.deviceBytes)) ?? nil,
-        level: record.level, milliseconds: min(Int64(UInt32.max), max(0, record.took.milliseconds)))
+        level: record.level, milliseconds: record.took.milliseconds)
     }
   }
 

@@ -398,7 +398,10 @@ public enum PacketCodec {
             try entry.string(3, device)
           }
           if let level = fenced.level { entry.unsigned(4, UInt64(min(255, max(0, level)))) }
-          if let milliseconds = fenced.milliseconds { entry.unsigned(5, UInt64(max(0, milliseconds))) }
+          // Clamped to what the reader takes (a level in a byte, a duration in 32 bits).
+          if let milliseconds = fenced.milliseconds {
+            entry.unsigned(5, UInt64(min(Int64(UInt32.max), max(0, milliseconds))))
+          }
         }
       }
     case .requests:

@@ -222,6 +222,27 @@ struct WireTests {
 
   /// Every list one past its limit: the encoder refuses it, as the decoder
   /// would, instead of producing a heartbeat every peer drops.
+  /// A fencing's device, level and duration beyond what the reader takes:
+  /// a device name too long is refused, numbers are clamped, and what is
+  /// written always reads back.
+  @Test func aFencedEntryIsWrittenOnlyAsTheReaderTakesIt() throws {
+    func encoded(_ fenced: FencedBoot) throws -> [FencedBoot]? {
+      var beat = Heartbeat(membership: MembershipBeat(term: 1, leader: NodeID(1), heard: [], members: []))
+      beat.directives = Directives(assignments: [])
+      beat.directives?.fenced = [fenced]
+      let bytes = try PacketCodec.encode(Packet(header: Self.header, message: .heartbeat(beat)))
+      guard case .heartbeat(let read) = try PacketCodec.decode(bytes).message else { return nil }
+      return read.directives?.fenced
+    }
+    let huge = FencedBoot(node: NodeID(3), boot: 9, device: "power", level: 1_000, milliseconds: .max)
+    #expect(
+      try encoded(huge) == [
+        FencedBoot(node: NodeID(3), boot: 9, device: "power", level: 255, milliseconds: 4_294_967_295)
+      ])
+    let long = String(repeating: "d", count: FencedBoot.deviceBytes + 1)
+    #expect(throws: WireError.self) { try encoded(FencedBoot(node: NodeID(3), boot: 9, device: long)) }
+  }
+
   @Test func theEncoderRefusesWhatTheDecoderRefuses() throws {
     let nodes = (1...UInt32(ClusterLimits.members + 1)).map { NodeID($0) }
     let ids = (0...ClusterLimits.reportedResources).map { ResourceID("r\($0)") }

@@ -25,8 +25,12 @@ struct FencingProcessTests {
     let scratch = Self.makeHook()
     var options = LocalCluster.Options(resourcesYAML: Self.resources)
     options.extraYAML = Self.fencingYAML(hook: scratch + "/power")
-    let cluster = try LocalCluster(options: options)
-    return (cluster, scratch)
+    do {
+      return (try LocalCluster(options: options), scratch)
+    } catch {
+      try? FileManager.default.removeItem(atPath: scratch)
+      throw error
+    }
   }
 
   /// A folder holding the hook `power` (see `makeCluster`).
@@ -87,6 +91,7 @@ struct FencingProcessTests {
   /// since a leader cannot fence itself.
   @Test func aStopThatTimesOutFencesItsNodeBeforeTheResourceMoves() async throws {
     let scratch = Self.makeHook()
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
     let job = scratch + "/job"
     try """
     #!/bin/sh
@@ -108,7 +113,7 @@ struct FencingProcessTests {
         """)
     options.extraYAML = Self.fencingYAML(hook: scratch + "/power")
     let cluster = try LocalCluster(options: options)
-    defer { finish(cluster, scratch) }
+    defer { cluster.shutdown() }
     try cluster.startAll()
     let settled = try await cluster.waitFor(via: "alpha", timeout: .seconds(20)) {
       $0.leader != nil && $0.resource("job")?.state == .started
@@ -209,17 +214,15 @@ struct FencingProcessTests {
   @Test(.enabled(if: SimulatedBMC.available))
   func fenceIpmilanPowersOffALostNodeThroughASimulatedBMC() async throws {
     let scratch = Self.makeHook()
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
     let bmc = try SimulatedBMC(folder: scratch + "/bmc")
+    defer { bmc.stop() }
     var options = LocalCluster.Options(resourcesYAML: Self.resources)
     options.extraYAML =
       "fencing:\n  devices:\n" + bmc.deviceYAML(id: "bmc-alpha", node: "alpha")
       + "    - { id: power, hook: \"\(scratch)/power\", hosts: [beta], retries: 0, timeout: 10s }\n"
     let cluster = try LocalCluster(options: options)
-    defer {
-      cluster.shutdown()
-      bmc.stop()
-      try? FileManager.default.removeItem(atPath: scratch)
-    }
+    defer { cluster.shutdown() }
     try await runMarkerOnAlpha(cluster, scratch)
     try bmc.standFor(pid: try #require(cluster.pid("alpha")))
     #expect(cluster.signal("alpha", SIGSTOP))

@@ -168,6 +168,7 @@ struct PartitionTests {
   /// target's hactld by pid, across the namespaces.
   @Test func aSplitPairFencesOnceAndTheNodeRunningTheResourceWins() async throws {
     let scratch = FencingProcessTests.makeHook()
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
     let (lab, cluster) = try start(members: ["alpha", "beta"]) { options in
       options.extraClusterYAML = "  quorum: { two_node: true }"
       options.extraYAML = FencingProcessTests.fencingYAML(hook: scratch + "/power", extra: "  priority_delay: 3s\n")
@@ -175,7 +176,6 @@ struct PartitionTests {
     defer {
       cluster.shutdown()
       lab.destroy()
-      try? FileManager.default.removeItem(atPath: scratch)
     }
     try await settle(cluster)
     try FencingProcessTests.tellPids(cluster, scratch)

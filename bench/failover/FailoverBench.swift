@@ -35,17 +35,18 @@ enum FailoverBench {
     // node before it takes over.
     var bmcs: [String: SimulatedBMC] = [:]
     let fenced = ProcessInfo.processInfo.environment["HACTL_BENCH_IPMI"] != nil
+    let bmcFolder = NSTemporaryDirectory() + "hactl-bench-bmc-\(UUID().uuidString)"
+    defer {
+      for bmc in bmcs.values { bmc.stop() }
+      try? FileManager.default.removeItem(atPath: bmcFolder)
+    }
     if fenced {
-      let folder = NSTemporaryDirectory() + "hactl-bench-bmc-\(UUID().uuidString)"
-      for node in options.nodes { bmcs[node] = try SimulatedBMC(folder: folder + "/" + node) }
+      for node in options.nodes { bmcs[node] = try SimulatedBMC(folder: bmcFolder + "/" + node) }
       options.extraYAML =
         "fencing:\n  devices:\n" + options.nodes.map { bmcs[$0]!.deviceYAML(id: "bmc-\($0)", node: $0) }.joined()
     }
     let cluster = try LocalCluster(options: options)
-    defer {
-      cluster.shutdown()
-      for bmc in bmcs.values { bmc.stop() }
-    }
+    defer { cluster.shutdown() }
     func machinesAreDaemons() throws {
       for (node, bmc) in bmcs { if let pid = cluster.pid(node) { try bmc.standFor(pid: pid) } }
     }
