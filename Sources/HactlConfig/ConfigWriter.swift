@@ -113,6 +113,7 @@ public enum ConfigWriter {
           "promotable: \(clone.promotable)",
         ]
         if let most = clone.cloneMax { fields.append("clone_max: \(most)") }
+        if clone.globallyUnique { fields.append("globally_unique: true") }
         if clone.promotable {
           fields += ["promoted_max: \(clone.promotedMax)", "promoted_node_max: \(clone.promotedNodeMax)"]
         }

@@ -34,7 +34,8 @@ extension ConfigBuilder {
   static let operationDefaultKeys = ["timeout"]
   static let groupKeys = ["id", "members", "target_role", "managed", "stickiness"]
   static let cloneKeys = [
-    "id", "resource", "clone_max", "clone_node_max", "interleave", "notify", "promotable", "promoted_max",
+    "id", "resource", "clone_max", "clone_node_max", "globally_unique", "interleave", "notify", "promotable",
+    "promoted_max",
     "promoted_node_max", "target_role", "managed", "stickiness",
   ]
   static let constraintKinds = ["location", "colocation", "order"]
@@ -127,10 +128,17 @@ extension ConfigBuilder {
       let child = identifier(fields, "resource", &reader)
       var clone = CloneSpec(id: ResourceID(id ?? "-"), child: ResourceID(child ?? "-"))
       clone.cloneMax = fields.integer("clone_max", &reader, in: instances)
-      // Several copies of one anonymous clone on a node would share one
-      // agent instance name (and its state files): refused until
-      // globally-unique clones exist.
-      if let value = fields.integer("clone_node_max", &reader, in: 1...1) { clone.cloneNodeMax = value }
+      if let value = fields.integer("clone_node_max", &reader, in: instances) { clone.cloneNodeMax = value }
+      // Pacemaker's default: unique as soon as a node may hold several.
+      clone.globallyUnique = fields.boolean("globally_unique", &reader) ?? (clone.cloneNodeMax > 1)
+      if clone.cloneNodeMax > 1 && !clone.globallyUnique {
+        // Anonymous copies on one node would share one agent instance name
+        // and its state files (docs/decisions.md).
+        reader.fail(
+          at: fields["clone_node_max"], fields.path("clone_node_max"),
+          "several instances on one node must each be a resource of their own: "
+            + "set globally_unique: true, or clone_node_max: 1")
+      }
       if let value = fields.boolean("interleave", &reader) { clone.interleave = value }
       if let value = fields.boolean("notify", &reader) { clone.notify = value }
       if let value = fields.boolean("promotable", &reader) { clone.promotable = value }
@@ -313,6 +321,22 @@ extension ConfigBuilder {
         reader.fail(
           at: field(cloneNodes, index, "resource"), "clones[\(index)].resource",
           "\(needs) need\(clone.promotable ? "s" : "") an OCF agent; '\(member)' is \(agent)")
+      }
+      if clone.globallyUnique {
+        let refusal =
+          config.groups.contains(where: { $0.id == clone.child })
+          ? "'\(clone.child)' is a group: a globally-unique clone is of one resource"
+          : clone.promotable
+            ? "a promotable clone cannot be globally unique here (docs/decisions.md)"
+            : clone.notify ? "a globally-unique clone gets no notifications here (docs/decisions.md)" : nil
+        if let refusal {
+          reader.fail(at: field(cloneNodes, index, "globally_unique"), "clones[\(index)].globally_unique", refusal)
+        }
+        if clone.cloneNodeMax > 1, let agent = config.resource(clone.child)?.agent, !agent.hasRoles {
+          reader.fail(
+            at: field(cloneNodes, index, "clone_node_max"), "clones[\(index)].clone_node_max",
+            "several instances on one node need an OCF agent, which tells them apart; '\(clone.child)' is \(agent)")
+        }
       }
       if clone.notify, config.groups.contains(where: { $0.id == clone.child }) {
         reader.fail(

@@ -14,10 +14,14 @@ extension NodeController {
     return queueRequest(naming: node, now: now) { .cleanup(id, node: $0) }
   }
 
-  /// The primitives a resource, group or clone id stands for.
+  /// The resources nodes run that a resource, group or clone id stands
+  /// for (every instance of a globally-unique clone, or one of them).
   func primitives(of id: ResourceID) -> [ResourceID] {
-    if config.resource(id) != nil { return [id] }
+    if config.executedResource(id) != nil { return [id] }
     let child = config.clone(id)?.child ?? id
+    if let clone = config.clones.first(where: { $0.globallyUnique && $0.child == child }) {
+      return (0..<clone.maximumInstances(nodes: config.nodes.count)).map(clone.instanceResource)
+    }
     if let group = config.group(child) { return group.members }
     return config.resource(child) != nil ? [child] : []
   }

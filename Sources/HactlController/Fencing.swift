@@ -57,7 +57,7 @@ extension NodeController {
   /// included (it may have gone on deciding); without, what it last said.
   var mayStillRun: [NodeID: Set<ResourceID>] {
     guard config.fencing.isEnabled else { return unfenced }
-    let all = Set(config.resources.map(\.id))
+    let all = Set(config.executedResources.map(\.id))
     return unfenced.mapValues { _ in all }
   }
 
@@ -124,7 +124,7 @@ extension NodeController {
   }
 
   /// The configured definition of a resource a node reports.
-  func definition(ofReported id: ResourceID) -> ResourceSpec? { config.resource(id) ?? resources[id]?.spec }
+  func definition(ofReported id: ResourceID) -> ResourceSpec? { config.executedResource(id) ?? resources[id]?.spec }
 
   /// Whether the boot `node` runs now was already fenced.
   func alreadyFenced(_ node: NodeID) -> Bool {
@@ -150,7 +150,7 @@ extension NodeController {
       return
     }
     if report?.mode == .standby && active.isEmpty { return }
-    unfenced[peer] = Set(config.resources.map(\.id))
+    unfenced[peer] = Set(config.executedResources.map(\.id))
     activeWhenLost[peer] = active.count
   }
 

@@ -167,17 +167,34 @@ extension NodeController {
         case .stopped: continue
         }
         seen.insert(ResourceKey(resource: resource.id, node: node))
-        instances.append(ObservedInstance(InstanceID(resource.id), on: node, state))
+        instances.append(ObservedInstance(instance(executing: resource.id), on: node, state))
       }
     }
     let members = Set(memberNodes)
     for (resource, nodes) in withdrawn {
       for node in nodes.keys.sorted() where members.contains(node) {
         guard seen.insert(ResourceKey(resource: resource, node: node)).inserted else { continue }
-        instances.append(ObservedInstance(InstanceID(resource), on: node, .stopping))
+        instances.append(ObservedInstance(instance(executing: resource), on: node, .stopping))
       }
     }
     return (instances, failures)
+  }
+
+  /// The scheduler's instance for what a node runs: `rsc:N` of a
+  /// globally-unique clone is its instance N; anything else is unnumbered
+  /// (an anonymous clone's copies are told apart by their node).
+  func instance(executing id: ResourceID) -> InstanceID {
+    config.uniqueInstance(id).map { InstanceID($0.child, $0.index) } ?? InstanceID(id)
+  }
+
+  /// What a node runs for a scheduler's instance, and whether copies of it
+  /// may run on several nodes (an anonymous clone's).
+  func executed(_ instance: InstanceID) -> (id: ResourceID, copies: Bool) {
+    guard let index = instance.index else { return (instance.resource, false) }
+    guard let clone = config.clones.first(where: { $0.child == instance.resource }), clone.globallyUnique else {
+      return (instance.resource, true)
+    }
+    return (clone.instanceResource(index), false)
   }
 
   struct ResourceKey: Hashable {
@@ -324,8 +341,7 @@ extension NodeController {
       }
     }
     for placement in transition.placements {
-      let id = placement.instance.resource
-      let isClone = placement.instance.index != nil
+      let (id, isClone) = executed(placement.instance)
       let actions = byInstance[placement.instance] ?? []
       // A stop or demote that must still wait for what is ordered before
       // it leaves the node as it was told (Promoted included).

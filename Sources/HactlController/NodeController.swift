@@ -176,7 +176,7 @@ public struct NodeController: Sendable {
     self.membership.configVersion = self.document.version
     self.ownSections.fanOut = max(1, membership.settings.peers.count)
     if member.kind == .node {
-      for spec in config.resources { resources[spec.id] = LocalResource(spec: spec) }
+      for spec in config.executedResources { resources[spec.id] = LocalResource(spec: spec) }
       // Probe the old definitions first: stop them if they run, then forget them.
       for old in retiring {
         guard let current = resources[old.id]?.spec else {
@@ -197,7 +197,7 @@ public struct NodeController: Sendable {
       // Startup fencing (pacemaker's startup-fencing): a node not heard
       // since this daemon started may run anything; it reports before it
       // counts, or it is fenced before anything it may run starts elsewhere.
-      for node in config.nodes where node.id != local { unfenced[node.id] = Set(config.resources.map(\.id)) }
+      for node in config.nodes where node.id != local { unfenced[node.id] = Set(config.executedResources.map(\.id)) }
     }
   }
 

@@ -170,7 +170,7 @@ extension NodeController {
             notification = round
             call = (.notify, spec.notify.timeout, .zero, false)
           } else if let due = resource.nextMonitor, now >= due, !inMaintenance,
-            !resourcesInMaintenance.contains(id)
+            !resourcesInMaintenance.contains(config.uniqueInstance(id)?.child ?? id)
           {
             call = (.monitor, resource.monitor.timeout, resource.monitor.interval, false)
           }
@@ -258,6 +258,9 @@ extension NodeController {
             && ($0.withRole == .promoted) == promote
         })
       else { continue }
+      // A globally-unique clone's instances are resources of their own: a
+      // then waits for whichever the leader counts, not one named here.
+      if config.clone(constraint.first)?.globallyUnique == true { continue }
       let first = config.clone(constraint.first)?.child ?? constraint.first
       let firstPrimitive = config.group(first)?.members.last ?? first
       let thenMembers = config.group(constraint.then)?.members ?? [constraint.then]
@@ -279,16 +282,19 @@ extension NodeController {
   /// agents read promoted_max (or its old name master_max) to know they
   /// are promotable, and clone_max to know how many peers they have. An
   /// anonymous clone's instance number is the one the leader gave this
-  /// node, 0 before it gave one.
+  /// node, 0 before it gave one; a globally-unique one's is in its name.
   func cloneMeta(of id: ResourceID) -> [String: String] {
     let group = config.groups.first { $0.members.contains(id) }?.id
-    guard let clone = config.clones.first(where: { $0.child == id || $0.child == group }) else { return [:] }
+    let unique = config.uniqueInstance(id)
+    guard let clone = unique?.clone ?? config.clones.first(where: { $0.child == id || $0.child == group }) else {
+      return [:]
+    }
     let directives = membership.isLeader ? leading?.directives : followedDirectives
-    let instance = directives?.assignment(for: id, on: local.id)?.instance ?? 0
+    let instance = unique?.index ?? directives?.assignment(for: id, on: local.id)?.instance ?? 0
     var meta = [
       "clone": String(instance), "clone_max": String(clone.maximumInstances(nodes: config.nodes.count)),
-      "clone_node_max": String(clone.cloneNodeMax), "notify": String(clone.notify), "globally_unique": "false",
-      "interleave": String(clone.interleave),
+      "clone_node_max": String(clone.cloneNodeMax), "notify": String(clone.notify),
+      "globally_unique": String(clone.globallyUnique), "interleave": String(clone.interleave),
     ]
     if clone.promotable {
       meta["promotable"] = "true"
@@ -365,7 +371,7 @@ extension NodeController {
     // each resource where it is stored.
     var entries: [ResourceReport] = []
     entries.reserveCapacity(min(resources.count, ClusterLimits.reportedResources))
-    for spec in config.resources where entries.count < ClusterLimits.reportedResources {
+    for spec in config.executedResources where entries.count < ClusterLimits.reportedResources {
       if resources[spec.id]?.removed == false, let entry = resources[spec.id]?.report { entries.append(entry) }
     }
     let removed = resources.keys.filter { resources[$0]?.removed == true }.sorted()

@@ -373,7 +373,9 @@ extension NodeController {
   mutating func changeResources(to running: ClusterConfig, now: Instant) -> [ControllerEffect] {
     guard local.kind == .node else { return [] }
     var effects: [ControllerEffect] = []
-    for spec in running.resources {
+    let executed = running.executedResources
+    let kept = Set(executed.map(\.id))
+    for spec in executed {
       guard var resource = resources[spec.id] else {
         resources[spec.id] = LocalResource(spec: spec)
         effects.append(.log(.info, "\(spec.id): added to the configuration; probing it"))
@@ -400,7 +402,7 @@ extension NodeController {
       }
       resources[spec.id] = resource
     }
-    for id in resources.keys.sorted() where running.resource(id) == nil && resources[id]?.removed == false {
+    for id in resources.keys.sorted() where !kept.contains(id) && resources[id]?.removed == false {
       resources[id]?.removed = true
       effects.append(.log(.info, "\(id): removed from the configuration; stopping it"))
     }

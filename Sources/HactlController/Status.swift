@@ -38,11 +38,12 @@ extension NodeController {
     let liveNodes = config.nodes.map(\.id).filter { membership.isAlive($0) }
     // Resources gone from the configuration that some node still tracks (a
     // stop in progress, or blocked after a failed stop) stay visible.
-    let configured = Set(config.resources.map(\.id))
+    let executed = config.executedResources
+    let configured = Set(executed.map(\.id))
     let leftovers = Set(config.nodes.flatMap { reports[$0.id]?.resources.map(\.id) ?? [] })
       .subtracting(configured).sorted()
     let shownResources: [(id: ResourceID, agent: String, removed: Bool)] =
-      config.resources.map { ($0.id, $0.agent.description, false) }
+      executed.map { ($0.id, $0.agent.description, false) }
       + leftovers.map { ($0, definition(of: $0)?.agent.description ?? "?", true) }
     let promotable = Set(config.clones.filter(\.promotable).map(\.child))
     let resources = shownResources.map { spec -> ResourceStatus in
@@ -80,7 +81,9 @@ extension NodeController {
         failCounts: failCounts, lastFailure: lastFailure, note: state == .started && !spec.removed ? nil : note)
       let group = config.groups.first { $0.members.contains(spec.id) }?.id
       status.group = group?.rawValue
-      status.clone = config.clones.first { $0.child == spec.id || $0.child == group }?.id.rawValue
+      status.clone =
+        (config.uniqueInstance(spec.id)?.clone ?? config.clones.first { $0.child == spec.id || $0.child == group })?
+        .id.rawValue
       if promotable.contains(spec.id) {
         status.promotedOn = liveNodes.filter { reports[$0]?.resource(spec.id)?.promoted == true }.map { name(of: $0) }
       }

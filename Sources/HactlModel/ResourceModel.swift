@@ -95,6 +95,12 @@ public struct CloneSpec: Sendable, Equatable {
   public var interleave: Bool
   /// Agents are told before and after instances start, stop, promote, demote.
   public var notify: Bool
+  /// Each instance is a resource of its own (`rsc:N`, pacemaker's
+  /// globally-unique): its own agent instance name, probe, fail counts and
+  /// state on a node, so that several may run on one node; and, like a
+  /// primitive, never on two nodes at once. False (anonymous): instances
+  /// are interchangeable copies, one per node.
+  public var globallyUnique: Bool
   public var promotable: Bool
   public var promotedMax: Int
   public var promotedNodeMax: Int
@@ -102,8 +108,8 @@ public struct CloneSpec: Sendable, Equatable {
 
   public init(
     id: ResourceID, child: ResourceID, cloneMax: Int? = nil, cloneNodeMax: Int = 1, interleave: Bool = false,
-    notify: Bool = false, promotable: Bool = false, promotedMax: Int = 1, promotedNodeMax: Int = 1,
-    meta: ResourceMeta = ResourceMeta()
+    notify: Bool = false, globallyUnique: Bool = false, promotable: Bool = false, promotedMax: Int = 1,
+    promotedNodeMax: Int = 1, meta: ResourceMeta = ResourceMeta()
   ) {
     self.id = id
     self.child = child
@@ -111,6 +117,7 @@ public struct CloneSpec: Sendable, Equatable {
     self.cloneNodeMax = cloneNodeMax
     self.interleave = interleave
     self.notify = notify
+    self.globallyUnique = globallyUnique
     self.promotable = promotable
     self.promotedMax = promotedMax
     self.promotedNodeMax = promotedNodeMax
@@ -358,6 +365,61 @@ extension ClusterConfig {
 extension CloneSpec {
   /// clone-max, or one per node (pacemaker's default).
   public func maximumInstances(nodes: Int) -> Int { cloneMax ?? max(1, nodes) }
+
+  /// The resource that instance `index` of a globally-unique clone is on
+  /// the nodes (pacemaker's `rsc:N`).
+  public func instanceResource(_ index: Int) -> ResourceID { ResourceID("\(child.rawValue):\(index)") }
+}
+
+/// What nodes run: a primitive, or one instance of a globally-unique clone.
+extension ClusterConfig {
+  /// The definitions a node's executor holds, probes and reports: every
+  /// primitive, but a globally-unique clone's primitive as one definition
+  /// per instance, `rsc:0` to `rsc:N-1` (so `OCF_RESOURCE_INSTANCE` and
+  /// an agent's state files differ between instances on one node).
+  public var executedResources: [ResourceSpec] {
+    let unique = clones.filter(\.globallyUnique)
+    guard !unique.isEmpty else { return resources }
+    let children = Set(unique.map(\.child))
+    var result: [ResourceSpec] = []
+    result.reserveCapacity(instanceCount)
+    for spec in resources {
+      guard children.contains(spec.id), let clone = unique.first(where: { $0.child == spec.id }) else {
+        result.append(spec)
+        continue
+      }
+      for index in 0..<clone.maximumInstances(nodes: nodes.count) {
+        var instance = spec
+        instance.id = clone.instanceResource(index)
+        result.append(instance)
+      }
+    }
+    return result
+  }
+
+  /// One of `executedResources` by its id.
+  public func executedResource(_ id: ResourceID) -> ResourceSpec? {
+    if let unique = uniqueInstance(id), var spec = resource(unique.child) {
+      spec.id = id
+      return spec
+    }
+    guard let spec = resource(id), !clones.contains(where: { $0.globallyUnique && $0.child == id }) else { return nil }
+    return spec
+  }
+
+  /// The clone and instance number an id such as `rsc:2` names, when `rsc`
+  /// is a globally-unique clone's primitive and 2 is below its clone_max.
+  public func uniqueInstance(_ id: ResourceID) -> (clone: CloneSpec, child: ResourceID, index: Int)? {
+    let text = id.rawValue
+    guard let colon = text.lastIndex(of: ":"), let index = Int(text[text.index(after: colon)...]), index >= 0,
+      String(index) == text[text.index(after: colon)...]
+    else { return nil }
+    let child = ResourceID(String(text[..<colon]))
+    guard let clone = clones.first(where: { $0.globallyUnique && $0.child == child }),
+      index < clone.maximumInstances(nodes: nodes.count)
+    else { return nil }
+    return (clone, child, index)
+  }
 }
 
 /// What operators set with hactl ban, clear, migrate --pin, standby, online

@@ -58,14 +58,16 @@ public struct ClusterSnapshot: Sendable {
       // (start-failure-is-fatal).
       instances.append(Instance(instance: instance, node: node, state: operation == "stop" ? .blocked : .failed))
       let count = operation == "start" ? Score.infinityValue : 1
+      // Numbered as given: `input` keeps the number only for a
+      // globally-unique clone, whose instances count failures of their own.
+      let resource = ResourceID(instance.description)
       if let index = failures.firstIndex(where: {
-        $0.resource == instance.resource && $0.node == node && $0.operation == operation
+        $0.resource == resource && $0.node == node && $0.operation == operation
       }) {
         failures[index].count = min(Score.infinityValue, failures[index].count + count)
         failures[index].age = .zero
       } else {
-        failures.append(
-          Failure(resource: instance.resource, node: node, operation: operation, count: count, age: .zero))
+        failures.append(Failure(resource: resource, node: node, operation: operation, count: count, age: .zero))
       }
     }
   }
@@ -90,15 +92,25 @@ public struct ClusterSnapshot: Sendable {
         maintenance: state.maintenance ?? spec.maintenance,
         attributes: spec.attributes.merging(state.attributes) { _, transient in transient })
     }
+    // `rsc:N` names a globally-unique clone's instance N, as its nodes
+    // report it; an anonymous clone's failures count per primitive.
+    func instance(_ given: InstanceID) -> InstanceID {
+      guard given.index == nil, let unique = config.uniqueInstance(given.resource) else { return given }
+      return InstanceID(unique.child, unique.index)
+    }
+    func counted(_ id: ResourceID) -> ResourceID {
+      guard config.uniqueInstance(id) == nil, let parsed = InstanceID(parsing: id.rawValue) else { return id }
+      return parsed.resource
+    }
     var observed: [ObservedInstance] = []
     for entry in instances {
-      observed.append(ObservedInstance(entry.instance, on: try node(entry.node).id, entry.state))
+      observed.append(ObservedInstance(instance(entry.instance), on: try node(entry.node).id, entry.state))
     }
     var records: [FailureRecord] = []
     for failure in failures {
       records.append(
         FailureRecord(
-          resource: failure.resource, node: try node(failure.node).id, operation: failure.operation,
+          resource: counted(failure.resource), node: try node(failure.node).id, operation: failure.operation,
           count: failure.count, age: failure.age))
     }
     return SchedulerInput(

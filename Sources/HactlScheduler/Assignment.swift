@@ -234,11 +234,17 @@ struct Assignment {
         if let node = plan.nodes[index][slot] { perNode[node, default: 0] += 1 }
         continue
       }
-      if unfencedRuns && unit.clone == nil && state.node(of: slot) == nil {
+      let instanceRuns = unit.clone.map { clone in
+        unit.globallyUnique && input.unfenced.values.contains { $0.contains(clone.instanceResource(slot)) }
+      }
+      if (instanceRuns ?? unfencedRuns) && state.node(of: slot) == nil {
         plan.reasons[index][slot] = "may still run on a lost node that cannot be fenced; not taking it over"
         continue
       }
       var ledgers = shared
+      if let clone = unit.clone, unit.globallyUnique {
+        addInstanceFailures(clone.instanceResource(slot), unit.members[0], to: &ledgers)
+      }
       // A member that may not stay (banned there, or to be stopped) does
       // not hold the others where it is.
       for node in input.nodes {
@@ -302,6 +308,17 @@ struct Assignment {
       }
       let total = ledgers[best.id]?.total ?? .zero
       plan.reasons[index][slot] = "highest score \(total) on \(best.name)" + (note.map { "; \($0)" } ?? "")
+    }
+  }
+
+  /// A globally-unique clone's failures count per instance, as its
+  /// instances are resources of their own on the nodes.
+  func addInstanceFailures(_ id: ResourceID, _ spec: ResourceSpec, to ledgers: inout NodeLedgers) {
+    for node in input.nodes {
+      let failures = NodeScores.failureCount(spec, id: id, on: node.id, input)
+      guard failures > 0 && failures >= spec.migrationThreshold else { continue }
+      ledgers[node.id, default: Ledger()].add(
+        .minusInfinity, "\(id) fail count \(failures) >= migration-threshold \(spec.migrationThreshold)")
     }
   }
 

@@ -78,9 +78,14 @@ enum NodeScores {
   /// Failures of a primitive on a node that have not expired: each
   /// operation's count, unless its last failure is older than
   /// failure_timeout (the age is measured by the node that failed).
-  static func failureCount(_ spec: ResourceSpec, on node: NodeID, _ input: SchedulerInput) -> Int {
-    input.failures.filter {
-      $0.resource == spec.id && $0.node == node && $0.operation != FailureRecord.promotionFailed
+  /// `id`: the instance counted, when it is not the primitive itself (a
+  /// globally-unique clone's `rsc:N`).
+  static func failureCount(_ spec: ResourceSpec, id: ResourceID? = nil, on node: NodeID, _ input: SchedulerInput)
+    -> Int
+  {
+    let id = id ?? spec.id
+    return input.failures.filter {
+      $0.resource == id && $0.node == node && $0.operation != FailureRecord.promotionFailed
     }.reduce(0) { total, record in
       if let timeout = spec.failureTimeout, record.age >= timeout { return total }
       return total + record.count

@@ -23,6 +23,8 @@ struct Unit: Sendable {
   let stickiness: [Score]
 
   var promotable: Bool { clone?.promotable == true }
+  /// Each slot is a resource of its own on the nodes (`rsc:N`).
+  var globallyUnique: Bool { clone?.globallyUnique == true }
 
   func instance(member: Int, slot: Int) -> InstanceID {
     InstanceID(members[member].id, clone == nil ? nil : slot)
@@ -117,9 +119,11 @@ enum Unpack {
     group.members.compactMap { config.resource($0) }
   }
 
-  /// Reported instances into their slots. A clone's instance reported
-  /// without its number, or with one already taken, gets the slot its
-  /// node already uses for another member, else the lowest free one.
+  /// Reported instances into their slots. An anonymous clone's instance
+  /// reported without its number, or with one already taken, gets the slot
+  /// its node already uses for another member, else the lowest free one.
+  /// A globally-unique clone's instance keeps its number, on however many
+  /// nodes it is found (as a primitive does).
   static func place(_ observed: [ObservedInstance], into model: inout UnpackedModel) {
     var unnumbered: [ObservedInstance] = []
     for entry in observed.sorted(by: { ($0.node, $0.instance) < ($1.node, $1.instance) }) {
@@ -131,10 +135,11 @@ enum Unpack {
       }
       let unit = model.units[unitIndex]
       let slot = unit.clone == nil ? 0 : entry.instance.index
+      let alone = unit.clone == nil || unit.globallyUnique
       guard let slot, slot < unit.slots, model.states[unitIndex].slots[slot][member][entry.node] == nil,
-        unit.clone == nil || model.states[unitIndex].slots[slot][member].isEmpty
+        alone || model.states[unitIndex].slots[slot][member].isEmpty
       else {
-        if unit.clone != nil && (entry.instance.index.map { $0 < unit.slots } ?? true) {
+        if !alone && (entry.instance.index.map { $0 < unit.slots } ?? true) {
           unnumbered.append(entry)
         } else {
           model.orphans.append(entry)

@@ -32,6 +32,9 @@ public struct ChaosOptions: Sendable {
   /// group colocated with its Promoted instance and ordered after its
   /// promotion (its own stream too).
   public var resourceModel = false
+  /// Add a globally-unique clone to every run: three instances, up to two
+  /// on a node, each a resource of its own (`u:0` to `u:2`).
+  public var uniqueClone = false
   /// Configure a fence device for every node (its own stream): lost nodes
   /// are fenced, devices fail and hang now and then, and some crashes are
   /// permanent (a machine that never comes back is fenced, not waited for).
@@ -51,6 +54,7 @@ public struct ChaosReport: Sendable {
   public var redundantLinks = true
   public var configChanges = true
   public var resourceModel = false
+  public var uniqueClone = false
   public var fencing = false
   /// Configuration changes acknowledged to the simulated operator.
   public var acknowledgedChanges = 0
@@ -64,7 +68,7 @@ public struct ChaosReport: Sendable {
     let flags =
       (redundantLinks ? "" : " --single-link") + (configChanges ? "" : " --no-config-changes")
       + (largeState ? " --large-state" : "") + (resourceModel ? " --resource-model" : "")
-      + (fencing ? " --fencing" : "")
+      + (uniqueClone ? " --unique-clone" : "") + (fencing ? " --fencing" : "")
     lines.append("  replay: swift run hactl-sim --seed \(seed) --trace\(flags)")
     lines.append("  trace (last \(traceTail.count) lines):")
     lines += traceTail.map { "    " + $0 }
@@ -77,6 +81,7 @@ public enum Chaos {
     var report = runScenario(seed: seed, options: options, keepTrace: keepTrace)
     report.largeState = options.largeState
     report.resourceModel = options.resourceModel
+    report.uniqueClone = options.uniqueClone
     report.fencing = options.fencing
     return report
   }
@@ -113,6 +118,10 @@ public enum Chaos {
     if options.resourceModel {
       var modelRandom = SeededRandom(seed: seed ^ 0x4D4F_4445_4C53_5441)
       storageStack(&config, &modelRandom)
+    }
+    if options.uniqueClone {
+      config.resources.append(SimCluster.marker("u", prefer: nil, threshold: 2, timeout: .seconds(2)))
+      config.clones.append(CloneSpec(id: "u-clone", child: "u", cloneMax: 3, cloneNodeMax: 2, globallyUnique: true))
     }
     var fenceRandom = SeededRandom(seed: seed ^ 0x4645_4E43_4544_4F4B)
     if options.fencing && fenceRandom.chance(0.3) {
@@ -368,7 +377,9 @@ public enum Chaos {
       sim.duplication = Double.random(in: 0...0.3, using: &random)
       return ("jitter \(sim.jitter.milliseconds) ms, duplication \(Int(sim.duplication * 100))%", .calmNetwork)
     case 9, 10:
-      guard let spec = sim.config.resources.isEmpty ? nil : random.pick(sim.config.resources) else { return nil }
+      // What nodes run: a globally-unique clone's instances by their own names.
+      let executed = sim.config.executedResources
+      guard let spec = executed.isEmpty ? nil : random.pick(executed) else { return nil }
       let node = random.pick(nodes)
       var action = random.pick([AgentAction.monitor, .start, .monitor])
       // With fencing, a failed or hung stop fences its node (the leader's
@@ -438,7 +449,8 @@ public enum Chaos {
       return "configurations \(versions.map(\.description)) are not all the newest, \(newest)"
     }
     let config = sim.runningConfig
-    for removed in sim.everyResource.subtracting(config.resources.map(\.id)).sorted() where !sim.runs(removed).isEmpty {
+    for removed in sim.everyResource.subtracting(config.executedResources.map(\.id)).sorted()
+    where !sim.runs(removed).isEmpty {
       return "\(removed) left the configuration but runs on \(sim.runs(removed))"
     }
     let status = sim.status(via: sim.name(leader))
@@ -468,6 +480,7 @@ public enum Chaos {
         }
       }
     }
+    if let problem = uniqueCloneProblem(sim, config, status) { return problem }
     for spec in config.resources where !cloned.contains(spec.id) && !grouped.contains(spec.id) {
       guard let resource = status.resource(spec.id.rawValue) else { return "\(spec.id) missing from status" }
       if resource.state == .blocked { continue }
@@ -481,6 +494,41 @@ public enum Chaos {
         sim.isEntitled(sim.id(running[0]), to: spec.id) || sim.isKeeping(sim.id(running[0]), spec.id)
       else {
         return "\(spec.id) runs on \(running) (allowed on \(allowed.map(\.name)))"
+      }
+    }
+    return nil
+  }
+
+  /// A globally-unique clone's instances: each on one machine at most, its
+  /// daemon entitled to it; at most clone_node_max on a node; and one left
+  /// stopped only where every member that could take it is full or has
+  /// banned it (its own failures there).
+  static func uniqueCloneProblem(_ sim: SimCluster, _ config: ClusterConfig, _ status: ClusterStatus) -> String? {
+    let hosts = status.nodes.filter { $0.kind == .node && $0.member && $0.state == .online }.map(\.name)
+    for clone in config.clones where clone.globallyUnique {
+      guard let spec = config.resource(clone.child) else { continue }
+      let instances = (0..<clone.maximumInstances(nodes: config.nodes.count)).map(clone.instanceResource)
+      if instances.contains(where: { status.resource($0.rawValue)?.state == .blocked }) { continue }
+      var perNode: [String: Int] = [:]
+      for instance in instances {
+        let running = sim.runs(instance)
+        guard running.count <= 1 else { return "\(instance) runs on \(running)" }
+        if let node = running.first {
+          perNode[node, default: 0] += 1
+          if !sim.isEntitled(sim.id(node), to: instance) && !sim.isKeeping(sim.id(node), instance) {
+            return "\(instance) runs on \(node), which is not entitled to it"
+          }
+        }
+      }
+      if let full = perNode.first(where: { $0.value > clone.cloneNodeMax }) {
+        return "\(clone.id) runs \(full.value) instances on \(full.key), clone_node_max \(clone.cloneNodeMax)"
+      }
+      for instance in instances where sim.runs(instance).isEmpty {
+        let failures = status.resource(instance.rawValue)?.failCounts ?? [:]
+        let open = hosts.filter {
+          perNode[$0, default: 0] < clone.cloneNodeMax && (failures[$0] ?? 0) < spec.migrationThreshold
+        }
+        if !open.isEmpty { return "\(instance) runs nowhere, though \(open) could take it" }
       }
     }
     return nil

@@ -161,7 +161,7 @@ public struct SimCluster: Sendable {
     self.config = config
     controllers = Controllers(config.voters.map(\.id))
     initialDocument = ConfigDocument(version: .initial, base: .initial, text: ConfigWriter.yaml(config))
-    everyResource = Set(config.resources.map(\.id))
+    everyResource = Set(config.executedResources.map(\.id))
     random = SeededRandom(seed: seed)
     for member in config.voters {
       if down.contains(member.name) {
@@ -792,9 +792,12 @@ public struct SimCluster: Sendable {
     for order in config.constraints.orders where order.kind == .mandatory && order.then == unit {
       guard order.thenAction == .start, config.group(unit)?.members.first ?? resource == resource else { continue }
       let first = config.clone(order.first)?.child ?? config.group(order.first)?.members.last ?? order.first
+      // Any instance of a globally-unique clone, which runs under its own name.
+      let firsts = Set(config.executedResources.map(\.id).filter { config.uniqueInstance($0)?.child == first })
+        .union([first])
       let somewhere = config.nodes.contains { spec in
-        order.firstAction == .promote
-          ? promotedWorld[spec.id]?.contains(first) == true : world[spec.id]?.contains(first) == true
+        let there = (order.firstAction == .promote ? promotedWorld[spec.id] : world[spec.id]) ?? []
+        return !there.isDisjoint(with: firsts)
       }
       if !somewhere {
         violate(
@@ -912,7 +915,7 @@ public struct SimCluster: Sendable {
             + "\(acknowledgedConfig): that change is lost")
       }
       if let parsed = try? ConfigLoader.parse(document.text, file: "stored") {
-        everyResource.formUnion(parsed.resources.map(\.id))
+        everyResource.formUnion(parsed.executedResources.map(\.id))
       }
     }
     storedConfig[node] = document

@@ -23,6 +23,10 @@ struct HactlSim: ParsableCommand {
     name: .customLong("resource-model"),
     help: "Add a promotable clone and a group colocated with its Promoted instance (the storage stack).")
   var resourceModel = false
+  @Flag(
+    name: .customLong("unique-clone"),
+    help: "Add a globally-unique clone: three instances, up to two per node, each a resource of its own.")
+  var uniqueClone = false
   @Flag(help: "Configure a fence device: lost nodes are fenced; devices fail and hang; some crashes are permanent.")
   var fencing = false
   @Flag(
@@ -37,6 +41,7 @@ struct HactlSim: ParsableCommand {
     options.configChanges = !noConfigChanges
     options.largeState = largeState
     options.resourceModel = resourceModel
+    options.uniqueClone = uniqueClone
     options.fencing = fencing
     options.probeDeadlines = probeDeadlines || seed != nil
     if let seed {

@@ -115,7 +115,9 @@ struct CleanupCommand: AsyncParsableCommand {
     let (config, _, _) = try await liveSnapshot(socket: socket.path)
     let id = ResourceID(resource)
     let child = config.clone(id)?.child ?? id
-    let members = Set((config.group(child)?.members ?? [child]).map(\.rawValue))
+    // A globally-unique clone's instances show under their own names.
+    let instances = config.executedResources.map(\.id).filter { config.uniqueInstance($0)?.child == child }
+    let members = Set(((config.group(child)?.members ?? [child]) + instances).map(\.rawValue))
     // Each node applies it when it sees the request: wait until the
     // failures are gone from the status, as this node sees it.
     for _ in 0..<100 {

@@ -99,13 +99,54 @@ struct ResourceModelConfigTests {
     #expect(found.contains { $0.contains("'db' is part of stack: constrain stack instead") }, "\(found)")
   }
 
+  /// Several instances on a node make a clone globally unique (pacemaker's
+  /// default); each instance is then `vip:N` on the nodes.
+  @Test func severalInstancesOnANodeAreGloballyUnique() throws {
+    let config = try ConfigLoader.parse(
+      head + "clones:\n  - { id: vips, resource: vip, clone_max: 3, clone_node_max: 2 }\n", file: "c.yaml")
+    let clone = try #require(config.clone("vips"))
+    #expect(clone.globallyUnique && clone.cloneNodeMax == 2)
+    #expect(config.executedResources.map(\.id) == ["fs", "db", "drbd", "vip:0", "vip:1", "vip:2"])
+    #expect(config.executedResource("vip:2")?.agent == config.resource("vip")?.agent)
+    #expect(config.executedResource("vip") == nil && config.executedResource("vip:3") == nil)
+    #expect(config.executedResource("vip:02") == nil && config.executedResource("fs:0") == nil)
+    #expect(config.instanceCount == 6)
+    let reread = try ConfigLoader.parse(ConfigWriter.yaml(config), file: "w.yaml")
+    #expect(reread.clone("vips") == clone)
+    let anonymous = try ConfigLoader.parse(head + "clones:\n  - { id: vips, resource: vip }\n", file: "c.yaml")
+    #expect(anonymous.clone("vips")?.globallyUnique == false)
+    #expect(anonymous.executedResources.map(\.id) == ["fs", "db", "drbd", "vip"])
+  }
+
   @Test func whatTheDaemonCannotRunYetIsRefused() {
     let found = errors(
       """
       clones:
-        - { id: vips, resource: vip, clone_node_max: 2 }
+        - { id: vips, resource: vip, clone_node_max: 2, globally_unique: false }
       """ + "\n")
-    #expect(found.contains { $0.contains("clones[0].clone_node_max: 2 is out of range (1...1)") }, "\(found)")
+    #expect(
+      found.contains {
+        $0.contains("clones[0].clone_node_max: several instances on one node must each be a resource of their own")
+      }, "\(found)")
+    let uniqueRefusals = errors(
+      """
+        - { id: web, agent: "lsb:nginx" }
+      groups:
+        - { id: stack, members: [fs, db] }
+      clones:
+        - { id: stacks, resource: stack, globally_unique: true }
+        - { id: drbds, resource: drbd, promotable: true, globally_unique: true }
+        - { id: vips, resource: vip, notify: true, globally_unique: true }
+        - { id: webs, resource: web, clone_node_max: 2 }
+      """ + "\n")
+    for message in [
+      "clones[0].globally_unique: 'stack' is a group: a globally-unique clone is of one resource",
+      "clones[1].globally_unique: a promotable clone cannot be globally unique here",
+      "clones[2].globally_unique: a globally-unique clone gets no notifications here",
+      "clones[3].clone_node_max: several instances on one node need an OCF agent, which tells them apart; 'web' is lsb:nginx",
+    ] {
+      #expect(uniqueRefusals.contains { $0.contains(message) }, "missing: \(message)\nfound: \(uniqueRefusals)")
+    }
     let policies = errors("resource_defaults: { migration_threshold: 2 }\n")
     #expect(policies.isEmpty)
     let lsbPromotable = errors(

@@ -53,6 +53,50 @@ struct ResourceModelTests {
     #expect(sim.violations.isEmpty)
   }
 
+  /// A globally-unique clone: each instance is a resource of its own on
+  /// the nodes (`ip:N`: its own agent instance name, probe, fail count),
+  /// several run on one node up to clone_node_max, and a lost node's
+  /// instances start elsewhere under their own numbers.
+  @Test func aGloballyUniqueCloneRunsSeveralInstancesPerNodeEachItsOwn() throws {
+    let clone = CloneSpec(id: "ip-clone", child: "ip", cloneMax: 4, cloneNodeMax: 3, globallyUnique: true)
+    var sim = SimCluster(config: config([SimCluster.marker("ip", prefer: nil, threshold: 2)], clones: [clone]))
+    let instances = (0..<4).map { ResourceID("ip:\($0)") }
+    let started = sim.run(until: { sim in instances.allSatisfy { sim.runs($0).count == 1 } }, within: .seconds(10))
+    #expect(started != nil)
+    #expect(sim.runs("ip").isEmpty)
+    let perNode = Dictionary(grouping: instances) { sim.runs($0)[0] }.mapValues(\.count)
+    #expect(perNode == ["alpha": 2, "beta": 2], "\(perNode)")
+    // Each agent call names its instance and says the clone is unique.
+    let startCalls = sim.actions.filter { $0.call.action == .start }
+    #expect(Set(startCalls.map(\.call.definition.id)) == Set(instances))
+    for entry in startCalls {
+      #expect(entry.call.meta["globally_unique"] == "true")
+      #expect("ip:" + (entry.call.meta["clone"] ?? "?") == entry.call.definition.id.rawValue)
+    }
+    let status = sim.controllers[sim.id("alpha")]!.status(now: sim.now)
+    #expect(status.resources.filter { $0.clone == "ip-clone" }.map(\.id) == instances.map(\.rawValue))
+
+    // One instance's failures are its own: at the threshold it leaves its
+    // node, and the others stay where they are.
+    let failing = try #require(instances.first { sim.runs($0) == ["alpha"] })
+    let staying = try #require(instances.first { sim.runs($0) == ["alpha"] && $0 != failing })
+    sim.fail("alpha", failing, .monitor, times: 2)
+    let moved = sim.run(until: { $0.runs(failing) == ["beta"] }, within: .seconds(20))
+    #expect(moved != nil, "\(failing) runs on \(sim.runs(failing))")
+    #expect(sim.runs(staying) == ["alpha"])
+
+    // With alpha lost, beta runs three of the four (clone_node_max). Its
+    // instances are singletons: they stop while no leader's lease covers
+    // beta, as a primitive's do, and its new term starts three of them.
+    sim.crash("alpha")
+    let settled = sim.run(
+      until: { sim in instances.filter { sim.runs($0) == ["beta"] }.count == 3 }, within: .seconds(10))
+    #expect(settled != nil)
+    sim.run(for: .seconds(5))
+    #expect(instances.filter { sim.runs($0).contains("beta") }.count == 3)
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
   @Test func aPromotableCloneIsPromotedWhereItsScoreIsHighestThenOnTheSurvivor() throws {
     let clone = CloneSpec(id: "db-clone", child: "db", promotable: true)
     var sim = SimCluster(config: config([SimCluster.marker("db", prefer: nil)], clones: [clone]))

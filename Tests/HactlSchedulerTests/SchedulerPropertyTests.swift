@@ -68,9 +68,12 @@ enum RandomCluster {
       let isGroup = groups.contains { $0.id == child }
       var clone = CloneSpec(id: ResourceID("\(child)-clone"), child: child)
       if random.chance(0.5) { clone.cloneMax = Int.random(in: 1...nodeCount + 1, using: &random) }
-      if random.chance(0.3) { clone.cloneNodeMax = 2 }
       clone.interleave = random.chance(0.5)
-      if !isGroup && random.chance(0.6) {
+      if !isGroup && random.chance(0.3) {
+        // Several on a node: each instance a resource of its own.
+        clone.globallyUnique = true
+        clone.cloneNodeMax = random.pick([1, 2, 3])
+      } else if !isGroup && random.chance(0.6) {
         clone.promotable = true
         clone.promotedMax = Int.random(in: 1...2, using: &random)
         clone.promotedNodeMax = 1
@@ -134,8 +137,11 @@ enum RandomCluster {
         observed.append(ObservedInstance(InstanceID(spec.id, index), on: node.id, state))
       }
       if random.chance(0.2) {
+        // A globally-unique clone's failures are its instances' own.
+        let counted =
+          clone?.globallyUnique == true ? clone!.instanceResource(Int.random(in: 0...3, using: &random)) : spec.id
         failures.append(
-          FailureRecord(resource: spec.id, node: random.pick(nodes).id, count: Int.random(in: 1...3, using: &random)))
+          FailureRecord(resource: counted, node: random.pick(nodes).id, count: Int.random(in: 1...3, using: &random)))
       }
     }
     return SchedulerInput(config: config, nodes: facts, observed: observed, failures: failures)

@@ -102,13 +102,12 @@ struct SchedulerTests {
     #expect(transition.actions.isEmpty)
   }
 
-  /// The scheduler places several instances of a clone per node (the
-  /// configuration refuses clone_node_max above 1 until the daemon can run
-  /// them): with one node lost, two of four go to the survivor.
+  /// The scheduler places several instances of a globally-unique clone
+  /// per node: with one node lost, two of four go to the survivor.
   @Test func cloneNodeMaxBoundsInstancesPerNode() {
     var config = config(prefer: nil)
     config.nodes.removeLast()
-    config.clones = [CloneSpec(id: "vips", child: "vip", cloneMax: 4, cloneNodeMax: 2)]
+    config.clones = [CloneSpec(id: "vips", child: "vip", cloneMax: 4, cloneNodeMax: 2, globallyUnique: true)]
     var nodes = SchedulerInput.allOnline(config)
     nodes[1].online = false
     let transition = Scheduler.schedule(SchedulerInput(config: config, nodes: nodes))
