@@ -38,6 +38,12 @@ struct LeaderState: Sendable {
 
   init(term: UInt64) { self.term = term }
 
+  /// Moves what waits for a peer's lease to run out on by `gap`.
+  mutating func postpone(by gap: Duration) {
+    withdrawn = withdrawn.mapValues { $0.mapValues { $0 + gap } }
+    demoted = demoted.mapValues { $0.mapValues { $0 + gap } }
+  }
+
   mutating func newToken() -> UInt64 {
     tokenCounter += 1
     return (term << 24) | (tokenCounter & 0xFF_FFFF)

@@ -675,6 +675,12 @@ public struct NodeController: Sendable {
       leading = nil
       guard let leader else { return [.log(.info, "no leader in term \(term)")] }
       return [.log(.notice, "following \(name(of: leader)) in term \(term)")]
+    case .hiccup(let gap):
+      // A withdrawal counts as done once the lease it was sent under has
+      // run out: after a clock jump (seed 70153) the leader's clock says so
+      // before the node's lease has.
+      leading?.postpone(by: gap)
+      return []
     case .stalled(let gap):
       if membership.hasHadLeader { rightLapsed = true }
       return [

@@ -74,6 +74,11 @@ public enum MembershipEvent: Sendable, Hashable {
   /// This node itself was silent longer than the dead time (stopped, starved):
   /// the others have declared it lost, so it treats everyone as lost too.
   case stalled(Duration)
+  /// This node could not listen for a while, shorter than the dead time (a
+  /// pause, a starved process, its clock jumping ahead): nothing proves that
+  /// time passed for the others, so what waits for their leases to run out
+  /// must wait that much longer.
+  case hiccup(Duration)
 }
 
 public enum MembershipOutput: Sendable, Hashable {
@@ -576,7 +581,7 @@ public struct Membership: Sendable {
         peers[id] = state
       }
       leaderContact = leaderContact.map { $0 + gap }
-      return []
+      return [.event(.hiccup(gap))]
     }
     guard stalled else { return [] }
     excluded = true

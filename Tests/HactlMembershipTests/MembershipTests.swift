@@ -390,7 +390,14 @@ struct DeadlineTests {
     var follower = trio.members[followerID]!
     // It slept until its deadline, as the daemon does: no hiccup, no stall.
     let due = follower.tickDue
-    #expect(!follower.tick(now: due).contains { if case .event(.stalled) = $0 { return true } else { return false } })
+    let onTime = follower.tick(now: due)
+    #expect(!onTime.contains { if case .event(.stalled) = $0 { return true } else { return false } })
+    #expect(!onTime.contains { if case .event(.hiccup) = $0 { return true } else { return false } })
+    // Woken 300 ms late (a pause, a clock that jumped): a hiccup of that
+    // length, which the controller adds to what waits for peers' leases.
+    let hiccup = follower.tick(now: follower.tickDue + .milliseconds(300))
+    #expect(hiccup.contains(.event(.hiccup(.milliseconds(300)))), "\(hiccup)")
+    #expect(!follower.excluded)
     // Woken 1.5 s after its deadline (a stopped process): a stall.
     let late = follower.tickDue + .milliseconds(1500)
     let outputs = follower.tick(now: late)

@@ -52,8 +52,19 @@ struct UniqueCloneProcessTests {
     #expect(onAlpha.count == 2 && onBeta.count == 2, "alpha \(onAlpha), beta \(onBeta)")
     #expect(stateFiles(cluster, "alpha") == onAlpha)
     #expect(stateFiles(cluster, "beta") == onBeta)
-    let text = try Tool.run(try Tool.hactl(), ["status", "--socket", cluster.socketPath("beta")])
+    let hactl = try Tool.hactl()
+    let text = try Tool.run(hactl, ["status", "--socket", cluster.socketPath("beta")])
     #expect(text.output.contains("ip:0 [ip-clone]"), "\(text.output)")
+    // The live status read back as the scheduler's state: each instance
+    // under its own number, so nothing is to be done; and with alpha down,
+    // one of its two would start on beta (clone_node_max 3), keeping its
+    // number.
+    let socket = ["--live", "--socket", cluster.socketPath("beta")]
+    let steady = try Tool.run(hactl, ["simulate"] + socket)
+    #expect(steady.status == 0 && steady.output.contains("(nothing to do)"), "\(steady.output)\(steady.errors)")
+    let down = try Tool.run(hactl, ["simulate", "--node-down", "alpha"] + socket)
+    let moved = onAlpha.filter { down.output.contains("* Start \($0) ( beta )") }
+    #expect(moved.count == 1 && !down.output.contains("Stop"), "\(down.output)")
 
     // Beta's own instances stop while no leader's lease covers it (each is
     // a singleton), and its new term starts three: clone_node_max.
