@@ -38,10 +38,17 @@ struct LeaderState: Sendable {
 
   init(term: UInt64) { self.term = term }
 
-  /// Moves what waits for a peer's lease to run out on by `gap`.
+  /// Moves what waits for time to pass on a peer (its lease running out,
+  /// its watchdog resetting it) on by `gap`.
   mutating func postpone(by gap: Duration) {
     withdrawn = withdrawn.mapValues { $0.mapValues { $0 + gap } }
     demoted = demoted.mapValues { $0.mapValues { $0 + gap } }
+    fenceJobs = fenceJobs.mapValues { job in
+      var job = job
+      job.startedAt = job.startedAt + gap
+      job.notBefore = job.notBefore + gap
+      return job
+    }
   }
 
   mutating func newToken() -> UInt64 {

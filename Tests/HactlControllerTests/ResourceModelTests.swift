@@ -97,6 +97,32 @@ struct ResourceModelTests {
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 
+  /// Made globally unique on a live cluster, a clone's copies stop under
+  /// the old name and start under the new ones; a lower clone_max stops
+  /// the copies numbered above it.
+  @Test func aCloneMadeGloballyUniqueOnALiveClusterRunsUnderItsNewNames() throws {
+    let anonymous = CloneSpec(id: "ip-clone", child: "ip", cloneMax: 2)
+    var sim = SimCluster(config: config([SimCluster.marker("ip", prefer: nil)], clones: [anonymous]))
+    #expect(sim.run(until: { $0.runs("ip").count == 2 }, within: .seconds(10)) != nil)
+    var changed = sim.config
+    changed.clones[0].globallyUnique = true
+    changed.clones[0].cloneMax = 3
+    changed.clones[0].cloneNodeMax = 2
+    _ = try sim.applyConfig(ConfigWriter.yaml(changed), via: "beta").get()
+    let instances = (0..<3).map { ResourceID("ip:\($0)") }
+    let renamed = sim.run(
+      until: { sim in sim.runs("ip").isEmpty && instances.allSatisfy { sim.runs($0).count == 1 } },
+      within: .seconds(20))
+    #expect(renamed != nil, "\(instances.map { sim.runs($0) }), ip on \(sim.runs("ip"))")
+    changed.clones[0].cloneMax = 2
+    _ = try sim.applyConfig(ConfigWriter.yaml(changed), via: "alpha").get()
+    let lowered = sim.run(
+      until: { sim in sim.runs("ip:2").isEmpty && instances.prefix(2).allSatisfy { sim.runs($0).count == 1 } },
+      within: .seconds(20))
+    #expect(lowered != nil)
+    #expect(sim.violations.isEmpty, "\(sim.violations)")
+  }
+
   @Test func aPromotableCloneIsPromotedWhereItsScoreIsHighestThenOnTheSurvivor() throws {
     let clone = CloneSpec(id: "db-clone", child: "db", promotable: true)
     var sim = SimCluster(config: config([SimCluster.marker("db", prefer: nil)], clones: [clone]))
