@@ -41,7 +41,7 @@ extension NodeController {
       limit(replication.lastForwarded.map { $0 + settings.heartbeatInterval })
     }
     limit(ownSections.nextWithheld(batchEvery: batchSectionsEvery))
-    if let watchdog = config.fencing.watchdog, watchdogShouldBeFed {
+    if let watchdog = config.fencing.watchdog, watchdogShouldBeFed(now: decidedAt) {
       limit(lastWatchdogFeed.map { $0 + watchdog.feedEvery })
     }
     return earliest

@@ -233,15 +233,26 @@ extension NodeController {
     ]
   }
 
-  /// Whether this node's watchdog is to be fed: it may run resources
-  /// (quorate), and no leader said it was fenced.
-  public var watchdogShouldBeFed: Bool {
-    config.fencing.watchdog != nil && local.kind == .node && membership.quorate && !fencedSelf
+  /// Whether this node's watchdog is to be fed: it is quorate, no leader
+  /// said it was fenced, and what may run here is covered: a leader's
+  /// lease covers this node, or nothing but unpromoted copies of anonymous
+  /// clones may be active here (a resource not probed yet counts as
+  /// active). A leader counts a lost node fenced two timeouts after losing
+  /// it; a node that holds a singleton without a lease (a restarted daemon
+  /// keeping what its probes found, a stop still running, the freeze
+  /// policy) lets its watchdog reset it instead (seed 90620).
+  public func watchdogShouldBeFed(now: Instant) -> Bool {
+    guard config.fencing.watchdog != nil, local.kind == .node, membership.quorate, !fencedSelf else { return false }
+    if membership.mayRunResources(now: now) { return true }
+    let copies = clonedPrimitives
+    return resources.allSatisfy { id, resource in
+      resource.role == .stopped || (copies.contains(id) && resource.role == .started && !resource.promoted)
+    }
   }
 
   /// Feeds the watchdog when it is due and deserved.
   mutating func feedWatchdogIfDue(now: Instant) -> [ControllerEffect] {
-    guard let watchdog = config.fencing.watchdog, watchdogShouldBeFed else { return [] }
+    guard let watchdog = config.fencing.watchdog, watchdogShouldBeFed(now: now) else { return [] }
     if let last = lastWatchdogFeed, now < last + watchdog.feedEvery { return [] }
     lastWatchdogFeed = now
     return [.feedWatchdog]

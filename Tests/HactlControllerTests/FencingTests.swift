@@ -304,24 +304,51 @@ struct FencingTests {
     #expect(sim.violations.isEmpty, "\(sim.violations)")
   }
 
-  /// The feeding decision: only while quorate, and never after a leader
-  /// said this boot was fenced.
-  @Test func theWatchdogIsFedOnlyWhileQuorate() {
+  /// The feeding decision: only while quorate, never after a leader said
+  /// this boot was fenced, and without a leader's lease only while nothing
+  /// but anonymous clone copies may be active here (seed 90620: a
+  /// restarted daemon, cut off from its leader, kept what its probe found
+  /// and fed its watchdog, so the leader's count of two timeouts ended
+  /// with the resource still running there).
+  @Test func theWatchdogIsFedOnlyWhileQuorateAndCovered() {
     var config = watchdogConfig()
     config.witness = nil
     var node = NodeController(
       config: config, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
-    #expect(!node.watchdogShouldBeFed, "alone of two, without quorum")
+    #expect(!node.watchdogShouldBeFed(now: .zero), "alone of two, without quorum")
     _ = node.tick(now: .zero + .milliseconds(10))
     var one = watchdogConfig()
     one.nodes = [one.nodes[0]]
     one.witness = nil
-    node = NodeController(config: one, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
-    var effects = node.start(now: .zero)
-    effects += node.tick(now: node.wakeAt)
-    #expect(node.watchdogShouldBeFed)
+    func started() -> (NodeController, AgentCall) {
+      var node = NodeController(config: one, local: NodeID(1), incarnation: 2, election: ElectionRecord(), now: .zero)
+      let probe = node.start(now: .zero).compactMap { effect -> AgentCall? in
+        if case .runAgent(let call) = effect { return call } else { return nil }
+      }[0]
+      return (node, probe)
+    }
+    // Quorate, no leader yet, its probe still running: not fed.
+    var (unprobed, probe) = started()
+    #expect(!unprobed.watchdogShouldBeFed(now: .zero + .milliseconds(5)), "a resource not probed yet may be running")
+    // The probe finds nothing: fed at once, leader or not.
+    var effects = unprobed.agentsFinished(
+      [NodeController.AgentResult(call: probe, outcome: .exited(7), wallTime: 0)], now: .zero + .milliseconds(5))
+    #expect(unprobed.watchdogShouldBeFed(now: .zero + .milliseconds(5)))
     #expect(effects.contains(.feedWatchdog), "fed at once")
-    #expect(node.wakeAt <= .zero + .seconds(1), "and woken again within a third of the timeout")
+    effects = unprobed.tick(now: unprobed.wakeAt)
+    #expect(unprobed.wakeAt <= .zero + .seconds(1), "and woken again within a third of the timeout")
+    // The probe finds it running and no leader covers this node yet: not
+    // fed, until it leads (a lone node's quorum is its own).
+    var (found, foundProbe) = started()
+    effects = found.agentsFinished(
+      [NodeController.AgentResult(call: foundProbe, outcome: .exited(0), wallTime: 0)], now: .zero + .milliseconds(5))
+    #expect(!found.watchdogShouldBeFed(now: .zero + .milliseconds(5)), "it keeps a resource no leader judged")
+    #expect(!effects.contains(.feedWatchdog))
+    var fed = false
+    for _ in 0..<20 where !fed {
+      fed = found.tick(now: found.wakeAt).contains(.feedWatchdog)
+    }
+    #expect(found.membership.isLeader && fed, "fed once it leads")
   }
 
   /// A pair without a witness, with fencing: the survivor of a crash fences

@@ -154,6 +154,18 @@ struct ChaosTests {
     Self.expectPasses(seed) { $0.uniqueClone = true }
   }
 
+  /// - 90620 (watchdog only): a daemon restarted while cut off from its
+  ///   leader kept the instance its probe found and fed its watchdog, so
+  ///   the leader's wait of two timeouts ended with the instance still
+  ///   running there (a node without a lease now feeds only while nothing
+  ///   but anonymous clone copies may be active on it).
+  @Test func uniqueCloneWithFencingSeed() {
+    Self.expectPasses(90620) {
+      $0.uniqueClone = true
+      $0.fencing = true
+    }
+  }
+
   @Test(arguments: fencingRegressions)
   func fencingSeed(seed: UInt64) {
     Self.expectPasses(seed) { $0.fencing = true }
