@@ -21,13 +21,19 @@ struct IdleWakeTests {
     let interval = try #require(DurationParsing.parse(options.heartbeatInterval))
     let leader = try #require(try await cluster.status(via: "alpha").leader)
     for node in ["alpha", "beta"] {
+      // The daemon answers each status somewhere between the asking and
+      // the answer reaching this process, which may wait for a core on a
+      // loaded machine: its window lies between these two bounds.
+      let firstAsked = ContinuousClock.now
       let statusBefore = try await cluster.status(via: node)
+      let firstAnswered = ContinuousClock.now
       let before = try #require(statusBefore.timing)
-      let started = ContinuousClock.now
       try await Task.sleep(for: .seconds(3))
+      let secondAsked = ContinuousClock.now
       let statusAfter = try await cluster.status(via: node)
+      let elapsed = ContinuousClock.now - firstAsked
+      let shortest = secondAsked - firstAnswered
       let after = try #require(statusAfter.timing)
-      let elapsed = ContinuousClock.now - started
       let wakeups = after.wakeups - before.wakeups
       let needed = Int((elapsed / interval).rounded(.up))
       // On a loaded machine a late echo lets a lease end pass between two
@@ -46,15 +52,15 @@ struct IdleWakeTests {
         #expect(wakeups <= slack, "follower \(node) woke \(wakeups) times by itself in \(elapsed)")
       }
       let sent = (statusAfter.traffic?.sent ?? 0) - (statusBefore.traffic?.sent ?? 0)
-      // At least one heartbeat per whole interval (the window is measured
-      // from outside: its ends are not the heartbeats' moments).
-      let whole = Int((elapsed / interval).rounded(.down))
-      #expect(sent >= whole - 2, "\(node) sent \(sent) packets in \(elapsed) (\(whole) whole intervals)")
+      // At least one heartbeat per whole interval of the shortest window
+      // (its ends are not the heartbeats' moments).
+      let whole = Int((shortest / interval).rounded(.down))
+      #expect(sent >= whole - 2, "\(node) sent \(sent) packets in at least \(shortest) (\(whole) whole intervals)")
       #expect(after.peersLost == 0)
       // Nothing changes in an idle cluster, so nothing is decided again
       // (a lease end between two heartbeats may ask for one or two).
       #expect(after.decisions - before.decisions <= 3, "\(node) decided \(after.decisions - before.decisions) times")
-      #expect(after.decisionsSkipped - before.decisionsSkipped >= needed - 2)
+      #expect(after.decisionsSkipped - before.decisionsSkipped >= whole - 2)
       #expect(after.longestSilenceMilliseconds < DurationParsing.parse(options.deadTime)!.milliseconds)
     }
   }
