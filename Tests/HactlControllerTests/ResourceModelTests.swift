@@ -84,6 +84,12 @@ struct ResourceModelTests {
     let moved = sim.run(until: { $0.runs(failing) == ["beta"] }, within: .seconds(20))
     #expect(moved != nil, "\(failing) runs on \(sim.runs(failing))")
     #expect(sim.runs(staying) == ["alpha"])
+    #expect(sim.status(via: "beta").resource(failing.rawValue)?.failCounts["alpha"] == 2)
+    // Cleaned up by its own name, that instance forgets its failures.
+    #expect(sim.cleanup(failing.rawValue, on: nil, via: "beta") != nil)
+    let cleaned = sim.run(
+      until: { $0.status(via: "beta").resource(failing.rawValue)?.failCounts.isEmpty == true }, within: .seconds(5))
+    #expect(cleaned != nil)
 
     // With alpha lost, beta runs three of the four (clone_node_max). Its
     // instances are singletons: they stop while no leader's lease covers
