@@ -46,6 +46,8 @@ extension NodeController {
       executed.map { ($0.id, $0.agent.description, false) }
       + leftovers.map { ($0, definition(of: $0)?.agent.description ?? "?", true) }
     let promotable = Set(config.clones.filter(\.promotable).map(\.child))
+    // Worked out once: with fencing it holds every resource for each lost node.
+    let waitingFor = mayStillRun
     let resources = shownResources.map { spec -> ResourceStatus in
       var roles: [(node: NodeID, role: ResourceRole)] = []
       var failCounts: [String: Int] = [:]
@@ -65,7 +67,7 @@ extension NodeController {
       let state = Self.clusterRole(roles.map(\.role), missingReports: missing)
       let active = roles.filter { $0.role.mayBeActive && $0.role != .unknown }.map { name(of: $0.node) }
       let shown = roles.first { $0.role == state }.map { name(of: $0.node) }
-      let waitingOn = mayStillRun.filter { $0.value.contains(spec.id) }.map(\.key).sorted()
+      let waitingOn = waitingFor.filter { $0.value.contains(spec.id) }.map(\.key).sorted()
       var note = waitingOn.isEmpty ? nil : unfencedNote(waitingOn)
       if spec.removed {
         let blocked = roles.filter { $0.role == .blocked }.map { name(of: $0.node) }

@@ -94,7 +94,14 @@ public struct ClusterSnapshot: Sendable {
     }
     // `rsc:N` names a globally-unique clone's instance N, as its nodes
     // report it; an anonymous clone's failures count per primitive.
-    func instance(_ given: InstanceID) -> InstanceID {
+    func instance(_ given: InstanceID) throws(SnapshotError) -> InstanceID {
+      if given.index == nil, let clone = config.clones.first(where: { $0.globallyUnique && $0.child == given.resource })
+      {
+        let last = clone.maximumInstances(nodes: config.nodes.count) - 1
+        throw SnapshotError(
+          "'\(given.resource)' runs as the instances of \(clone.id): name one, \(given.resource):0 to \(given.resource):\(last)"
+        )
+      }
       guard given.index == nil, let unique = config.uniqueInstance(given.resource) else { return given }
       return InstanceID(unique.child, unique.index)
     }
@@ -104,7 +111,7 @@ public struct ClusterSnapshot: Sendable {
     }
     var observed: [ObservedInstance] = []
     for entry in instances {
-      observed.append(ObservedInstance(instance(entry.instance), on: try node(entry.node).id, entry.state))
+      observed.append(ObservedInstance(try instance(entry.instance), on: try node(entry.node).id, entry.state))
     }
     var records: [FailureRecord] = []
     for failure in failures {

@@ -22,6 +22,24 @@ struct ScenarioTests {
     #expect(Self.names.count >= 40)
   }
 
+  /// A globally-unique clone's primitive runs only as numbered instances:
+  /// a state or an event that names it bare is refused, with the names to use.
+  @Test func aUniqueClonesInstanceMustBeNamedByNumber() throws {
+    let file = Self.folder.appendingPathComponent("clone-unique-active-on-two-nodes.yaml")
+    let text = try String(contentsOf: file, encoding: .utf8)
+    let config = try ConfigLoader.parse(text.components(separatedBy: "\n---\n")[0], file: "c.yaml")
+    var snapshot = ClusterSnapshot()
+    snapshot.apply(try SimulationEvent.fail(parsing: "ip:monitor:a"))
+    #expect(throws: SnapshotError("'ip' runs as the instances of ip-clone: name one, ip:0 to ip:1")) {
+      try snapshot.input(config)
+    }
+    var numbered = ClusterSnapshot()
+    numbered.apply(try SimulationEvent.fail(parsing: "ip:1:monitor:a"))
+    let input = try numbered.input(config)
+    #expect(input.observed.map(\.instance) == [InstanceID("ip", 1)])
+    #expect(input.failures.map(\.resource) == ["ip:1"])
+  }
+
   @Test(arguments: names) func scenario(_ name: String) throws {
     let path = Self.folder.appendingPathComponent("\(name).yaml").path
     let text = try String(contentsOfFile: path, encoding: .utf8)
