@@ -64,11 +64,13 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
       ]
     ),
+    // Linux's timerfd, which Swift's Glibc module leaves out (WakeTimer).
+    .target(name: "CHactlWakeTimer"),
     .target(
       name: "HactlDaemon",
       dependencies: [
-        "HactlModel", "HactlConfig", "HactlMembership", "HactlController", "HactlTransport", "HactlExecutor",
-        "HactlControl", "HactlAgents",
+        "CHactlWakeTimer", "HactlModel", "HactlConfig", "HactlMembership", "HactlController", "HactlTransport",
+        "HactlExecutor", "HactlControl", "HactlAgents",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -98,7 +100,8 @@ let package = Package(
     .executableTarget(
       name: "executor-bench",
       dependencies: ["HactlLab", "HactlModel", "HactlConfig"],
-      path: "bench/executor"
+      path: "bench/executor",
+      exclude: ["pacemaker.sh"]
     ),
     .executableTarget(
       name: "failover-bench",

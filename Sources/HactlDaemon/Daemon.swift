@@ -160,6 +160,7 @@ public enum Daemon {
       "\(member.kind == .witness ? "witness" : "node") \(member.name) (id \(member.id.rawValue)) on \(member.links.map(\.description).joined(separator: " and ")), control socket \(options.socketPath)"
     )
     if member.kind == .node, let watchdog = config.fencing.watchdog { try await core.openWatchdog(watchdog) }
+    await core.openWakeTimer()
     let service = NodeService(core: core, transport: transport, control: control, config: config, logger: logger)
     let serviceGroup = ServiceGroup(
       services: [service], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],

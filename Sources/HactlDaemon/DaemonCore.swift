@@ -66,7 +66,12 @@ actor DaemonCore {
 
   /// The one timer: set to the controller's deadline after every input
   /// (`NodeController.wakeAt`). Nothing else wakes the daemon but packets,
-  /// agent results and requests: no period, no polling.
+  /// agent results and requests: no period, no polling. It is a timer
+  /// descriptor of the daemon's own (`WakeTimer`); where there is none, or
+  /// once it is lost, an event-loop task.
+  var wakeTimer: WakeTimer?
+  /// The moment `wakeTimer` is set for (nil: not set, or its expiry read).
+  var descriptorArmedFor: ContinuousClock.Instant?
   var timer: Scheduled<Void>?
   var timerDeadline: Instant?
   /// Timer firings since start (shown in status): an idle daemon wakes
@@ -74,24 +79,64 @@ actor DaemonCore {
   var wakeups = 0
   var lastThreadSweep: ContinuousClock.Instant?
 
+  func openWakeTimer() async {
+    do {
+      let opened = try await WakeTimer.open(
+        on: transport.loop,
+        fired: { [self] in assumeIsolated { $0.timerFired(nil) } },
+        lost: { [self] in assumeIsolated { $0.wakeTimerLost() } })
+      guard !timerStopped else { return await opened.close() }
+      wakeTimer = opened
+      timerDeadline = nil
+      rearm()
+    } catch {
+      logger.notice("\(error): the event loop's tasks wake this daemon, sometimes for nothing")
+    }
+  }
+
+  func wakeTimerLost() {
+    guard !timerStopped, wakeTimer != nil else { return }
+    logger.warning("the timer descriptor closed: the event loop's tasks wake this daemon from now on")
+    wakeTimer = nil
+    descriptorArmedFor = nil
+    timerDeadline = nil
+    rearm()
+  }
+
   func rearm() {
     guard !timerStopped else { return }
     let wake = controller.wakeAt
     guard wake != timerDeadline else { return }
     timer?.cancel()
+    timer = nil
     timerDeadline = wake
-    guard wake != .distantFuture else {
-      timer = nil
-      return
+    let now = clock.now
+    let delay = wake == .distantFuture ? nil : origin + .nanoseconds(wake.nanoseconds) - now
+    if let descriptorTimer = wakeTimer {
+      // Once the descriptor's moment has passed its expiry may already be
+      // in the loop's current batch of events: moving it now would leave
+      // NIO a readable event with nothing to read. It fires, and the tick
+      // it calls moves it.
+      if let armed = descriptorArmedFor, now >= armed { return }
+      if descriptorTimer.arm(in: delay) {
+        descriptorArmedFor = delay.map { now + $0 }
+        return
+      }
+      wakeTimer = nil
+      logger.warning("the timer descriptor refused its deadline: the event loop's tasks wake this daemon from now on")
     }
-    let delay = origin + .nanoseconds(wake.nanoseconds) - clock.now
+    guard let delay else { return }
     timer = transport.loop.scheduleTask(in: .nanoseconds(max(0, delay.nanosecondsClamped))) { [self] in
       assumeIsolated { $0.timerFired(wake) }
     }
   }
 
-  func timerFired(_ deadline: Instant) {
-    guard deadline == timerDeadline else { return }
+  /// `deadline` is the task's own (nil from the descriptor, which is moved
+  /// in place and so never fires for an old one): a task cancelled too late
+  /// to stop it must not take the place of the current one.
+  func timerFired(_ deadline: Instant?) {
+    if let deadline, deadline != timerDeadline { return }
+    if deadline == nil { descriptorArmedFor = nil }
     timerDeadline = nil
     wakeups += 1
     if protections.realtimeGranted, lastThreadSweep.map({ clock.now - $0 >= .seconds(10) }) ?? true {
@@ -106,11 +151,13 @@ actor DaemonCore {
   /// Set once the daemon has left: nothing wakes it any more.
   var timerStopped = false
 
-  func stopTimer() {
+  func stopTimer() async {
     timerStopped = true
     timer?.cancel()
     timer = nil
     timerDeadline = nil
+    await wakeTimer?.close()
+    wakeTimer = nil
   }
 
   /// Whoever waits for the next input (`leaveAndWait`).

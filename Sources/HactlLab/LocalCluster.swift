@@ -156,24 +156,46 @@ public final class LocalCluster: @unchecked Sendable {
   /// Each of the member's threads' run time in nanoseconds, from the
   /// scheduler's own counters (`/proc/PID/task/TID/schedstat`).
   public func threadRunTimes(_ member: String) -> [String: UInt64]? {
+    perThread(member, file: "schedstat") { $0.split(separator: " ").first.flatMap { UInt64($0) } }
+  }
+
+  /// How often each of the member's threads went to sleep and was woken
+  /// (`voluntary_ctxt_switches`): an event loop counts one per wait in
+  /// epoll_wait, whatever ended it, a packet, a timer or nothing.
+  /// `prefix` picks threads by name (`NIO-` for the event loops).
+  public func threadSleeps(_ member: String, namedLike prefix: String = "") -> [String: UInt64]? {
+    perThread(member, file: "status") { text in
+      guard text.hasPrefix("Name:\t\(prefix)") else { return nil }
+      return
+        text.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+        .flatMap { UInt64($0.dropFirst("voluntary_ctxt_switches:".count).trimmingCharacters(in: .whitespaces)) }
+    }
+  }
+
+  private func perThread(_ member: String, file: String, _ value: (String) -> UInt64?) -> [String: UInt64]? {
     guard let pid = pid(member),
       let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
     else { return nil }
-    var times: [String: UInt64] = [:]
+    var values: [String: UInt64] = [:]
     for thread in threads {
-      guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8),
-        let runtime = text.split(separator: " ").first.flatMap({ UInt64($0) })
+      guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/\(file)", encoding: .utf8),
+        let number = value(text)
       else { continue }
-      times[thread] = runtime
+      values[thread] = number
     }
-    return times
+    return values
   }
 
-  /// CPU seconds between two samples of `threadRunTimes`, counted over the
+  /// How much a per-thread count grew between two samples, counted over the
   /// threads alive at the second: a thread that exited in between takes
   /// its count with it (a sum over threads then went down, below zero).
+  public static func growth(from before: [String: UInt64], to after: [String: UInt64]) -> UInt64 {
+    after.reduce(0) { $0 + ($1.value &- min(before[$1.key] ?? 0, $1.value)) }
+  }
+
+  /// CPU seconds between two samples of `threadRunTimes`.
   public static func cpuSeconds(from before: [String: UInt64], to after: [String: UInt64]) -> Double {
-    Double(after.reduce(0) { $0 + ($1.value &- min(before[$1.key] ?? 0, $1.value)) }) / 1e9
+    Double(growth(from: before, to: after)) / 1e9
   }
 
   public func pid(_ member: String) -> Int32? {

@@ -109,9 +109,9 @@ enum MembershipBench {
 
   static func idleCost(sizes: [Int], seconds: Double) async throws {
     print(
-      "| nodes | CPU s per node per hour | bytes/s sent per node | packets/s sent per node | timer wake-ups/s per node | RSS MB per node | PSS MB per node |"
+      "| nodes | CPU s per node per hour | bytes/s sent per node | packets/s sent per node | timer wake-ups/s per node | event-loop wake-ups/s per node | RSS MB per node | PSS MB per node |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for size in sizes {
       var options = LocalCluster.Options(resourcesYAML: "")
       options.nodes = (1...size).map { "n\($0)" }
@@ -135,16 +135,19 @@ enum MembershipBench {
       let pss = memory.map(\.pss).reduce(0, +) / Double(max(1, memory.count))
       print(
         String(
-          format: "| %d | %.1f | %.0f | %.1f | %.1f | %.1f | %.1f |", size, idle.cpu, idle.bytes, idle.packets, wakeups,
-          rss, pss))
+          format: "| %d | %.1f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f |", size, idle.cpu, idle.bytes, idle.packets,
+          wakeups, idle.loopWakes, rss, pss))
     }
   }
 
-  /// Per node, while nothing changes: CPU seconds per hour, bytes and packets sent per second.
+  /// Per node, while nothing changes: CPU seconds per hour, bytes and
+  /// packets sent per second, and how often its event loops slept and were
+  /// woken per second (for whatever reason, a timer or a packet or nothing).
   static func idleFigures(_ cluster: LocalCluster, nodes: [String], seconds: Double) async throws -> (
-    cpu: Double, bytes: Double, packets: Double
+    cpu: Double, bytes: Double, packets: Double, loopWakes: Double
   ) {
     let cpuBefore = nodes.map { cluster.threadRunTimes($0) ?? [:] }
+    let sleepsBefore = nodes.map { cluster.threadSleeps($0, namedLike: "NIO-") ?? [:] }
     var before: [String: TrafficStatus] = [:]
     for node in nodes { before[node] = try await cluster.status(via: node).traffic }
     let started = ContinuousClock.now
@@ -152,6 +155,9 @@ enum MembershipBench {
     let elapsed = (ContinuousClock.now - started).seconds
     let cpu = zip(cpuBefore, nodes.map { cluster.threadRunTimes($0) ?? [:] }).map {
       LocalCluster.cpuSeconds(from: $0, to: $1)
+    }.reduce(0, +)
+    let sleeps = zip(sleepsBefore, nodes.map { cluster.threadSleeps($0, namedLike: "NIO-") ?? [:] }).map {
+      LocalCluster.growth(from: $0, to: $1)
     }.reduce(0, +)
     var bytes = 0
     var packets = 0
@@ -163,7 +169,7 @@ enum MembershipBench {
     let perNode = Double(nodes.count)
     return (
       cpu / elapsed * 3600 / perNode, Double(bytes) / elapsed / perNode,
-      Double(packets) / elapsed / perNode
+      Double(packets) / elapsed / perNode, Double(sleeps) / elapsed / perNode
     )
   }
 

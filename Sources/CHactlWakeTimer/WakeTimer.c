@@ -1,0 +1,1 @@
+// The calls are inline in include/CHactlWakeTimer.h.
