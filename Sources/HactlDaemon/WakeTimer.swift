@@ -67,8 +67,10 @@ final class WakeTimer: Sendable {
   }
 }
 
-/// Each read of the descriptor is one expiry (its 8-byte count). A read
-/// after the timer was moved finds nothing and NIO waits again.
+/// Each read of the descriptor is one expiry (its 8-byte count). NIO
+/// expects every readable event to hold bytes, so the daemon never moves
+/// the timer once its moment has passed (`DaemonCore.rearm`): the expiry
+/// is read first, and the tick it calls moves it.
 private final class ExpiryHandler: ChannelInboundHandler {
   typealias InboundIn = ByteBuffer
 

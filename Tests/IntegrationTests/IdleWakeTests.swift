@@ -34,6 +34,8 @@ struct IdleWakeTests {
       // The event loops' sleeps are counted in a window of their own: a
       // status request costs a few, and the runtime's threads come and go.
       let loopSleepsBefore = try #require(cluster.threadSleeps(node, namedLike: "NIO-"))
+      // Threads renamed would count nothing, and pass for the wrong reason.
+      try #require(!loopSleepsBefore.isEmpty, "no event-loop thread (NIO-*) found in \(node)")
       let sleptFrom = ContinuousClock.now
       try await Task.sleep(for: .seconds(3))
       let loopSleeps = LocalCluster.growth(
